@@ -1,0 +1,201 @@
+// Package message splits an Internet message (RFC 5322) into its header
+// fields and body without losing a byte: DKIM and ARC hash the fields exactly
+// as they were received, so a Field keeps its raw text.
+//
+// Parse never fails. Malformed input (bare LF line ends, a missing blank
+// line, header lines without a colon, NUL bytes) gives a Message whose
+// Problems say what was wrong; the caller decides what that is worth.
+//
+// This package does not decode MIME parts, encoded words or transfer
+// encodings, and does not validate addresses.
+package message
+
+import (
+	"bytes"
+	"strings"
+)
+
+// Field is one header field as it appears in the message.
+type Field struct {
+	// Name is the field name as written (case preserved, no colon).
+	Name string
+	// Raw is the whole field: name, colon, value with its folding, and the
+	// final CRLF.
+	Raw []byte
+}
+
+// Value returns the field body: everything after the colon, folding kept,
+// without the final CRLF.
+func (f Field) Value() string {
+	i := bytes.IndexByte(f.Raw, ':')
+	if i < 0 {
+		return ""
+	}
+	return string(bytes.TrimSuffix(f.Raw[i+1:], []byte("\r\n")))
+}
+
+// Unfolded returns the field body with folding CRLFs removed and leading
+// and trailing white space trimmed (RFC 5322 §2.2.3).
+func (f Field) Unfolded() string {
+	v := strings.ReplaceAll(f.Value(), "\r\n", "")
+	return strings.TrimSpace(v)
+}
+
+// Message is a parsed message.
+type Message struct {
+	// Raw is the whole message with CRLF line ends.
+	Raw []byte
+	// Fields are the header fields in order, top first.
+	Fields []Field
+	// Body is the part of Raw after the empty line that ends the header;
+	// it is empty when there is no such line.
+	Body []byte
+	// HasBody reports whether the header was ended by an empty line.
+	HasBody bool
+	// Problems lists what was malformed, in words fit for a log line.
+	Problems []string
+}
+
+// Parse splits raw into header fields and body. Bare LF line ends are turned
+// into CRLF (the canonical form of RFC 5322 §2.1 that DKIM hashes); raw is
+// not modified.
+func Parse(raw []byte) *Message {
+	m := &Message{}
+	data, fixed := toCRLF(raw)
+	if fixed {
+		m.Problems = append(m.Problems, "bare LF line endings")
+	}
+	m.Raw = data
+	pos := 0
+	// An mbox separator line ("From sender date") is not a header field.
+	if bytes.HasPrefix(data, []byte("From ")) {
+		if i := bytes.Index(data, []byte("\r\n")); i >= 0 {
+			pos = i + 2
+			m.Problems = append(m.Problems, "mbox From_ line skipped")
+		}
+	}
+	if bytes.IndexByte(data, 0) >= 0 {
+		m.Problems = append(m.Problems, "NUL byte in message")
+	}
+	for pos < len(data) {
+		end := lineEnd(data, pos)
+		line := data[pos:end]
+		if len(line) == 2 && line[0] == '\r' { // the empty line
+			m.HasBody = true
+			m.Body = data[end:]
+			return m
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if len(m.Fields) == 0 {
+				m.Problems = append(m.Problems, "continuation line before the first header field")
+				m.Body = data[pos:]
+				return m
+			}
+			// Continuation of the previous field (RFC 5322 §2.2.3).
+			f := &m.Fields[len(m.Fields)-1]
+			f.Raw = data[pos-len(f.Raw) : end]
+			pos = end
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		name := ""
+		if colon > 0 {
+			name = string(bytes.TrimRight(line[:colon], " \t"))
+		}
+		if colon <= 0 || !validName(name) {
+			m.Problems = append(m.Problems, "header line without a field name; header ends there")
+			m.Body = data[pos:]
+			return m
+		}
+		m.Fields = append(m.Fields, Field{Name: name, Raw: data[pos:end]})
+		pos = end
+	}
+	if len(data) > 0 {
+		m.Problems = append(m.Problems, "no empty line after the header")
+	}
+	return m
+}
+
+// lineEnd returns the offset just past the CRLF that ends the line starting
+// at pos, or len(data) when the last line has no CRLF.
+func lineEnd(data []byte, pos int) int {
+	i := bytes.Index(data[pos:], []byte("\r\n"))
+	if i < 0 {
+		return len(data)
+	}
+	return pos + i + 2
+}
+
+// validName reports whether s is a field name: printable US-ASCII except
+// colon (RFC 5322 §2.2).
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 32 || s[i] >= 127 {
+			return false
+		}
+	}
+	return true
+}
+
+// toCRLF returns data with every LF not preceded by CR turned into CRLF, and
+// whether anything changed. Data already in CRLF form is returned as is.
+func toCRLF(data []byte) ([]byte, bool) {
+	bare := 0
+	for i, c := range data {
+		if c == '\n' && (i == 0 || data[i-1] != '\r') {
+			bare++
+		}
+	}
+	if bare == 0 {
+		return data, false
+	}
+	out := make([]byte, 0, len(data)+bare)
+	for i, c := range data {
+		if c == '\n' && (i == 0 || data[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out, true
+}
+
+// Get returns the fields named name (case-insensitive), top first.
+func (m *Message) Get(name string) []Field {
+	var out []Field
+	for _, f := range m.Fields {
+		if strings.EqualFold(f.Name, name) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// First returns the unfolded value of the topmost field named name.
+func (m *Message) First(name string) (string, bool) {
+	for _, f := range m.Fields {
+		if strings.EqualFold(f.Name, name) {
+			return f.Unfolded(), true
+		}
+	}
+	return "", false
+}
+
+// HeaderBytes returns the header section of Raw, fields only (without the
+// empty line that ends it).
+func (m *Message) HeaderBytes() []byte {
+	if len(m.Fields) == 0 {
+		return nil
+	}
+	last := m.Fields[len(m.Fields)-1].Raw
+	start := bytesOffset(m.Raw, m.Fields[0].Raw)
+	end := bytesOffset(m.Raw, last) + len(last)
+	return m.Raw[start:end]
+}
+
+// bytesOffset returns the offset of sub, a subslice of whole, in whole.
+func bytesOffset(whole, sub []byte) int {
+	return cap(whole) - cap(sub)
+}
