@@ -1,0 +1,354 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// InboundOnly is implemented by checks that judge the connecting client
+// (rDNS, HELO, DNS lists, reputation). Their results are dropped from the
+// verdict of a transaction that turns out not to be inbound (a client that
+// authenticated after connecting, a local or allowlisted one).
+type InboundOnly interface {
+	InboundOnly() bool
+}
+
+// TimeoutSymboler is implemented by checks that name their own symbol for
+// not answering before the deadline (e.g. R_SPF_DNSFAIL). Others get
+// CHECK_TIMEOUT with their name as option.
+type TimeoutSymboler interface {
+	TimeoutSymbol() Symbol
+}
+
+// run is one check's execution within a scan.
+type run struct {
+	check    Check
+	done     chan struct{}
+	deadline time.Time // when the engine stops waiting
+	res      Result
+}
+
+// Scan is one SMTP transaction being scanned. Front ends call Update as
+// the transaction advances, Verdict for an early or final verdict, Next
+// for another transaction on the same connection, and Close at the end.
+type Scan struct {
+	e      *Engine
+	ctx    context.Context
+	cancel context.CancelFunc
+	start  time.Time
+
+	mu    sync.Mutex
+	tx    *Transaction
+	phase Phase // highest phase reached; -1 before the first Update
+	runs  map[string]*run
+}
+
+// NewScan starts a scan. ctx bounds the scan's whole life (a connection);
+// each check also gets the engine's timeout from the moment its phase is
+// reached.
+func (e *Engine) NewScan(ctx context.Context) *Scan {
+	ctx, cancel := context.WithCancel(ctx)
+	return &Scan{e: e, ctx: ctx, cancel: cancel, start: time.Now(), tx: &Transaction{}, phase: -1, runs: map[string]*run{}}
+}
+
+// Close stops the checks still running.
+func (s *Scan) Close() { s.cancel() }
+
+// Transaction returns a copy of the transaction as known now.
+func (s *Scan) Transaction() *Transaction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tx.clone()
+}
+
+// Phase returns the highest phase reached.
+func (s *Scan) Phase() Phase {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.phase
+}
+
+// Update applies fn to the transaction, records that phase p is reached
+// and starts the checks whose phase has come. Updates for an earlier phase
+// than one already reached (e.g. a second RCPT) only change the data.
+func (s *Scan) Update(p Phase, fn func(tx *Transaction)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fn != nil {
+		fn(s.tx)
+	}
+	if s.e.classify != nil {
+		s.e.classify.Classify(s.tx)
+	}
+	if p > s.phase {
+		s.phase = p
+	}
+	s.startLocked()
+}
+
+// startLocked starts every check whose phase is reached and that has not
+// started. Dependencies are awaited inside the check's goroutine.
+func (s *Scan) startLocked() {
+	for _, c := range s.e.checks {
+		if c.Phase() <= s.phase {
+			s.ensureLocked(c, time.Now())
+		}
+	}
+}
+
+// ensureLocked starts c, after starting its dependencies, unless it runs
+// already.
+func (s *Scan) ensureLocked(c Check, now time.Time) *run {
+	if r, ok := s.runs[c.Name()]; ok {
+		return r
+	}
+	r := &run{check: c, done: make(chan struct{}), deadline: now.Add(s.e.timeout)}
+	s.runs[c.Name()] = r
+	deps := make([]*run, 0, len(c.After()))
+	for _, d := range c.After() {
+		deps = append(deps, s.ensureLocked(s.e.checks[s.e.byName[d]], now))
+	}
+	go s.exec(r, s.tx.clone(), deps)
+	return r
+}
+
+// exec runs one check once its dependencies are done. The check's context
+// ends a little before the engine stops waiting, so that a well-behaved
+// check can still report its own DNSFAIL symbol.
+func (s *Scan) exec(r *run, tx *Transaction, deps []*run) {
+	defer close(r.done)
+	margin := s.e.timeout / 10
+	if margin > time.Second {
+		margin = time.Second
+	}
+	ctx, cancel := context.WithDeadline(s.ctx, r.deadline.Add(-margin))
+	defer cancel()
+	for _, d := range deps {
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			r.res = timeoutResult(r.check)
+			return
+		}
+	}
+	// A dependency of an earlier phase ran on an earlier snapshot; give
+	// the check the transaction as it is now.
+	if len(deps) > 0 {
+		s.mu.Lock()
+		tx = s.tx.clone()
+		s.mu.Unlock()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.e.log.Error("check panicked", "check", r.check.Name(), "panic", p)
+			r.res = Result{Symbols: []Symbol{{Name: SymCheckTimeout, Options: []string{r.check.Name(), "panic"}}}}
+		}
+	}()
+	r.res = r.check.Run(ctx, tx, depResults(deps))
+}
+
+func timeoutResult(c Check) Result {
+	if ts, ok := c.(TimeoutSymboler); ok {
+		return Result{Symbols: []Symbol{ts.TimeoutSymbol()}}
+	}
+	return Result{Symbols: []Symbol{{Name: SymCheckTimeout, Options: []string{c.Name()}}}}
+}
+
+// depResults is the Results view a check gets of its dependencies.
+type depResults []*run
+
+func (d depResults) Get(name string) (any, bool) {
+	for _, r := range d {
+		if r.check.Name() == name {
+			select {
+			case <-r.done:
+				return r.res.Value, r.res.Value != nil
+			default:
+				return nil, false
+			}
+		}
+	}
+	return nil, false
+}
+
+// results is the Results view of a whole scan, for finishers.
+type results map[string]*run
+
+func (rs results) Get(name string) (any, bool) {
+	r, ok := rs[name]
+	if !ok {
+		return nil, false
+	}
+	select {
+	case <-r.done:
+		return r.res.Value, r.res.Value != nil
+	default:
+		return nil, false
+	}
+}
+
+// Next returns a scan for the next transaction on the same connection
+// (after RSET or a completed message): connect- and helo-phase checks
+// are kept with their results, the envelope and message are dropped.
+// The old scan must not be used afterwards, except for Close, which the
+// new scan takes over: closing the old one is not needed.
+func (s *Scan) Next() *Scan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := &Scan{e: s.e, ctx: s.ctx, cancel: s.cancel, start: time.Now(), runs: map[string]*run{}}
+	tx := s.tx.clone()
+	tx.QueueID, tx.MailFrom, tx.Rcpts, tx.Message = "", "", nil, nil
+	n.tx = tx
+	n.phase = min(s.phase, PhaseHelo)
+	for name, r := range s.runs {
+		if r.check.Phase() <= PhaseHelo {
+			n.runs[name] = r
+		}
+	}
+	return n
+}
+
+// Verdict waits for the checks of the phases reached (each until its
+// deadline) and returns the verdict. With final false it is an early
+// verdict: only forced actions (hard rules) apply, the score is not used,
+// and finishers do not run. With final true the policy maps the score to
+// an action and the finishers run.
+func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
+	s.mu.Lock()
+	phase := s.phase
+	runs := make(results, len(s.runs))
+	for k, r := range s.runs {
+		runs[k] = r
+	}
+	s.mu.Unlock()
+
+	v := &Verdict{Phase: phase, Final: final}
+	var syms []Symbol
+	for _, c := range s.e.checks {
+		r, ok := runs[c.Name()]
+		if !ok {
+			continue
+		}
+		if !wait(ctx, r) {
+			v.Errors = append(v.Errors, c.Name()+": timeout")
+			syms = append(syms, timeoutResult(c).Symbols...)
+			continue
+		}
+		syms = append(syms, r.res.Symbols...)
+	}
+	tx := s.Transaction()
+	if !tx.Inbound() {
+		syms = s.dropInbound(syms, runs)
+	}
+	if tx.Message != nil && len(tx.Message.Problems) > 0 && final {
+		syms = append(syms, Symbol{Name: SymMalformed, Options: tx.Message.Problems})
+	}
+	s.e.policy.decide(s.e.symbols, syms, v)
+	if !final {
+		// Early: only a forced action counts; the score is incomplete.
+		if v.ForcedBy == "" {
+			v.Action, v.Reply = NoAction, ""
+		}
+		return v
+	}
+	for _, f := range s.e.finishers {
+		fctx, cancel := context.WithTimeout(ctx, s.e.timeout)
+		err := f.Finish(fctx, tx, runs, v)
+		cancel()
+		if err != nil {
+			v.Errors = append(v.Errors, f.Name()+": "+err.Error())
+			s.e.log.Warn("finisher failed", "finisher", f.Name(), "queue_id", tx.QueueID, "err", err)
+		}
+	}
+	subject := ""
+	if tx.Message != nil {
+		subject, _ = tx.Message.First("Subject")
+	}
+	s.e.policy.spamHeaders(v, subject)
+	elapsed := time.Since(s.start)
+	s.e.logVerdict(tx, v, elapsed)
+	for _, o := range s.e.observers {
+		o.Observe(tx, v, elapsed)
+	}
+	return v
+}
+
+// Rescore recomputes score and action after a finisher added symbols,
+// keeping forced actions. Finishers that emit symbols call it.
+func (e *Engine) Rescore(v *Verdict, extra ...Symbol) {
+	syms := append(append([]Symbol(nil), v.raw...), extra...)
+	forcedBy, reply := v.ForcedBy, v.Reply
+	e.policy.decide(e.symbols, syms, v)
+	if forcedBy != "" && v.ForcedBy == "" {
+		v.ForcedBy, v.Reply = forcedBy, reply
+	}
+}
+
+func (s *Scan) dropInbound(syms []Symbol, runs results) []Symbol {
+	drop := map[string]bool{}
+	for _, c := range s.e.checks {
+		if io, ok := c.(InboundOnly); ok && io.InboundOnly() {
+			if r, ok := runs[c.Name()]; ok {
+				for _, sym := range r.res.Symbols {
+					drop[sym.Name] = true
+				}
+			}
+		}
+	}
+	out := syms[:0]
+	for _, sym := range syms {
+		if !drop[sym.Name] {
+			out = append(out, sym)
+		}
+	}
+	return out
+}
+
+// wait waits for r until its deadline or ctx ends; it reports whether r
+// finished.
+func wait(ctx context.Context, r *run) bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+	}
+	t := time.NewTimer(time.Until(r.deadline))
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// logVerdict writes the one log line per scanned message: who, what,
+// why, how long. Never message content.
+func (e *Engine) logVerdict(tx *Transaction, v *Verdict, elapsed time.Duration) {
+	names := make([]string, len(v.Symbols))
+	for i, s := range v.Symbols {
+		names[i] = s.Name
+	}
+	ip := ""
+	if tx.ClientIP.IsValid() {
+		ip = tx.ClientIP.String()
+	}
+	e.log.Info("scanned",
+		"queue_id", tx.QueueID,
+		"ip", ip,
+		"from", tx.MailFrom,
+		"rcpts", len(tx.Rcpts),
+		"action", v.Action.String(),
+		"score", v.Score,
+		"symbols", strings.Join(names, ","),
+		"elapsed_ms", elapsed.Milliseconds(),
+	)
+}
