@@ -1,0 +1,243 @@
+package dkim
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Canon is a canonicalization algorithm (RFC 6376 §3.4).
+type Canon int
+
+// The two canonicalization algorithms of RFC 6376 §3.4.
+const (
+	Simple  Canon = iota // §3.4.1 (header), §3.4.3 (body)
+	Relaxed              // §3.4.2 (header), §3.4.4 (body)
+)
+
+func (c Canon) String() string {
+	if c == Relaxed {
+		return "relaxed"
+	}
+	return "simple"
+}
+
+// ParseCanon parses a c= value. RFC 6376 §3.5: "If only one algorithm is
+// named, that algorithm is used for the header and "simple" is used for the
+// body"; an absent tag (s == "") means simple/simple.
+func ParseCanon(s string) (header, body Canon, err error) {
+	if s == "" {
+		return Simple, Simple, nil
+	}
+	h, b, hasBody := strings.Cut(s, "/")
+	if header, err = parseOneCanon(h); err != nil {
+		return 0, 0, err
+	}
+	if !hasBody {
+		return header, Simple, nil
+	}
+	if body, err = parseOneCanon(b); err != nil {
+		return 0, 0, err
+	}
+	return header, body, nil
+}
+
+func parseOneCanon(s string) (Canon, error) {
+	switch strings.ToLower(s) {
+	case "simple":
+		return Simple, nil
+	case "relaxed":
+		return Relaxed, nil
+	}
+	return 0, fmt.Errorf("unknown canonicalization %q", s)
+}
+
+// AppendCanonicalHeader appends the header field raw (name, colon, value
+// with folding, final CRLF) to dst in canonical form, ending with CRLF.
+//
+// RFC 6376 §3.4.1 "simple": the field is not changed at all.
+// RFC 6376 §3.4.2 "relaxed": the field name is lower-cased; the value is
+// unfolded, runs of WSP become one SP, WSP at the end of the value and
+// around the colon is removed.
+func AppendCanonicalHeader(dst []byte, c Canon, raw []byte) []byte {
+	if c == Simple {
+		dst = append(dst, raw...)
+		if !bytes.HasSuffix(raw, crlf) {
+			dst = append(dst, crlf...)
+		}
+		return dst
+	}
+	colon := bytes.IndexByte(raw, ':')
+	if colon < 0 {
+		colon = len(raw)
+	}
+	name := bytes.TrimRight(raw[:colon], " \t")
+	for _, ch := range name {
+		if ch >= 'A' && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		dst = append(dst, ch)
+	}
+	dst = append(dst, ':')
+	if colon < len(raw) {
+		dst = appendRelaxedValue(dst, raw[colon+1:])
+	}
+	return append(dst, crlf...)
+}
+
+// appendRelaxedValue appends v unfolded, with WSP runs reduced to one SP and
+// leading and trailing WSP removed (RFC 6376 §3.4.2).
+func appendRelaxedValue(dst, v []byte) []byte {
+	space := false
+	started := false
+	for _, ch := range v {
+		switch ch {
+		case '\r', '\n':
+			// Unfolding: CRLF is removed (§3.4.2, "Unfold all header
+			// field continuation lines").
+		case ' ', '\t':
+			space = true
+		default:
+			if space && started {
+				dst = append(dst, ' ')
+			}
+			space = false
+			started = true
+			dst = append(dst, ch)
+		}
+	}
+	return dst
+}
+
+var crlf = []byte("\r\n")
+
+// WriteCanonicalBody writes body in canonical form c to w and returns the
+// number of bytes written. w is typically a hash.Hash (whose Write never
+// fails); large unchanged stretches are written in one call.
+//
+// RFC 6376 §3.4.3 "simple": trailing empty lines are removed; a body that
+// is then empty, or does not end in CRLF, gets one CRLF.
+// RFC 6376 §3.4.4 "relaxed": WSP at line ends is removed, other runs of
+// WSP become one SP, trailing empty lines are removed, and a non-empty body
+// is ended with CRLF; an empty body stays empty.
+func WriteCanonicalBody(w io.Writer, c Canon, body []byte) int64 {
+	if c == Simple {
+		end := len(body)
+		for end >= 4 && string(body[end-4:end]) == "\r\n\r\n" {
+			end -= 2
+		}
+		b := body[:end]
+		if len(b) == 0 || (len(b) == 2 && b[0] == '\r' && b[1] == '\n') {
+			w.Write(crlf)
+			return 2
+		}
+		w.Write(b)
+		n := int64(len(b))
+		if !bytes.HasSuffix(b, crlf) {
+			w.Write(crlf)
+			n += 2
+		}
+		return n
+	}
+	// Relaxed: find where the meaningful content ends. Trailing CRLFs and
+	// the WSP of trailing lines and of the last line's end are dropped.
+	end := len(body)
+	for end > 0 {
+		if end >= 2 && body[end-2] == '\r' && body[end-1] == '\n' {
+			end -= 2
+		} else if isWSP(body[end-1]) {
+			end--
+		} else {
+			break
+		}
+	}
+	if end == 0 {
+		return 0
+	}
+	n := writeRelaxedLines(w, body[:end])
+	w.Write(crlf)
+	return n + 2
+}
+
+// writeRelaxedLines writes b (which does not end in WSP or CRLF) with the
+// relaxed rules applied to its WSP runs. Instead of looking at every byte
+// it jumps between the three places where output differs from input — a
+// TAB, two SPs in a row, an SP before CRLF — using the vectorised
+// bytes.Index functions, so that typical text is written in large slices.
+func writeRelaxedLines(w io.Writer, b []byte) int64 {
+	var n int64
+	pos := 0
+	nextTab, nextDouble, nextEOL := -2, -2, -2 // -2: not searched yet
+	find := func(cached *int, from int, sep string) int {
+		if *cached >= from || *cached == -1 {
+			return *cached
+		}
+		i := bytes.Index(b[from:], []byte(sep))
+		if i < 0 {
+			*cached = -1
+		} else {
+			*cached = from + i
+		}
+		return *cached
+	}
+	for pos < len(b) {
+		ev := -1
+		for _, cand := range [3]int{find(&nextTab, pos, "\t"), find(&nextDouble, pos, "  "), find(&nextEOL, pos, " \r\n")} {
+			if cand >= 0 && (ev < 0 || cand < ev) {
+				ev = cand
+			}
+		}
+		if ev < 0 {
+			w.Write(b[pos:])
+			return n + int64(len(b)-pos)
+		}
+		start := ev
+		for start > pos && b[start-1] == ' ' {
+			start--
+		}
+		stop := ev
+		for stop < len(b) && isWSP(b[stop]) {
+			stop++
+		}
+		if start > pos {
+			w.Write(b[pos:start])
+			n += int64(start - pos)
+		}
+		// A WSP run before CRLF is removed; elsewhere it becomes one SP.
+		// b does not end in WSP, so stop < len(b).
+		if !(b[stop] == '\r' && stop+1 < len(b) && b[stop+1] == '\n') {
+			w.Write(space)
+			n++
+		}
+		pos = stop
+	}
+	return n
+}
+
+var space = []byte{' '}
+
+// limitWriter passes at most limit bytes on to w (all when limit < 0) and
+// counts everything offered to it.
+type limitWriter struct {
+	w     io.Writer
+	limit int64
+	total int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	l.total += int64(len(p))
+	if l.limit < 0 {
+		return l.w.Write(p)
+	}
+	if l.limit == 0 {
+		return len(p), nil
+	}
+	q := p
+	if int64(len(q)) > l.limit {
+		q = q[:l.limit]
+	}
+	l.limit -= int64(len(q))
+	l.w.Write(q)
+	return len(p), nil
+}
