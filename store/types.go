@@ -1,0 +1,169 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// AllowEntry is an allowlist entry. Keys are chosen by the user of the
+// store (package greylist uses "net:192.0.2.0/24", "domain:example.org").
+type AllowEntry struct {
+	Key    string    `json:"key"`
+	Reason string    `json:"reason,omitempty"` // e.g. "admin", "auto: 5 passes"
+	Added  time.Time `json:"added"`
+	// Expires is zero for an entry that never expires.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Expired reports whether the entry no longer counts at now.
+func (e AllowEntry) Expired(now time.Time) bool {
+	return !e.Expires.IsZero() && now.After(e.Expires)
+}
+
+// Counter is the state of a counter.
+type Counter struct {
+	Value int64 `json:"value"`
+	// Last is when Value was last incremented.
+	Last time.Time `json:"last,omitzero"`
+	// Expires is when the counter drops back to zero.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// CounterOp is one increment of a counter.
+type CounterOp struct {
+	Now time.Time
+	// TTL: the counter expires TTL after its latest CounterIncr (even one
+	// that MinInterval kept from incrementing).
+	TTL time.Duration
+	// MinInterval, when positive, makes the increment a no-op if the
+	// previous one was less than MinInterval ago (a counter of "distinct
+	// hours with a pass", say).
+	MinInterval time.Duration
+	// Delta is added to the value (zero means 1).
+	Delta int64
+}
+
+// ApplyCounter is the counter rule both stores implement.
+func ApplyCounter(old Counter, found bool, op CounterOp) Counter {
+	now := FromMillis(Millis(op.Now))
+	c := old
+	if !found || (!c.Expires.IsZero() && now.After(c.Expires)) {
+		c = Counter{}
+	}
+	d := op.Delta
+	if d == 0 {
+		d = 1
+	}
+	if c.Last.IsZero() || op.MinInterval <= 0 || now.Sub(c.Last) >= op.MinInterval {
+		c.Value += d
+		c.Last = now
+	}
+	c.Expires = now.Add(op.TTL)
+	return c
+}
+
+// HistoryRecord is what the history keeps of one scanned message: never
+// its body, headers or recipients' addresses.
+type HistoryRecord struct {
+	// ID is unique within the store; assigned by HistoryAdd when empty.
+	ID       string    `json:"id"`
+	Time     time.Time `json:"time"`
+	QueueID  string    `json:"queue_id,omitempty"`
+	ClientIP string    `json:"client_ip,omitempty"`
+	From     string    `json:"from"`
+	Rcpts    int       `json:"rcpts"`
+	Action   string    `json:"action"`
+	Score    float64   `json:"score"`
+	Symbols  []string  `json:"symbols,omitempty"`
+}
+
+// History bounds on the strings of a record: longer values are cut.
+const (
+	maxHistoryString  = 320
+	maxHistorySymbols = 128
+)
+
+// Normalize validates r and cuts over-long fields, so that a record never
+// grows without bound.
+func (r HistoryRecord) Normalize() (HistoryRecord, error) {
+	if r.Time.IsZero() {
+		return r, fmt.Errorf("%w: history record without time", ErrInvalid)
+	}
+	r.Time = FromMillis(Millis(r.Time))
+	cut := func(s string) string {
+		if len(s) > maxHistoryString {
+			s = strings.ToValidUTF8(s[:maxHistoryString], "")
+		}
+		return s
+	}
+	r.ID, r.QueueID, r.ClientIP, r.From, r.Action = cut(r.ID), cut(r.QueueID), cut(r.ClientIP), cut(r.From), cut(r.Action)
+	if len(r.Symbols) > maxHistorySymbols {
+		r.Symbols = r.Symbols[:maxHistorySymbols]
+	}
+	syms := make([]string, len(r.Symbols))
+	for i, s := range r.Symbols {
+		syms[i] = cut(s)
+	}
+	r.Symbols = syms
+	return r, nil
+}
+
+// HistoryQuery selects history records.
+type HistoryQuery struct {
+	// Before, when not zero, returns only records strictly older (paging).
+	Before time.Time
+	// Limit bounds the result (<= 0: 100).
+	Limit int
+}
+
+// DefaultLimit returns the limit to use for a query limit.
+func DefaultLimit(limit, def int) int {
+	if limit <= 0 {
+		return def
+	}
+	return limit
+}
+
+// Resolution is the bucket size of statistics.
+type Resolution int
+
+// Statistics resolutions.
+const (
+	Hourly Resolution = iota
+	Daily
+)
+
+func (r Resolution) String() string {
+	if r == Daily {
+		return "day"
+	}
+	return "hour"
+}
+
+// Truncate returns the start (UTC) of the bucket containing t.
+func (r Resolution) Truncate(t time.Time) time.Time {
+	t = t.UTC()
+	if r == Daily {
+		y, m, d := t.Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	return t.Truncate(time.Hour)
+}
+
+// StatsBucket counts scans per action in one hour or day.
+type StatsBucket struct {
+	Start  time.Time        `json:"start"`
+	Counts map[string]int64 `json:"counts"`
+}
+
+// MaxActionLen bounds the action names StatsAdd accepts.
+const MaxActionLen = 64
+
+// CheckAction validates an action name for StatsAdd.
+func CheckAction(action string) error {
+	if action == "" || len(action) > MaxActionLen {
+		return fmt.Errorf("%w: action name %q", ErrInvalid, action)
+	}
+	return nil
+}
