@@ -182,7 +182,10 @@ func signatureFromTags(kind Kind, tags TagList) (*Signature, error) {
 			}
 		case "i":
 			if kind == KindDKIM {
-				s.Identity = v
+				// §3.5: i= is dkim-quoted-printable (§2.11).
+				if s.Identity, err = decodeQP(v); err != nil {
+					return nil, fmt.Errorf("invalid i=: %w", err)
+				}
 				continue
 			}
 			// RFC 8617 §4.2.1: instance 1 to 50, plain digits.
@@ -206,8 +209,8 @@ func signatureFromTags(kind Kind, tags TagList) (*Signature, error) {
 			// an unsupported method is PERMFAIL.
 			ok := false
 			for _, m := range strings.Split(v, ":") {
-				m, _, _ = strings.Cut(trimFWS(m), "/")
-				if strings.EqualFold(m, "dns") {
+				m, opt, hasOpt := strings.Cut(trimFWS(m), "/")
+				if strings.EqualFold(m, "dns") && (!hasOpt || strings.EqualFold(opt, "txt")) {
 					ok = true
 				}
 			}
@@ -293,6 +296,45 @@ func checkDKIMIdentity(s *Signature) error {
 func (s *Signature) IdentityDomain() string {
 	at := strings.LastIndexByte(s.Identity, '@')
 	return strings.ToLower(s.Identity[at+1:])
+}
+
+// decodeQP decodes dkim-quoted-printable (RFC 6376 §2.11): "=XX" hex
+// escapes, with FWS ignored.
+func decodeQP(v string) (string, error) {
+	v = stripFWS(v)
+	if !strings.Contains(v, "=") {
+		return v, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '=' {
+			b.WriteByte(v[i])
+			continue
+		}
+		if i+2 >= len(v) {
+			return "", errors.New("truncated =XX escape")
+		}
+		hi, ok1 := unhex(v[i+1])
+		lo, ok2 := unhex(v[i+2])
+		if !ok1 || !ok2 {
+			return "", errors.New("bad =XX escape")
+		}
+		b.WriteByte(hi<<4 | lo)
+		i += 2
+	}
+	return b.String(), nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 func parseDigits(s string, max int) (int64, error) {

@@ -329,4 +329,3 @@ func Summary(results []Result) Status {
 	}
 	return best
 }
-
