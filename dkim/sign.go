@@ -1,0 +1,240 @@
+package dkim
+
+import (
+	"crypto"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/message"
+)
+
+// DefaultHeaders are signed when SignOptions.Headers is nil: the fields
+// RFC 6376 §5.4.1 recommends, each instance present in the message.
+var DefaultHeaders = []string{
+	"From", "Reply-To", "Subject", "Date", "To", "Cc", "Resent-Date",
+	"Resent-From", "Resent-To", "Resent-Cc", "In-Reply-To", "References",
+	"List-Id", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post",
+	"List-Subscribe", "List-Post", "List-Owner", "List-Archive",
+	"Message-ID", "MIME-Version", "Content-Type",
+	"Content-Transfer-Encoding", "Content-ID", "Content-Description",
+}
+
+// DefaultOversign are the fields named once more than they occur when
+// SignOptions.Oversign is nil, so that no instance can be added later
+// without breaking the signature (RFC 6376 §8.15, "over-signing").
+var DefaultOversign = []string{
+	"From", "To", "Cc", "Subject", "Date", "Reply-To", "Message-ID",
+	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+}
+
+// SignOptions describe a signature to make.
+type SignOptions struct {
+	Domain   string        // d=
+	Selector string        // s=
+	Signer   crypto.Signer // *rsa.PrivateKey, ed25519.PrivateKey or equivalent
+	// Identity is i= (optional): an address or "@domain" within Domain.
+	Identity string
+	// Headers are the field names to sign (every instance present);
+	// DefaultHeaders when nil. From is always signed.
+	Headers []string
+	// Oversign are field names signed once more than they occur;
+	// DefaultOversign when nil, none when empty but not nil.
+	Oversign []string
+	// Canonicalization is c=, e.g. "relaxed/simple"; "relaxed/relaxed"
+	// when empty.
+	Canonicalization string
+	// Time is t=; zero means now.
+	Time time.Time
+	// Expire, when positive, adds x= = t= + Expire.
+	Expire time.Duration
+	// BodyLength, when true, adds l= with the canonical body length. It
+	// weakens the signature (RFC 6376 §8.2); off by default.
+	BodyLength bool
+}
+
+// Sign returns the value of a DKIM-Signature field for msg (RFC 6376
+// §5): everything after "DKIM-Signature:", folded with CRLF + TAB, with no
+// final CRLF. The field must be added as "DKIM-Signature:" + value +
+// CRLF, unchanged, for a simple header canonicalization to verify.
+func Sign(msg *message.Message, o SignOptions) (string, error) {
+	if o.Signer == nil {
+		return "", errors.New("dkim: sign: no key")
+	}
+	alg, err := AlgorithmFor(o.Signer)
+	if err != nil {
+		return "", fmt.Errorf("dkim: sign: %w", err)
+	}
+	if !validDomain(o.Domain) || !validSelector(o.Selector) {
+		return "", fmt.Errorf("dkim: sign: invalid domain %q or selector %q", o.Domain, o.Selector)
+	}
+	canon := o.Canonicalization
+	if canon == "" {
+		canon = "relaxed/relaxed"
+	}
+	hc, bc, err := ParseCanon(canon)
+	if err != nil {
+		return "", fmt.Errorf("dkim: sign: %w", err)
+	}
+	canon = hc.String() + "/" + bc.String()
+	now := o.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	names := HeaderList(msg.Fields, o.Headers, o.Oversign)
+
+	var tb tagBuilder
+	tb.add("v", "1")
+	tb.add("a", alg.String())
+	tb.add("c", canon)
+	tb.add("d", o.Domain)
+	tb.add("s", o.Selector)
+	if o.Identity != "" {
+		tb.add("i", o.Identity)
+	}
+	tb.add("t", strconv.FormatInt(now.Unix(), 10))
+	if o.Expire > 0 {
+		tb.add("x", strconv.FormatInt(now.Add(o.Expire).Unix(), 10))
+	}
+	limit := int64(-1)
+	sum, n := BodyHash(alg.Hash(), bc, msg.Body, limit)
+	if o.BodyLength {
+		tb.add("l", strconv.FormatInt(n, 10))
+	}
+	tb.addList("h", names)
+	tb.add("bh", base64.StdEncoding.EncodeToString(sum))
+	return SignFields(alg, o.Signer, hc, "DKIM-Signature", tb.String(), SelectFields(msg.Fields, names, nil))
+}
+
+// SignFields completes a signature field: value holds every tag but b=
+// (and ends with "; " or is empty); the field "name: value b=" is hashed
+// after the selected fields (RFC 6376 §3.7), signed, and the folded b=
+// appended. It returns the complete field value. ARC uses it for
+// ARC-Message-Signature and ARC-Seal.
+func SignFields(alg Algorithm, s crypto.Signer, c Canon, name, value string, selected [][]byte) (string, error) {
+	value += "b="
+	raw := []byte(name + ": " + value + "\r\n")
+	// §3.7: the new field is hashed as it will be written, b= empty.
+	digest := DigestFields(alg.Hash(), c, selected, raw)
+	sig, err := SignDigest(alg, s, digest)
+	if err != nil {
+		return "", fmt.Errorf("dkim: sign: %w", err)
+	}
+	return value + foldBase64(base64.StdEncoding.EncodeToString(sig), len(value)), nil
+}
+
+// HeaderList returns the h= list for fields: each name of headers once
+// per instance present, then each name of oversign once more (RFC 6376
+// §5.4.2: an h= name with no instance left is signed as absent). From is
+// always included (§5.4).
+func HeaderList(fields []message.Field, headers, oversign []string) []string {
+	if headers == nil {
+		headers = DefaultHeaders
+	}
+	if oversign == nil {
+		oversign = DefaultOversign
+	}
+	count := map[string]int{}
+	for _, f := range fields {
+		count[strings.ToLower(f.Name)]++
+	}
+	var out []string
+	done := map[string]bool{}
+	add := func(name string, extra bool) {
+		k := strings.ToLower(name)
+		if done[k] && !extra {
+			return
+		}
+		done[k] = true
+		for i := 0; i < count[k]; i++ {
+			out = append(out, k)
+		}
+	}
+	add("from", false)
+	for _, h := range headers {
+		add(h, false)
+	}
+	for _, h := range oversign {
+		k := strings.ToLower(h)
+		if !done[k] {
+			add(k, false)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// tagBuilder writes "tag=value; " pairs folded at about 78 columns,
+// counting the field name ("DKIM-Signature: ") on the first line.
+type tagBuilder struct {
+	b   strings.Builder
+	col int
+}
+
+const foldWidth = 78
+
+func (t *tagBuilder) add(name, value string) {
+	t.piece(name + "=" + value + ";")
+}
+
+func (t *tagBuilder) piece(p string) {
+	switch {
+	case t.b.Len() == 0:
+		t.col = len("DKIM-Signature: ")
+	case t.col+1+len(p) > foldWidth:
+		t.b.WriteString("\r\n\t")
+		t.col = 8
+	default:
+		t.b.WriteByte(' ')
+		t.col++
+	}
+	t.b.WriteString(p)
+	t.col += len(p)
+}
+
+// addList adds a colon-separated list, folding after a colon when the
+// line gets long (h= allows FWS around colons, RFC 6376 §3.5).
+func (t *tagBuilder) addList(name string, items []string) {
+	line := name + "="
+	for i, it := range items {
+		sep := ":"
+		if i == len(items)-1 {
+			sep = ";"
+		}
+		if len(line)+len(it)+1 > foldWidth-8 && line != name+"=" {
+			t.piece(line)
+			line = ""
+		}
+		line += it + sep
+	}
+	if len(items) == 0 {
+		line += ";"
+	}
+	t.piece(line)
+}
+
+// String returns the tags written so far, ready for "b=" to follow.
+func (t *tagBuilder) String() string {
+	s := t.b.String()
+	if t.col+3 > foldWidth {
+		return s + "\r\n\t"
+	}
+	return s + " "
+}
+
+// foldBase64 splits a base64 string into lines of at most 72 characters
+// joined by CRLF + TAB (white space inside b= is ignored, RFC 6376 §3.5).
+func foldBase64(s string, _ int) string {
+	var b strings.Builder
+	const width = 72
+	for len(s) > width {
+		b.WriteString(s[:width])
+		b.WriteString("\r\n\t")
+		s = s[width:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
