@@ -352,18 +352,16 @@ func splitCIDR(s string) (spec, cidr string) {
 }
 
 func isCIDRTail(t string) bool {
-	// ip4-cidr-length [ "/" ip6-cidr-length ] or "//" ip6-cidr-length.
+	// "/" ip4-cidr-length [ "//" ip6-cidr-length ] or "//" ip6-cidr-length,
+	// checked here for shape only (digits); parseDualCIDR checks values.
+	if strings.HasPrefix(t, "//") {
+		return allDigits(t[2:])
+	}
 	if !strings.HasPrefix(t, "/") {
 		return false
 	}
-	parts := strings.Split(t[1:], "/")
-	switch len(parts) {
-	case 1:
-		return allDigits(parts[0])
-	case 3:
-		return (parts[0] == "" || allDigits(parts[0])) && parts[1] == "" && allDigits(parts[2])
-	}
-	return false
+	v4, v6, dual := strings.Cut(t[1:], "//")
+	return allDigits(v4) && (!dual || allDigits(v6))
 }
 
 func allDigits(s string) bool {
