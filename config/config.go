@@ -1,0 +1,367 @@
+// Package config reads hamlet's TOML configuration: every option has an
+// embedded default, so hamlet runs without a file, and a file only says
+// what differs. Errors name the file, the line and the option.
+//
+// Sections that belong to one feature (DNS, milter, greylisting, …) are that
+// feature's own Config type, with its own defaults and Validate method;
+// this package puts them together and reports errors with positions.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/engine"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// DataDir holds the embedded store and other state.
+	DataDir string `toml:"data_dir"`
+	// Hostname is this host's name: the authserv-id of
+	// Authentication-Results and the name HELO forgery is checked against.
+	// Default: the system host name.
+	Hostname string `toml:"hostname"`
+	// LocalNetworks are the host's own and its LAN's addresses: they skip
+	// connection checks and greylisting (rspamd's local_addrs).
+	LocalNetworks []string `toml:"local_networks"`
+
+	Log        Log        `toml:"log"`
+	Scan       Scan       `toml:"scan"`
+	Controller Controller `toml:"controller"`
+	DNS        dns.Config `toml:"dns"`
+	// Actions maps an action (reject, soft_reject, rewrite_subject,
+	// add_header, greylist) to its score threshold; false disables it.
+	Actions map[string]any `toml:"actions"`
+	// Symbols overrides symbol weights by name.
+	Symbols map[string]float64 `toml:"symbols"`
+	// Force maps a symbol name to an action it always forces.
+	Force map[string]string `toml:"force"`
+
+	// raw holds every top-level key of the file, for Section.
+	raw  map[string]toml.Primitive
+	meta toml.MetaData
+	file string
+	text string
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Scan configures the scan API (rspamd's protocol) and the scans.
+type Scan struct {
+	Listen []string `toml:"listen"`
+	// Timeout is the deadline of each phase's checks.
+	Timeout dns.Duration `toml:"timeout"`
+	// MaxSize is the largest message accepted, in bytes.
+	MaxSize int64 `toml:"max_size"`
+}
+
+// Controller configures the controller (metrics, web UI, JSON API).
+type Controller struct {
+	Listen string `toml:"listen"`
+}
+
+// Default returns the embedded defaults.
+func Default() *Config {
+	return &Config{
+		DataDir: "./hamlet-data",
+		LocalNetworks: []string{
+			"127.0.0.0/8", "::1/128", // loopback
+			"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", // RFC 1918
+			"fc00::/7", // RFC 4193
+		},
+		Log:        Log{Level: "info", Format: "text"},
+		Scan:       Scan{Listen: []string{"127.0.0.1:11333"}, Timeout: dns.Duration(engine.DefaultTimeout), MaxSize: 50 << 20},
+		Controller: Controller{Listen: "127.0.0.1:11334"},
+		DNS:        dns.Config{Timeout: dns.Duration(2 * time.Second), Attempts: 2, CacheSize: 20000, MaxTTL: dns.Duration(time.Hour)},
+		Actions:    map[string]any{"reject": 15.0, "add_header": 6.0, "greylist": 4.0},
+	}
+}
+
+// Error is a configuration error with its position.
+type Error struct {
+	File   string
+	Line   int // 0 when unknown
+	Option string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Option != "" {
+		fmt.Fprintf(&b, ": %s", e.Option)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads file over the defaults. An empty file name gives the defaults.
+func Load(file string) (*Config, error) {
+	c := Default()
+	if file == "" {
+		c.file = "(defaults)"
+		return c, c.Validate()
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(file, string(b))
+}
+
+// Parse reads configuration text (named file in errors) over the defaults.
+func Parse(file, text string) (*Config, error) { return parse(file, text) }
+
+func parse(file, text string) (*Config, error) {
+	c := Default()
+	c.file, c.text = file, text
+	md, err := toml.Decode(text, &c.raw)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: file, Line: pe.Position.Line, Err: errors.New(pe.Message)}
+		}
+		return nil, c.errorf("", "%w", err)
+	}
+	c.meta = md
+	// [actions] replaces the defaults only for the actions it names.
+	acts := map[string]any{}
+	core := map[string]any{
+		"data_dir": &c.DataDir, "hostname": &c.Hostname, "local_networks": &c.LocalNetworks,
+		"log": &c.Log, "scan": &c.Scan, "controller": &c.Controller, "dns": &c.DNS,
+		"actions": &acts, "symbols": &c.Symbols, "force": &c.Force,
+	}
+	keys := make([]string, 0, len(core))
+	for k := range core {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := c.Section(k, core[k]); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range acts {
+		c.Actions[k] = v
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Section decodes the top-level table or value at key (e.g. "greylist")
+// into v, which holds that feature's defaults, and validates it when v has
+// a Validate method. A section absent from the file leaves v as it is.
+func (c *Config) Section(key string, v any) error {
+	if prim, ok := c.raw[key]; ok {
+		if err := c.meta.PrimitiveDecode(prim, v); err != nil {
+			return c.errorf(key, "%w", err)
+		}
+	}
+	if val, ok := v.(interface{ Validate() error }); ok {
+		if err := val.Validate(); err != nil {
+			var ce *Error
+			if errors.As(err, &ce) {
+				return err
+			}
+			return c.errorf(key, "%w", err)
+		}
+	}
+	return nil
+}
+
+// Unknown returns an error naming the first option of the file that no
+// decoder used: a typo or an option this version does not have. Call it
+// after every feature has decoded its Section.
+func (c *Config) Unknown() error {
+	var undecoded []string
+	for _, k := range c.meta.Undecoded() {
+		undecoded = append(undecoded, k.String())
+	}
+	sort.Strings(undecoded)
+	if len(undecoded) > 0 {
+		return c.errorf(undecoded[0], "unknown option")
+	}
+	return nil
+}
+
+func (c *Config) errorf(option, format string, args ...any) error {
+	return &Error{File: c.file, Line: lineOf(c.text, option), Option: option, Err: fmt.Errorf(format, args...)}
+}
+
+// lineOf finds the line where option ("section.key", "key" or "section")
+// is set in TOML text; 0 when it cannot tell.
+func lineOf(text, option string) int {
+	if option == "" || text == "" {
+		return 0
+	}
+	parts := strings.Split(option, ".")
+	key := parts[len(parts)-1]
+	table := strings.Join(parts[:len(parts)-1], ".")
+	cur := ""
+	for i, line := range strings.Split(text, "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") {
+			cur = strings.Trim(l, "[] \t")
+			if j := strings.IndexByte(cur, '#'); j >= 0 {
+				cur = strings.TrimSpace(strings.Trim(cur[:j], "[] \t"))
+			}
+			if cur == option {
+				return i + 1
+			}
+			continue
+		}
+		name, _, ok := strings.Cut(l, "=")
+		if ok && cur == table && strings.Trim(strings.TrimSpace(name), `"`) == key {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// File returns the file the configuration came from.
+func (c *Config) File() string { return c.file }
+
+// Validate checks the core options.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return c.errorf("data_dir", "must not be empty")
+	}
+	if _, err := c.Networks(); err != nil {
+		return c.errorf("local_networks", "%w", err)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		return c.errorf("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return c.errorf("log.format", "%q is not text or json", c.Log.Format)
+	}
+	for _, l := range c.Scan.Listen {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return c.errorf("scan.listen", "%q: %w", l, err)
+		}
+	}
+	if c.Controller.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Controller.Listen); err != nil {
+			return c.errorf("controller.listen", "%q: %w", c.Controller.Listen, err)
+		}
+	}
+	if c.Scan.Timeout <= 0 {
+		return c.errorf("scan.timeout", "must be positive")
+	}
+	if c.Scan.MaxSize <= 0 {
+		return c.errorf("scan.max_size", "must be positive")
+	}
+	if err := c.DNS.Validate(); err != nil {
+		return c.errorf("dns", "%w", err)
+	}
+	if _, err := c.Policy(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Networks parses local_networks.
+func (c *Config) Networks() ([]netip.Prefix, error) {
+	return ParsePrefixes(c.LocalNetworks)
+}
+
+// ParsePrefixes parses CIDR prefixes; a bare address is a /32 or /128.
+func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		if !strings.Contains(s, "/") {
+			ip, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", s)
+			}
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR prefix", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Policy builds the engine policy from [actions], [symbols] and [force].
+func (c *Config) Policy() (engine.Policy, error) {
+	p := engine.DefaultPolicy()
+	p.Thresholds = map[engine.Action]float64{}
+	for name, v := range c.Actions {
+		a, ok := engine.ParseAction(name)
+		if !ok || a == engine.NoAction {
+			return p, c.errorf("actions."+name, "unknown action (reject, soft_reject, rewrite_subject, add_header, greylist)")
+		}
+		switch x := v.(type) {
+		case bool:
+			if x {
+				return p, c.errorf("actions."+name, "true is not a score; write a number, or false to disable")
+			}
+		case float64:
+			p.Thresholds[a] = x
+		case int64:
+			p.Thresholds[a] = float64(x)
+		default:
+			return p, c.errorf("actions."+name, "%v is not a number", v)
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return p, c.errorf("actions", "%w", err)
+	}
+	p.Weights = map[string]float64{}
+	for name, w := range c.Symbols {
+		if math.IsNaN(w) || math.IsInf(w, 0) {
+			return p, c.errorf("symbols."+name, "not a number")
+		}
+		p.Weights[name] = w
+	}
+	p.Force = map[string]engine.Action{}
+	for name, act := range c.Force {
+		a, ok := engine.ParseAction(act)
+		if !ok || a == engine.NoAction {
+			return p, c.errorf("force."+name, "%q is not an action", act)
+		}
+		p.Force[name] = a
+	}
+	return p, nil
+}
+
+// AuthServID returns the authserv-id: the configured host name or the
+// system's.
+func (c *Config) AuthServID() string {
+	if c.Hostname != "" {
+		return c.Hostname
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
