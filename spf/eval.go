@@ -31,12 +31,12 @@ const DefaultExplanation = "%{o} does not designate %{c} as permitted sender"
 
 // Errors that end an evaluation with permerror.
 var (
-	ErrTooManyLookups     = errors.New("spf: more than 10 DNS-querying terms (RFC 7208 section 4.6.4)")
-	ErrTooManyVoidLookups = errors.New("spf: more than 2 void lookups (RFC 7208 section 4.6.4)")
-	ErrTooManyMX          = errors.New("spf: mx term with more than 10 MX records (RFC 7208 section 4.6.4)")
-	ErrMultipleRecords    = errors.New("spf: more than one SPF record (RFC 7208 section 4.5)")
-	ErrNoRecord           = errors.New("spf: include or redirect target has no SPF record (RFC 7208 section 5.2, section 6.1)")
-	ErrTooDeep            = errors.New("spf: include/redirect nesting too deep")
+	ErrTooManyLookups     = errors.New("more than 10 DNS-querying terms (RFC 7208 section 4.6.4)")
+	ErrTooManyVoidLookups = errors.New("more than 2 void lookups (RFC 7208 section 4.6.4)")
+	ErrTooManyMX          = errors.New("mx term with more than 10 MX records (RFC 7208 section 4.6.4)")
+	ErrMultipleRecords    = errors.New("more than one SPF record (RFC 7208 section 4.5)")
+	ErrNoRecord           = errors.New("include or redirect target has no SPF record (RFC 7208 section 5.2, section 6.1)")
+	ErrTooDeep            = errors.New("include/redirect nesting too deep")
 )
 
 // Args are the inputs of an SMTP-time SPF check.
@@ -275,15 +275,15 @@ func (e *evaluator) addrs(name string, family netip.Addr) ([]netip.Addr, error) 
 
 // record fetches and parses the SPF record of domain (RFC 7208 §4.4,
 // §4.5). It returns a nil record and a zero outcome code for "none".
-func (e *evaluator) record(domain string) (*Record, outcome) {
+func (e *evaluator) record(domain string, depth int) (*Record, outcome) {
 	txts, err := e.txt(domain)
 	if err != nil {
 		// RFC 7208 §4.4: NXDOMAIN or no records is "none"; any other
 		// DNS failure is temperror.
 		if dns.IsNotFound(err) {
-			return nil, outcome{code: None, err: fmt.Errorf("spf: no SPF record at %s: %w", domain, err)}
+			return nil, outcome{code: None, err: fmt.Errorf("no SPF record at %s: %w", domain, err)}
 		}
-		return nil, tempErr(fmt.Errorf("spf: looking up the SPF record of %s: %w", domain, err))
+		return nil, tempErr(fmt.Errorf("looking up the SPF record of %s: %w", domain, err))
 	}
 	// RFC 7208 §4.5: keep the records starting with "v=spf1"; none is
 	// "none", more than one is permerror. Other TXT records are ignored.
@@ -299,12 +299,15 @@ func (e *evaluator) record(domain string) (*Record, outcome) {
 	}
 	switch {
 	case n == 0:
-		return nil, outcome{code: None, err: fmt.Errorf("spf: no SPF record at %s", domain)}
+		return nil, outcome{code: None, err: fmt.Errorf("no SPF record at %s", domain)}
 	case n > 1:
 		return nil, permErr(fmt.Errorf("%w at %s (%d found)", ErrMultipleRecords, domain, n))
 	}
 	rec, err := Parse(found)
 	if err != nil {
+		if depth == 0 {
+			return nil, permErr(err)
+		}
 		return nil, permErr(fmt.Errorf("%s: %w", domain, err))
 	}
 	return rec, outcome{}
@@ -320,9 +323,9 @@ func (e *evaluator) checkHost(domain string, depth int, inInclude bool) outcome 
 	if why := checkDomainName(domain); why != "" {
 		// §4.3: an invalid domain gives none (include/redirect turn
 		// this into permerror).
-		return outcome{code: None, err: fmt.Errorf("spf: %q is not a valid domain: %s", domain, why)}
+		return outcome{code: None, err: fmt.Errorf("%q is not a valid domain: %s", domain, why)}
 	}
-	rec, o := e.record(domain)
+	rec, o := e.record(domain, depth)
 	if rec == nil {
 		return o
 	}
@@ -339,7 +342,7 @@ func (e *evaluator) checkHost(domain string, depth int, inInclude bool) outcome 
 		d := &rec.Directives[i]
 		matched, o := e.match(d, domain, depth)
 		if o.code != "" {
-			o.err = fmt.Errorf("%s: %s: %w", domain, d.Text, o.err)
+			o.err = e.wrap(depth, domain, d.Text, o.err)
 			return o
 		}
 		if matched {
@@ -355,21 +358,29 @@ func (e *evaluator) checkHost(domain string, depth int, inInclude bool) outcome 
 	// permerror; the exp= of this record is not used (§6.2).
 	if rec.Redirect != nil {
 		if err := e.lookupTerm(); err != nil {
-			return permErr(fmt.Errorf("%s: %s: %w", domain, rec.Redirect.Text, err))
+			return permErr(e.wrap(depth, domain, rec.Redirect.Text, err))
 		}
 		target := rec.Redirect.value.expand(&e.env)
 		name, ok := queryName(target)
 		if !ok {
-			return permErr(fmt.Errorf("%s: %s: invalid target name %q", domain, rec.Redirect.Text, target))
+			return permErr(e.wrap(depth, domain, rec.Redirect.Text, fmt.Errorf("invalid target name %q", target)))
 		}
 		o := e.checkHost(name, depth+1, inInclude)
 		if o.code == None {
-			return permErr(fmt.Errorf("%s: %s: %w: %v", domain, rec.Redirect.Text, ErrNoRecord, o.err))
+			return permErr(e.wrap(depth, domain, rec.Redirect.Text, fmt.Errorf("%w: %v", ErrNoRecord, o.err)))
 		}
 		return o
 	}
 	// RFC 7208 §4.7: no match and no redirect is neutral.
 	return outcome{code: Neutral, mech: "default"}
+}
+
+// wrap adds the term, and below the top level the domain, to err.
+func (e *evaluator) wrap(depth int, domain, term string, err error) error {
+	if depth == 0 {
+		return fmt.Errorf("%s: %w", term, err)
+	}
+	return fmt.Errorf("%s: %s: %w", domain, term, err)
 }
 
 // target expands a mechanism's domain-spec, or returns <domain> when it

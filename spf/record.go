@@ -140,9 +140,9 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string {
 	if e.Term == "" {
-		return "spf: " + e.Msg
+		return "invalid SPF record: " + e.Msg
 	}
-	return fmt.Sprintf("spf: %s: %q", e.Msg, e.Term)
+	return fmt.Sprintf("invalid SPF record: %s in %q", e.Msg, e.Term)
 }
 
 // IsSPF reports whether txt is an SPF version 1 record: it starts with
