@@ -74,6 +74,9 @@ func AppendCanonicalHeader(dst []byte, c Canon, raw []byte) []byte {
 	}
 	name := bytes.TrimRight(raw[:colon], " \t")
 	for _, ch := range name {
+		if ch == '\r' || ch == '\n' {
+			continue // only in a malformed field without colon
+		}
 		if ch >= 'A' && ch <= 'Z' {
 			ch += 'a' - 'A'
 		}
