@@ -113,8 +113,8 @@ func TestNegotiation(t *testing.T) {
 			t.Errorf("connect macros %v lack %s", n.Macros[StageConnect], want)
 		}
 	}
-	if !slices.Contains(n.Macros[StageMail], "{auth_authen}") || !slices.Contains(n.Macros[StageEOM], "{i}") {
-		t.Errorf("macros %v lack {auth_authen} at mail or {i} at eom", n.Macros)
+	if !slices.Contains(n.Macros[StageMail], "{auth_authen}") || !slices.Contains(n.Macros[StageEOM], "i") {
+		t.Errorf("macros %v lack {auth_authen} at mail or i at eom", n.Macros)
 	}
 
 	// An MTA that offers less gets asked for no more than it offers, and

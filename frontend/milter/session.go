@@ -38,10 +38,10 @@ const (
 var requestedMacros = map[int][]string{
 	StageConnect: {"j", "{daemon_name}", "{daemon_addr}", "{client_addr}", "{client_name}", "{client_ptr}", "{client_resolve}", "_"},
 	StageHelo:    {"{tls_version}", "{cipher}"},
-	StageMail:    {"{auth_authen}", "{auth_type}", "{mail_addr}", "{i}"},
-	StageRcpt:    {"{rcpt_addr}", "{i}"},
-	StageEOH:     {"{i}"},
-	StageEOM:     {"{i}"},
+	StageMail:    {"{auth_authen}", "{auth_type}", "{mail_addr}", "i"},
+	StageRcpt:    {"{rcpt_addr}", "i"},
+	StageEOH:     {"i"},
+	StageEOM:     {"i"},
 }
 
 var errProtocol = errors.New("milter: protocol error")

@@ -1,0 +1,98 @@
+package milter
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/hamlet-mail/hamlet/engine"
+)
+
+// seedStream is a valid Postfix-like conversation, packet after packet.
+func seedStream() []byte {
+	var b []byte
+	b = AppendPacket(b, CmdOptNeg, Negotiation{Version: 6, Actions: allActions, Protocol: allProto}.Encode())
+	b = AppendPacket(b, CmdMacro, []byte{CmdConnect}, cstr("{client_addr}"), cstr("192.0.2.1"), cstr("{client_name}"), cstr("unknown"))
+	b = AppendPacket(b, CmdConnect, Connect{Hostname: "unknown", Family: '4', Port: 25, Addr: "192.0.2.1"}.Encode())
+	b = AppendPacket(b, CmdHelo, cstr("helo.example"))
+	b = AppendPacket(b, CmdMail, cstr("<a@example.org>"), cstr("SIZE=10"))
+	b = AppendPacket(b, CmdRcpt, cstr("<b@example.net>"))
+	b = AppendPacket(b, CmdHeader, cstr("Subject"), cstr(" hi\n\tthere"))
+	b = AppendPacket(b, CmdEOH)
+	b = AppendPacket(b, CmdBody, []byte("body\r\n"))
+	b = AppendPacket(b, CmdMacro, []byte{CmdEOB}, cstr("i"), cstr("Q1"))
+	b = AppendPacket(b, CmdEOB)
+	b = AppendPacket(b, CmdAbort)
+	b = AppendPacket(b, CmdQuitNC)
+	b = AppendPacket(b, CmdQuit)
+	return b
+}
+
+// FuzzDecode feeds arbitrary bytes to the packet reader and every decoder:
+// errors are fine, panics and unbounded allocations are not.
+func FuzzDecode(f *testing.F) {
+	f.Add(seedStream())
+	f.Add([]byte{0, 0, 0, 1, 'C'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'B'})
+	f.Add(AppendPacket(nil, CmdConnect, []byte("host\x006\x00\x19IPv6:::1\x00")))
+	f.Add(AppendPacket(nil, RespOptNeg, Negotiation{Version: 6, Macros: requestedMacros}.Encode()))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		for i := 0; i < 1000; i++ {
+			p, err := ReadPacket(r)
+			if err != nil {
+				return
+			}
+			if len(p.Data)+1 > MaxPacket {
+				t.Fatalf("packet of %d bytes accepted", len(p.Data))
+			}
+			_, _ = DecodeNegotiation(p.Data)
+			_, _ = DecodeConnect(p.Data)
+			_, _, _ = DecodeMacros(p.Data)
+			_, _, _ = DecodeAddress(p.Data)
+			_, _, _ = DecodeHeader(p.Data)
+			_ = DecodeString(p.Data)
+		}
+	})
+}
+
+// FuzzSession runs arbitrary packet sequences through a server session
+// with a real (check-less) engine: the state machine must never panic,
+// and every answer it gives must be well-formed packets.
+func FuzzSession(f *testing.F) {
+	f.Add(seedStream())
+	f.Add(AppendPacket(AppendPacket(nil, CmdEOB), CmdMail, cstr("<x>")))
+	f.Add(AppendPacket(AppendPacket(nil, CmdBody, []byte("x")), CmdEOB))
+	e, err := engine.New(engine.Options{Policy: engine.DefaultPolicy(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		f.Fatal(err)
+	}
+	srv := NewServer(func() *engine.Engine { return e }, Config{MaxMessageSize: 4096}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		m := newSession(srv, a)
+		defer m.cancel()
+		defer m.endScan()
+		r := bytes.NewReader(data)
+		for i := 0; i < 200; i++ {
+			p, err := ReadPacket(r)
+			if err != nil {
+				return
+			}
+			out, quit, err := m.handle(p)
+			if err != nil || quit {
+				return
+			}
+			or := bytes.NewReader(out)
+			for or.Len() > 0 {
+				if _, err := ReadPacket(or); err != nil {
+					t.Fatalf("malformed answer %q to %q: %v", out, p.Cmd, err)
+				}
+			}
+		}
+	})
+}
