@@ -1,0 +1,204 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/redis/redistest"
+	"github.com/hamlet-mail/hamlet/store/storetest"
+)
+
+var prefixes atomic.Int64
+
+// opener gives each store its own key prefix on one server, so the
+// prefix isolation is exercised too.
+func opener(srv *redistest.Server) storetest.Opener {
+	return func(t *testing.T, opts store.Options) store.Store {
+		s, err := Open(srv.URL(0, fmt.Sprintf("t%d:", prefixes.Add(1))), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
+func TestConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.Run(t, opener(srv))
+}
+
+func TestParseURL(t *testing.T) {
+	tests := []struct {
+		url     string
+		addrs   []string
+		db      int
+		prefix  string
+		master  string
+		cluster bool
+		tls     bool
+		user    string
+		pass    string
+		err     string
+	}{
+		{url: "redis://host:6379/0", addrs: []string{"host:6379"}, prefix: "hamlet:"},
+		{url: "redis://host", addrs: []string{"host:6379"}, prefix: "hamlet:"},
+		{url: "redis://", addrs: []string{"localhost:6379"}, prefix: "hamlet:"},
+		{url: "redis://u:p%40ss@host:7000/3?prefix=mx1:", addrs: []string{"host:7000"}, db: 3, prefix: "mx1:", user: "u", pass: "p@ss"},
+		{url: "rediss://[::1]:6380/1", addrs: []string{"[::1]:6380"}, db: 1, prefix: "hamlet:", tls: true},
+		{url: "redis://s1:26379?master_name=mymaster&addr=s2:26379&addr=s3:26379", addrs: []string{"s1:26379", "s2:26379", "s3:26379"}, prefix: "hamlet:", master: "mymaster"},
+		{url: "redis://seed:7000?cluster=true", addrs: []string{"seed:7000"}, prefix: "hamlet:", cluster: true},
+		{url: "http://host", err: "scheme"},
+		{url: "redis://host/x", err: "database number"},
+		{url: "redis://host/0?prefx=a", err: "unknown URL parameter"},
+		{url: "redis://host/0?dial_timeout=soon", err: "dial_timeout"},
+		{url: "redis://host:port:x/0", err: "bad URL"},
+	}
+	for _, tt := range tests {
+		o, prefix, err := ParseURL(tt.url)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: err = %v, want %q", tt.url, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.url, err)
+			continue
+		}
+		if fmt.Sprint(o.Addrs) != fmt.Sprint(tt.addrs) || o.DB != tt.db || prefix != tt.prefix || o.MasterName != tt.master ||
+			o.IsClusterMode != tt.cluster || (o.TLSConfig != nil) != tt.tls || o.Username != tt.user || o.Password != tt.pass {
+			t.Errorf("%s: got addrs=%v db=%d prefix=%q master=%q cluster=%v tls=%v user=%q pass=%q", tt.url,
+				o.Addrs, o.DB, prefix, o.MasterName, o.IsClusterMode, o.TLSConfig != nil, o.Username, o.Password)
+		}
+	}
+}
+
+// Two stores (two hosts) hammering one key: every attempt is counted once.
+func TestTwoHostsNoRace(t *testing.T) {
+	srv := redistest.Start(t)
+	url := srv.URL(0, "race:")
+	a, err := Open(url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	const per = 100
+	var wg sync.WaitGroup
+	for _, s := range []*Store{a, b} {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range per / 4 {
+					if _, err := s.GreylistAttempt(ctx, "k", storetest.T0, storetest.Params); err != nil {
+						t.Error(err)
+						return
+					}
+					if _, err := s.CounterIncr(ctx, "c", store.CounterOp{Now: storetest.T0, TTL: time.Hour}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	e, err := a.GreylistGet(ctx, "k", storetest.T0)
+	if err != nil || e.Blocked != 2*per {
+		t.Errorf("entry after %d attempts from two hosts: %+v, %v", 2*per, e, err)
+	}
+	c, err := b.CounterGet(ctx, "c", storetest.T0)
+	if err != nil || c.Value != 2*per {
+		t.Errorf("counter after %d increments from two hosts: %+v, %v", 2*per, c, err)
+	}
+}
+
+// Physical TTLs: a waiting entry's key lives RetryWindow in Redis, a passed
+// one PassTTL; an idle store does not grow.
+func TestKeyTTLs(t *testing.T) {
+	srv := redistest.Start(t)
+	s, err := Open(srv.URL(0, "ttl:"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	p := store.GreylistParams{Delay: time.Second, RetryWindow: 3 * time.Second, PassTTL: time.Hour}
+	if _, err := s.GreylistAttempt(ctx, "k", storetest.T0, p); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := s.Client().PTTL(ctx, "ttl:gl:k").Result()
+	if err != nil || ttl <= 0 || ttl > 3*time.Second {
+		t.Errorf("waiting entry TTL = %v, %v; want (0, 3s]", ttl, err)
+	}
+	if _, err := s.GreylistAttempt(ctx, "k", storetest.T0.Add(2*time.Second), p); err != nil {
+		t.Fatal(err)
+	}
+	ttl, _ = s.Client().PTTL(ctx, "ttl:gl:k").Result()
+	if ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("passed entry TTL = %v, want ~1h", ttl)
+	}
+	if err := s.AllowAdd(ctx, store.AllowEntry{Key: "a", Added: storetest.T0, Expires: storetest.T0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := s.Client().PTTL(ctx, "ttl:allow:a").Result(); ttl <= time.Hour || ttl > time.Hour+time.Minute {
+		t.Errorf("allow entry TTL = %v", ttl)
+	}
+	if err := s.AllowAdd(ctx, store.AllowEntry{Key: "perm", Added: storetest.T0}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := s.Client().TTL(ctx, "ttl:allow:perm").Result(); ttl != -1 {
+		t.Errorf("permanent allow entry TTL = %v, want none (-1)", ttl)
+	}
+}
+
+// Redis stopped: operations fail quickly with an error; Redis back: the same
+// store works again without being reopened.
+func TestOutageAndReconnect(t *testing.T) {
+	srv := redistest.Start(t)
+	s, err := Open(srv.URL(0, "out:"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.GreylistAttempt(ctx, "k", storetest.T0, storetest.Params); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := s.GreylistAttempt(c, "k", storetest.T0, storetest.Params); err == nil {
+		t.Fatal("attempt with Redis down: no error")
+	}
+	if err := s.Ping(c); err == nil {
+		t.Error("Ping with Redis down: no error")
+	}
+	t.Logf("failure with Redis down took %v", time.Since(start))
+	srv.Restart()
+	var e store.GreylistEntry
+	// go-redis redials on demand; allow for a pooled dead connection or two.
+	for i := 0; i < 50; i++ {
+		if e, err = s.GreylistAttempt(ctx, "k2", storetest.T0, storetest.Params); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || e.Blocked != 1 {
+		t.Fatalf("after Redis came back: %+v, %v", e, err)
+	}
+}
