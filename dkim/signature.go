@@ -106,6 +106,13 @@ func ParseSignatureKind(kind Kind, value string) (*Signature, error) {
 
 func signatureFromTags(kind Kind, tags TagList) (*Signature, error) {
 	s := &Signature{Kind: kind, Tags: tags, Length: -1, Timestamp: -1, Expiration: -1}
+	if kind == KindAMS {
+		// RFC 8617 does not restate c='s default for the AMS; ARC
+		// implementations (and the ValiMail suite, ams_fields_c_na)
+		// use relaxed/relaxed, the only form RFC 8617 §5.1 signers
+		// are shown to produce.
+		s.HeaderCanon, s.BodyCanon = Relaxed, Relaxed
+	}
 	required := []string{"a", "b", "bh", "d", "h", "s"}
 	switch kind {
 	case KindDKIM:
@@ -175,7 +182,13 @@ func signatureFromTags(kind Kind, tags TagList) (*Signature, error) {
 			}
 			for _, h := range strings.Split(v, ":") {
 				h = trimFWS(h)
-				if h == "" || !validFieldName(h) {
+				if h == "" {
+					// Not in the §3.5 grammar, but harmless: an empty
+					// name selects no field. The ARC suite expects it
+					// accepted (ams_fields_h_mis_hdr, ams_fields_h_empty).
+					continue
+				}
+				if !validFieldName(h) {
 					return nil, fmt.Errorf("h= holds an invalid field name %q", h)
 				}
 				s.Headers = append(s.Headers, h)
