@@ -381,3 +381,6 @@ func (c *Client) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, error)
 	}
 	return out, nil
 }
+
+// Duration returns d as a time.Duration.
+func (d Duration) Duration() time.Duration { return time.Duration(d) }

@@ -1,0 +1,229 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/frontend/milter"
+	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
+)
+
+// Daemon is a running `hamlet serve`.
+type Daemon struct {
+	file string
+	ov   Overrides
+	log  *slog.Logger
+
+	settings atomic.Pointer[Settings]
+	resolver atomic.Pointer[dns.Client]
+	engine   atomic.Pointer[engine.Engine]
+	metrics  *Metrics
+	httpReqs *prometheus.CounterVec
+
+	mu      sync.Mutex
+	servers []*http.Server
+	milter  *milter.Server
+	// Ready, when not nil, is closed once every listener is open.
+	Ready chan struct{}
+	// addrs are the addresses actually listened on, by role.
+	addrs map[string][]string
+}
+
+// New loads the configuration and builds the first engine. Its errors are
+// configuration errors (exit status 2).
+func New(file string, ov Overrides) (*Daemon, error) {
+	s, err := LoadSettings(file, ov)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{file: file, ov: ov, log: Logger(s.Config), addrs: map[string][]string{}}
+	d.metrics = NewMetrics(d.resolver.Load)
+	d.httpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hamlet_http_requests_total", Help: "Requests to the rspamd-protocol API, by route and status code.",
+	}, []string{"route", "code"})
+	d.metrics.Registry.MustRegister(d.httpReqs)
+	if err := d.apply(s); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// apply builds a resolver and an engine for s and swaps them in.
+func (d *Daemon) apply(s *Settings) error {
+	res, err := dns.NewClient(s.DNS)
+	if err != nil {
+		return fmt.Errorf("%s: dns: %w", s.File(), err)
+	}
+	eng, err := BuildEngine(s, Deps{Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics}})
+	if err != nil {
+		return err
+	}
+	d.settings.Store(s)
+	d.resolver.Store(res)
+	d.engine.Store(eng)
+	return nil
+}
+
+// Engine returns the current engine.
+func (d *Daemon) Engine() *engine.Engine { return d.engine.Load() }
+
+// Reload reads the configuration again. On error the old configuration
+// stays in force. Listen addresses are not changed by a reload.
+func (d *Daemon) Reload() error {
+	s, err := LoadSettings(d.file, d.ov)
+	if err == nil {
+		err = d.apply(s)
+	}
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "err", err)
+		return err
+	}
+	d.log.Info("configuration reloaded", "file", d.file)
+	return nil
+}
+
+// Addrs returns the addresses listened on for role ("scan", "controller",
+// "milter"), once Ready is closed.
+func (d *Daemon) Addrs(role string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.addrs[role]...)
+}
+
+// Run listens and serves until ctx ends or SIGTERM/SIGINT arrives, then
+// drains in-flight scans (up to the scan timeout plus a margin) and
+// returns nil. SIGHUP reloads the configuration.
+func (d *Daemon) Run(ctx context.Context) error {
+	s := d.settings.Load()
+	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	errc := make(chan error, 8)
+	scanCfg := s.HTTP
+	scanCfg.Metrics = rspamdhttp.MetricsFunc(func(route string, code int) {
+		d.httpReqs.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	})
+	scan := rspamdhttp.New(d.Engine, scanCfg, d.log)
+	for _, addr := range s.Scan.Listen {
+		if err := d.serveHTTP("scan", addr, scanCfg, scan, errc); err != nil {
+			d.shutdown()
+			return err
+		}
+	}
+	if s.Controller.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+		mux.Handle("/", scan) // rspamd answers /ping and /checkv2 on the controller too
+		if err := d.serveHTTP("controller", s.Controller.Listen, scanCfg, mux, errc); err != nil {
+			d.shutdown()
+			return err
+		}
+	}
+	d.milter = milter.NewServer(d.Engine, s.Milter, d.log)
+	for _, addr := range s.Milter.Listen {
+		network, address, err := milter.ParseListen(addr)
+		if err != nil {
+			d.shutdown()
+			return err
+		}
+		if network == "unix" {
+			os.Remove(address) // a stale socket of an earlier run
+		}
+		ln, err := net.Listen(network, address)
+		if err != nil {
+			d.shutdown()
+			return fmt.Errorf("milter: %w", err)
+		}
+		d.addAddr("milter", ln.Addr().String())
+		go func() {
+			if err := d.milter.Serve(ln); err != nil && !errors.Is(err, milter.ErrServerClosed) {
+				errc <- fmt.Errorf("milter: %w", err)
+			}
+		}()
+	}
+	d.log.Info("hamlet serving", "scan", d.Addrs("scan"), "controller", d.Addrs("controller"), "milter", d.Addrs("milter"), "data", s.DataDir)
+	if d.Ready != nil {
+		close(d.Ready)
+	}
+	for {
+		select {
+		case <-hup:
+			d.Reload()
+		case err := <-errc:
+			d.shutdown()
+			return err
+		case <-ctx.Done():
+			d.log.Info("shutting down: draining in-flight scans")
+			d.shutdown()
+			return nil
+		}
+	}
+}
+
+func (d *Daemon) addAddr(role, addr string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addrs[role] = append(d.addrs[role], addr)
+}
+
+func (d *Daemon) serveHTTP(role, addr string, cfg rspamdhttp.Config, h http.Handler, errc chan<- error) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", role, err)
+	}
+	srv := cfg.HTTPServer(addr, h)
+	srv.ErrorLog = slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)
+	d.mu.Lock()
+	d.servers = append(d.servers, srv)
+	d.mu.Unlock()
+	d.addAddr(role, ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("%s: %w", role, err)
+		}
+	}()
+	return nil
+}
+
+// shutdown stops accepting and waits for in-flight requests and milter
+// messages, at most the scan timeout plus 10 s.
+func (d *Daemon) shutdown() {
+	grace := d.Engine().Timeout() + 10*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	d.mu.Lock()
+	servers, m := d.servers, d.milter
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Shutdown(ctx) }()
+	}
+	if m != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.Shutdown(ctx) }()
+	}
+	wg.Wait()
+}
