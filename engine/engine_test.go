@@ -206,7 +206,10 @@ func TestNextKeepsConnectionChecks(t *testing.T) {
 	s := e.NewScan(context.Background())
 	defer s.Close()
 	s.Update(PhaseHelo, func(tx *Transaction) { tx.Helo = "mx.example.org" })
-	s.Update(PhaseData, func(tx *Transaction) { tx.MailFrom = "a@example.org"; tx.Message = message.Parse([]byte("Subject: x\r\n\r\nhi\r\n")) })
+	s.Update(PhaseData, func(tx *Transaction) {
+		tx.MailFrom = "a@example.org"
+		tx.Message = message.Parse([]byte("Subject: x\r\n\r\nhi\r\n"))
+	})
 	if v := s.Verdict(context.Background(), true); v.Score != 2 {
 		t.Fatalf("first message score = %v", v.Score)
 	}
