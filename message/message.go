@@ -80,7 +80,7 @@ func Parse(raw []byte) *Message {
 	for pos < len(data) {
 		end := lineEnd(data, pos)
 		line := data[pos:end]
-		if len(line) == 2 && line[0] == '\r' { // the empty line
+		if len(line) == 2 && line[0] == '\r' && line[1] == '\n' { // the empty line
 			m.HasBody = true
 			m.Body = data[end:]
 			return m

@@ -1,0 +1,61 @@
+// Package sharedtest finds the public test data that lives beside the
+// repository, in ../shared (conformance suites, corpus), without copying
+// it: tests read it in place.
+package sharedtest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Dir returns the directory sub (e.g. "corpus/spamassassin-testdata")
+// under the shared data root: $HAMLET_SHARED when set, else "../shared"
+// beside the module root. When it is absent the test is skipped, or fails
+// when CI=true (CI must run every test).
+func Dir(t testing.TB, sub string) string {
+	t.Helper()
+	root := os.Getenv("HAMLET_SHARED")
+	if root == "" {
+		root = filepath.Join(moduleRoot(t), "..", "shared")
+	}
+	dir := filepath.Join(root, sub)
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("shared test data %s is missing (set HAMLET_SHARED): %v", dir, err)
+		}
+		t.Skipf("shared test data %s is missing (set HAMLET_SHARED to run this test): %v", dir, err)
+	}
+	return dir
+}
+
+// moduleRoot walks up from the working directory to the one holding
+// go.mod.
+func moduleRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			t.Fatalf("no go.mod above %s", dir)
+		}
+	}
+}
+
+// Require fails (under CI=true) or skips the test when the program name is
+// not on PATH, and returns its path.
+func Require(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := lookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required (Debian package %s; .ci/run installs it): %v", name, pkg, err)
+		}
+		t.Skipf("%s not installed (apt-get install %s): %v", name, pkg, err)
+	}
+	return p
+}
