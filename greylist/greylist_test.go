@@ -434,4 +434,3 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
-
