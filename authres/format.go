@@ -1,0 +1,237 @@
+package authres
+
+import (
+	"strings"
+)
+
+// maxLine is the line length folding aims at (RFC 5322 §2.1.1: 78
+// characters excluding CRLF).
+const maxLine = 78
+
+// isTSpecial reports the tspecials of RFC 2045 §5.1, which a token cannot
+// hold.
+func isTSpecial(c byte) bool {
+	return strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0
+}
+
+// isToken reports whether s is an RFC 2045 token: printable US-ASCII
+// without space and tspecials.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || isTSpecial(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAtext(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+// isDotAtom reports whether s is an RFC 5322 dot-atom-text.
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '.' && !isAtext(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isDomainName reports whether s is a plausible domain-name (RFC 8601
+// §2.2 refers to RFC 6376's: letters, digits, hyphens, underscores, dots).
+func isDomainName(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteValue writes v as a value of RFC 8601 §2.2 (an RFC 2045 token or
+// a quoted-string), for the authserv-id and reason. Control characters
+// (CR, LF included) become spaces so that a value cannot break the field.
+func quoteValue(v string) string {
+	if isToken(v) {
+		return v
+	}
+	return quote(v)
+}
+
+// quotePValue writes a property value (RFC 8601 §2.2 pvalue): a token as
+// is, an address [local-part] "@" domain-name as is when its local part
+// is a dot-atom, anything else as a quoted-string.
+func quotePValue(v string) string {
+	if isToken(v) {
+		return v
+	}
+	if i := strings.LastIndexByte(v, '@'); i >= 0 {
+		local, dom := v[:i], v[i+1:]
+		if (local == "" || isDotAtom(local)) && isDomainName(dom) {
+			return v
+		}
+	}
+	return quote(v)
+}
+
+func quote(v string) string {
+	var b strings.Builder
+	b.Grow(len(v) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < ' ' || c == 0x7f:
+			b.WriteByte(' ')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// comment formats text as an RFC 5322 comment, escaping parentheses and
+// backslashes.
+func comment(text string) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c == '(' || c == ')' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < ' ' || c == 0x7f:
+			b.WriteByte(' ')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// keyword returns s if it is a Keyword (RFC 8601 §2.2, RFC 5321 ldh-str
+// with underscores tolerated), else a sanitised form, so that a bad
+// method or result name from a caller cannot break the field.
+func keyword(s string) string {
+	ok := s != ""
+	for i := 0; i < len(s) && ok; i++ {
+		c := s[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+	}
+	if ok {
+		return s
+	}
+	out := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+	if out == "" {
+		return "unknown"
+	}
+	return out
+}
+
+// pieces returns the words of one resinfo, to be joined by spaces.
+func (r Result) pieces() []string {
+	m := keyword(r.Method)
+	if r.Version != "" {
+		m += "/" + keyword(r.Version)
+	}
+	out := []string{m + "=" + keyword(r.Result)}
+	if r.Comment != "" {
+		out = append(out, comment(r.Comment))
+	}
+	if r.Reason != "" {
+		out = append(out, "reason="+quoteValue(r.Reason))
+	}
+	for _, p := range r.Props {
+		out = append(out, keyword(p.Type)+"."+keyword(p.Property)+"="+quotePValue(p.Value))
+	}
+	return out
+}
+
+func (h Header) id() string {
+	id := quoteValue(h.AuthServID)
+	if h.Version != "" {
+		id += " " + keyword(h.Version)
+	}
+	return id
+}
+
+// String returns the field body on one line, without the field name:
+// "authserv-id; method=result prop=value; …" or "authserv-id; none".
+func (h Header) String() string {
+	var b strings.Builder
+	b.WriteString(h.id())
+	if len(h.Results) == 0 {
+		b.WriteString("; none")
+		return b.String()
+	}
+	for _, r := range h.Results {
+		b.WriteString("; ")
+		b.WriteString(strings.Join(r.pieces(), " "))
+	}
+	return b.String()
+}
+
+// Fold returns the field body folded for a field named FieldName: each
+// resinfo starts a new line indented by a tab, and a resinfo longer than
+// 78 characters is folded between its words. The result has CRLF + TAB
+// folds, no leading space and no final CRLF; a word longer than a line is
+// left whole (RFC 5322 §2.1.1 allows up to 998).
+func (h Header) Fold() string {
+	var b strings.Builder
+	b.WriteString(h.id())
+	b.WriteByte(';')
+	if len(h.Results) == 0 {
+		b.WriteString(" none")
+		return b.String()
+	}
+	for i, r := range h.Results {
+		b.WriteString("\r\n\t")
+		col := 8 // a tab counts as up to 8 columns
+		pieces := r.pieces()
+		for j, p := range pieces {
+			suffix := ""
+			if j == len(pieces)-1 && i < len(h.Results)-1 {
+				suffix = ";"
+			}
+			w := len(p) + len(suffix)
+			if j > 0 {
+				if col+1+w > maxLine {
+					b.WriteString("\r\n\t")
+					col = 8
+				} else {
+					b.WriteByte(' ')
+					col++
+				}
+			}
+			b.WriteString(p)
+			b.WriteString(suffix)
+			col += w
+		}
+	}
+	return b.String()
+}
