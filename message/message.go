@@ -144,10 +144,16 @@ func validName(s string) bool {
 // whether anything changed. Data already in CRLF form is returned as is.
 func toCRLF(data []byte) ([]byte, bool) {
 	bare := 0
-	for i, c := range data {
-		if c == '\n' && (i == 0 || data[i-1] != '\r') {
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i == 0 || data[i-1] != '\r' {
 			bare++
 		}
+		i++
 	}
 	if bare == 0 {
 		return data, false
