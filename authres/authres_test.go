@@ -15,12 +15,12 @@ func TestQuoteValue(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"example.com", "example.com"},
 		{"192.0.2.1", "192.0.2.1"},
-		{"user@example.com", "user@example.com"},           // pvalue address form
-		{"@example.com", "@example.com"},                   // header.i form
+		{"user@example.com", "user@example.com"}, // pvalue address form
+		{"@example.com", "@example.com"},         // header.i form
 		{"first.last@sub.example.com", "first.last@sub.example.com"},
 		{"a b@example.com", `"a b@example.com"`},
-		{"2001:db8::1", `"2001:db8::1"`},                  // ':' is a tspecial
-		{"AbC/dE+f", `"AbC/dE+f"`},                         // '/' is a tspecial
+		{"2001:db8::1", `"2001:db8::1"`}, // ':' is a tspecial
+		{"AbC/dE+f", `"AbC/dE+f"`},       // '/' is a tspecial
 		{"abc=", `"abc="`},
 		{"", `""`},
 		{`say "hi"\now`, `"say \"hi\"\\now"`},
