@@ -76,6 +76,10 @@ func Check(ctx context.Context, r dns.Resolver, args Args) *Result {
 // "postmaster@" + HELO). It never returns nil. ctx's deadline bounds the
 // evaluation; a lookup that times out gives temperror.
 func (c *Checker) Check(ctx context.Context, args Args) *Result {
+	// Tolerate the SMTP form of the reverse-path, "<a@example.com>" or "<>".
+	if len(args.MailFrom) >= 2 && args.MailFrom[0] == '<' && args.MailFrom[len(args.MailFrom)-1] == '>' {
+		args.MailFrom = args.MailFrom[1 : len(args.MailFrom)-1]
+	}
 	if args.MailFrom == "" {
 		return c.CheckHelo(ctx, args)
 	}
@@ -161,12 +165,13 @@ func checkDomainName(name string) string {
 	if len(name) > 253 {
 		return "longer than 253 characters"
 	}
-	labels := strings.Split(name, ".")
-	if len(labels) < 2 {
+	if strings.IndexByte(name, '.') < 0 {
 		return "not a fully qualified domain name"
 	}
-	for _, l := range labels {
-		if l == "" {
+	var last string
+	for rest := name; rest != ""; {
+		l, tail, _ := strings.Cut(rest, ".")
+		if l == "" || strings.HasSuffix(rest, ".") && tail == "" {
 			return "empty label"
 		}
 		if len(l) > 63 {
@@ -178,9 +183,12 @@ func checkDomainName(name string) string {
 				return fmt.Sprintf("invalid character %q", c)
 			}
 		}
+		last, rest = l, tail
 	}
-	if _, err := netip.ParseAddr(name); err == nil {
-		return "an IP address"
+	if allDigits(last) {
+		if _, err := netip.ParseAddr(name); err == nil {
+			return "an IP address"
+		}
 	}
 	return ""
 }
@@ -201,10 +209,15 @@ func queryName(name string) (string, bool) {
 	if name == "" {
 		return "", false
 	}
-	for _, l := range strings.Split(name, ".") {
+	for rest := name; ; {
+		l, tail, more := strings.Cut(rest, ".")
 		if l == "" || len(l) > 63 {
 			return "", false
 		}
+		if !more {
+			break
+		}
+		rest = tail
 	}
 	return name, true
 }

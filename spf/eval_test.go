@@ -100,6 +100,8 @@ func TestEvaluate(t *testing.T) {
 		{name: "no record", args: Args{MailFrom: "foo@nothing.example"}, code: None},
 		{name: "null sender uses HELO", args: Args{Helo: "mail.example.com"}, code: Pass, mech: "a",
 			identity: IdentityHelo, domain: "mail.example.com", lookups: 1},
+		{name: "angle brackets", args: Args{MailFrom: "<foo@pass.example>"}, code: Pass, domain: "pass.example"},
+		{name: "null reverse-path in brackets", args: Args{MailFrom: "<>", Helo: "mail.example.com"}, code: Pass, identity: IdentityHelo},
 		{name: "sender without local-part", args: Args{MailFrom: "@exists.example"}, code: Fail, mech: "-all"},
 		{name: "exists with macros", args: Args{MailFrom: "foo@exists.example"}, code: Pass, mech: "exists:%{ir}.%{l}._spf.%{d}", lookups: 1},
 		{name: "mx skips null MX host", args: Args{MailFrom: "foo@mx.example"}, code: Pass, mech: "mx"},

@@ -177,8 +177,10 @@ func Parse(record string) (*Record, error) {
 			return nil, &SyntaxError{Msg: fmt.Sprintf("invalid byte 0x%02x at offset %d (records are printable US-ASCII)", c, i)}
 		}
 	}
-	r := &Record{Text: record}
-	for _, term := range strings.Split(record[len("v=spf1"):], " ") {
+	r := &Record{Text: record, Directives: make([]Directive, 0, strings.Count(record, " "))}
+	for rest := record[len("v=spf1"):]; rest != ""; {
+		var term string
+		term, rest, _ = strings.Cut(rest, " ")
 		if term == "" {
 			continue // 1*SP between terms, *SP at the end
 		}
