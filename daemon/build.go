@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
 	"github.com/hamlet-mail/hamlet/dns"
@@ -110,10 +111,12 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.File(), err)
 	}
-	var checks []engine.Check
+	cs := []engine.Check{
+		checks.NewSPF(d.Resolver),
+	}
 	var finishers []engine.Finisher
 	return engine.New(engine.Options{
-		Checks:     checks,
+		Checks:     cs,
 		Finishers:  finishers,
 		Policy:     policy,
 		Timeout:    s.Scan.Timeout.Duration(),
