@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
 
 // binary is the hamlet binary built once for the tests that run it as a
@@ -284,4 +286,26 @@ func TestCheckCommand(t *testing.T) {
 	if code := run([]string{"nosuch"}, nil, &out, &errb); code != 2 {
 		t.Fatalf("unknown command exit = %d", code)
 	}
+}
+
+// TestRspamcAgainstServe runs rspamd's own client, rspamc (Debian package
+// rspamd), against `hamlet serve`: it must print hamlet's action, score
+// and symbols.
+func TestRspamcAgainstServe(t *testing.T) {
+	rspamc := sharedtest.Require(t, "rspamc", "rspamd")
+	cfg := writeConfig(t, loopbackConfig+"[symbols]\nMIME_MALFORMED = 7.5\n")
+	d := startServe(t, "-c", cfg, "--data", t.TempDir())
+	msg := filepath.Join(t.TempDir(), "m.eml")
+	os.WriteFile(msg, []byte("From: a@example.org\r\nSubject: no body separator"), 0o600)
+	out, err := exec.Command(rspamc, "-h", d.addrs["scan"], "-i", "192.0.2.1", "-F", "a@example.org", "symbols", msg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rspamc: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Action: add header", "Score: 7.5", "MIME_MALFORMED"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("rspamc output lacks %q:\n%s", want, out)
+		}
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait(t)
 }
