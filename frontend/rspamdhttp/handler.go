@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +75,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case RouteCheckV2, RouteLegacy:
 		h.scan(rw, r, route == RouteLegacy)
 	default:
-		h.fail(rw, r, http.StatusNotFound, "invalid command "+fmt.Sprintf("%q", clip(r.URL.Path)))
+		h.fail(rw, r, http.StatusNotFound, fmt.Sprintf("invalid command %q", clip(r.URL.Path)))
 	}
 }
 
@@ -153,7 +154,10 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, legacy bool) {
 	} else {
 		out = Reply(v, &tx, elapsed)
 	}
+	// An explicit length: rspamd's C clients read replies to their
+	// HTTP/1.0 requests by length, not chunked.
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
 }
@@ -230,6 +234,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, code int, msg str
 	jw.endObject()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(len(jw.b)))
 	w.WriteHeader(code)
 	w.Write(jw.b)
 }

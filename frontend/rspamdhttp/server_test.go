@@ -79,6 +79,9 @@ func TestServerRaw(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("%d %s", resp.StatusCode, got)
 		}
+		if resp.ContentLength != int64(len(got)) || len(resp.TransferEncoding) > 0 {
+			t.Errorf("Content-Length %d for %d bytes, transfer encoding %v", resp.ContentLength, len(got), resp.TransferEncoding)
+		}
 		var r reply
 		if err := json.Unmarshal([]byte(got), &r); err != nil {
 			t.Fatal(err)
