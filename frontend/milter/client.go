@@ -87,6 +87,7 @@ type Modification struct {
 type ClientSession struct {
 	conn    net.Conn
 	rd      *bufio.Reader
+	bw      *bufio.Writer // events without replies are sent together
 	timeout time.Duration
 	neg     Negotiation
 	skip    byte // event type the filter asked to skip (SMFIR_SKIP)
@@ -123,7 +124,7 @@ func NewClientSession(conn net.Conn, opts ClientOptions) (*ClientSession, error)
 	if opts.Protocol == 0 {
 		opts.Protocol = allProto
 	}
-	c := &ClientSession{conn: conn, rd: bufio.NewReaderSize(conn, 16<<10), timeout: opts.Timeout}
+	c := &ClientSession{conn: conn, rd: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 64<<10), timeout: opts.Timeout}
 	offer := Negotiation{Version: 6, Actions: opts.Actions, Protocol: opts.Protocol}
 	if err := c.send(CmdOptNeg, offer.Encode()); err != nil {
 		return nil, err
@@ -153,13 +154,23 @@ func NewClientSession(conn net.Conn, opts ClientOptions) (*ClientSession, error)
 // which macros it wants per stage.
 func (c *ClientSession) Negotiated() Negotiation { return c.neg }
 
+// send buffers one packet; it goes out with the next flush, at the latest
+// before a reply is read.
 func (c *ClientSession) send(cmd byte, data ...[]byte) error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	_, err := c.conn.Write(AppendPacket(nil, cmd, data...))
+	_, err := c.bw.Write(AppendPacket(nil, cmd, data...))
 	return err
 }
 
+func (c *ClientSession) flush() error {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.bw.Flush()
+}
+
 func (c *ClientSession) read() (Packet, error) {
+	if err := c.flush(); err != nil {
+		return Packet{}, err
+	}
 	_ = c.conn.SetReadDeadline(time.Now().Add(c.timeout))
 	return ReadPacket(c.rd)
 }
@@ -354,15 +365,22 @@ func (c *ClientSession) Message(raw []byte) (Response, []Modification, error) {
 }
 
 // Abort aborts the current message (SMTP RSET).
-func (c *ClientSession) Abort() error { c.skip = 0; return c.send(CmdAbort) }
+func (c *ClientSession) Abort() error { c.skip = 0; return c.sendNow(CmdAbort) }
+
+func (c *ClientSession) sendNow(cmd byte) error {
+	if err := c.send(cmd); err != nil {
+		return err
+	}
+	return c.flush()
+}
 
 // QuitNewConn ends this SMTP connection but keeps the milter connection for
 // another one.
-func (c *ClientSession) QuitNewConn() error { return c.send(CmdQuitNC) }
+func (c *ClientSession) QuitNewConn() error { return c.sendNow(CmdQuitNC) }
 
 // Close sends QUIT and closes the connection.
 func (c *ClientSession) Close() error {
-	_ = c.send(CmdQuit)
+	_ = c.sendNow(CmdQuit)
 	return c.conn.Close()
 }
 
