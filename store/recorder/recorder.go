@@ -1,0 +1,135 @@
+// Package recorder keeps the scan history and statistics for the web UI:
+// an engine.Observer that writes one store.HistoryRecord and one
+// statistics count per final verdict, from a background goroutine, so that
+// a slow or failing store never holds up a scan.
+//
+// What it does not keep: message bodies, headers, recipients' addresses
+// (only their number), or symbol options.
+package recorder
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/store"
+)
+
+// Options configure a Recorder.
+type Options struct {
+	// Queue bounds the verdicts waiting to be written (default 1024);
+	// beyond it, verdicts are dropped and counted.
+	Queue int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Timeout bounds each store write (default 5 s).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Recorder implements engine.Observer.
+type Recorder struct {
+	st      store.Store
+	q       chan store.HistoryRecord
+	now     func() time.Time
+	timeout time.Duration
+	log     *slog.Logger
+
+	dropped, failed, written atomic.Int64
+
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
+}
+
+var _ engine.Observer = (*Recorder)(nil)
+
+// New starts a Recorder writing to st. Close it to flush.
+func New(st store.Store, o Options) *Recorder {
+	if o.Queue <= 0 {
+		o.Queue = 1024
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	r := &Recorder{st: st, q: make(chan store.HistoryRecord, o.Queue), now: o.Now, timeout: o.Timeout, log: o.Logger, done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+// Record builds the history record of a verdict.
+func Record(tx *engine.Transaction, v *engine.Verdict, at time.Time) store.HistoryRecord {
+	r := store.HistoryRecord{
+		Time: at, QueueID: tx.QueueID, From: tx.MailFrom, Rcpts: len(tx.Rcpts),
+		Action: v.Action.String(), Score: v.Score,
+	}
+	if tx.ClientIP.IsValid() {
+		r.ClientIP = tx.ClientIP.String()
+	}
+	for _, s := range v.Symbols {
+		r.Symbols = append(r.Symbols, s.Name)
+	}
+	return r
+}
+
+// Observe implements engine.Observer; it never blocks.
+func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, _ time.Duration) {
+	rec := Record(tx, v, r.now())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		r.dropped.Add(1)
+		return
+	}
+	select {
+	case r.q <- rec:
+	default:
+		if r.dropped.Add(1)%1000 == 1 {
+			r.log.Warn("history: queue full, verdicts dropped", "dropped", r.dropped.Load())
+		}
+	}
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	for rec := range r.q {
+		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+		err := r.st.HistoryAdd(ctx, rec)
+		if err == nil {
+			err = r.st.StatsAdd(ctx, rec.Time, rec.Action, 1)
+		}
+		cancel()
+		if err != nil {
+			if r.failed.Add(1)%1000 == 1 {
+				r.log.Warn("history: store write failed", "queue_id", rec.QueueID, "err", err, "failed", r.failed.Load())
+			}
+			continue
+		}
+		r.written.Add(1)
+	}
+}
+
+// Close stops accepting verdicts and waits until the queue is written.
+func (r *Recorder) Close() {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.q)
+	}
+	r.mu.Unlock()
+	<-r.done
+}
+
+// Stats reports how many records were written, failed and dropped.
+func (r *Recorder) Stats() (written, failed, dropped int64) {
+	return r.written.Load(), r.failed.Load(), r.dropped.Load()
+}

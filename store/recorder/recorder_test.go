@@ -1,0 +1,69 @@
+package recorder
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/bolt"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func TestRecorder(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := t0
+	r := New(st, Options{Now: func() time.Time { return now }})
+	tx := &engine.Transaction{QueueID: "ABC", ClientIP: netip.MustParseAddr("192.0.2.1"), MailFrom: "a@example.org", Rcpts: []string{"u@x", "v@x"}}
+	v := &engine.Verdict{Action: engine.Reject, Score: 16.5, Symbols: []engine.ScoredSymbol{{Name: "RBL_X", Options: []string{"secret detail"}}, {Name: "R_SPF_FAIL"}}}
+	r.Observe(tx, v, time.Millisecond)
+	now = now.Add(2 * time.Hour)
+	r.Observe(&engine.Transaction{}, &engine.Verdict{Action: engine.NoAction}, time.Millisecond)
+	r.Close()
+	r.Observe(tx, v, time.Millisecond) // after Close: dropped, no panic
+	if w, f, d := r.Stats(); w != 2 || f != 0 || d != 1 {
+		t.Errorf("stats written=%d failed=%d dropped=%d", w, f, d)
+	}
+	ctx := context.Background()
+	h, err := st.HistoryList(ctx, store.HistoryQuery{})
+	if err != nil || len(h) != 2 {
+		t.Fatalf("history: %+v, %v", h, err)
+	}
+	got := h[1]
+	if got.QueueID != "ABC" || got.ClientIP != "192.0.2.1" || got.From != "a@example.org" || got.Rcpts != 2 || got.Action != "reject" ||
+		got.Score != 16.5 || !slices.Equal(got.Symbols, []string{"RBL_X", "R_SPF_FAIL"}) || !got.Time.Equal(t0) {
+		t.Errorf("record: %+v", got)
+	}
+	if h[0].Action != "no action" || h[0].ClientIP != "" {
+		t.Errorf("second record: %+v", h[0])
+	}
+	b, err := st.Stats(ctx, store.Hourly, t0, t0.Add(3*time.Hour))
+	if err != nil || len(b) != 2 || b[0].Counts["reject"] != 1 || b[1].Counts["no action"] != 1 {
+		t.Errorf("stats: %+v, %v", b, err)
+	}
+}
+
+func TestRecorderStoreFailsAndQueueFull(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // every write fails
+	r := New(st, Options{Queue: 1, Now: func() time.Time { return t0 }})
+	for range 200 {
+		r.Observe(&engine.Transaction{}, &engine.Verdict{}, 0) // must not block
+	}
+	r.Close()
+	w, f, d := r.Stats()
+	if w != 0 || f+d != 200 || f == 0 {
+		t.Errorf("written=%d failed=%d dropped=%d", w, f, d)
+	}
+}
