@@ -98,4 +98,3 @@ func dialAddr(listen []string) string {
 	}
 	return milter.DefaultListen
 }
-
