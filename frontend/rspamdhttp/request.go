@@ -60,11 +60,15 @@ const maxAddrLen = 1024
 //	MTA-Name    the MTA's host name
 //	Deliver-To, Settings-ID, Pass, Flags   read, not acted upon
 //
-// maxRcpts bounds the recipients (0: no bound).
-func ParseRequest(h http.Header, query url.Values, maxRcpts int) (*Request, error) {
+// rawQuery is the request's query string; its parameters count as
+// headers. maxRcpts bounds the recipients (0: no bound).
+func ParseRequest(h http.Header, rawQuery string, maxRcpts int) (*Request, error) {
 	req := &Request{}
 	tx := &req.Tx
-	hdr := mergeQuery(h, query)
+	hdr, err := mergeQuery(h, rawQuery)
+	if err != nil {
+		return nil, err
+	}
 
 	if v, ok := last(hdr, "Ip"); ok {
 		ip, err := parseIP(v)
@@ -152,21 +156,30 @@ func ParseRequest(h http.Header, query url.Values, maxRcpts int) (*Request, erro
 	return req, nil
 }
 
-// mergeQuery returns h with the query parameters added as headers.
-func mergeQuery(h http.Header, q url.Values) http.Header {
-	if len(q) == 0 {
-		return h
+// mergeQuery returns h with the parameters of the query string added as
+// headers, in the order written (so that repeated Rcpt parameters keep
+// their order).
+func mergeQuery(h http.Header, rawQuery string) (http.Header, error) {
+	if rawQuery == "" {
+		return h, nil
 	}
 	out := h.Clone()
 	if out == nil {
 		out = http.Header{}
 	}
-	for k, vs := range q {
-		for _, v := range vs {
-			out.Add(k, v)
+	for _, kv := range strings.Split(rawQuery, "&") {
+		if kv == "" {
+			continue
 		}
+		k, v, _ := strings.Cut(kv, "=")
+		key, err1 := url.QueryUnescape(k)
+		val, err2 := url.QueryUnescape(v)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, badRequest("bad query string: %v", err)
+		}
+		out.Add(key, val)
 	}
-	return out
+	return out, nil
 }
 
 // last returns the last value of a header, as rspamd lets a later header

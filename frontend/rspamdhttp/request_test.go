@@ -3,7 +3,6 @@ package rspamdhttp
 import (
 	"math"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -95,6 +94,7 @@ func TestParseRequest(t *testing.T) {
 				}
 			},
 		},
+		{name: "bad query escape", query: "ip=%zz", err: "bad query string"},
 		{name: "ip garbage", header: map[string][]string{"Ip": {"example.org"}}, err: "bad IP header"},
 		{name: "ipv6 literal without brackets prefix", header: map[string][]string{"Ip": {"IPv6:"}}, err: "bad IP header"},
 		{name: "source route without mailbox", header: map[string][]string{"From": {"<@relay.example>"}}, err: "source route"},
@@ -103,8 +103,7 @@ func TestParseRequest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q, _ := url.ParseQuery(tc.query)
-			r, err := ParseRequest(http.Header(tc.header), q, 3)
+			r, err := ParseRequest(http.Header(tc.header), tc.query, 3)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one containing %q", err, tc.err)
