@@ -416,3 +416,47 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+func FuzzEvaluate(f *testing.F) {
+	f.Add("v=DMARC1; p=reject; pct=50; np=quarantine; sp=none", "a.example.com", "example.com", "pass", "b.example.com", "pass", 3)
+	f.Add("v=DMARC1; p=bogus; rua=mailto:x@example.com", "example.com", "", "", "example.com", "temperror", 0)
+	f.Add("v=DMARC1; p=quarantine; t=y; adkim=s; aspf=s", "Bücher.example", "xn--bcher-kva.example", "pass", "", "", 99)
+	f.Add("v=spf1 -all", "[1.2.3.4]", "x", "fail", "y", "permerror", 1)
+	f.Fuzz(func(t *testing.T, record, from, spfDom, spfRes, dkimDom, dkimRes string, rnd int) {
+		mock := &dnstest.Mock{TXT: map[string][]string{
+			"_dmarc.example.com":              {record},
+			"_dmarc." + strings.ToLower(from): {record},
+		}}
+		ev := &Evaluator{Rand: func(n int) int {
+			if rnd < 0 {
+				rnd = -rnd
+			}
+			return rnd % n
+		}}
+		in := Input{FromDomain: from, SPF: SPFInput{Domain: spfDom, Result: spfRes}, DKIM: []DKIMInput{{Domain: dkimDom, Result: dkimRes}}}
+		res := ev.Evaluate(context.Background(), mock, in)
+		switch res.Status {
+		case StatusPass:
+			if !res.SPFAligned && !res.DKIMAligned || res.Disposition != PolicyNone {
+				t.Fatalf("pass without alignment or with disposition: %+v", res)
+			}
+		case StatusFail:
+			if res.Policy.strength() == 0 || res.Disposition.strength() == 0 || res.Disposition.strength() > res.Policy.strength() {
+				t.Fatalf("fail with policy %q disposition %q", res.Policy, res.Disposition)
+			}
+			if res.SampledOut != (res.Disposition != res.Policy) {
+				t.Fatalf("SampledOut %v for %q -> %q", res.SampledOut, res.Policy, res.Disposition)
+			}
+		case StatusNone, StatusPermError:
+			if res.Err == nil || res.Disposition != "" {
+				t.Fatalf("%s without error or with disposition: %+v", res.Status, res)
+			}
+		case StatusTempError:
+			if res.Err == nil {
+				t.Fatalf("temperror without error")
+			}
+		default:
+			t.Fatalf("status %q", res.Status)
+		}
+	})
+}
