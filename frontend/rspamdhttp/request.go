@@ -49,8 +49,8 @@ const maxAddrLen = 1024
 //	            malformed one is an error
 //	Helo        HELO/EHLO name
 //	Hostname    the client's reverse name as the MTA verified it;
-//	            "unknown" means none (RDNS none), absent or empty means the
-//	            MTA did not say
+//	            "unknown" or an address literal "[…]" means none (RDNS
+//	            none), absent or empty means the MTA did not say
 //	From        envelope sender, with or without angle brackets; empty or
 //	            "<>" is the null sender
 //	Rcpt        envelope recipients: repeated, or comma-separated
@@ -92,6 +92,10 @@ func ParseRequest(h http.Header, rawQuery string, maxRcpts int) (*Request, error
 			// present but empty: the MTA does not know
 		case strings.EqualFold(name, "unknown"):
 			// Postfix, Exim and rspamd's convention for "no valid rDNS".
+			tx.RDNS = engine.FCrDNSNone
+		case strings.HasPrefix(name, "[") && strings.HasSuffix(name, "]"):
+			// An address literal, as Sendmail names a client without
+			// valid rDNS.
 			tx.RDNS = engine.FCrDNSNone
 		default:
 			tx.ClientPTR = strings.TrimSuffix(name, ".")

@@ -56,6 +56,15 @@ func TestParseRequest(t *testing.T) {
 			},
 		},
 		{
+			name:   "hostname address literal",
+			header: map[string][]string{"Hostname": {"[192.0.2.1]"}},
+			check: func(t *testing.T, r *Request) {
+				if r.Tx.RDNS != engine.FCrDNSNone || r.Tx.ClientPTR != "" {
+					t.Errorf("rdns %v ptr %q", r.Tx.RDNS, r.Tx.ClientPTR)
+				}
+			},
+		},
+		{
 			name:   "hostname trailing dot",
 			header: map[string][]string{"Hostname": {"mx.example.org."}},
 			check: func(t *testing.T, r *Request) {
