@@ -16,6 +16,10 @@ const (
 	SymGreylistError = "GREYLIST_ERROR"
 )
 
+// GreylistTimeout bounds one greylisting decision: a store that does not
+// answer by then counts as failed, and the mail is accepted.
+const GreylistTimeout = 5 * time.Second
+
 // Greylist is the finisher that applies selective greylisting where the
 // score is known, at the end of DATA, in every front end. It acts only on
 // a verdict whose action is engine.Greylist (the policy's greylist band:
@@ -94,6 +98,8 @@ func (f *Greylist) Finish(ctx context.Context, tx *engine.Transaction, deps engi
 	if f.spfDomain != nil {
 		req.SPFDomain = f.spfDomain(tx, deps)
 	}
+	ctx, cancel := context.WithTimeout(ctx, GreylistTimeout)
+	defer cancel()
 	d := f.g.Decide(ctx, req)
 	switch d.Outcome {
 	case greylist.Greylisted:
