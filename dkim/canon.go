@@ -2,8 +2,10 @@ package dkim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"strings"
 )
 
@@ -72,7 +74,7 @@ func AppendCanonicalHeader(dst []byte, c Canon, raw []byte) []byte {
 	if colon < 0 {
 		colon = len(raw)
 	}
-	name := bytes.TrimRight(raw[:colon], " \t")
+	name := bytes.Trim(raw[:colon], " \t\r\n")
 	for _, ch := range name {
 		if ch == '\r' || ch == '\n' {
 			continue // only in a malformed field without colon
@@ -164,58 +166,101 @@ func WriteCanonicalBody(w io.Writer, c Canon, body []byte) int64 {
 }
 
 // writeRelaxedLines writes b (which does not end in WSP or CRLF) with the
-// relaxed rules applied to its WSP runs. Instead of looking at every byte
-// it jumps between the three places where output differs from input — a
-// TAB, two SPs in a row, an SP before CRLF — using the vectorised
-// bytes.Index functions, so that typical text is written in large slices.
+// relaxed rules applied. Output differs from input only at a TAB, at two
+// or more SPs in a row, and at WSP before a CRLF; everything between such
+// places is passed on as a slice of b, without copying. The places are
+// found eight bytes at a time (nextEvent) and line ends with the
+// vectorised bytes.IndexByte.
 func writeRelaxedLines(w io.Writer, b []byte) int64 {
 	var n int64
-	pos := 0
-	nextTab, nextDouble, nextEOL := -2, -2, -2 // -2: not searched yet
-	find := func(cached *int, from int, sep string) int {
-		if *cached >= from || *cached == -1 {
-			return *cached
+	run := 0 // start of the pending unchanged stretch
+	flush := func(to int) {
+		if to > run {
+			w.Write(b[run:to])
+			n += int64(to - run)
 		}
-		i := bytes.Index(b[from:], []byte(sep))
-		if i < 0 {
-			*cached = -1
-		} else {
-			*cached = from + i
-		}
-		return *cached
 	}
+	pos := 0
 	for pos < len(b) {
-		ev := -1
-		for _, cand := range [3]int{find(&nextTab, pos, "\t"), find(&nextDouble, pos, "  "), find(&nextEOL, pos, " \r\n")} {
-			if cand >= 0 && (ev < 0 || cand < ev) {
-				ev = cand
+		// Find the CRLF ending this line; a bare LF is line content.
+		end, next := len(b), len(b)
+		for from := pos; from < len(b); {
+			i := bytes.IndexByte(b[from:], '\n')
+			if i < 0 {
+				break
 			}
+			if j := from + i; j > pos && b[j-1] == '\r' {
+				end, next = j-1, j+1
+				break
+			}
+			from += i + 1
 		}
-		if ev < 0 {
-			w.Write(b[pos:])
-			return n + int64(len(b)-pos)
+		stop := end // the line without its trailing WSP (§3.4.4 b)
+		for stop > pos && isWSP(b[stop-1]) {
+			stop--
 		}
-		start := ev
-		for start > pos && b[start-1] == ' ' {
-			start--
-		}
-		stop := ev
-		for stop < len(b) && isWSP(b[stop]) {
-			stop++
-		}
-		if start > pos {
-			w.Write(b[pos:start])
-			n += int64(start - pos)
-		}
-		// A WSP run before CRLF is removed; elsewhere it becomes one SP.
-		// b does not end in WSP, so stop < len(b).
-		if !(b[stop] == '\r' && stop+1 < len(b) && b[stop+1] == '\n') {
+		// §3.4.4 a: a WSP run that is not a single SP becomes one SP.
+		for p := pos; ; {
+			e := nextEvent(b[p:stop])
+			if e < 0 {
+				break
+			}
+			e += p
+			first := e
+			for first > p && b[first-1] == ' ' {
+				first--
+			}
+			last := e
+			for last < stop && isWSP(b[last]) {
+				last++
+			}
+			flush(first)
 			w.Write(space)
 			n++
+			run, p = last, last
 		}
-		pos = stop
+		if stop < end {
+			flush(stop)
+			run = end
+		}
+		pos = next
 	}
+	flush(len(b))
 	return n
+}
+
+// nextEvent returns the index of the first TAB or of the first SP of two
+// in a row in s, or -1. It looks at eight bytes at a time (SWAR), words
+// overlapping by one byte so that a pair across a boundary is seen.
+func nextEvent(s []byte) int {
+	const (
+		spaces = 0x2020202020202020
+		tabs   = 0x0909090909090909
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 7 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		sp := zeroMask(x ^ spaces)
+		if ev := (sp & (sp >> 8)) | zeroMask(x^tabs); ev != 0 {
+			return i + bits.TrailingZeros64(ev)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == '\t' || (s[i] == ' ' && i+1 < len(s) && s[i+1] == ' ') {
+			return i
+		}
+	}
+	return -1
+}
+
+// hasTabOrDoubleSpace reports whether line holds a TAB or two SPs in a row.
+func hasTabOrDoubleSpace(line []byte) bool { return nextEvent(line) >= 0 }
+
+// zeroMask returns a word with the high bit set in exactly the bytes of y
+// that are zero.
+func zeroMask(y uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^(((y & low7) + low7) | y | low7)
 }
 
 var space = []byte{' '}

@@ -127,3 +127,19 @@ func TestRemoveSignatureValue(t *testing.T) {
 		}
 	}
 }
+
+func TestHasTabOrDoubleSpace(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"", false}, {" ", false}, {"a b c d e f g h i j", false},
+		{"abcdefg  hij", true}, {"abcdefgh  ij", true}, {"abcdef  ", true},
+		{"0123456 789abcd  ", true}, {"0123456\t", true}, {"01234567890123\tx", true},
+		{" a b c d e f g h i j k l m n o p", false}, {"aaaaaaa aaaaaaa aaaaaaa ", false},
+	} {
+		if got := hasTabOrDoubleSpace([]byte(tc.s)); got != tc.want {
+			t.Errorf("hasTabOrDoubleSpace(%q) = %v", tc.s, got)
+		}
+	}
+}

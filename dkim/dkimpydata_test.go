@@ -45,9 +45,9 @@ func TestDkimpyData(t *testing.T) {
 		{"1024_testkey_wo_markers.pub.txt", true, "rsa", 1024},
 		{"2048_testkey_wo_markers.pub.txt", true, "rsa", 2048},
 		{"2048_testkey_wo_markers.pub.rsa.txt", true, "rsa", 2048}, // PKCS#1
-		{"badk.txt", false, "", 0},                                // k=ed25519-sha256 is no key type
-		{"badversion.txt", false, "", 0},                          // v=DKIM1: with a colon
-		{"test_bad.txt", false, "", 0},                            // damaged p=
+		{"badk.txt", false, "", 0},                                 // k=ed25519-sha256 is no key type
+		{"badversion.txt", false, "", 0},                           // v=DKIM1: with a colon
+		{"test_bad.txt", false, "", 0},                             // damaged p=
 	} {
 		raw := strings.TrimSpace(string(readFile(t, filepath.Join(dir, tc.file))))
 		if !strings.Contains(raw, "p=") {
