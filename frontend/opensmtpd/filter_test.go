@@ -292,7 +292,8 @@ func TestSessionAllVersions(t *testing.T) {
 				t.Errorf("message as scanned:\n got %q\nwant %q", raw, wantRaw)
 			}
 			if tx.ClientIP.String() != "203.0.113.5" || tx.ClientPTR != "mail.example.org" || tx.RDNS != engine.FCrDNSPass ||
-				tx.Helo != "mail.example.org" || tx.MailFrom != "alice@example.org" || len(tx.Rcpts) != 1 || tx.AuthUser != "us|er" {
+				tx.Helo != "mail.example.org" || tx.MailFrom != "alice@example.org" || len(tx.Rcpts) != 1 || tx.AuthUser != "us|er" ||
+				tx.QueueID != "0000000a" {
 				t.Errorf("transaction: %+v", tx)
 			}
 		})

@@ -30,6 +30,7 @@ type session struct {
 	conn     LinkConnect
 	haveConn bool
 	authUser string
+	msgid    string // smtpd's transaction id (tx-begin), hamlet's queue id
 
 	mc      *milter.ClientSession
 	failed  bool   // hamlet unusable for the rest of the session
@@ -121,7 +122,14 @@ func (s *session) handle(ctx context.Context, l Line) {
 		})
 	case "rcpt-to":
 		addr := milter.StripAngles(l.Params)
-		s.stage(l, func(mc *milter.ClientSession) (milter.Response, error) { return mc.Rcpt(addr) })
+		s.stage(l, func(mc *milter.ClientSession) (milter.Response, error) {
+			if s.msgid != "" {
+				if err := mc.Macros(milter.CmdRcpt, "i", s.msgid); err != nil {
+					return milter.Response{}, err
+				}
+			}
+			return mc.Rcpt(addr)
+		})
 	case "data-line":
 		s.dataLine(l)
 	case "commit":
@@ -154,6 +162,8 @@ func (s *session) report(l Line) {
 			}
 		}
 		s.inTx = false
+	case "tx-begin":
+		s.msgid = l.Fields(1)[0]
 	case "tx-commit":
 		s.inTx = false
 	}
@@ -330,7 +340,15 @@ func (s *session) dataLine(l Line) {
 	case s.failed || s.mc == nil:
 		s.decision = s.onError()
 	default:
-		r, mods, err := s.mc.Message(out)
+		var err error
+		if s.msgid != "" {
+			err = s.mc.Macros(milter.CmdEOB, "i", s.msgid)
+		}
+		var r milter.Response
+		var mods []milter.Modification
+		if err == nil {
+			r, mods, err = s.mc.Message(out)
+		}
 		if err != nil {
 			s.fail(err)
 			s.decision = s.onError()
