@@ -239,6 +239,8 @@ func fromProblemOption(p error) string {
 		return "Duplicate From header"
 	case errors.Is(p, message.ErrMultipleAuthors):
 		return "Multiple From addresses"
+	case errors.Is(p, message.ErrSyntax):
+		return "Unparsable From header"
 	}
 	return "From header problem"
 }

@@ -132,6 +132,9 @@ func TestDMARCCheck(t *testing.T) {
 			symbol: SymDMARCNA, options: []string{"No From header"}, status: dmarc.StatusNone},
 		{name: "unparsable From", cfg: def, from: "From: just a name\r\n", deps: dmarcDeps{},
 			symbol: SymDMARCNA, options: []string{"Unparsable From header"}, status: dmarc.StatusNone},
+		{name: "unparsable From, domain guessed", cfg: def, from: "From: \"info@bank.example\r\n", deps: dmarcDeps{},
+			symbol: SymDMARCReject, options: []string{"bank.example : no SPF result, no DKIM signature", "reject", "Unparsable From header"},
+			force: engine.Reject, status: dmarc.StatusFail},
 		{name: "empty group From", cfg: def, from: "From: undisclosed-recipients:;\r\n", deps: dmarcDeps{},
 			symbol: SymDMARCNA, options: []string{"No domain in From header"}, status: dmarc.StatusNone},
 		// A second From cannot dodge the first domain's policy.

@@ -140,8 +140,11 @@ func NormalizeDomain(domain string) (string, error) {
 // ErrMultipleAuthors, ErrNoAuthor, ErrSyntax or ErrBadDomain, and domains
 // holds what could still be extracted: with several From fields or several
 // mailboxes, every domain found (RFC 7489 §6.6.1 applies DMARC to each and
-// keeps the strictest outcome); with an unparsable or unusable field,
-// nothing from that field. The caller decides what each case is worth.
+// keeps the strictest outcome); with an unparsable field, the name after
+// its last "@" when that is a usable domain (a best guess at what a reader
+// would see, so that a malformed From cannot dodge a domain's policy);
+// with an unusable domain, nothing. The caller decides what each case is
+// worth.
 func FromDomains(m *Message) (domains []string, problem error) {
 	fields := m.Get("From")
 	if len(fields) == 0 {
@@ -157,6 +160,10 @@ func FromDomains(m *Message) (domains []string, problem error) {
 		addrs, err := ParseAddressList(f.Value())
 		if err != nil {
 			problems = append(problems, fmt.Errorf("From: %w", err))
+			if d := guessDomain(f.Value()); d != "" && !seen[d] {
+				seen[d] = true
+				domains = append(domains, d)
+			}
 			continue
 		}
 		mailboxes += len(addrs)
@@ -179,6 +186,32 @@ func FromDomains(m *Message) (domains []string, problem error) {
 		problems = append(problems, ErrNoAuthor)
 	}
 	return domains, errors.Join(problems...)
+}
+
+// guessDomain returns the normalised name after the last "@" of an
+// unparsable field body, or "" when there is no usable one. It is a best
+// guess at the domain a mail reader would show, so that a malformed From
+// cannot dodge that domain's DMARC policy.
+func guessDomain(v string) string {
+	i := strings.LastIndexByte(v, '@')
+	if i < 0 {
+		return ""
+	}
+	rest := v[i+1:]
+	end := 0
+	for end < len(rest) {
+		c := rest[end]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c >= 0x80 {
+			end++
+			continue
+		}
+		break
+	}
+	d, err := NormalizeDomain(rest[:end])
+	if err != nil || !strings.Contains(d, ".") {
+		return ""
+	}
+	return d
 }
 
 // addrParser is a recursive-descent parser over one field body.
@@ -352,7 +385,7 @@ func (p *addrParser) addressList() ([]Address, error) {
 			p.pos++
 			continue
 		}
-		addrs, err := p.address()
+		addrs, err := p.address(false)
 		if err != nil {
 			return nil, err
 		}
@@ -375,7 +408,7 @@ func (p *addrParser) addressList() ([]Address, error) {
 }
 
 // address parses one address: a mailbox or a group (RFC 5322 §3.4).
-func (p *addrParser) address() ([]Address, error) {
+func (p *addrParser) address(inGroup bool) ([]Address, error) {
 	start := p.pos
 	toks, err := p.words()
 	if err != nil {
@@ -385,6 +418,9 @@ func (p *addrParser) address() ([]Address, error) {
 	case ':':
 		if len(toks) == 0 {
 			return nil, p.errorf("group without a display name")
+		}
+		if inGroup {
+			return nil, p.errorf("group inside group")
 		}
 		p.pos++
 		return p.group(phrase(toks))
@@ -451,14 +487,11 @@ func (p *addrParser) group(name string) ([]Address, error) {
 			p.pos++
 			continue
 		}
-		addrs, err := p.address()
+		addrs, err := p.address(true)
 		if err != nil {
 			return nil, err
 		}
 		for _, a := range addrs {
-			if a.Group != "" {
-				return nil, p.errorf("group inside group %q", name)
-			}
 			a.Group = name
 			out = append(out, a)
 		}
