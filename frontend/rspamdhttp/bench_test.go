@@ -48,7 +48,7 @@ func BenchmarkCheckV2(b *testing.B) {
 func BenchmarkReply(b *testing.B) {
 	e := testEngine(b)
 	tx := &engine.Transaction{Message: message.Parse(tenKB())}
-	req, err := ParseRequest(envelope(), "", 0)
+	req, err := ParseRequest(envelope(), nil, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -108,7 +108,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, legacy bool) {
 		h.failErr(w, r, err)
 		return
 	}
-	req, err := ParseRequest(r.Header, r.URL.RawQuery, h.cfg.MaxRcpts)
+	req, err := parseRequest(r.Header, r.URL.RawQuery, h.cfg.MaxRcpts)
 	if err != nil {
 		h.failErr(w, r, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/hamlet-mail/hamlet/engine"
@@ -60,15 +61,42 @@ const maxAddrLen = 1024
 //	MTA-Name    the MTA's host name
 //	Deliver-To, Settings-ID, Pass, Flags   read, not acted upon
 //
-// rawQuery is the request's query string; its parameters count as
-// headers. maxRcpts bounds the recipients (0: no bound).
-func ParseRequest(h http.Header, rawQuery string, maxRcpts int) (*Request, error) {
-	req := &Request{}
-	tx := &req.Tx
+// query holds parameters that count as headers too (nil for none).
+// maxRcpts bounds the recipients (0: no bound).
+func ParseRequest(h http.Header, query url.Values, maxRcpts int) (*Request, error) {
+	if len(query) > 0 {
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		keys := make([]string, 0, len(query))
+		for k := range query {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // url.Values has lost the order of distinct keys
+		for _, k := range keys {
+			for _, v := range query[k] {
+				h.Add(k, v)
+			}
+		}
+	}
+	return parseHeaders(h, maxRcpts)
+}
+
+// parseRequest parses a request's headers and its raw query string, whose
+// parameters are added in the order written (so that repeated Rcpt
+// parameters, whatever their case, keep their order).
+func parseRequest(h http.Header, rawQuery string, maxRcpts int) (*Request, error) {
 	hdr, err := mergeQuery(h, rawQuery)
 	if err != nil {
 		return nil, err
 	}
+	return parseHeaders(hdr, maxRcpts)
+}
+
+func parseHeaders(hdr http.Header, maxRcpts int) (*Request, error) {
+	req := &Request{}
+	tx := &req.Tx
 
 	if v, ok := last(hdr, "Ip"); ok {
 		ip, err := parseIP(v)

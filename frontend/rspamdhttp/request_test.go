@@ -3,6 +3,7 @@ package rspamdhttp
 import (
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ func TestParseRequest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := ParseRequest(http.Header(tc.header), tc.query, 3)
+			r, err := parseRequest(http.Header(tc.header), tc.query, 3)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one containing %q", err, tc.err)
@@ -124,6 +125,25 @@ func TestParseRequest(t *testing.T) {
 			}
 			tc.check(t, r)
 		})
+	}
+}
+
+// TestParseRequestValues checks the exported form, whose query
+// parameters come as url.Values: distinct keys are added in sorted order.
+func TestParseRequestValues(t *testing.T) {
+	h := http.Header{"Rcpt": {"a@x"}}
+	r, err := ParseRequest(h, url.Values{"rcpt": {"c@x", "d@x"}, "Rcpt": {"b@x"}, "ip": {"192.0.2.1"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.Tx.Rcpts, []string{"a@x", "b@x", "c@x", "d@x"}) || r.Tx.ClientIP.String() != "192.0.2.1" {
+		t.Errorf("rcpts %q ip %v", r.Tx.Rcpts, r.Tx.ClientIP)
+	}
+	if !reflect.DeepEqual(h, http.Header{"Rcpt": {"a@x"}}) {
+		t.Errorf("the caller's header was modified: %v", h)
+	}
+	if _, err := ParseRequest(http.Header{"Ip": {"x"}}, nil, 0); err == nil {
+		t.Error("bad IP accepted")
 	}
 }
 
