@@ -173,6 +173,9 @@ func runSuite(t *testing.T, file string) (passed, total int) {
 			}
 		}
 	}
+	if total == 0 {
+		t.Fatalf("%s: no tests found", file)
+	}
 	return passed, total
 }
 
