@@ -2,6 +2,9 @@ package checks
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -243,4 +246,93 @@ func TestDMARCTimeoutIsDNSFail(t *testing.T) {
 	if out := res.Value.(*DMARCOutcome); !errors.Is(out.Result.Err, dmarc.ErrTemporary) {
 		t.Errorf("err %v", out.Result.Err)
 	}
+}
+
+// TestDMARCWithRealDKIM signs a message with ed25519, publishes the key,
+// and runs the real SPF, DKIM, ARC and DMARC checks and the
+// Authentication-Results finisher through the engine.
+func TestDMARCWithRealDKIM(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mock := dmarcMock()
+	mock.TXT["sel._domainkey.bank.example"] = []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}
+	mock.TXT["esp.example"] = []string{"v=spf1 ip4:203.0.113.0/24 -all"}
+	raw := "From: Bank <info@bank.example>\r\nTo: u@example.org\r\nSubject: statement\r\nDate: Thu, 26 Nov 2026 22:00:00 +0000\r\nMessage-ID: <1@bank.example>\r\n" +
+		"Authentication-Results: mx.example.org; dmarc=pass\r\n\r\nYour statement is ready.\r\n"
+	sig, err := dkim.Sign(message.Parse([]byte(raw)), dkim.SignOptions{Domain: "bank.example", Selector: "sel", Signer: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := "DKIM-Signature:" + sig + "\r\n" + raw
+	tampered := strings.Replace(signed, "Your statement", "Your invoice", 1)
+
+	d, err := NewDMARC(DefaultDMARCConfig(), mock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar, err := NewAuthResults(DefaultAuthResConfig("mx.example.org"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Options{
+		Checks:    []engine.Check{NewSPF(mock), NewDKIM(mock), NewARC(mock), d},
+		Finishers: []engine.Finisher{ar},
+		Policy:    engine.DefaultPolicy(),
+		Timeout:   5 * time.Second,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func(raw string) *engine.Verdict {
+		s := e.NewScan(context.Background())
+		defer s.Close()
+		s.Update(engine.PhaseConnect, func(tx *engine.Transaction) { tx.ClientIP = netip.MustParseAddr("203.0.113.5") })
+		s.Update(engine.PhaseMail, func(tx *engine.Transaction) { tx.Helo, tx.MailFrom = "out.esp.example", "b@esp.example" })
+		s.Update(engine.PhaseData, func(tx *engine.Transaction) { tx.Message = parseRaw(raw) })
+		return s.Verdict(context.Background(), true)
+	}
+
+	v := scan(signed)
+	if v.Action == engine.Reject || !hasScored(v, SymDMARCAllow, -0.5) {
+		t.Fatalf("signed: action %v symbols %+v errors %v", v.Action, v.Symbols, v.Errors)
+	}
+	if len(v.AddHeaders) != 1 {
+		t.Fatalf("headers %+v", v.AddHeaders)
+	}
+	h, err := authres.Parse(v.AddHeaders[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]authres.Result{}
+	for _, r := range h.Results {
+		got[r.Method] = r
+	}
+	b := sig[strings.Index(sig, "b=")+2:]
+	if r := got["dkim"]; r.Result != "pass" || r.Prop("header", "d") != "bank.example" || r.Prop("header", "s") != "sel" || r.Prop("header", "b") != stripFold(b)[:8] {
+		t.Errorf("dkim result %+v (b= %q)", r, b[:8])
+	}
+	if r := got["spf"]; r.Result != "pass" || r.Prop("smtp", "mailfrom") != "b@esp.example" {
+		t.Errorf("spf result %+v", r)
+	}
+	if r := got["dmarc"]; r.Result != "pass" || r.Prop("header", "from") != "bank.example" || r.Prop("polrec", "p") != "reject" {
+		t.Errorf("dmarc result %+v", r)
+	}
+	if r := got["arc"]; r.Result != "none" {
+		t.Errorf("arc result %+v", r)
+	}
+	if len(v.RemoveHeaders) != 1 || v.RemoveHeaders[0].Index != 1 {
+		t.Errorf("forged field not removed: %+v", v.RemoveHeaders)
+	}
+
+	v = scan(tampered)
+	if v.Action != engine.Reject || v.ForcedBy != SymDMARCReject {
+		t.Errorf("tampered: action %v forced by %q symbols %+v", v.Action, v.ForcedBy, v.Symbols)
+	}
+}
+
+func stripFold(s string) string {
+	return strings.NewReplacer("\r", "", "\n", "", "\t", "", " ", "").Replace(s)
 }
