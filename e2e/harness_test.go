@@ -1,0 +1,570 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/dkim"
+	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/message"
+)
+
+// The world the tests live in. Client addresses are in the documentation
+// ranges (RFC 5737): clients in 127/8 or private ranges are local to hamlet
+// and skip the connection checks.
+const (
+	hamIP      = "203.0.113.10" // mail.good.test, SPF pass for good.test
+	softIP     = "203.0.113.20" // mail.soft.test, SPF softfail for soft.test
+	forgerIP   = "203.0.113.30" // mail.evil.test, forging reject.test
+	blockedIP  = "198.51.100.66"
+	hangIP     = "203.0.113.40" // mail.hang.test, whose SPF lookup hangs
+	localPart  = "user"
+	rcptDomain = "e2e.test"
+
+	milterAddr  = "127.0.0.1:11332"
+	scanAddr    = "127.0.0.1:11333"
+	postfixAddr = "127.0.0.1:2525"
+	osmtpdAddr  = "127.0.0.1:2526"
+
+	scanTimeout = 8 * time.Second
+)
+
+// zone is the test DNS data; the DKIM key is appended at start.
+const zone = `
+$TTL 300
+mail.good.test.        A   203.0.113.10
+10.113.0.203.in-addr.arpa. PTR mail.good.test.
+good.test.             TXT "v=spf1 ip4:203.0.113.10 -all"
+_dmarc.good.test.      TXT "v=DMARC1; p=reject"
+
+mail.soft.test.        A   203.0.113.20
+20.113.0.203.in-addr.arpa. PTR mail.soft.test.
+soft.test.             TXT "v=spf1 ip4:192.0.2.1 ~all"
+
+mail.evil.test.        A   203.0.113.30
+30.113.0.203.in-addr.arpa. PTR mail.evil.test.
+evil.test.             TXT "v=spf1 ip4:203.0.113.30 -all"
+reject.test.           TXT "v=spf1 ip4:192.0.2.1 -all"
+_dmarc.reject.test.    TXT "v=DMARC1; p=reject"
+
+mail.blocked.test.     A   198.51.100.66
+66.100.51.198.in-addr.arpa. PTR mail.blocked.test.
+blocked.test.          TXT "v=spf1 ip4:198.51.100.66 -all"
+66.100.51.198.score.senderscore.com. A 127.0.4.3
+
+mail.hang.test.        A   203.0.113.40
+40.113.0.203.in-addr.arpa. PTR mail.hang.test.
+hang.test.             TXT "v=spf1 ip4:203.0.113.40 -all"
+
+e2e.test.              MX  10 mx.e2e.test.
+mx.e2e.test.           A   127.0.0.1
+`
+
+// hamletConfig: softfail weighs into the add header band (6 ≤ 7 < 15).
+const hamletConfig = `
+hostname = "mx.e2e.test"
+
+[scan]
+listen = ["127.0.0.1:11333"]
+timeout = "8s"
+
+[controller]
+listen = ""
+
+[milter]
+listen = ["127.0.0.1:11332"]
+on_error = "tempfail"
+
+[symbols]
+R_SPF_SOFTFAIL = 7.0
+`
+
+type env struct {
+	dir    string
+	bin    string
+	dns    *dnstest.Server
+	key    *rsa.PrivateKey
+	hamlet *exec.Cmd
+
+	postfixConf string
+	postfixMail string
+	smtpd       *exec.Cmd
+	smtpdMail   string
+
+	features map[string]bool
+	mu       sync.Mutex
+}
+
+var (
+	theEnv   *env
+	envErr   error
+	envOnce  sync.Once
+	envClose []func()
+)
+
+// getEnv starts the world once for all tests: DNS, hamlet serve, Postfix,
+// OpenSMTPD.
+func getEnv(t *testing.T) *env {
+	t.Helper()
+	requireEnv(t)
+	envOnce.Do(func() { theEnv, envErr = startEnv() })
+	if envErr != nil {
+		t.Fatalf("e2e environment: %v", envErr)
+	}
+	return theEnv
+}
+
+func teardownEnv() {
+	for i := len(envClose) - 1; i >= 0; i-- {
+		envClose[i]()
+	}
+}
+
+func startEnv() (*env, error) {
+	e := &env{bin: os.Getenv("HAMLET_E2E_BIN")}
+	if e.bin == "" {
+		return nil, fmt.Errorf("HAMLET_E2E_BIN not set")
+	}
+	dir, err := os.MkdirTemp("", "hamlet-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	os.Chmod(dir, 0o755)
+	e.dir = dir
+	envClose = append(envClose, func() {
+		if os.Getenv("HAMLET_E2E_KEEP") == "" {
+			os.RemoveAll(dir)
+		}
+	})
+
+	e.key, err = rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&e.key.PublicKey)
+	z := zone + fmt.Sprintf("e2e._domainkey.good.test. TXT %s\n", txtChunks("v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(pub)))
+	e.dns, err = dnstest.NewServerAt("127.0.0.1:53", z)
+	if err != nil {
+		return nil, fmt.Errorf("dns server: %w", err)
+	}
+	envClose = append(envClose, e.dns.Close)
+
+	if err := e.startHamlet(); err != nil {
+		return nil, err
+	}
+	envClose = append(envClose, e.stopHamlet)
+	if err := e.startPostfix(); err != nil {
+		return nil, err
+	}
+	if err := e.startOpenSMTPD(); err != nil {
+		return nil, err
+	}
+	e.features, err = e.probe()
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// txtChunks splits a TXT value into quoted strings of at most 255 bytes.
+func txtChunks(s string) string {
+	var parts []string
+	for len(s) > 0 {
+		n := min(len(s), 250)
+		parts = append(parts, `"`+s[:n]+`"`)
+		s = s[n:]
+	}
+	return strings.Join(parts, " ")
+}
+
+func (e *env) startHamlet() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	conf := filepath.Join(e.dir, "hamlet.toml")
+	if err := os.WriteFile(conf, []byte(hamletConfig), 0o644); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(e.dir, "hamlet.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(e.bin, "serve", "-c", conf, "--data", filepath.Join(e.dir, "hamlet-data"), "--dns", "127.0.0.1:53")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	e.hamlet = cmd
+	if err := waitTCP(milterAddr, 20*time.Second); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("hamlet serve did not listen: %w\n%s", err, e.log("hamlet.log"))
+	}
+	return nil
+}
+
+func (e *env) stopHamlet() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hamlet == nil {
+		return
+	}
+	e.hamlet.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { e.hamlet.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		e.hamlet.Process.Kill()
+		<-done
+	}
+	e.hamlet = nil
+}
+
+func (e *env) log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, name))
+	return string(b)
+}
+
+func waitTCP(addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// startPostfix runs a private Postfix instance: smtpd on 2525 with
+// hamlet's milter, XCLIENT allowed from loopback, delivery to a maildir.
+func (e *env) startPostfix() error {
+	d := filepath.Join(e.dir, "postfix")
+	conf := filepath.Join(d, "conf")
+	mail := filepath.Join(d, "mail")
+	for _, p := range []string{conf, filepath.Join(d, "spool"), filepath.Join(d, "data"), filepath.Join(mail, "sink", "new"), filepath.Join(mail, "sink", "cur"), filepath.Join(mail, "sink", "tmp")} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := run("chown", "-R", "65534:65534", mail); err != nil {
+		return err
+	}
+	if err := run("chown", "postfix", filepath.Join(d, "data")); err != nil {
+		return err
+	}
+	main := fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %[1]s/spool
+data_directory = %[1]s/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.e2e.test
+mydomain = e2e.test
+myorigin = e2e.test
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_authorized_xclient_hosts = 127.0.0.0/8
+virtual_mailbox_domains = e2e.test
+virtual_mailbox_base = %[1]s/mail
+virtual_mailbox_maps = static:sink/
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+alias_maps =
+alias_database =
+smtpd_milters = inet:%[2]s
+non_smtpd_milters = inet:%[2]s
+milter_protocol = 6
+milter_default_action = tempfail
+smtpd_milter_maps = cidr:%[1]s/conf/milter_maps
+maillog_file_prefixes = %[1]s
+maillog_file = %[1]s/maillog
+`, d, milterAddr)
+	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(main), 0o644); err != nil {
+		return err
+	}
+	// The real 127.0.0.1 hop before XCLIENT skips the milter; the client
+	// XCLIENT presents gets a milter session of its own.
+	if err := os.WriteFile(filepath.Join(conf, "milter_maps"), []byte("127.0.0.0/8 DISABLE\n"), 0o644); err != nil {
+		return err
+	}
+	master, err := os.ReadFile("/etc/postfix/master.cf")
+	if err != nil {
+		master, err = os.ReadFile("/usr/share/postfix/master.cf.dist")
+		if err != nil {
+			return err
+		}
+	}
+	var out []string
+	for _, l := range strings.Split(string(master), "\n") {
+		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
+			l = postfixAddr + " inet n - n - - smtpd"
+		}
+		out = append(out, l)
+	}
+	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
+		return err
+	}
+	if err := run("postfix", "-c", conf, "check"); err != nil {
+		return err
+	}
+	if err := run("postfix", "-c", conf, "start"); err != nil {
+		return err
+	}
+	envClose = append(envClose, func() { exec.Command("postfix", "-c", conf, "stop").Run() })
+	e.postfixConf, e.postfixMail = conf, filepath.Join(mail, "sink")
+	return waitTCP(postfixAddr, 20*time.Second)
+}
+
+// startOpenSMTPD runs OpenSMTPD in the foreground: a proxy-v2 listener
+// with hamlet's filter, delivery to a maildir as nobody.
+func (e *env) startOpenSMTPD() error {
+	d := filepath.Join(e.dir, "opensmtpd")
+	mail := filepath.Join(d, "mail")
+	if err := os.MkdirAll(mail, 0o755); err != nil {
+		return err
+	}
+	os.Chmod(mail, 0o1777)
+	conf := fmt.Sprintf(`table vusers { "@e2e.test" = "nobody" }
+filter "hamlet" proc-exec "%s opensmtpd --milter %s"
+listen on 127.0.0.1 port 2526 proxy-v2 filter "hamlet"
+action "deliver" maildir "%s/%%{user.username}" virtual <vusers>
+match from any for domain "e2e.test" action "deliver"
+`, e.bin, milterAddr, mail)
+	cf := filepath.Join(d, "smtpd.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	smtpd := filepath.Join(opensmtpdRoot(), "usr/sbin/smtpd")
+	if err := run(smtpd, "-n", "-f", cf); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(e.dir, "smtpd.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(smtpd, "-d", "-f", cf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	e.smtpd = cmd
+	e.smtpdMail = filepath.Join(mail, "nobody")
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	envClose = append(envClose, func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	if err := waitTCP(osmtpdAddr, 20*time.Second); err != nil {
+		return fmt.Errorf("smtpd did not listen: %w\n%s", err, e.log("smtpd.log"))
+	}
+	return nil
+}
+
+// smtpdAlive reports whether OpenSMTPD still runs (a filter that exits or
+// misbehaves takes it down).
+func (e *env) smtpdAlive() bool {
+	return e.smtpd.ProcessState == nil && e.smtpd.Process.Signal(syscall.Signal(0)) == nil
+}
+
+// probe asks hamlet serve, over its rspamd protocol, which checks it runs:
+// a test whose check is not in the daemon yet skips, naming it.
+func (e *env) probe() (map[string]bool, error) {
+	f := map[string]bool{}
+	scan := func(ip, helo, from, msg string) (string, error) {
+		req, _ := http.NewRequest("POST", "http://"+scanAddr+"/checkv2", strings.NewReader(msg))
+		req.Header.Set("IP", ip)
+		req.Header.Set("Helo", helo)
+		req.Header.Set("From", from)
+		req.Header.Set("Rcpt", localPart+"@"+rcptDomain)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	ham, err := scan(hamIP, "mail.good.test", "a@good.test", string(e.hamMessage("<probe-ham@good.test>")))
+	if err != nil {
+		return nil, fmt.Errorf("probing hamlet's checks: %w", err)
+	}
+	f["spf"] = strings.Contains(ham, `"R_SPF_`)
+	f["dkim"] = strings.Contains(ham, `"R_DKIM_`)
+	f["dmarc"] = strings.Contains(ham, `"DMARC_`)
+	f["authres"] = strings.Contains(ham, `Authentication-Results`)
+	blocked, err := scan(blockedIP, "mail.blocked.test", "a@blocked.test", "Subject: probe\r\n\r\nprobe\r\n")
+	if err != nil {
+		return nil, err
+	}
+	f["senderscore"] = strings.Contains(blocked, `"RBL_SENDERSCORE`)
+	return f, nil
+}
+
+// need skips a test whose check hamlet serve does not run yet.
+func (e *env) need(t *testing.T, features ...string) {
+	t.Helper()
+	for _, name := range features {
+		if !e.features[name] {
+			t.Skipf("hamlet serve does not run the %s check yet (no %s symbol over /checkv2)", name, name)
+		}
+	}
+}
+
+// hamMessage is a message from good.test, DKIM-signed by good.test.
+func (e *env) hamMessage(id string) []byte {
+	raw := "From: Alice <alice@good.test>\r\n" +
+		"To: " + localPart + "@" + rcptDomain + "\r\n" +
+		"Subject: quarterly report\r\n" +
+		"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n" +
+		"Message-ID: " + id + "\r\n" +
+		"MIME-Version: 1.0\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n" +
+		"\r\n" +
+		"Hello,\r\n\r\nthe figures are attached in spirit.\r\n"
+	sig, err := dkim.Sign(message.Parse([]byte(raw)), dkim.SignOptions{Domain: "good.test", Selector: "e2e", Signer: crypto.Signer(e.key)})
+	if err != nil {
+		panic(err)
+	}
+	return []byte("DKIM-Signature:" + sig + "\r\n" + raw)
+}
+
+func plainMessage(from, id, subject string) []byte {
+	return []byte("From: " + from + "\r\nTo: " + localPart + "@" + rcptDomain + "\r\nSubject: " + subject +
+		"\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: " + id + "\r\n\r\nbody of " + id + "\r\n")
+}
+
+// client is how a test presents itself to an MTA: the address and names
+// of the SMTP client it plays.
+type client struct {
+	IP, Name, Helo string
+}
+
+// result is what swaks saw.
+type result struct {
+	out  string
+	err  error
+	code int
+}
+
+// dataAccepted reports whether the message was queued (250 after the
+// final dot).
+func (r result) dataAccepted() bool {
+	i := strings.Index(r.out, " -> .\n")
+	return i >= 0 && strings.Contains(r.out[i:], "<-  250")
+}
+
+// firstRefusal returns the first 4xx/5xx reply line.
+func (r result) firstRefusal() string {
+	for _, l := range strings.Split(r.out, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "<** ") || strings.HasPrefix(l, "<~* ") {
+			l = strings.TrimSpace(l[4:])
+		} else if strings.HasPrefix(l, "<-  ") {
+			l = strings.TrimSpace(l[4:])
+		} else {
+			continue
+		}
+		if len(l) >= 3 && (l[0] == '4' || l[0] == '5') && l[1] >= '0' && l[1] <= '9' {
+			return l
+		}
+	}
+	return ""
+}
+
+// reachedData reports whether the server ever invited the message (354).
+func (r result) reachedData() bool { return strings.Contains(r.out, "<-  354") }
+
+// send sends msg through the MTA mta ("postfix" or "opensmtpd") as client c.
+func (e *env) send(ctx context.Context, mta string, c client, from string, msg []byte) result {
+	f, err := os.CreateTemp(e.dir, "msg-*.eml")
+	if err != nil {
+		return result{err: err}
+	}
+	f.Write(msg)
+	f.Close()
+	defer os.Remove(f.Name())
+	args := []string{"--to", localPart + "@" + rcptDomain, "--from", from, "--helo", c.Helo, "--data", f.Name(), "--timeout", "60"}
+	switch mta {
+	case "postfix":
+		args = append(args, "--server", postfixAddr, "--xclient", fmt.Sprintf("ADDR=%s NAME=%s HELO=%s", c.IP, c.Name, c.Helo))
+	case "opensmtpd":
+		args = append(args, "--server", osmtpdAddr, "--proxy-version", "2", "--proxy-family", "AF_INET",
+			"--proxy-source", c.IP, "--proxy-source-port", "40000", "--proxy-dest", "127.0.0.1", "--proxy-dest-port", "2526")
+	}
+	cmd := exec.CommandContext(ctx, "swaks", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	code := 0
+	if cmd.ProcessState != nil {
+		code = cmd.ProcessState.ExitCode()
+	}
+	return result{out: out.String(), err: err, code: code}
+}
+
+// delivered returns the delivered message with Message-ID id, waiting a
+// little for the MTA's delivery agent.
+func (e *env) delivered(mta, id string, wait time.Duration) (string, bool) {
+	dir := e.postfixMail
+	if mta == "opensmtpd" {
+		dir = e.smtpdMail
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		files, _ := filepath.Glob(filepath.Join(dir, "new", "*"))
+		for _, fn := range files {
+			b, err := os.ReadFile(fn)
+			if err == nil && bytes.Contains(b, []byte("Message-ID: "+id)) {
+				return string(b), true
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// header returns the header part of a delivered message.
+func header(msg string) string {
+	if i := strings.Index(msg, "\n\n"); i >= 0 {
+		return msg[:i+1]
+	}
+	return msg
+}

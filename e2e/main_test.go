@@ -1,0 +1,178 @@
+// Package e2e runs hamlet between real MTAs: Postfix 3.7 with hamlet's
+// milter, and OpenSMTPD 6.8.0p2 with `hamlet opensmtpd` as its filter,
+// messages sent with swaks, every DNS name answered by a test DNS server.
+//
+// The tests need root, unshare, postfix, swaks and an unpacked OpenSMTPD
+// (.ci/install-e2e installs them). The test binary re-executes itself in a
+// private network and mount namespace: its own loopback (the DNS server
+// sits on port 53 there, since OpenSMTPD's resolver ignores ports), and
+// private /run and /var/spool for OpenSMTPD's fixed paths. Without the
+// tools the tests skip with a message, and fail when CI=true.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const innerEnv = "HAMLET_E2E_INNER"
+
+// skipReason is why the environment cannot run the tests ("" when it can).
+var skipReason string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(innerEnv) == "1" {
+		code := 1
+		if err := setupNamespace(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: namespace setup: %v\n", err)
+		} else {
+			code = m.Run()
+		}
+		teardownEnv()
+		os.Exit(code)
+	}
+	skipReason = missing()
+	if skipReason != "" {
+		os.Exit(m.Run()) // every test skips (or fails under CI)
+	}
+	bin, err := buildHamlet()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: building hamlet: %v\n", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(filepath.Dir(bin))
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(1)
+	}
+	cmd := exec.Command("unshare", append([]string{"--net", "--mount", "--propagation", "private", "--fork", "--", self}, os.Args[1:]...)...)
+	cmd.Env = append(os.Environ(), innerEnv+"=1", "HAMLET_E2E_BIN="+bin)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			os.Exit(ee.ExitCode())
+		}
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// missing names what the machine lacks to run the tests.
+func missing() string {
+	if os.Geteuid() != 0 {
+		return "the end-to-end tests need root (network namespaces, MTAs)"
+	}
+	var lack []string
+	for _, tool := range []string{"unshare", "ip", "mount", "postfix", "swaks", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			lack = append(lack, tool)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(opensmtpdRoot(), "usr/sbin/smtpd")); err != nil {
+		lack = append(lack, "opensmtpd (unpacked in "+opensmtpdRoot()+")")
+	}
+	if len(lack) > 0 {
+		return "missing " + strings.Join(lack, ", ") + " (run .ci/install-e2e)"
+	}
+	return ""
+}
+
+// requireEnv skips the test when the machine cannot run it, or fails it
+// when CI=true.
+func requireEnv(t *testing.T) {
+	t.Helper()
+	if skipReason == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("e2e: %s", skipReason)
+	}
+	t.Skipf("e2e: %s", skipReason)
+}
+
+// opensmtpdRoot is where .ci/install-e2e unpacked OpenSMTPD.
+func opensmtpdRoot() string {
+	if r := os.Getenv("HAMLET_OPENSMTPD_ROOT"); r != "" {
+		return r
+	}
+	if b, err := os.ReadFile("/opt/hamlet-e2e/opensmtpd.root"); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return "/opt/hamlet-e2e/opensmtpd"
+}
+
+// repoRoot walks up from the test's directory to go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+		dir = parent
+	}
+}
+
+// buildHamlet builds the hamlet binary into a directory every user can
+// read (smtpd runs its filter as an unprivileged user).
+func buildHamlet() (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "hamlet-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "hamlet")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/hamlet")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// setupNamespace runs inside the private namespaces: loopback up, private
+// /run and /var/spool, OpenSMTPD's libexec, and a resolv.conf pointing at
+// the test DNS server on 127.0.0.1:53.
+func setupNamespace() error {
+	steps := [][]string{
+		{"ip", "link", "set", "lo", "up"},
+		{"mount", "-t", "tmpfs", "tmpfs", "/run"},
+		{"mount", "-t", "tmpfs", "tmpfs", "/var/spool"},
+		{"mount", "--bind", filepath.Join(opensmtpdRoot(), "usr/libexec"), "/usr/libexec"},
+	}
+	for _, s := range steps {
+		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(s, " "), err, out)
+		}
+	}
+	f, err := os.CreateTemp("", "e2e-resolv-")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f, "nameserver 127.0.0.1")
+	f.Close()
+	os.Chmod(f.Name(), 0o644)
+	if out, err := exec.Command("mount", "--bind", f.Name(), "/etc/resolv.conf").CombinedOutput(); err != nil {
+		return fmt.Errorf("resolv.conf: %v: %s", err, out)
+	}
+	return nil
+}
