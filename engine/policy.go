@@ -128,7 +128,7 @@ func (p *Policy) decide(t table, syms []Symbol, v *Verdict) {
 		}
 	}
 	v.Score = round2(v.Score)
-	v.RequiredScore = p.Thresholds[Reject]
+	v.RequiredScore = p.required()
 	v.Action = p.scoreAction(v.Score)
 	if forced > v.Action {
 		v.Action, v.ForcedBy = forced, forcedBy
@@ -144,6 +144,21 @@ func (p *Policy) decide(t table, syms []Symbol, v *Verdict) {
 			v.Reply = p.SoftRejectMessage
 		}
 	}
+}
+
+// required is the score reported as required_score: the reject
+// threshold, or the highest threshold set when reject is disabled.
+func (p *Policy) required() float64 {
+	if t, ok := p.Thresholds[Reject]; ok {
+		return t
+	}
+	var max float64
+	for _, t := range p.Thresholds {
+		if t > max {
+			max = t
+		}
+	}
+	return max
 }
 
 // scoreAction returns the hardest action whose threshold score reaches.

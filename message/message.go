@@ -54,6 +54,9 @@ type Message struct {
 	HasBody bool
 	// Problems lists what was malformed, in words fit for a log line.
 	Problems []string
+	// Converted reports that bare LF line ends were turned into CRLF (as
+	// in files and filter-rspamd's requests; not a malformation).
+	Converted bool
 }
 
 // Parse splits raw into header fields and body. Bare LF line ends are turned
@@ -62,16 +65,13 @@ type Message struct {
 func Parse(raw []byte) *Message {
 	m := &Message{}
 	data, fixed := toCRLF(raw)
-	if fixed {
-		m.Problems = append(m.Problems, "bare LF line endings")
-	}
+	m.Converted = fixed
 	m.Raw = data
 	pos := 0
 	// An mbox separator line ("From sender date") is not a header field.
 	if bytes.HasPrefix(data, []byte("From ")) {
 		if i := bytes.Index(data, []byte("\r\n")); i >= 0 {
 			pos = i + 2
-			m.Problems = append(m.Problems, "mbox From_ line skipped")
 		}
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
