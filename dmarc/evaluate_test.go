@@ -3,6 +3,8 @@ package dmarc
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -459,4 +461,47 @@ func FuzzEvaluate(f *testing.F) {
 			t.Fatalf("status %q", res.Status)
 		}
 	})
+}
+
+// Hostile DNS answers get a defined result (issue: records over 4 KB,
+// 50 TXT records, NUL bytes).
+func TestEvaluateHostileDNS(t *testing.T) {
+	junk := make([]string, 0, 50)
+	for i := range 49 {
+		junk = append(junk, fmt.Sprintf("junk record %d", i))
+	}
+	big := "v=DMARC1; p=reject; " + strings.Repeat("x=0123456789abcdef; ", 300)
+	mock := &dnstest.Mock{TXT: map[string][]string{
+		"_dmarc.fifty.example":  append(slices.Clone(junk), "v=DMARC1; p=quarantine"),
+		"_dmarc.fifty2.example": append(slices.Clone(junk), "v=DMARC1; p=quarantine", "v=DMARC1; p=none"),
+		"_dmarc.big.example":    {big},
+		"_dmarc.huge.example":   {"v=DMARC1; p=reject; " + strings.Repeat("a", 70<<10)},
+		"_dmarc.nul.example":    {"v=DMARC1; p=reject\x00"},
+		"_dmarc.nulrua.example": {"v=DMARC1; p=re\x00ject; rua=mailto:r@nulrua.example"},
+		"_dmarc.nultag.example": {"v=DMARC1\x00; p=reject"},
+		"_dmarc.binary.example": {"v=DMARC1; p=reject; rua=mailto:\xff\xfe@\x01.example"},
+	}}
+	tests := []struct {
+		from   string
+		status Status
+		policy Policy
+	}{
+		{"fifty.example", StatusFail, PolicyQuarantine},
+		{"fifty2.example", StatusNone, ""},
+		{"big.example", StatusFail, PolicyReject},
+		{"huge.example", StatusNone, ""},
+		{"nul.example", StatusPermError, ""},
+		{"nulrua.example", StatusFail, PolicyNone},
+		{"nultag.example", StatusNone, ""},
+		{"binary.example", StatusFail, PolicyReject},
+	}
+	for _, tt := range tests {
+		res := Evaluate(context.Background(), mock, Input{FromDomain: tt.from})
+		if res.Status != tt.status || res.Policy != tt.policy {
+			t.Errorf("%s: %s %q, want %s %q (%v)", tt.from, res.Status, res.Policy, tt.status, tt.policy, res.Reasons)
+		}
+	}
+	if len(big) <= 4096 {
+		t.Fatalf("big record only %d bytes", len(big))
+	}
 }

@@ -171,9 +171,9 @@ func (r *Record) PolicyValid() bool {
 	return r.Policy != "" && !r.pInvalid && !r.spInvalid
 }
 
-// maxRecordLen bounds the work spent on one record; DNS answers are at
-// most 64 KiB anyway.
-const maxRecordLen = 16 << 10
+// maxRecordLen bounds the work spent on one record: a DNS message, and so
+// a TXT record, is at most 64 KiB.
+const maxRecordLen = 64 << 10
 
 // Parse parses a DMARC TXT record (its strings already concatenated).
 //
