@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hamlet-mail/hamlet/store"
 )
@@ -34,24 +35,39 @@ func ClientNet(ip netip.Addr) netip.Prefix {
 // so that the per-message tags of bounce-address schemes do not make each
 // retry a new sender. The null sender is "<>".
 func NormalizeSender(addr string) string {
-	addr = strings.ToLower(strings.TrimSpace(addr))
+	addr = lower(strings.TrimSpace(addr))
 	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "<"), ">")
 	if addr == "" {
 		return "<>"
 	}
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {
-		return stripExt(stripBATV(addr))
+		return lower(stripExt(stripBATV(addr)))
 	}
 	local, domain := addr[:at], strings.TrimSuffix(addr[at+1:], ".")
 	if l, d, ok := decodeSRS(local); ok {
 		local, domain = l, d
 	}
 	local = stripExt(stripBATV(local))
-	if local == "" {
-		return "@" + domain
+	// Lower-case again: cutting away bytes that were not UTF-8 may have
+	// left valid UTF-8 that the first pass kept as it was.
+	return lower(local + "@" + domain)
+}
+
+// lower lower-cases s; bytes that are not UTF-8 are kept as they are
+// (strings.ToLower would turn each into a 3-byte U+FFFD and make distinct
+// senders one).
+func lower(s string) string {
+	if utf8.ValidString(s) {
+		return strings.ToLower(s)
 	}
-	return local + "@" + domain
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // stripBATV removes a BATV tag (draft-levine-smtp-batv-01 §4: tag-type "="
@@ -116,7 +132,7 @@ func stripExt(local string) string {
 // NormalizeRcpt lower-cases a recipient; its extension is kept (it is
 // ours, and a user may greylist per subaddress).
 func NormalizeRcpt(addr string) string {
-	addr = strings.ToLower(strings.TrimSpace(addr))
+	addr = lower(strings.TrimSpace(addr))
 	return strings.TrimSuffix(strings.TrimPrefix(addr, "<"), ">")
 }
 
