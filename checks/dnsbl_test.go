@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -290,6 +291,78 @@ func TestDomainOf(t *testing.T) {
 	for in, want := range map[string]string{"a@B.example.": "b.example", "nobody": "", "x@y@z.example": "z.example"} {
 		if got := domainOf(in); got != want {
 			t.Errorf("domainOf(%q) = %q", in, got)
+		}
+	}
+}
+
+// The sections decode from TOML as the configuration file writes them,
+// over the defaults.
+func TestConnectionConfigTOML(t *testing.T) {
+	type file struct {
+		RDNS        RDNSConfig        `toml:"rdns"`
+		Hfilter     HfilterConfig     `toml:"hfilter"`
+		DNSBL       DNSBLConfig       `toml:"dnsbl"`
+		Senderscore SenderscoreConfig `toml:"senderscore"`
+	}
+	f := file{RDNS: DefaultRDNSConfig(), Hfilter: DefaultHfilterConfig(), DNSBL: DefaultDNSBLConfig(), Senderscore: DefaultSenderscoreConfig()}
+	const src = `
+[rdns]
+reject_no_rdns = true
+trust_mta = false
+
+[hfilter]
+our_names = ["mx.example.org", "example.org"]
+helo_dns = false
+
+[senderscore]
+block_below = 5
+junk_below = 60
+recheck_interval = "30m"
+
+[dnsbl]
+health_interval = "15m"
+
+[[dnsbl.list]]
+name = "zen"
+zone = "zen.spamhaus.org"
+enabled = true
+families = ["ip4", "ip6"]
+reject = true
+
+[[dnsbl.list.code]]
+answer = "127.0.0.2"
+symbol = "RBL_SPAMHAUS_SBL"
+weight = 4.0
+
+[[dnsbl.list.code]]
+answer = "127.0.0.10-127.0.0.11"
+symbol = "RBL_SPAMHAUS_PBL"
+weight = 2.0
+reject = false
+`
+	if _, err := toml.Decode(src, &f); err != nil {
+		t.Fatal(err)
+	}
+	if !f.RDNS.RejectNoRDNS || f.RDNS.TrustMTA || !f.RDNS.Enabled || f.RDNS.NoRDNSMessage == "" {
+		t.Errorf("rdns %+v", f.RDNS)
+	}
+	if f.Hfilter.HeloDNS || !f.Hfilter.Helo || len(f.Hfilter.OurNames) != 2 {
+		t.Errorf("hfilter %+v", f.Hfilter)
+	}
+	if f.Senderscore.BlockBelow != 5 || f.Senderscore.JunkBelow != 60 || f.Senderscore.GoodAbove != 90 ||
+		f.Senderscore.RecheckInterval != 30*time.Minute || !f.Senderscore.Enabled {
+		t.Errorf("senderscore %+v", f.Senderscore)
+	}
+	if f.DNSBL.HealthInterval != 15*time.Minute || len(f.DNSBL.Lists) != 1 {
+		t.Fatalf("dnsbl %+v", f.DNSBL)
+	}
+	l := f.DNSBL.Lists[0]
+	if !l.Enabled || !l.Reject || len(l.Codes) != 2 || l.Codes[1].Reject == nil || *l.Codes[1].Reject || l.Codes[0].Reject != nil {
+		t.Errorf("list %+v", l)
+	}
+	for _, v := range []interface{ Validate() error }{&f.RDNS, &f.Hfilter, &f.DNSBL, &f.Senderscore} {
+		if err := v.Validate(); err != nil {
+			t.Error(err)
 		}
 	}
 }
