@@ -116,14 +116,24 @@ func Sign(msg *message.Message, o SignOptions) (string, error) {
 // ARC-Message-Signature and ARC-Seal.
 func SignFields(alg Algorithm, s crypto.Signer, c Canon, name, value string, selected [][]byte) (string, error) {
 	value += "b="
-	raw := []byte(name + ": " + value + "\r\n")
-	// §3.7: the new field is hashed as it will be written, b= empty.
-	digest := DigestFields(alg.Hash(), c, selected, raw)
+	sig, err := SignatureOver(alg, s, c, selected, []byte(name+": "+value+"\r\n"))
+	if err != nil {
+		return "", err
+	}
+	return value + FoldBase64(sig), nil
+}
+
+// SignatureOver signs the selected fields followed by field, the new
+// signature field as it will be written with an empty b= (RFC 6376 §3.7:
+// "the signature field is hashed as if its b= were empty"), all
+// canonicalized with c. It returns the signature in base64.
+func SignatureOver(alg Algorithm, s crypto.Signer, c Canon, selected [][]byte, field []byte) (string, error) {
+	digest := DigestFields(alg.Hash(), c, selected, field)
 	sig, err := SignDigest(alg, s, digest)
 	if err != nil {
 		return "", fmt.Errorf("dkim: sign: %w", err)
 	}
-	return value + foldBase64(base64.StdEncoding.EncodeToString(sig), len(value)), nil
+	return base64.StdEncoding.EncodeToString(sig), nil
 }
 
 // HeaderList returns the h= list for fields: each name of headers once
@@ -225,9 +235,9 @@ func (t *tagBuilder) String() string {
 	return s + " "
 }
 
-// foldBase64 splits a base64 string into lines of at most 72 characters
+// FoldBase64 splits a base64 string into lines of at most 72 characters
 // joined by CRLF + TAB (white space inside b= is ignored, RFC 6376 §3.5).
-func foldBase64(s string, _ int) string {
+func FoldBase64(s string) string {
 	var b strings.Builder
 	const width = 72
 	for len(s) > width {
