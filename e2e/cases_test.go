@@ -48,6 +48,7 @@ func TestHamDelivered(t *testing.T) {
 				t.Fatalf("ham accepted but not delivered")
 			}
 			h := header(msg)
+			t.Logf("checks in hamlet serve: %v; delivered header:\n%s", e.features, h)
 			if strings.Contains(h, "X-Spam:") {
 				t.Errorf("ham was tagged:\n%s", h)
 			}
