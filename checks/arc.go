@@ -34,6 +34,7 @@ type ARC struct {
 var (
 	_ engine.Check           = (*ARC)(nil)
 	_ engine.TimeoutSymboler = (*ARC)(nil)
+	_ engine.InboundOnly     = (*ARC)(nil)
 )
 
 // NewARC returns the ARC check using r for key lookups.
@@ -47,6 +48,11 @@ func (c *ARC) Phase() engine.Phase { return engine.PhaseData }
 
 // After implements engine.Check.
 func (c *ARC) After() []string { return nil }
+
+// InboundOnly implements engine.InboundOnly: the chain only matters for
+// mail arriving from outside (rspamd's arc module skips authenticated and
+// local senders too).
+func (c *ARC) InboundOnly() bool { return true }
 
 // TimeoutSymbol implements engine.TimeoutSymboler.
 func (c *ARC) TimeoutSymbol() engine.Symbol {
