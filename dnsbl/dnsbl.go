@@ -272,7 +272,8 @@ func (l *List) LookupDomain(ctx context.Context, domain string) Result {
 // queryableDomain reports whether d is a domain name worth asking about:
 // at least two labels, not an address literal.
 func queryableDomain(d string) bool {
-	if d == "" || strings.ContainsAny(d, "[]: \t") || !strings.Contains(d, ".") || !validZone(d) {
+	if d == "" || strings.ContainsAny(d, "[]: \t") || !strings.Contains(d, ".") ||
+		strings.HasSuffix(d, ".") || !validZone(d) {
 		return false
 	}
 	if _, err := netip.ParseAddr(d); err == nil {

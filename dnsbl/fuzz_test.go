@@ -1,8 +1,12 @@
 package dnsbl
 
 import (
+	"context"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/hamlet-mail/hamlet/dns"
 )
 
 // FuzzDecode feeds arbitrary answer specifications and answers (raw A/AAAA
@@ -64,4 +68,44 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzLookupDomain: any domain string is either skipped or turned into a
+// query name of at most 253 octets under the list's zone.
+func FuzzLookupDomain(f *testing.F) {
+	for _, s := range []string{"example.com", "Spam.Example.", "[192.0.2.1]", "192.0.2.1", "a..b", "", ".", "x y.example", "\x00.example", "ex\\ample.com"} {
+		f.Add(s)
+	}
+	l, err := NewList(ListConfig{Name: "fuzz", Zone: "dbl.example", Kind: KindDomain, SkipHealthCheck: true}, nilResolver{}, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, d string) {
+		res := l.LookupDomain(context.Background(), d)
+		if res.Status == Skipped {
+			return
+		}
+		if len(res.Query) > 253 || !strings.HasSuffix(res.Query, ".dbl.example") || strings.Contains(res.Query, "..") {
+			t.Fatalf("query %q for %q", res.Query, d)
+		}
+	})
+}
+
+// nilResolver answers NXDOMAIN to everything.
+type nilResolver struct{}
+
+func (nilResolver) LookupTXT(_ context.Context, n string) ([]string, error) {
+	return nil, &dns.Error{Kind: dns.NXDomain, Name: n}
+}
+func (nilResolver) LookupA(_ context.Context, n string) ([]netip.Addr, error) {
+	return nil, &dns.Error{Kind: dns.NXDomain, Name: n}
+}
+func (nilResolver) LookupAAAA(_ context.Context, n string) ([]netip.Addr, error) {
+	return nil, &dns.Error{Kind: dns.NXDomain, Name: n}
+}
+func (nilResolver) LookupMX(_ context.Context, n string) ([]dns.MX, error) {
+	return nil, &dns.Error{Kind: dns.NXDomain, Name: n}
+}
+func (nilResolver) LookupPTR(_ context.Context, ip netip.Addr) ([]string, error) {
+	return nil, &dns.Error{Kind: dns.NXDomain, Name: ip.String()}
 }
