@@ -99,7 +99,7 @@ func CheckHelo(ctx context.Context, r dns.Resolver, helo string, client netip.Ad
 		}
 	}
 	res.Dynamic = ClassifyHelo(name, client)
-	if !IsFQDN(name) {
+	if !IsFQDN(h) {
 		res.NotFQDN = true
 		return res
 	}

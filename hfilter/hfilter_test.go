@@ -149,6 +149,7 @@ func TestCheckHelo(t *testing.T) {
 		{"COMPUTER", client, func(r HeloResult) bool { return r.NotFQDN && !r.Checked }, "NotFQDN", false},
 		{"localhost", client, func(r HeloResult) bool { return r.NotFQDN }, "NotFQDN", false},
 		{"mail_server.example.com", client, func(r HeloResult) bool { return r.NotFQDN }, "NotFQDN", false},
+		{"mail.example.com..", client, func(r HeloResult) bool { return r.NotFQDN }, "NotFQDN two dots", false},
 		{"[192.0.2", client, func(r HeloResult) bool { return r.NotFQDN && !r.Literal }, "NotFQDN malformed literal", false},
 		{"[203.0.113.5]", client, func(r HeloResult) bool { return r.Literal && !r.BareIP && !r.BadIP && !r.NotFQDN }, "client's own literal is fine", false},
 		{"203.0.113.5", client, func(r HeloResult) bool { return r.Literal && r.BareIP && !r.BadIP }, "bare own address", false},
