@@ -32,6 +32,10 @@ type Config struct {
 	// Authentication-Results and the name HELO forgery is checked against.
 	// Default: the system host name.
 	Hostname string `toml:"hostname"`
+	// Store names where state is kept: "" (the embedded store in
+	// DataDir), "bolt:/path/file.db", or "redis://host:6379/0" for several
+	// MX hosts sharing state.
+	Store string `toml:"store"`
 	// LocalNetworks are the host's own and its LAN's addresses: they skip
 	// connection checks and greylisting (rspamd's local_addrs).
 	LocalNetworks []string `toml:"local_networks"`
@@ -147,7 +151,7 @@ func parse(file, text string) (*Config, error) {
 	// [actions] replaces the defaults only for the actions it names.
 	acts := map[string]any{}
 	core := map[string]any{
-		"data_dir": &c.DataDir, "hostname": &c.Hostname, "local_networks": &c.LocalNetworks,
+		"data_dir": &c.DataDir, "hostname": &c.Hostname, "store": &c.Store, "local_networks": &c.LocalNetworks,
 		"log": &c.Log, "scan": &c.Scan, "controller": &c.Controller, "dns": &c.DNS,
 		"actions": &acts, "symbols": &c.Symbols, "force": &c.Force,
 	}

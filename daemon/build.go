@@ -17,16 +17,24 @@ import (
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
+	"github.com/hamlet-mail/hamlet/greylist"
 )
 
 // Settings is the configuration with every feature's section decoded and
 // validated.
 type Settings struct {
 	*config.Config
-	Outbound  classify.Outbound
-	Allowlist classify.Allowlist
-	Milter    milter.Config
-	HTTP      rspamdhttp.Config
+	Outbound    classify.Outbound
+	Allowlist   classify.Allowlist
+	Milter      milter.Config
+	HTTP        rspamdhttp.Config `toml:"-"`
+	RDNS        checks.RDNSConfig
+	Hfilter     checks.HfilterConfig
+	Senderscore checks.SenderscoreConfig
+	DNSBL       checks.DNSBLConfig
+	DMARC       checks.DMARCConfig
+	AuthResults checks.AuthResConfig `toml:"authentication_results"`
+	Greylist    greylist.Config
 }
 
 // Overrides are command-line settings that win over the file.
@@ -49,7 +57,17 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	if len(ov.DNS) > 0 {
 		c.DNS.Servers = ov.DNS
 	}
-	s := &Settings{Config: c, Milter: milter.DefaultConfig()}
+	s := &Settings{
+		Config:      c,
+		Milter:      milter.DefaultConfig(),
+		RDNS:        checks.DefaultRDNSConfig(),
+		Hfilter:     checks.DefaultHfilterConfig(),
+		Senderscore: checks.DefaultSenderscoreConfig(),
+		DNSBL:       checks.DefaultDNSBLConfig(),
+		DMARC:       checks.DefaultDMARCConfig(),
+		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
+		Greylist:    greylist.DefaultConfig(),
+	}
 	sections := []struct {
 		key string
 		v   any
@@ -57,6 +75,13 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"outbound", &s.Outbound},
 		{"allowlist", &s.Allowlist},
 		{"milter", &s.Milter},
+		{"rdns", &s.RDNS},
+		{"hfilter", &s.Hfilter},
+		{"senderscore", &s.Senderscore},
+		{"dnsbl", &s.DNSBL},
+		{"dmarc", &s.DMARC},
+		{"authentication_results", &s.AuthResults},
+		{"greylist", &s.Greylist},
 	}
 	for _, sec := range sections {
 		if err := c.Section(sec.key, sec.v); err != nil {
@@ -65,6 +90,10 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	}
 	if err := c.Unknown(); err != nil {
 		return nil, err
+	}
+	if s.Hfilter.OurNames == nil {
+		// HELO forgery is judged against this host's own name.
+		s.Hfilter.OurNames = []string{c.AuthServID()}
 	}
 	s.Milter = s.Milter.WithDefaults()
 	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize}
@@ -89,11 +118,17 @@ func Logger(c *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// Deps are the long-lived things an engine is built on.
+// Deps are the long-lived things an engine is built on: they outlive a
+// configuration reload.
 type Deps struct {
 	Resolver  dns.Resolver
 	Logger    *slog.Logger
 	Observers []engine.Observer
+	// Greylister, when not nil, greylists (if [greylist] enables it);
+	// without it there is none (as in `hamlet check`).
+	Greylister *greylist.Greylister
+	// ListMetrics are registered once per process.
+	ListMetrics *checks.ListMetrics
 }
 
 // BuildEngine builds the engine for s: the checks and finishers the
@@ -111,13 +146,68 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.File(), err)
 	}
-	cs := []engine.Check{
-		checks.NewSPF(d.Resolver),
+	if d.Logger == nil {
+		d.Logger = slog.Default()
 	}
-	var finishers []engine.Finisher
+	var listMetrics interface {
+		Lookup(string, string)
+		Disabled(string, string)
+		Health(string, bool)
+	}
+	if d.ListMetrics != nil {
+		listMetrics = d.ListMetrics
+	}
+	var cs []engine.Check
+	withIPRev := s.RDNS.Enabled
+	if withIPRev {
+		c, err := checks.NewIPRev(s.RDNS, d.Resolver)
+		if err != nil {
+			return nil, fmt.Errorf("%s: rdns: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
+	if s.Senderscore.Enabled {
+		c, err := checks.NewSenderscore(s.Senderscore, d.Resolver, listMetrics, d.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s: senderscore: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
+	bl, err := checks.NewDNSBL(s.DNSBL, d.Resolver, listMetrics, d.Logger, withIPRev)
+	if err != nil {
+		return nil, fmt.Errorf("%s: dnsbl: %w", s.File(), err)
+	}
+	cs = append(cs, bl.Checks()...)
+	if s.Hfilter.Enabled {
+		c, err := checks.NewHfilter(s.Hfilter, d.Resolver, withIPRev)
+		if err != nil {
+			return nil, fmt.Errorf("%s: hfilter: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
+	cs = append(cs, checks.NewSPF(d.Resolver), checks.NewDKIM(d.Resolver), checks.NewARC(d.Resolver))
+	if s.DMARC.Enabled {
+		c, err := checks.NewDMARC(s.DMARC, d.Resolver)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dmarc: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
+
+	var fs []engine.Finisher
+	if s.Greylist.Enabled && d.Greylister != nil {
+		fs = append(fs, checks.NewGreylist(d.Greylister, checks.SPFPassDomain, d.Logger))
+	}
+	if s.AuthResults.Enabled {
+		f, err := checks.NewAuthResults(s.AuthResults)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		fs = append(fs, f)
+	}
 	return engine.New(engine.Options{
 		Checks:     cs,
-		Finishers:  finishers,
+		Finishers:  fs,
 		Policy:     policy,
 		Timeout:    s.Scan.Timeout.Duration(),
 		Classifier: cl,

@@ -18,10 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
+	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/recorder"
+	"github.com/hamlet-mail/hamlet/store/stores"
 )
 
 // Daemon is a running `hamlet serve`.
@@ -35,6 +40,11 @@ type Daemon struct {
 	engine   atomic.Pointer[engine.Engine]
 	metrics  *Metrics
 	httpReqs *prometheus.CounterVec
+	lists    *checks.ListMetrics
+	greyMet  *greylist.Metrics
+	store    store.Store
+	recorder *recorder.Recorder
+	grey     atomic.Pointer[greylist.Greylister]
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -58,7 +68,24 @@ func New(file string, ov Overrides) (*Daemon, error) {
 		Name: "hamlet_http_requests_total", Help: "Requests to the rspamd-protocol API, by route and status code.",
 	}, []string{"route", "code"})
 	d.metrics.Registry.MustRegister(d.httpReqs)
+	d.lists = checks.NewListMetrics()
+	d.greyMet = greylist.NewMetrics()
+	d.metrics.Registry.MustRegister(d.lists.Collectors()...)
+	d.metrics.Registry.MustRegister(d.greyMet.Collectors()...)
+	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	// The store is opened once: the embedded one locks its file, and
+	// its location is not changed by a reload.
+	st, err := stores.Open(s.Store, s.DataDir, store.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: store: %w", s.File(), err)
+	}
+	d.store = st
+	d.recorder = recorder.New(st, recorder.Options{Logger: d.log})
 	if err := d.apply(s); err != nil {
+		d.recorder.Close()
+		st.Close()
 		return nil, err
 	}
 	return d, nil
@@ -70,10 +97,18 @@ func (d *Daemon) apply(s *Settings) error {
 	if err != nil {
 		return fmt.Errorf("%s: dns: %w", s.File(), err)
 	}
-	eng, err := BuildEngine(s, Deps{Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics}})
+	g, err := greylist.New(d.store, s.Greylist, greylist.Options{Logger: d.log, Metrics: d.greyMet})
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.File(), err)
+	}
+	eng, err := BuildEngine(s, Deps{
+		Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics, d.recorder},
+		Greylister: g, ListMetrics: d.lists,
+	})
 	if err != nil {
 		return err
 	}
+	d.grey.Store(g)
 	d.settings.Store(s)
 	d.resolver.Store(res)
 	d.engine.Store(eng)
@@ -111,9 +146,7 @@ func (d *Daemon) Addrs(role string) []string {
 // returns nil. SIGHUP reloads the configuration.
 func (d *Daemon) Run(ctx context.Context) error {
 	s := d.settings.Load()
-	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
+	defer d.closeStore()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -135,6 +168,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if s.Controller.Listen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+		mux.Handle("/api/greylist", d.greylistAPI())
+		mux.Handle("/api/greylist/", d.greylistAPI())
 		mux.Handle("/", scan) // rspamd answers /ping and /checkv2 on the controller too
 		if err := d.serveHTTP("controller", s.Controller.Listen, scanCfg, mux, errc); err != nil {
 			d.shutdown()
@@ -226,4 +261,20 @@ func (d *Daemon) shutdown() {
 		go func() { defer wg.Done(); m.Shutdown(ctx) }()
 	}
 	wg.Wait()
+}
+
+// greylistAPI serves the greylist admin endpoints of the greylister in
+// force (a reload may replace it).
+func (d *Daemon) greylistAPI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.grey.Load().Handler().ServeHTTP(w, r)
+	})
+}
+
+// closeStore flushes the history and closes the store.
+func (d *Daemon) closeStore() {
+	d.recorder.Close()
+	if err := d.store.Close(); err != nil {
+		d.log.Warn("closing the store", "err", err)
+	}
 }

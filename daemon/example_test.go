@@ -81,12 +81,13 @@ func isScalar(t reflect.Type) bool {
 func documents(doc, section, key string) bool {
 	cur := ""
 	for _, line := range strings.Split(doc, "\n") {
-		l := strings.TrimSpace(line)
+		// A commented-out section header counts: it documents the keys
+		// below it.
+		l := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
 		if strings.HasPrefix(l, "[") {
 			cur = strings.Trim(l, "[] ")
 			continue
 		}
-		l = strings.TrimSpace(strings.TrimPrefix(l, "#"))
 		if cur == section && key == "" {
 			return true
 		}
