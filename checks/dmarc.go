@@ -113,7 +113,8 @@ type DMARCOutcome struct {
 //     or t=y lowered the disposition]
 //   - DMARC_NA [why]: no From, no usable domain, no record
 //   - DMARC_DNSFAIL ["<domain> : <reason>"]: temperror
-//   - DMARC_BAD_POLICY ["<domain> : <reason>"]: permerror
+//   - DMARC_BAD_POLICY ["<domain> : <reason>"]: permerror, and several
+//     records (whose result is none)
 //
 // Several From fields, or several authors in one, are all evaluated and
 // the strictest result kept (RFC 7489 §6.6.1), so that adding a second
@@ -256,6 +257,11 @@ func (c *DMARC) symbol(out *DMARCOutcome, tx *engine.Transaction, deps engine.Re
 	case dmarc.StatusPass:
 		return engine.Symbol{Name: SymDMARCAllow, Options: []string{dom, string(res.Policy)}}
 	case dmarc.StatusNone:
+		if errors.Is(res.Err, dmarc.ErrMultipleRecords) {
+			// rspamd reports this as a bad policy; the result stays
+			// "none" (RFC 7489 §6.6.3 step 6).
+			return engine.Symbol{Name: SymDMARCBadPolicy, Options: []string{dom + " : Multiple policies defined in DNS"}}
+		}
 		return engine.Symbol{Name: SymDMARCNA, Options: []string{dom}}
 	case dmarc.StatusTempError:
 		return engine.Symbol{Name: SymDMARCDNSFail, Options: []string{withReason}}

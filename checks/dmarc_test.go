@@ -120,7 +120,7 @@ func TestDMARCCheck(t *testing.T) {
 		{name: "no record", cfg: def, from: "From: a@nothing.example\r\n", deps: dmarcDeps{},
 			symbol: SymDMARCNA, options: []string{"nothing.example"}, status: dmarc.StatusNone},
 		{name: "several records", cfg: def, from: "From: a@multi.example\r\n", deps: dmarcDeps{},
-			symbol: SymDMARCNA, options: []string{"multi.example"}, status: dmarc.StatusNone},
+			symbol: SymDMARCBadPolicy, options: []string{"multi.example : Multiple policies defined in DNS"}, status: dmarc.StatusNone},
 		{name: "dns failure", cfg: def, from: "From: a@down.example\r\n", deps: dmarcDeps{},
 			symbol: SymDMARCDNSFail, status: dmarc.StatusTempError},
 		{name: "aligned temperror", cfg: def, from: "From: a@bank.example\r\n",
