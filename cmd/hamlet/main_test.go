@@ -309,3 +309,30 @@ func TestRspamcAgainstServe(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t)
 }
+
+// TestGreylistCommand allows, lists and drops through a running daemon.
+func TestGreylistCommand(t *testing.T) {
+	d := startServe(t, "-c", writeConfig(t, loopbackConfig), "--data", t.TempDir())
+	ctl := "http://" + d.addrs["controller"]
+	var out, errb bytes.Buffer
+	if code := run([]string{"greylist", "--controller", ctl, "allow", "192.0.2.0/24"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("allow = %d: %s", code, errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"greylist", "--controller", ctl, "list"}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "net:192.0.2.0/24") {
+		t.Fatalf("list = %d: %s %s", code, out.String(), errb.String())
+	}
+	if code := run([]string{"greylist", "--controller", ctl, "drop", "net:192.0.2.0/24"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("drop = %d: %s", code, errb.String())
+	}
+	out.Reset()
+	run([]string{"greylist", "--controller", ctl, "list"}, nil, &out, &errb)
+	if strings.Contains(out.String(), "net:192.0.2.0/24") {
+		t.Fatalf("entry still listed after drop: %s", out.String())
+	}
+	if code := run([]string{"greylist", "--controller", ctl, "allow", "not a target!"}, nil, &out, &errb); code != 1 {
+		t.Fatalf("bad target exit = %d", code)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait(t)
+}
