@@ -2,7 +2,11 @@ package dkim
 
 import (
 	"bytes"
+	"context"
 	"testing"
+
+	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/message"
 )
 
 func FuzzParseSignature(f *testing.F) {
@@ -81,5 +85,25 @@ func FuzzCanonicalHeader(f *testing.F) {
 			t.Fatalf("not idempotent: %q -> %q -> %q", raw, out, again)
 		}
 		_ = RemoveSignatureValue(raw)
+	})
+}
+
+// FuzzVerify runs whole messages through Verify: every signature gets a
+// defined status, never a panic.
+func FuzzVerify(f *testing.F) {
+	f.Add("DKIM-Signature: v=1; a=ed25519-sha256; d=football.example.com; s=brisbane; h=from; bh=AAAA; b=AAAA\r\nFrom: a@b\r\n\r\nhi\r\n")
+	f.Add("DKIM-Signature: v=1; a=rsa-sha256; c=simple/relaxed; d=x; s=y; h=from:from; l=3; bh=AA==; b=AA==\r\nFrom: a\r\n\r\n \t \r\n\r\n")
+	f.Add("DKIM-Signature: \r\n\r\n")
+	r := &dnstest.Mock{TXT: map[string][]string{
+		"brisbane._domainkey.football.example.com": {"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="},
+		"y._domainkey.x":                           {"v=DKIM1; p="},
+	}}
+	valid := map[Status]bool{StatusPass: true, StatusFail: true, StatusPolicy: true, StatusNeutral: true, StatusTempError: true, StatusPermError: true}
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, res := range Verify(context.Background(), r, message.Parse([]byte(raw)), nil) {
+			if !valid[res.Status] || (res.Status != StatusPass && res.Reason == "") {
+				t.Fatalf("status %q reason %q", res.Status, res.Reason)
+			}
+		}
 	})
 }
