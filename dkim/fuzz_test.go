@@ -96,7 +96,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("DKIM-Signature: \r\n\r\n")
 	r := &dnstest.Mock{TXT: map[string][]string{
 		"brisbane._domainkey.football.example.com": {"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="},
-		"y._domainkey.x":                           {"v=DKIM1; p="},
+		"y._domainkey.x": {"v=DKIM1; p="},
 	}}
 	valid := map[Status]bool{StatusPass: true, StatusFail: true, StatusPolicy: true, StatusNeutral: true, StatusTempError: true, StatusPermError: true}
 	f.Fuzz(func(t *testing.T, raw string) {
