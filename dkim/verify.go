@@ -229,10 +229,10 @@ func fillFromRaw(res *Result, f message.Field) {
 func checkTimes(sig *Signature, opts *Options) error {
 	now := opts.now().Unix()
 	skew := int64(opts.skew() / time.Second)
-	if sig.Expiration >= 0 && now > sig.Expiration+skew {
+	if sig.Expiration >= 0 && now-skew > sig.Expiration {
 		return errStatus(StatusPermError, "signature expired (x=%d)", sig.Expiration)
 	}
-	if sig.Timestamp >= 0 && sig.Timestamp > now+skew && sig.Timestamp < 1<<62 {
+	if sig.Timestamp >= 0 && sig.Timestamp > now+skew {
 		return errStatus(StatusPermError, "signature timestamp t=%d is in the future", sig.Timestamp)
 	}
 	return nil

@@ -201,3 +201,22 @@ func ExampleVerify() {
 	}
 	// Output: permerror example.com s
 }
+
+func TestCheckTimesExtremes(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	for _, tc := range []struct {
+		t, x int64
+		ok   bool
+	}{
+		{-1, 1<<63 - 1, true},          // x= beyond int64: never expires
+		{1<<63 - 1, -1, false},         // t= beyond int64: in the future
+		{1700000000, 1700000000, true}, // expires now
+		{-1, 1699999000, false},        // expired 1000 s ago, beyond the skew
+		{-1, 1699999800, true},         // expired 200 s ago, within the skew
+	} {
+		err := checkTimes(&Signature{Timestamp: tc.t, Expiration: tc.x}, &Options{Now: now})
+		if (err == nil) != tc.ok {
+			t.Errorf("t=%d x=%d: %v, want ok=%v", tc.t, tc.x, err, tc.ok)
+		}
+	}
+}
