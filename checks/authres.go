@@ -82,16 +82,16 @@ func (f *AuthResults) Finish(_ context.Context, tx *engine.Transaction, deps eng
 	if !tx.Inbound() && !f.cfg.Outbound {
 		return nil
 	}
-	h := Header(f.cfg.AuthServID, tx, deps)
+	h := AuthResultsHeader(f.cfg.AuthServID, tx, deps)
 	v.AddHeaders = append(v.AddHeaders, engine.Header{Name: authres.FieldName, Value: h.Fold()})
 	return nil
 }
 
-// Header builds the Authentication-Results header from the values of the
+// AuthResultsHeader builds the Authentication-Results header from the values of the
 // finished checks: iprev (*iprev.Result), spf (*spf.Result), dkim
 // ([]dkim.Result; "dkim=none" when the check ran and found no
 // signature), dmarc (*DMARCOutcome) and arc (*arc.Result).
-func Header(authservID string, tx *engine.Transaction, deps engine.Results) authres.Header {
+func AuthResultsHeader(authservID string, tx *engine.Transaction, deps engine.Results) authres.Header {
 	h := authres.Header{AuthServID: authservID}
 	if r, ok := engine.Value[*iprev.Result](deps, CheckIPRev); ok && r != nil {
 		ip := ""

@@ -42,7 +42,7 @@ func fullDeps() dmarcDeps {
 
 func TestAuthResultsHeader(t *testing.T) {
 	tx := &engine.Transaction{ClientIP: netip.MustParseAddr("::ffff:192.0.2.10"), MailFrom: "bounce@bank.example"}
-	h := Header("mx.example.org", tx, fullDeps())
+	h := AuthResultsHeader("mx.example.org", tx, fullDeps())
 	want := `mx.example.org; iprev=pass (mail.bank.example) policy.iprev=192.0.2.10; spf=pass smtp.mailfrom=bounce@bank.example; dkim=pass header.d=bank.example header.s=s1 header.b=AbCdEfGh; dkim=fail reason="body hash mismatch" header.d=esp.example header.s=k1 header.b="Zm9v/bar"; dmarc=pass (p=reject dis=none) header.from=bank.example polrec.p=reject; arc=none smtp.remote-ip=192.0.2.10`
 	if got := h.String(); got != want {
 		t.Errorf("header\n got %s\nwant %s", got, want)
@@ -63,18 +63,18 @@ func TestAuthResultsHeaderVariants(t *testing.T) {
 			Policy: dmarc.PolicyReject, Disposition: dmarc.PolicyReject}, ARCOverride: "lists.example.org"},
 		"arc": &arc.Result{Status: arc.Pass, OldestPass: 2},
 	}
-	got := Header("mx.example.org", tx, deps).String()
+	got := AuthResultsHeader("mx.example.org", tx, deps).String()
 	want := `mx.example.org; spf=none smtp.helo=mta.example; dkim=none; dmarc=fail (p=reject dis=reject arc-override=lists.example.org) header.from=news.bank.example polrec.p=reject polrec.domain=bank.example; arc=pass header.oldest-pass=2`
 	if got != want {
 		t.Errorf("header\n got %s\nwant %s", got, want)
 	}
 	tx = &engine.Transaction{MailFrom: "a@temp.example"}
 	deps = dmarcDeps{"spf": &spf.Result{Code: spf.TempError, Identity: spf.IdentityMailFrom, MailFrom: "a@temp.example", Problem: "DNS timeout for temp.example"}}
-	got = Header("mx", tx, deps).String()
+	got = AuthResultsHeader("mx", tx, deps).String()
 	if got != `mx; spf=temperror reason="DNS timeout for temp.example" smtp.mailfrom=a@temp.example` {
 		t.Errorf("temperror header %s", got)
 	}
-	if got := Header("mx", tx, dmarcDeps{}).String(); got != "mx; none" {
+	if got := AuthResultsHeader("mx", tx, dmarcDeps{}).String(); got != "mx; none" {
 		t.Errorf("no results: %s", got)
 	}
 }

@@ -153,7 +153,7 @@ func TestDMARCGolden(t *testing.T) {
 				t.Errorf("force %v, want %v", got.Force, wantForce)
 			}
 			deps["dmarc"] = res.Value
-			ar := Header("mx.example.org", tx, deps).String()
+			ar := AuthResultsHeader("mx.example.org", tx, deps).String()
 			for _, w := range wantAR {
 				if !strings.Contains(ar, w) {
 					t.Errorf("Authentication-Results %q lacks %q", ar, w)
