@@ -48,25 +48,33 @@ type Found struct {
 //     processing (ErrInvalidPolicy).
 //
 // A temporary DNS failure at either step gives an error wrapping
-// ErrTemporary (and the *dns.Error).
+// ErrTemporary (and the *dns.Error). When the From domain is below its
+// Organizational Domain, both queries are sent at once, as the second is
+// nearly always needed; its answer is used only as step 2 says.
 func Discover(ctx context.Context, r dns.Resolver, from string) (*Found, error) {
 	f := &Found{}
-	recs, err := fetch(ctx, r, from, f)
-	if err != nil {
-		return f, err
+	org := OrganizationalDomain(from)
+	var orgAns chan fetched
+	if org != from {
+		orgAns = make(chan fetched, 1) // buffered: never blocks if unused
+		go func() { orgAns <- fetch(ctx, r, org) }()
 	}
-	at := from
-	if len(recs) != 1 {
-		if org := OrganizationalDomain(from); org != from {
-			if len(recs) > 1 {
-				f.Notes = append(f.Notes, fmt.Sprintf("%d records at _dmarc.%s discarded", len(recs), from))
-			}
-			recs, err = fetch(ctx, r, org, f)
-			if err != nil {
-				return f, err
-			}
-			at = org
+	first := fetch(ctx, r, from)
+	f.Notes = append(f.Notes, first.notes...)
+	if first.err != nil {
+		return f, first.err
+	}
+	recs, at := first.recs, from
+	if len(recs) != 1 && orgAns != nil {
+		if len(recs) > 1 {
+			f.Notes = append(f.Notes, fmt.Sprintf("%d records at _dmarc.%s discarded", len(recs), from))
 		}
+		second := <-orgAns
+		f.Notes = append(f.Notes, second.notes...)
+		if second.err != nil {
+			return f, second.err
+		}
+		recs, at = second.recs, org
 	}
 	switch {
 	case len(recs) == 0:
@@ -97,30 +105,37 @@ func Discover(ctx context.Context, r dns.Resolver, from string) (*Found, error) 
 	return f, nil
 }
 
+// fetched is the answer of fetch.
+type fetched struct {
+	recs  []*Record
+	notes []string
+	err   error
+}
+
 // fetch returns the DMARC records at _dmarc.<domain>. NXDOMAIN and NODATA
 // give none; other failures wrap ErrTemporary.
-func fetch(ctx context.Context, r dns.Resolver, domain string, f *Found) ([]*Record, error) {
+func fetch(ctx context.Context, r dns.Resolver, domain string) fetched {
+	var out fetched
 	name := "_dmarc." + domain
 	txts, err := r.LookupTXT(ctx, name)
 	if err != nil {
-		if dns.IsNotFound(err) {
-			return nil, nil
+		if !dns.IsNotFound(err) {
+			out.err = fmt.Errorf("%w: %w", ErrTemporary, err)
 		}
-		return nil, fmt.Errorf("%w: %w", ErrTemporary, err)
+		return out
 	}
-	var recs []*Record
 	for _, t := range txts {
 		rec, err := Parse(t)
 		if rec == nil {
 			// RFC 7489 §6.6.3 step 3: not a DMARC record, discarded.
 			if !errors.Is(err, ErrNotDMARC) {
-				f.Notes = append(f.Notes, fmt.Sprintf("%s: %v", name, err))
+				out.notes = append(out.notes, fmt.Sprintf("%s: %v", name, err))
 			}
 			continue
 		}
-		recs = append(recs, rec)
+		out.recs = append(out.recs, rec)
 	}
-	return recs, nil
+	return out
 }
 
 // domainExists reports whether domain exists in DNS, for the np policy
