@@ -73,9 +73,9 @@ type Store interface {
 	// counter is the zero Counter with a nil error.
 	CounterGet(ctx context.Context, key string, now time.Time) (Counter, error)
 
-	// HistoryAdd appends a scan record; the store assigns r.ID when empty
-	// and trims the history to its age and count bounds.
-	HistoryAdd(ctx context.Context, r HistoryRecord) error
+	// HistoryAdd appends scan records in one write; the store assigns
+	// IDs where empty and trims the history to its age and count bounds.
+	HistoryAdd(ctx context.Context, rs ...HistoryRecord) error
 	// HistoryList returns records newest first.
 	HistoryList(ctx context.Context, q HistoryQuery) ([]HistoryRecord, error)
 

@@ -35,30 +35,42 @@ func keyTime(k []byte) time.Time {
 const maxTrimPerWrite = 64
 
 // HistoryAdd implements store.Store.
-func (s *Store) HistoryAdd(ctx context.Context, r store.HistoryRecord) error {
-	r, err := r.Normalize()
-	if err != nil {
-		return err
+func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	norm := make([]store.HistoryRecord, len(rs))
+	latest := time.Time{}
+	for i, r := range rs {
+		r, err := r.Normalize()
+		if err != nil {
+			return err
+		}
+		norm[i] = r
+		if r.Time.After(latest) {
+			latest = r.Time
+		}
 	}
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bHistory)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
+		for _, r := range norm {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			k := historyKey(r.Time, seq)
+			if r.ID == "" {
+				r.ID = hex.EncodeToString(k)
+			}
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := put(tx, bHistory, k, v, 0); err != nil {
+				return err
+			}
 		}
-		k := historyKey(r.Time, seq)
-		rec := r
-		if rec.ID == "" {
-			rec.ID = hex.EncodeToString(k)
-		}
-		v, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if err := put(tx, bHistory, k, v, 0); err != nil {
-			return err
-		}
-		_, err = s.trimHistory(tx, r.Time, maxTrimPerWrite)
+		_, err := s.trimHistory(tx, latest, maxTrimPerWrite+len(norm))
 		return err
 	})
 }

@@ -99,23 +99,62 @@ func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, _ time.Dur
 	}
 }
 
+// maxBatch bounds the records written in one store call.
+const maxBatch = 256
+
+// run writes what is queued, in batches: under load each write carries
+// many records, so the embedded store's fsync per write is no bottleneck.
 func (r *Recorder) run() {
 	defer close(r.done)
 	for rec := range r.q {
-		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		err := r.st.HistoryAdd(ctx, rec)
-		if err == nil {
-			err = r.st.StatsAdd(ctx, rec.Time, rec.Action, 1)
-		}
-		cancel()
-		if err != nil {
-			if r.failed.Add(1)%1000 == 1 {
-				r.log.Warn("history: store write failed", "queue_id", rec.QueueID, "err", err, "failed", r.failed.Load())
+		batch := []store.HistoryRecord{rec}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case x, ok := <-r.q:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, x)
+			default:
+				break drain
 			}
-			continue
 		}
-		r.written.Add(1)
+		r.write(batch)
 	}
+}
+
+type statKey struct {
+	hour   time.Time
+	action string
+}
+
+func (r *Recorder) write(batch []store.HistoryRecord) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	err := r.st.HistoryAdd(ctx, batch...)
+	if err == nil {
+		counts := map[statKey]int64{}
+		var order []statKey
+		for _, rec := range batch {
+			k := statKey{store.Hourly.Truncate(rec.Time), rec.Action}
+			if counts[k] == 0 {
+				order = append(order, k)
+			}
+			counts[k]++
+		}
+		for _, k := range order {
+			if err = r.st.StatsAdd(ctx, k.hour, k.action, counts[k]); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		n := r.failed.Add(int64(len(batch)))
+		r.log.Warn("history: store write failed", "records", len(batch), "err", err, "failed", n)
+		return
+	}
+	r.written.Add(int64(len(batch)))
 }
 
 // Close stops accepting verdicts and waits until the queue is written.

@@ -67,3 +67,29 @@ func TestRecorderStoreFailsAndQueueFull(t *testing.T) {
 		t.Errorf("written=%d failed=%d dropped=%d", w, f, d)
 	}
 }
+
+// A burst is written in batches: nothing dropped, every verdict counted.
+func TestRecorderBurst(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1, HistoryMaxCount: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := New(st, Options{Queue: 4096, Now: func() time.Time { return t0 }})
+	actions := []engine.Action{engine.NoAction, engine.Reject, engine.AddHeader}
+	for i := range 3000 {
+		r.Observe(&engine.Transaction{QueueID: "Q"}, &engine.Verdict{Action: actions[i%3]}, 0)
+	}
+	r.Close()
+	if w, f, d := r.Stats(); w != 3000 || f != 0 || d != 0 {
+		t.Fatalf("written=%d failed=%d dropped=%d", w, f, d)
+	}
+	h, _ := st.HistoryList(context.Background(), store.HistoryQuery{Limit: 10000})
+	if len(h) != 500 {
+		t.Errorf("history holds %d records, want the 500 newest", len(h))
+	}
+	b, err := st.Stats(context.Background(), store.Daily, t0.Add(-24*time.Hour), t0.Add(24*time.Hour))
+	if err != nil || len(b) != 1 || b[0].Counts["no action"] != 1000 || b[0].Counts["reject"] != 1000 || b[0].Counts["add header"] != 1000 {
+		t.Errorf("daily stats: %+v, %v", b, err)
+	}
+}

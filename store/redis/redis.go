@@ -520,23 +520,35 @@ func randomID(t time.Time) string {
 	return strconv.FormatInt(store.Millis(t), 16) + hex.EncodeToString(b[:])
 }
 
-// HistoryAdd implements store.Store: ZADD and both trims in one MULTI.
-func (s *Store) HistoryAdd(ctx context.Context, r store.HistoryRecord) error {
-	r, err := r.Normalize()
-	if err != nil {
-		return err
+// HistoryAdd implements store.Store: the ZADDs and both trims in one
+// MULTI.
+func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	if r.ID == "" {
-		r.ID = randomID(r.Time)
-	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
+	zs := make([]goredis.Z, len(rs))
+	latest := time.Time{}
+	for i, r := range rs {
+		r, err := r.Normalize()
+		if err != nil {
+			return err
+		}
+		if r.ID == "" {
+			r.ID = randomID(r.Time)
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		zs[i] = goredis.Z{Score: float64(store.Millis(r.Time)), Member: v}
+		if r.Time.After(latest) {
+			latest = r.Time
+		}
 	}
 	k := s.prefix + "history"
-	cutoff := store.Millis(r.Time.Add(-s.opts.HistoryMaxAge))
-	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.ZAdd(ctx, k, goredis.Z{Score: float64(store.Millis(r.Time)), Member: v})
+	cutoff := store.Millis(latest.Add(-s.opts.HistoryMaxAge))
+	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.ZAdd(ctx, k, zs...)
 		p.ZRemRangeByScore(ctx, k, "-inf", "("+strconv.FormatInt(cutoff, 10))
 		p.ZRemRangeByRank(ctx, k, 0, int64(-s.opts.HistoryMaxCount-1))
 		p.PExpire(ctx, k, s.opts.HistoryMaxAge)

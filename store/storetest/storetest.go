@@ -38,6 +38,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("History", func(t *testing.T) {
 		testHistory(t, open(t, store.Options{HistoryMaxCount: 5, HistoryMaxAge: 24 * time.Hour}))
 	})
+	t.Run("HistoryBatch", func(t *testing.T) {
+		testHistoryBatch(t, open(t, store.Options{HistoryMaxCount: 5, HistoryMaxAge: 24 * time.Hour}))
+	})
 	t.Run("Stats", func(t *testing.T) { testStats(t, open(t, store.Options{})) })
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, open(t, store.Options{})) })
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, open(t, store.Options{})) })
@@ -332,6 +335,44 @@ func testHistory(t *testing.T, s store.Store) {
 	got, _ = s.HistoryList(c, store.HistoryQuery{Limit: 1})
 	if len(got) != 1 || len(got[0].From) >= 5000 || len(got[0].From) == 0 {
 		t.Errorf("long From kept as %d bytes", len(got[0].From))
+	}
+}
+
+// testHistoryBatch expects HistoryMaxCount 5.
+func testHistoryBatch(t *testing.T, s store.Store) {
+	c := ctx(t)
+	if err := s.HistoryAdd(c); err != nil {
+		t.Errorf("empty HistoryAdd: %v", err)
+	}
+	var rs []store.HistoryRecord
+	for i := range 7 {
+		rs = append(rs, store.HistoryRecord{Time: T0.Add(time.Duration(i) * time.Second), QueueID: fmt.Sprint("B", i), Action: "no action"})
+	}
+	bad := append(append([]store.HistoryRecord(nil), rs[:2]...), store.HistoryRecord{QueueID: "no time"})
+	if err := s.HistoryAdd(c, bad...); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("batch with an invalid record: %v", err)
+	}
+	if got, _ := s.HistoryList(c, store.HistoryQuery{}); len(got) != 0 {
+		t.Errorf("a refused batch wrote %d records", len(got))
+	}
+	if err := s.HistoryAdd(c, rs...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.HistoryList(c, store.HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range got {
+		ids = append(ids, r.QueueID)
+		if r.ID == "" || seen[r.ID] {
+			t.Errorf("record ID %q empty or repeated", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	if want := []string{"B6", "B5", "B4", "B3", "B2"}; !slices.Equal(ids, want) {
+		t.Errorf("after a batch of 7 with max 5: %v, want %v", ids, want)
 	}
 }
 
