@@ -42,6 +42,10 @@ type Token struct {
 	Word     string
 	Alone    Severity
 	Numbered Severity
+	// MinDigits is how many digits the adjacent number needs for
+	// Numbered to apply (0 means 1): "client" is common in host names,
+	// "client-42" much less.
+	MinDigits int
 }
 
 // Tokens is the table of words that mark dynamically assigned, residential
@@ -50,23 +54,23 @@ type Token struct {
 // classify_test.go.
 var Tokens = []Token{
 	// Dynamic assignment and dial-up access: "very hard".
-	{"dynamic", 5, 5}, {"dyn", 5, 5}, {"dynip", 5, 5}, {"dhcp", 5, 5},
-	{"dialup", 5, 5}, {"dial-up", 5, 5}, {"dial", 4, 5}, {"ppp", 5, 5},
-	{"pppoe", 5, 5}, {"pptp", 5, 5}, {"gprs", 5, 5}, {"cdma", 5, 5},
-	{"homeuser", 5, 5}, {"catv", 5, 5}, {"wifi", 5, 5}, {"broadband", 5, 5},
-	{"bredband", 5, 5}, {"modem", 5, 5}, {"cablemodem", 5, 5},
-	{"residential", 5, 5}, {"resident", 5, 5},
+	{"dynamic", 5, 5, 0}, {"dyn", 5, 5, 0}, {"dynip", 5, 5, 0}, {"dhcp", 5, 5, 0},
+	{"dialup", 5, 5, 0}, {"dial-up", 5, 5, 0}, {"dial", 4, 5, 0}, {"ppp", 5, 5, 0},
+	{"pppoe", 5, 5, 0}, {"pptp", 5, 5, 0}, {"gprs", 5, 5, 0}, {"cdma", 5, 5, 0},
+	{"homeuser", 5, 5, 0}, {"catv", 5, 5, 0}, {"wifi", 5, 5, 0}, {"broadband", 5, 5, 0},
+	{"bredband", 5, 5, 0}, {"modem", 5, 5, 0}, {"cablemodem", 5, 5, 0},
+	{"residential", 5, 5, 0}, {"resident", 5, 5, 0},
 	// Consumer access technologies and address pools: "hard".
-	{"dsl", 4, 4}, {"adsl", 4, 4}, {"xdsl", 4, 4}, {"vdsl", 4, 4},
-	{"sdsl", 4, 4}, {"pool", 4, 4}, {"in-addr", 4, 4}, {"nat", 4, 5},
-	{"broad", 4, 5}, {"mobile", 3, 5}, {"wlan", 4, 5}, {"fbx", 4, 4},
-	{"ftth", 3, 4}, {"fttx", 3, 4}, {"fttb", 3, 4}, {"res", 3, 4},
-	{"home", 3, 4}, {"generic", 3, 4}, {"unassigned", 3, 4},
+	{"dsl", 4, 4, 0}, {"adsl", 4, 4, 0}, {"xdsl", 4, 4, 0}, {"vdsl", 4, 4, 0},
+	{"sdsl", 4, 4, 0}, {"pool", 4, 4, 0}, {"in-addr", 4, 4, 0}, {"nat", 4, 5, 0},
+	{"broad", 4, 5, 0}, {"mobile", 3, 5, 0}, {"wlan", 4, 5, 0}, {"fbx", 4, 4, 0},
+	{"ftth", 3, 4, 0}, {"fttx", 3, 4, 0}, {"fttb", 3, 4, 0}, {"res", 3, 4, 0},
+	{"home", 2, 4, 0}, {"generic", 3, 4, 0}, {"unassigned", 3, 4, 0},
 	// Weaker signs: "medium" and below.
-	{"cable", 3, 3}, {"kabel", 3, 3}, {"unused-addr", 3, 3}, {"addr", 2, 3},
-	{"host", 2, 2}, {"ip", 1, 3}, {"client", 1, 5}, {"clients", 1, 5},
-	{"customer", 1, 1}, {"customers", 1, 1}, {"cust", 1, 3}, {"user", 1, 1},
-	{"users", 1, 1}, {"peer", 1, 1},
+	{"cable", 3, 3, 0}, {"kabel", 3, 3, 0}, {"unused-addr", 3, 3, 0}, {"addr", 2, 3, 0},
+	{"host", 2, 2, 0}, {"client", 1, 5, 2}, {"clients", 1, 5, 2},
+	{"customer", 1, 1, 0}, {"customers", 1, 1, 0}, {"cust", 1, 3, 0}, {"user", 1, 1, 0},
+	{"users", 1, 1, 0}, {"peer", 1, 1, 0},
 }
 
 // HeloSuffixes are name endings that only exist on private networks or
@@ -162,10 +166,8 @@ func matchToken(s string, t Token) Severity {
 		if !leftOK || !rightOK {
 			continue
 		}
-		numbered := (i > 0 && isDigit(s[i-1])) ||
-			(i > 1 && isSep(s[i-1]) && isDigit(s[i-2])) ||
-			(j < len(s) && isDigit(s[j])) ||
-			(j+1 < len(s) && isSep(s[j]) && isDigit(s[j+1]))
+		need := max(t.MinDigits, 1)
+		numbered := digitsBefore(s, i) >= need || digitsAfter(s, j) >= need
 		sev := t.Alone
 		if numbered {
 			sev = t.Numbered
@@ -175,6 +177,34 @@ func matchToken(s string, t Token) Severity {
 		}
 	}
 	return best
+}
+
+// digitsBefore counts the digits ending at s[i-1], or at s[i-2] when
+// s[i-1] is a separator.
+func digitsBefore(s string, i int) int {
+	if i > 0 && isSep(s[i-1]) {
+		i--
+	}
+	n := 0
+	for i > 0 && isDigit(s[i-1]) {
+		i--
+		n++
+	}
+	return n
+}
+
+// digitsAfter counts the digits starting at s[j], or at s[j+1] when s[j]
+// is a separator.
+func digitsAfter(s string, j int) int {
+	if j < len(s) && isSep(s[j]) {
+		j++
+	}
+	n := 0
+	for j < len(s) && isDigit(s[j]) {
+		j++
+		n++
+	}
+	return n
 }
 
 // EmbedsIP reports how name contains the address ip, or "" when it does

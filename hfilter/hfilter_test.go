@@ -53,6 +53,12 @@ func TestClassify(t *testing.T) {
 		{"mail.dyn.com", "192.0.2.1", 0, ""},
 		{"outbound.pool.example", "192.0.2.1", 0, ""}, // the domain's own name
 		{"mail2.example.com", "192.0.2.2", 0, ""},     // a lone octet is no address
+		{"outbound-ip23b.ess.barracuda.com", "209.222.82.23", 0, ""},
+		{"a48-95.smtp-out.amazonses.com", "54.240.48.95", 0, ""},
+		{"mail-dm6nam10on2081.outbound.protection.outlook.com", "40.107.93.81", 0, ""},
+		{"mail.client1.hosting.example", "192.0.2.1", 1, "token:client"},
+		{"client-42.isp.example", "192.0.2.1", 5, "token:client"},
+		{"mail.home.pl", "192.0.2.1", 0, ""},
 		{"", "192.0.2.1", 0, ""},
 	}
 	for _, tc := range tests {
