@@ -78,9 +78,9 @@ func (r Result) String() string {
 	return s
 }
 
-// Verify checks ip as RFC 8601 §3 describes: "the reverse lookup result
-// ... followed by a forward lookup of each such name" with the client
-// address expected among the forward answers. It never panics and returns
+// Verify checks ip as RFC 8601 §3 describes: a reverse (PTR) lookup of the
+// address, then a forward lookup of each name found, the client address
+// being expected among the forward answers. It never panics and returns
 // when ctx ends (with TempError).
 func Verify(ctx context.Context, r dns.Resolver, ip netip.Addr) Result {
 	ip = ip.Unmap()
@@ -92,7 +92,7 @@ func Verify(ctx context.Context, r dns.Resolver, ip netip.Addr) Result {
 	}
 	names, err := r.LookupPTR(ctx, ip)
 	if err != nil {
-		// RFC 8601 §3 "permerror: ... no PTR data are published for the
+		// RFC 8601 §2.7.3 "permerror: ... no PTR data are published for the
 		// connecting IP address, e.g., a DNS RCODE of 3 ... or an RCODE of
 		// 0 (NOERROR) in a reply containing no answers".
 		if dns.IsNotFound(err) {
@@ -183,7 +183,7 @@ func confirm(ctx context.Context, r dns.Resolver, ip netip.Addr, names []string,
 			}
 		}
 	}
-	// RFC 8601 §3: "temperror: The DNS evaluation could not be completed
+	// RFC 8601 §2.7.3: "temperror: The DNS evaluation could not be completed
 	// due to some error that is likely transient in nature". A name whose
 	// forward lookup failed temporarily might still have confirmed.
 	if tempErr != nil {
@@ -191,9 +191,9 @@ func confirm(ctx context.Context, r dns.Resolver, ip netip.Addr, names []string,
 		res.Err = fmt.Errorf("iprev: forward lookup: %w", tempErr)
 		return res
 	}
-	// RFC 8601 §3: "fail: ... the reverse and forward lookups each
-	// produced results, but they were not in agreement, or the forward
-	// query completed but produced no result".
+	// RFC 8601 §2.7.3: "fail: ... the "reverse" and "forward" lookups
+	// each produced results, but they were not in agreement, or the
+	// "forward" query completed but produced no result".
 	res.Status = Fail
 	if lastErr != nil {
 		res.Err = fmt.Errorf("iprev: forward lookup: %w", lastErr)
