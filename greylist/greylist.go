@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -168,7 +169,6 @@ func (g *Greylister) decide(ctx context.Context, r Request) Decision {
 	d := Decision{Outcome: Pass}
 	seen := map[string]bool{}
 	p := g.cfg.Params()
-	justPassed := false
 	for _, rc := range rcpts {
 		k := Key(subject, sender, NormalizeRcpt(rc))
 		if seen[k] {
@@ -179,9 +179,24 @@ func (g *Greylister) decide(ctx context.Context, r Request) Decision {
 		}
 		seen[k] = true
 		d.Keys = append(d.Keys, k)
-		e, err := g.st.GreylistAttempt(ctx, k, now, p)
-		if err != nil {
-			return Decision{Outcome: Error, Keys: d.Keys, Err: fmt.Errorf("greylist: %w", err)}
+	}
+	// The triplets are recorded concurrently: the embedded store commits
+	// them in one transaction, Redis answers them in parallel.
+	entries := make([]store.GreylistEntry, len(d.Keys))
+	errs := make([]error, len(d.Keys))
+	var wg sync.WaitGroup
+	for i, k := range d.Keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			entries[i], errs[i] = g.st.GreylistAttempt(ctx, k, now, p)
+		}()
+	}
+	wg.Wait()
+	justPassed := false
+	for i, e := range entries {
+		if errs[i] != nil {
+			return Decision{Outcome: Error, Keys: d.Keys, Err: fmt.Errorf("greylist: %w", errs[i])}
 		}
 		if e.Waiting() {
 			d.Outcome = Greylisted

@@ -434,3 +434,29 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestManyRecipients(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			clk := &Clock{t: t0}
+			g := newGreylister(t, b.open(t), clk, nil)
+			var rcpts []string
+			for i := range MaxRcpts + 20 {
+				rcpts = append(rcpts, fmt.Sprintf("u%d@example.net", i), fmt.Sprintf("U%d@Example.NET", i))
+			}
+			r := req("192.0.2.10", "a@example.org", rcpts...)
+			d := g.Decide(context.Background(), r)
+			if d.Outcome != Greylisted || len(d.Keys) != MaxRcpts {
+				t.Fatalf("first: %v with %d keys, want greylisted with %d (duplicates folded, capped)", d.Outcome, len(d.Keys), MaxRcpts)
+			}
+			clk.Advance(5 * time.Minute)
+			if d := g.Decide(context.Background(), r); d.Outcome != Pass || d.Reason != "retry" {
+				t.Fatalf("retry: %v %q %v", d.Outcome, d.Reason, d.Err)
+			}
+			l, err := g.Store().GreylistList(context.Background(), clk.Now(), 0)
+			if err != nil || len(l) != MaxRcpts {
+				t.Errorf("%d entries stored, want %d (%v)", len(l), MaxRcpts, err)
+			}
+		})
+	}
+}
