@@ -235,3 +235,29 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// OpenSMTPD with hamlet chained after its builtin rDNS filters (the
+// README's second configuration): a client without reverse DNS is refused
+// by the builtin filter; ham passes through the chain, hamlet's header
+// fields included.
+func TestOpenSMTPDChain(t *testing.T) {
+	e := getEnv(t)
+	e.need(t, "spf")
+	id := newID("chain", "noptr")
+	r := e.send(ctxT(t), "opensmtpd-chain", client{IP: noPTRIP, Name: "unknown", Helo: "noptr.example"}, "x@good.test", plainMessage("x@good.test", id, "no ptr"))
+	if ref := r.firstRefusal(); !strings.HasPrefix(ref, "550 5.7.1 no rDNS") || r.reachedData() {
+		t.Errorf("client without rDNS: refusal %q, want the builtin filter's 550:\n%s", ref, r.out)
+	}
+	id = newID("chain", "ham")
+	r = e.send(ctxT(t), "opensmtpd-chain", hamClient, "alice@good.test", e.hamMessage(id))
+	if !r.dataAccepted() {
+		t.Fatalf("ham not accepted through the chain:\n%s", r.out)
+	}
+	msg, ok := e.delivered("opensmtpd-chain", id, 20*time.Second)
+	if !ok {
+		t.Fatal("not delivered")
+	}
+	if h := header(msg); e.features["authres"] && !strings.Contains(h, "Authentication-Results: mx.e2e.test") {
+		t.Errorf("hamlet's Authentication-Results missing behind the chain:\n%s", h)
+	}
+}

@@ -35,6 +35,7 @@ const (
 	forgerIP   = "203.0.113.30" // mail.evil.test, forging reject.test
 	blockedIP  = "198.51.100.66"
 	hangIP     = "203.0.113.40" // mail.hang.test, whose SPF lookup hangs
+	noPTRIP    = "203.0.113.50" // no reverse DNS at all
 	localPart  = "user"
 	rcptDomain = "e2e.test"
 
@@ -42,6 +43,7 @@ const (
 	scanAddr    = "127.0.0.1:11333"
 	postfixAddr = "127.0.0.1:2525"
 	osmtpdAddr  = "127.0.0.1:2526"
+	chainAddr   = "127.0.0.1:2527" // OpenSMTPD, builtin rDNS filters then hamlet
 
 	scanTimeout = 8 * time.Second
 )
@@ -355,9 +357,15 @@ func (e *env) startOpenSMTPD() error {
 		return err
 	}
 	os.Chmod(mail, 0o1777)
+	// Port 2526: hamlet alone. Port 2527: hamlet chained after
+	// OpenSMTPD's builtin rDNS filters, as the README shows.
 	conf := fmt.Sprintf(`table vusers { "@e2e.test" = "nobody" }
 filter "hamlet" proc-exec "%s opensmtpd --milter %s"
+filter "no-rdns"   phase connect match !rdns   disconnect "550 5.7.1 no rDNS"
+filter "no-fcrdns" phase connect match !fcrdns disconnect "550 5.7.1 no FCrDNS"
+filter "inbound" chain { "no-rdns", "no-fcrdns", "hamlet" }
 listen on 127.0.0.1 port 2526 proxy-v2 filter "hamlet"
+listen on 127.0.0.1 port 2527 proxy-v2 filter "inbound"
 action "deliver" maildir "%s/%%{user.username}" virtual <vusers>
 match from any for domain "e2e.test" action "deliver"
 `, e.bin, milterAddr, mail)
@@ -390,7 +398,7 @@ match from any for domain "e2e.test" action "deliver"
 			cmd.Process.Kill()
 		}
 	})
-	if err := waitTCP(osmtpdAddr, 20*time.Second); err != nil {
+	if err := waitTCP(chainAddr, 20*time.Second); err != nil {
 		return fmt.Errorf("smtpd did not listen: %w\n%s", err, e.log("smtpd.log"))
 	}
 	return nil
@@ -523,9 +531,13 @@ func (e *env) send(ctx context.Context, mta string, c client, from string, msg [
 	switch mta {
 	case "postfix":
 		args = append(args, "--server", postfixAddr, "--xclient", fmt.Sprintf("ADDR=%s NAME=%s HELO=%s", c.IP, c.Name, c.Helo))
-	case "opensmtpd":
-		args = append(args, "--server", osmtpdAddr, "--proxy-version", "2", "--proxy-family", "AF_INET",
-			"--proxy-source", c.IP, "--proxy-source-port", "40000", "--proxy-dest", "127.0.0.1", "--proxy-dest-port", "2526")
+	case "opensmtpd", "opensmtpd-chain":
+		server, port := osmtpdAddr, "2526"
+		if mta == "opensmtpd-chain" {
+			server, port = chainAddr, "2527"
+		}
+		args = append(args, "--server", server, "--proxy-version", "2", "--proxy-family", "AF_INET",
+			"--proxy-source", c.IP, "--proxy-source-port", "40000", "--proxy-dest", "127.0.0.1", "--proxy-dest-port", port)
 	}
 	cmd := exec.CommandContext(ctx, "swaks", args...)
 	var out bytes.Buffer
@@ -542,7 +554,7 @@ func (e *env) send(ctx context.Context, mta string, c client, from string, msg [
 // little for the MTA's delivery agent.
 func (e *env) delivered(mta, id string, wait time.Duration) (string, bool) {
 	dir := e.postfixMail
-	if mta == "opensmtpd" {
+	if strings.HasPrefix(mta, "opensmtpd") {
 		dir = e.smtpdMail
 	}
 	deadline := time.Now().Add(wait)
