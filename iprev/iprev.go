@@ -59,11 +59,6 @@ type Result struct {
 	PTRFailed bool
 }
 
-// PolicyName returns the name to report in Authentication-Results
-// (RFC 8601 §2.7.3: "policy.iprev" carries the client address); it is the
-// confirmed name for a pass and "" otherwise.
-func (r Result) PolicyName() string { return r.Name }
-
 // String gives a one-line summary for logs.
 func (r Result) String() string {
 	s := fmt.Sprintf("iprev=%s ip=%s", r.Status, r.IP)
