@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -52,6 +53,10 @@ type Store struct {
 	opts store.Options
 
 	stop chan struct{}
+	kick chan struct{} // asks the sweeper to sweep now (the store is full)
+	// lastKick (Unix ns) limits kicks to one a minute: a store full of live
+	// entries must not be swept on every refused write.
+	lastKick atomic.Int64
 	wg   sync.WaitGroup
 	once sync.Once
 }
@@ -89,7 +94,7 @@ func Open(path string, opts store.Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt store: init %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts.WithDefaults(), stop: make(chan struct{})}
+	s := &Store{db: db, opts: opts.WithDefaults(), stop: make(chan struct{}), kick: make(chan struct{}, 1)}
 	if s.opts.SweepInterval > 0 {
 		s.wg.Add(1)
 		go s.sweeper()
@@ -108,15 +113,16 @@ func (s *Store) sweeper() {
 		select {
 		case <-s.stop:
 			return
+		case <-s.kick:
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), s.opts.SweepInterval)
-			n, err := s.Sweep(ctx, time.Now())
-			cancel()
-			if err != nil {
-				s.opts.Logger.Warn("store sweep failed", "store", "bolt", "err", err)
-			} else if n > 0 {
-				s.opts.Logger.Debug("store swept", "store", "bolt", "removed", n)
-			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.SweepInterval)
+		n, err := s.Sweep(ctx, time.Now())
+		cancel()
+		if err != nil {
+			s.opts.Logger.Warn("store sweep failed", "store", "bolt", "err", err)
+		} else if n > 0 {
+			s.opts.Logger.Debug("store swept", "store", "bolt", "removed", n)
 		}
 	}
 }
@@ -163,7 +169,15 @@ func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.db.Batch(fn))
+	err := s.db.Batch(fn)
+	if now := time.Now().UnixNano(); errors.Is(err, store.ErrFull) && now-s.lastKick.Load() > int64(time.Minute) {
+		s.lastKick.Store(now)
+		select { // expired entries may be what fills it: sweep now
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return wrap(err)
 }
 
 // ---- entry counts (bounded size) ----

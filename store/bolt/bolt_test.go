@@ -3,6 +3,7 @@ package bolt
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -251,4 +252,38 @@ loop:
 		t.Errorf("count %d, listed %d, acknowledged %d", n, len(list), len(acked))
 	}
 	t.Logf("%d acknowledged keys intact after SIGKILL (%d entries on disk)", len(acked), len(list))
+}
+
+// A store full of expired entries sweeps itself as soon as a write is
+// refused, not at the next sweep interval.
+func TestFullKicksSweep(t *testing.T) {
+	s, err := Open(t.TempDir(), store.Options{MaxEntries: 3, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	old := time.Now().Add(-49 * time.Hour) // expired by the sweeper's clock
+	for i := range 3 {
+		if _, err := s.GreylistAttempt(ctx, fmt.Sprint("old", i), old, storetest.Params); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.GreylistAttempt(ctx, "new", time.Now(), storetest.Params); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("fourth entry: %v, want ErrFull", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.GreylistAttempt(ctx, "new", time.Now(), storetest.Params)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still full after the kicked sweep: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, _ := s.Count("greylist"); n != 1 {
+		t.Errorf("count = %d, want 1", n)
+	}
 }
