@@ -57,8 +57,8 @@ type Store struct {
 	// lastKick (Unix ns) limits kicks to one a minute: a store full of live
 	// entries must not be swept on every refused write.
 	lastKick atomic.Int64
-	wg   sync.WaitGroup
-	once sync.Once
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
