@@ -236,6 +236,25 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// Postfix reaching hamlet over its unix socket (the socket must be
+// writable by the postfix user).
+func TestPostfixUnixSocket(t *testing.T) {
+	e := getEnv(t)
+	e.need(t, "spf")
+	id := newID("postfix-unix", "ham")
+	r := e.send(ctxT(t), "postfix-unix", hamClient, "alice@good.test", e.hamMessage(id))
+	if !r.dataAccepted() {
+		t.Fatalf("not accepted over the unix socket:\n%s\nPostfix log:\n%s", r.out, tail(e.log("postfix/maillog"), 15))
+	}
+	msg, ok := e.delivered("postfix-unix", id, 20*time.Second)
+	if !ok {
+		t.Fatal("not delivered")
+	}
+	if h := header(msg); e.features["authres"] && !strings.Contains(h, "Authentication-Results: mx.e2e.test") {
+		t.Errorf("no Authentication-Results: the milter was not used over the socket:\n%s", h)
+	}
+}
+
 // OpenSMTPD with hamlet chained after its builtin rDNS filters (the
 // README's second configuration): a client without reverse DNS is refused
 // by the builtin filter; ham passes through the chain, hamlet's header

@@ -42,6 +42,7 @@ const (
 	milterAddr  = "127.0.0.1:11332"
 	scanAddr    = "127.0.0.1:11333"
 	postfixAddr = "127.0.0.1:2525"
+	postfixUnix = "127.0.0.1:2528" // Postfix talking to hamlet over its unix socket
 	osmtpdAddr  = "127.0.0.1:2526"
 	chainAddr   = "127.0.0.1:2527" // OpenSMTPD, builtin rDNS filters then hamlet
 
@@ -91,7 +92,7 @@ timeout = "8s"
 listen = ""
 
 [milter]
-listen = ["127.0.0.1:11332"]
+listen = ["127.0.0.1:11332", "unix:%s"]
 on_error = "tempfail"
 
 [symbols]
@@ -200,7 +201,7 @@ func (e *env) startHamlet() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	conf := filepath.Join(e.dir, "hamlet.toml")
-	if err := os.WriteFile(conf, []byte(hamletConfig), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(hamletConfig, e.milterSocket())), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.OpenFile(filepath.Join(e.dir, "hamlet.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -220,6 +221,10 @@ func (e *env) startHamlet() error {
 	}
 	return nil
 }
+
+// milterSocket is hamlet's unix socket listener, used by Postfix's second
+// smtpd.
+func (e *env) milterSocket() string { return filepath.Join(e.dir, "milter.sock") }
 
 func (e *env) stopHamlet() {
 	e.mu.Lock()
@@ -330,7 +335,8 @@ maillog_file = %[1]s/maillog
 	var out []string
 	for _, l := range strings.Split(string(master), "\n") {
 		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
-			l = postfixAddr + " inet n - n - - smtpd"
+			l = postfixAddr + " inet n - n - - smtpd\n" +
+				postfixUnix + " inet n - n - - smtpd -o smtpd_milters=unix:" + e.milterSocket()
 		}
 		out = append(out, l)
 	}
@@ -345,7 +351,10 @@ maillog_file = %[1]s/maillog
 	}
 	envClose = append(envClose, func() { exec.Command("postfix", "-c", conf, "stop").Run() })
 	e.postfixConf, e.postfixMail = conf, filepath.Join(mail, "sink")
-	return waitTCP(postfixAddr, 20*time.Second)
+	if err := waitTCP(postfixAddr, 20*time.Second); err != nil {
+		return err
+	}
+	return waitTCP(postfixUnix, 20*time.Second)
 }
 
 // startOpenSMTPD runs OpenSMTPD in the foreground: a proxy-v2 listener
@@ -529,8 +538,12 @@ func (e *env) send(ctx context.Context, mta string, c client, from string, msg [
 	defer os.Remove(f.Name())
 	args := []string{"--to", localPart + "@" + rcptDomain, "--from", from, "--helo", c.Helo, "--data", f.Name(), "--timeout", "60"}
 	switch mta {
-	case "postfix":
-		args = append(args, "--server", postfixAddr, "--xclient", fmt.Sprintf("ADDR=%s NAME=%s HELO=%s", c.IP, c.Name, c.Helo))
+	case "postfix", "postfix-unix":
+		server := postfixAddr
+		if mta == "postfix-unix" {
+			server = postfixUnix
+		}
+		args = append(args, "--server", server, "--xclient", fmt.Sprintf("ADDR=%s NAME=%s HELO=%s", c.IP, c.Name, c.Helo))
 	case "opensmtpd", "opensmtpd-chain":
 		server, port := osmtpdAddr, "2526"
 		if mta == "opensmtpd-chain" {

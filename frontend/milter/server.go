@@ -20,6 +20,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,8 +88,15 @@ func (s *Server) Stats() Stats {
 
 // Serve accepts milter connections on ln until Shutdown; it may be called
 // for several listeners at once. It returns ErrServerClosed after
-// Shutdown.
+// Shutdown. A unix socket is made connectable by every user (mode 0666):
+// the MTA runs as its own user (postfix, smmsp), and a socket that user
+// cannot write to refuses it, as 127.0.0.1 would not.
 func (s *Server) Serve(ln net.Listener) error {
+	if ul, ok := ln.(*net.UnixListener); ok {
+		if err := os.Chmod(ul.Addr().String(), 0o666); err != nil {
+			s.log.Warn("cannot open the milter socket to the MTA's user", "path", ul.Addr().String(), "err", err)
+		}
+	}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -426,11 +427,23 @@ func TestUnixSocketAndShutdown(t *testing.T) {
 	rec := newRecorder()
 	e := fakeEngine(t, rec, 5*time.Second)
 	path := filepath.Join(t.TempDir(), "milter.sock")
-	ln, err := Listen("unix:" + path)
+	ln, err := net.Listen("unix", path) // as the daemon does, umask and all
 	must(t, err)
 	srv := NewServer(func() *engine.Engine { return e }, Config{}, nil)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(path)
+		must(t, err)
+		if fi.Mode().Perm() == 0o666 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socket mode %v: the MTA's user could not connect", fi.Mode().Perm())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	c, err := Dial(context.Background(), "unix:"+path, ClientOptions{})
 	must(t, err)
