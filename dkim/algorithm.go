@@ -5,7 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
-	_ "crypto/sha1" // registered for hashing rsa-sha1 bodies in diagnostics
+	_ "crypto/sha1" // rsa-sha1 is parsed and hashed only to be refused (RFC 8301)
 	_ "crypto/sha256"
 	"errors"
 	"fmt"

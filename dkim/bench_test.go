@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/message"
@@ -144,5 +145,54 @@ func BenchmarkSign(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkVerifyRatio runs Verify and the floor (SHA-256 over the whole
+// message plus one public-key verification) alternately in the same loop
+// and reports their ratio: on a loaded machine, alternating keeps both
+// under the same conditions, so the ratio is steadier than two separate
+// ns/op figures.
+func BenchmarkVerifyRatio(b *testing.B) {
+	rk, ek := testKeys(b)
+	r := &dnstest.Mock{TXT: map[string][]string{
+		"rsa._domainkey.example.com": {keyRecord(b, rk, "")},
+		"ed._domainkey.example.com":  {keyRecord(b, ek, "")},
+	}}
+	for _, size := range []int{8 << 10, 100 << 10} {
+		raw := benchMessage(size)
+		for _, alg := range []struct {
+			sel string
+			a   Algorithm
+			key crypto.Signer
+		}{{"rsa", RSASHA256, rk}, {"ed", Ed25519SHA256, ek}} {
+			signed := signMessage(b, raw, SignOptions{Domain: "example.com", Selector: alg.sel, Signer: alg.key})
+			msg := message.Parse([]byte(signed))
+			digest := sha256.Sum256([]byte("header data"))
+			sig, err := SignDigest(alg.a, alg.key, digest[:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%dKB/%s", size>>10, alg.sel), func(b *testing.B) {
+				var tv, tf time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					if res := Verify(context.Background(), r, msg, nil); res[0].Status != StatusPass {
+						b.Fatal(res[0].Reason)
+					}
+					t1 := time.Now()
+					h := sha256.Sum256(msg.Raw)
+					_ = h
+					if err := VerifyDigest(alg.a, alg.key.Public(), digest[:], sig); err != nil {
+						b.Fatal(err)
+					}
+					tf += time.Since(t1)
+					tv += t1.Sub(t0)
+				}
+				b.ReportMetric(float64(tv.Nanoseconds())/float64(b.N), "verify-ns/op")
+				b.ReportMetric(float64(tf.Nanoseconds())/float64(b.N), "floor-ns/op")
+				b.ReportMetric(float64(tv)/float64(tf), "ratio")
+			})
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"sync"
 	"strings"
 )
 
@@ -172,12 +173,16 @@ func WriteCanonicalBody(w io.Writer, c Canon, body []byte) int64 {
 // found eight bytes at a time (nextEvent) and line ends with the
 // vectorised bytes.IndexByte.
 func writeRelaxedLines(w io.Writer, b []byte) int64 {
-	var n int64
+	out := batchPool.Get().(*batcher)
+	out.w, out.n = w, 0
+	defer func() {
+		out.w = nil
+		batchPool.Put(out)
+	}()
 	run := 0 // start of the pending unchanged stretch
 	flush := func(to int) {
 		if to > run {
-			w.Write(b[run:to])
-			n += int64(to - run)
+			out.write(b[run:to])
 		}
 	}
 	pos := 0
@@ -215,8 +220,7 @@ func writeRelaxedLines(w io.Writer, b []byte) int64 {
 				last++
 			}
 			flush(first)
-			w.Write(space)
-			n++
+			out.write(space)
 			run, p = last, last
 		}
 		if stop < end {
@@ -226,7 +230,39 @@ func writeRelaxedLines(w io.Writer, b []byte) int64 {
 		pos = next
 	}
 	flush(len(b))
-	return n
+	out.flush()
+	return out.n
+}
+
+// batcher gathers the many short pieces of a rewritten body into large
+// writes: a hash's Write has a fixed cost per call that would otherwise
+// dominate for bodies with many changed lines. Long pieces go straight
+// through.
+type batcher struct {
+	w   io.Writer
+	buf []byte
+	n   int64
+}
+
+var batchPool = sync.Pool{New: func() any { return &batcher{buf: make([]byte, 0, 16<<10)} }}
+
+func (b *batcher) write(p []byte) {
+	b.n += int64(len(p))
+	if len(b.buf)+len(p) > cap(b.buf) {
+		b.flush()
+	}
+	if len(p) >= cap(b.buf)/4 {
+		b.w.Write(p)
+		return
+	}
+	b.buf = append(b.buf, p...)
+}
+
+func (b *batcher) flush() {
+	if len(b.buf) > 0 {
+		b.w.Write(b.buf)
+		b.buf = b.buf[:0]
+	}
 }
 
 // nextEvent returns the index of the first TAB or of the first SP of two

@@ -3,7 +3,11 @@ package dkim
 import (
 	"bytes"
 	"crypto"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/hamlet-mail/hamlet/message"
 )
 
 func TestCanonicalHeader(t *testing.T) {
@@ -141,5 +145,33 @@ func TestHasTabOrDoubleSpace(t *testing.T) {
 		if got := hasTabOrDoubleSpace([]byte(tc.s)); got != tc.want {
 			t.Errorf("hasTabOrDoubleSpace(%q) = %v", tc.s, got)
 		}
+	}
+}
+
+// TestSelectFieldsPaths checks that the indexed path of SelectFields (big
+// inputs) and the direct one (small inputs) pick the same fields.
+func TestSelectFieldsPaths(t *testing.T) {
+	var raw strings.Builder
+	names := []string{"From", "To", "X-A", "x-b", "Received"}
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&raw, "%s: value %d\r\n", names[i%len(names)], i)
+	}
+	raw.WriteString("\r\n")
+	msg := message.Parse([]byte(raw.String()))
+	var h []string
+	for i := 0; i < 90; i++ {
+		h = append(h, strings.ToUpper(names[(i*7)%len(names)]))
+	}
+	h = append(h, "missing", "x-a")
+	big := SelectFields(msg.Fields, h, nil) // 92 names × 300 fields: indexed
+	small := selectSmall(make([][]byte, len(h)), msg.Fields, h, nil)
+	for i := range h {
+		if !bytes.Equal(big[i], small[i]) {
+			t.Fatalf("name %d (%s): %q vs %q", i, h[i], big[i], small[i])
+		}
+	}
+	// Bottom-up: the first "From" is the last From field.
+	if got := string(SelectFields(msg.Fields, []string{"from"}, nil)[0]); got != "From: value 295\r\n" {
+		t.Errorf("first from = %q", got)
 	}
 }

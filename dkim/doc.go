@@ -12,8 +12,10 @@
 //
 // What this package does not do: it does not evaluate DMARC alignment,
 // does not write Authentication-Results, does not support the obsolete
-// DomainKeys (RFC 4870) "DomainKey-Signature" header, the RFC 4871 g= key
-// tag, or z= copied headers beyond parsing them. rsa-sha1 signatures and
-// RSA keys shorter than 1024 bits never verify (RFC 8301 §3.1, §3.2);
-// they are reported with status "policy".
+// DomainKeys (RFC 4870) "DomainKey-Signature" header or the RFC 4871 g=
+// key tag (both gone from RFC 6376), and ignores z= (copied header fields,
+// a diagnostic aid). Signatures without v=1, as drafts before RFC 4871
+// wrote them, are permerror. rsa-sha1 signatures and RSA keys shorter than
+// 1024 bits never verify (RFC 8301 §3.1, §3.2); they are reported with
+// status "policy".
 package dkim

@@ -17,29 +17,55 @@ import (
 // nil, is a field never selected (the signature being verified).
 func SelectFields(fields []message.Field, names []string, skip []byte) [][]byte {
 	out := make([][]byte, len(names))
-	// used[lowercase name] = how many instances were taken, from the bottom.
-	var used map[string]int
-	for i, name := range names {
-		if used == nil {
-			used = make(map[string]int, len(names))
+	if len(names) == 0 {
+		return out
+	}
+	if len(names)*len(fields) <= 1024 {
+		return selectSmall(out, fields, names, skip)
+	}
+	// Index the instances of every wanted name, bottom first, so that the
+	// work is linear in fields + names even for hostile h= lists.
+	wanted := make(map[string][]int, len(names))
+	for _, n := range names {
+		wanted[strings.ToLower(n)] = nil
+	}
+	for j := len(fields) - 1; j >= 0; j-- {
+		key := strings.ToLower(fields[j].Name)
+		if list, ok := wanted[key]; ok && !(skip != nil && sameSlice(fields[j].Raw, skip)) {
+			wanted[key] = append(list, j)
 		}
-		key := strings.ToLower(name)
-		seen := 0
+	}
+	used := make(map[string]int, len(wanted))
+	for i, n := range names {
+		key := strings.ToLower(n)
+		if k := used[key]; k < len(wanted[key]) {
+			out[i] = fields[wanted[key][k]].Raw
+		}
+		used[key]++
+	}
+	return out
+}
+
+// selectSmall is SelectFields for small inputs: for the n-th mention of a
+// name, walk up from the bottom to its n-th instance.
+func selectSmall(out [][]byte, fields []message.Field, names []string, skip []byte) [][]byte {
+	for i, name := range names {
+		nth := 0 // earlier mentions of the same name
+		for _, prev := range names[:i] {
+			if strings.EqualFold(prev, name) {
+				nth++
+			}
+		}
 		for j := len(fields) - 1; j >= 0; j-- {
 			f := fields[j]
 			if !strings.EqualFold(f.Name, name) || (skip != nil && sameSlice(f.Raw, skip)) {
 				continue
 			}
-			if seen == used[key] {
+			if nth == 0 {
 				out[i] = f.Raw
-				used[key]++
 				break
 			}
-			seen++
-		}
-		if out[i] == nil {
-			// Count the miss too, so that later mentions stay missing.
-			used[key] = 1 << 30
+			nth--
 		}
 	}
 	return out

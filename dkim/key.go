@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/hamlet-mail/hamlet/dns"
 )
@@ -219,7 +220,7 @@ func LookupKey(ctx context.Context, r dns.Resolver, selector, domain string) (*K
 	}
 	var firstErr error
 	for _, txt := range txts {
-		k, err := ParseKey(txt)
+		k, err := parseKeyCached(txt)
 		if err == nil {
 			return k, nil
 		}
@@ -228,4 +229,35 @@ func LookupKey(ctx context.Context, r dns.Resolver, selector, domain string) (*K
 		}
 	}
 	return nil, &Error{Status: StatusPermError, Err: fmt.Errorf("key record at %s: %w", name, firstErr)}
+}
+
+// keyCache keeps parsed key records by their text, so that the DNS cache's
+// answers are not decoded again (base64, ASN.1) for every message. A Key
+// is never modified after parsing, so entries are shared. The cache is
+// bounded; when full it starts afresh.
+var keyCache = struct {
+	sync.Mutex
+	m map[string]*Key
+}{m: map[string]*Key{}}
+
+const keyCacheMax = 4096
+
+func parseKeyCached(txt string) (*Key, error) {
+	keyCache.Lock()
+	k, ok := keyCache.m[txt]
+	keyCache.Unlock()
+	if ok {
+		return k, nil
+	}
+	k, err := ParseKey(txt)
+	if err != nil {
+		return nil, err
+	}
+	keyCache.Lock()
+	if len(keyCache.m) >= keyCacheMax {
+		clear(keyCache.m)
+	}
+	keyCache.m[txt] = k
+	keyCache.Unlock()
+	return k, nil
 }

@@ -95,7 +95,14 @@ func isFWSOnly(s string) bool {
 }
 
 func trimFWS(s string) string {
-	return strings.TrimFunc(s, func(r rune) bool { return r < 128 && isFWSByte(byte(r)) })
+	i, j := 0, len(s)
+	for i < j && isFWSByte(s[i]) {
+		i++
+	}
+	for j > i && isFWSByte(s[j-1]) {
+		j--
+	}
+	return s[i:j]
 }
 
 func validTagName(s string) bool {
