@@ -237,7 +237,7 @@ func TestFaults(t *testing.T) {
 			id: "dkim.match", subject: "s1", status: Fail, detail: "not the public half of /etc/hamlet/s1.key", fix: strings.SplitN(goodRec, "p=", 2)[1][:200]},
 		{name: "DKIM 1024 bits", zone: edit(good, []string{"s1._domainkey"}, strings.TrimSpace(dkimkeys.ZoneRecord("s1", "example.org", shortRec))),
 			opts: func(o *Options) { o.Selectors[0].PublicKey = shortKey.Public() },
-			id: "dkim.key", subject: "s1", status: Warn, detail: "RSA 1024 bits", fix: "hamlet dkim keygen -d example.org"},
+			id:   "dkim.key", subject: "s1", status: Warn, detail: "RSA 1024 bits", fix: "hamlet dkim keygen -d example.org"},
 		{name: "DKIM revoked", zone: edit(good, []string{"s1._domainkey"}, `s1._domainkey.example.org. TXT "v=DKIM1; p="`),
 			id: "dkim.key", subject: "s1", status: Fail, detail: "revoked", fix: "v=DKIM1; k=rsa; p="},
 		{name: "no DMARC", zone: edit(good, []string{"_dmarc."}),
