@@ -1,8 +1,9 @@
 // Package store defines the one interface for all state hamlet keeps:
-// greylist entries, allowlist entries, counters, scan history and
-// statistics. Two implementations exist: store/bolt (embedded, the default,
-// a single file in the data directory) and store/redis (shared by several
-// MX hosts). Package store/stores opens either from a configuration string.
+// greylist entries, allowlist entries, counters, scan history, statistics,
+// and tallies of counted rows (DMARC aggregate report data). Two
+// implementations exist: store/bolt (embedded, the default, a single file
+// in the data directory) and store/redis (shared by several MX hosts).
+// Package store/stores opens either from a configuration string.
 //
 // Time is always passed in by the caller ("now"): a store never reads the
 // clock for decisions, so that tests can use a fake clock and several hosts
@@ -85,6 +86,17 @@ type Store interface {
 	// Stats returns the non-empty buckets whose start is in [from, to),
 	// oldest first.
 	Stats(ctx context.Context, res Resolution, from, to time.Time) ([]StatsBucket, error)
+
+	// TallyAdd adds counts to rows of the named tally, atomically, and
+	// moves its expiry to expires if that is later (see tally.go).
+	TallyAdd(ctx context.Context, name string, rows map[string]int64, now, expires time.Time) error
+	// TallyGet returns the rows of an unexpired tally, or ErrNotFound.
+	TallyGet(ctx context.Context, name string, now time.Time) (map[string]int64, error)
+	// TallyList returns up to limit names of unexpired tallies starting
+	// with prefix, sorted.
+	TallyList(ctx context.Context, prefix string, now time.Time, limit int) ([]string, error)
+	// TallyDelete removes a tally; it reports whether one existed.
+	TallyDelete(ctx context.Context, name string) (bool, error)
 
 	// Sweep removes what expired before now and trims history; it
 	// returns how many entries it removed.

@@ -44,7 +44,8 @@ var (
 	bStatsH   = []byte("stats_hour")
 	bStatsD   = []byte("stats_day")
 	bMeta     = []byte("meta")
-	allBucket = [][]byte{bGreylist, bAllow, bCounters, bHistory, bStatsH, bStatsD, bMeta}
+	bTally    = []byte("tally")
+	allBucket = [][]byte{bGreylist, bAllow, bCounters, bHistory, bStatsH, bStatsD, bMeta, bTally}
 )
 
 // Store is the embedded store.

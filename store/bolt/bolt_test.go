@@ -287,3 +287,29 @@ func TestFullKicksSweep(t *testing.T) {
 		t.Errorf("count = %d, want 1", n)
 	}
 }
+
+func TestTallySweptAndCounted(t *testing.T) {
+	s := openTemp(t, store.Options{}).(*Store)
+	ctx := context.Background()
+	for i := range 5 {
+		if err := s.TallyAdd(ctx, fmt.Sprint("t", i), map[string]int64{"r": 1}, storetest.T0, storetest.T0.Add(time.Duration(i+1)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := s.Count("tally"); n != 5 {
+		t.Fatalf("count = %d", n)
+	}
+	n, err := s.Sweep(ctx, storetest.T0.Add(3*time.Hour+time.Minute)) // t0, t1, t2 expired
+	if err != nil || n != 3 {
+		t.Errorf("Sweep = %d, %v; want 3", n, err)
+	}
+	if c, _ := s.Count("tally"); c != 2 {
+		t.Errorf("count after sweep = %d, want 2", c)
+	}
+	if ok, _ := s.TallyDelete(ctx, "t4"); !ok {
+		t.Error("TallyDelete(t4) = false")
+	}
+	if c, _ := s.Count("tally"); c != 1 {
+		t.Errorf("count after delete = %d, want 1", c)
+	}
+}

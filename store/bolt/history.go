@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -273,6 +274,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 			after = last
 		}
 	}
+	n, err := s.sweepTallies(now)
+	total += n
+	if err != nil {
+		return total, err
+	}
 	// History and statistics.
 	for {
 		var n int
@@ -306,4 +312,167 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// ---- tallies ----
+
+// Each tally is a sub-bucket of bTally named after it, holding its rows
+// (8-byte big-endian counts) and reserved fields: its expiry and its
+// number of rows.
+
+var tallyRows = []byte("\x00rows")
+
+func tallyExpired(b *bbolt.Bucket, now time.Time) bool {
+	v := b.Get([]byte(store.TallyExpiresField))
+	return len(v) == 8 && now.After(store.FromMillis(int64(binary.BigEndian.Uint64(v))))
+}
+
+// TallyAdd implements store.Store.
+func (s *Store) TallyAdd(ctx context.Context, name string, rows map[string]int64, now, expires time.Time) error {
+	if err := store.CheckTally(name, rows); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		top, meta := tx.Bucket(bTally), tx.Bucket(bMeta)
+		n := getU64(meta, countKey(bTally))
+		b := top.Bucket([]byte(name))
+		if b != nil && tallyExpired(b, now) {
+			if err := top.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
+			b, n = nil, n-1
+		}
+		if b == nil {
+			if n >= uint64(s.opts.MaxEntries) {
+				return fmt.Errorf("%w: %d tallies", store.ErrFull, n)
+			}
+			var err error
+			if b, err = top.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+			n++
+		}
+		if err := putU64(meta, countKey(bTally), n); err != nil {
+			return err
+		}
+		nrows := getU64(b, tallyRows)
+		for r := range rows {
+			if b.Get([]byte(r)) == nil {
+				nrows++
+			}
+		}
+		if nrows > store.MaxTallyRows {
+			return fmt.Errorf("%w: tally %q would have %d rows (max %d)", store.ErrFull, name, nrows, store.MaxTallyRows)
+		}
+		for r, d := range rows {
+			if err := putU64(b, []byte(r), uint64(int64(getU64(b, []byte(r)))+d)); err != nil {
+				return err
+			}
+		}
+		if err := putU64(b, tallyRows, nrows); err != nil {
+			return err
+		}
+		if v := b.Get([]byte(store.TallyExpiresField)); len(v) != 8 || store.Millis(expires) > int64(binary.BigEndian.Uint64(v)) {
+			return putU64(b, []byte(store.TallyExpiresField), uint64(store.Millis(expires)))
+		}
+		return nil
+	})
+}
+
+// TallyGet implements store.Store.
+func (s *Store) TallyGet(ctx context.Context, name string, now time.Time) (map[string]int64, error) {
+	var out map[string]int64
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bTally).Bucket([]byte(name))
+		if b == nil || tallyExpired(b, now) {
+			return store.ErrNotFound
+		}
+		out = map[string]int64{}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) == 8 && !bytes.HasPrefix(k, []byte{0}) {
+				out[string(k)] = int64(binary.BigEndian.Uint64(v))
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// TallyList implements store.Store.
+func (s *Store) TallyList(ctx context.Context, prefix string, now time.Time, limit int) ([]string, error) {
+	limit = store.DefaultLimit(limit, 1000)
+	var out []string
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		top := tx.Bucket(bTally)
+		c := top.Cursor()
+		for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)) && len(out) < limit; k, v = c.Next() {
+			if v != nil {
+				continue
+			}
+			if b := top.Bucket(k); b != nil && !tallyExpired(b, now) {
+				out = append(out, string(k))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// TallyDelete implements store.Store.
+func (s *Store) TallyDelete(ctx context.Context, name string) (bool, error) {
+	var ok bool
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		ok = false
+		if err := tx.Bucket(bTally).DeleteBucket([]byte(name)); err != nil {
+			if errors.Is(err, bbolt.ErrBucketNotFound) {
+				return nil
+			}
+			return err
+		}
+		ok = true
+		meta := tx.Bucket(bMeta)
+		if n := getU64(meta, countKey(bTally)); n > 0 {
+			return putU64(meta, countKey(bTally), n-1)
+		}
+		return nil
+	})
+	return ok, err
+}
+
+// sweepTallies removes expired tallies.
+func (s *Store) sweepTallies(now time.Time) (int, error) {
+	var names [][]byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		top := tx.Bucket(bTally)
+		return top.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if b := top.Bucket(k); b != nil && tallyExpired(b, now) {
+					names = append(names, bytes.Clone(k))
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil || len(names) == 0 {
+		return 0, wrap(err)
+	}
+	n := 0
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		top, meta := tx.Bucket(bTally), tx.Bucket(bMeta)
+		for _, k := range names {
+			if b := top.Bucket(k); b == nil || !tallyExpired(b, now) {
+				continue
+			}
+			if err := top.DeleteBucket(k); err != nil {
+				return err
+			}
+			n++
+		}
+		c := getU64(meta, countKey(bTally))
+		if uint64(n) > c {
+			c = uint64(n)
+		}
+		return putU64(meta, countKey(bTally), c-uint64(n))
+	})
+	return n, wrap(err)
 }

@@ -42,6 +42,8 @@ func Run(t *testing.T, open Opener) {
 		testHistoryBatch(t, open(t, store.Options{HistoryMaxCount: 5, HistoryMaxAge: 24 * time.Hour}))
 	})
 	t.Run("Stats", func(t *testing.T) { testStats(t, open(t, store.Options{})) })
+	t.Run("Tally", func(t *testing.T) { testTally(t, open(t, store.Options{})) })
+	t.Run("TallyConcurrent", func(t *testing.T) { testTallyConcurrent(t, open(t, store.Options{})) })
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, open(t, store.Options{})) })
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, open(t, store.Options{})) })
 }
@@ -435,6 +437,109 @@ func equalBuckets(a, b []store.StatsBucket) bool {
 		}
 	}
 	return true
+}
+
+func testTally(t *testing.T, s store.Store) {
+	c := ctx(t)
+	day := T0.Add(24 * time.Hour)
+	row1 := `{"ip":"192.0.2.1","disposition":"none","dkim":"pass","spf":"pass"}`
+	row2 := `{"ip":"198.51.100.7","disposition":"reject","dkim":"fail","spf":"fail"}`
+	if err := s.TallyAdd(c, "dmarc:example.org:20260301", map[string]int64{row1: 1}, T0, day); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TallyAdd(c, "dmarc:example.org:20260301", map[string]int64{row1: 2, row2: 1}, T0.Add(time.Hour), day); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TallyAdd(c, "dmarc:example.com:20260301", map[string]int64{row2: 5}, T0, day.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TallyAdd(c, "other:x", map[string]int64{"r": 1}, T0, day); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TallyGet(c, "dmarc:example.org:20260301", T0.Add(2*time.Hour))
+	if err != nil || len(got) != 2 || got[row1] != 3 || got[row2] != 1 {
+		t.Errorf("TallyGet = %v, %v; want row1=3 row2=1", got, err)
+	}
+	names, err := s.TallyList(c, "dmarc:", T0, 0)
+	if err != nil || !slices.Equal(names, []string{"dmarc:example.com:20260301", "dmarc:example.org:20260301"}) {
+		t.Errorf("TallyList(dmarc:) = %v, %v", names, err)
+	}
+	if names, _ := s.TallyList(c, "dmarc:", T0, 1); len(names) != 1 {
+		t.Errorf("TallyList limit 1 = %v", names)
+	}
+	// Expiry: example.org's tally expires at day, example.com's an hour later.
+	after := day.Add(time.Minute)
+	if _, err := s.TallyGet(c, "dmarc:example.org:20260301", after); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TallyGet after expiry: %v", err)
+	}
+	if names, _ := s.TallyList(c, "dmarc:", after, 0); !slices.Equal(names, []string{"dmarc:example.com:20260301"}) {
+		t.Errorf("TallyList after one expired = %v", names)
+	}
+	// Adding to an expired tally starts it afresh.
+	if err := s.TallyAdd(c, "dmarc:example.org:20260301", map[string]int64{row2: 1}, after, after.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.TallyGet(c, "dmarc:example.org:20260301", after); len(got) != 1 || got[row2] != 1 {
+		t.Errorf("re-added expired tally = %v", got)
+	}
+	// A later expiry extends a tally, an earlier one does not shorten it.
+	if err := s.TallyAdd(c, "other:x", map[string]int64{"r": 1}, T0, T0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.TallyGet(c, "other:x", day); err != nil || got["r"] != 2 {
+		t.Errorf("tally shortened by an earlier expiry: %v, %v", got, err)
+	}
+	if ok, err := s.TallyDelete(c, "other:x"); !ok || err != nil {
+		t.Errorf("TallyDelete = %v, %v", ok, err)
+	}
+	if ok, err := s.TallyDelete(c, "other:x"); ok || err != nil {
+		t.Errorf("TallyDelete again = %v, %v", ok, err)
+	}
+	if _, err := s.TallyGet(c, "other:x", T0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TallyGet after delete: %v", err)
+	}
+	for _, bad := range []map[string]int64{{"": 1}, {"\x00expires": 1}} {
+		if err := s.TallyAdd(c, "t", bad, T0, day); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("TallyAdd(%v): %v", bad, err)
+		}
+	}
+	// Too many rows: refused whole.
+	big := make(map[string]int64, store.MaxTallyRows+1)
+	for i := range store.MaxTallyRows + 1 {
+		big[fmt.Sprint("row", i)] = 1
+	}
+	if err := s.TallyAdd(c, "big", big, T0, day); !errors.Is(err, store.ErrFull) {
+		t.Errorf("TallyAdd of %d rows: %v, want ErrFull", len(big), err)
+	}
+	if got, err := s.TallyGet(c, "big", T0); err == nil && len(got) != 0 {
+		t.Errorf("a refused TallyAdd wrote %d rows", len(got))
+	}
+	// Sweeping removes expired tallies and keeps live ones.
+	if _, err := s.Sweep(c, day.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := s.TallyList(c, "", day.Add(3*time.Hour), 0); len(names) != 0 || err != nil {
+		t.Errorf("after sweep: %v, %v", names, err)
+	}
+}
+
+func testTallyConcurrent(t *testing.T, s store.Store) {
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rows := map[string]int64{"all": 1, fmt.Sprint("r", i%4): 1}
+			if err := s.TallyAdd(context.Background(), "conc", rows, T0, T0.Add(time.Hour)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := s.TallyGet(ctx(t), "conc", T0)
+	if err != nil || got["all"] != 40 || got["r0"] != 10 || got["r3"] != 10 || len(got) != 5 {
+		t.Errorf("after 40 concurrent adds: %v, %v", got, err)
+	}
 }
 
 func testInvalid(t *testing.T, s store.Store) {
