@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/dnsbl"
 	"github.com/hamlet-mail/hamlet/senderscore"
 )
 
@@ -114,8 +115,12 @@ type Options struct {
 	// when known (to check that DNS publishes the key hamlet signs with).
 	Selectors []Selector
 	// DNSLists are DNS list zones to look the outbound IPs up in
-	// (e.g. "zen.spamhaus.org").
+	// (e.g. "bl.spamcop.net"): any answer in 127.0.0.0/8 is a listing.
 	DNSLists []string
+	// Lists are DNS list definitions (hamlet's [[dnsbl.list]]): their
+	// codes tell listings from allowlistings and refusals; domain lists
+	// are asked about Domain.
+	Lists []dnsbl.ListConfig
 	// SenderscoreZone is the Senderscore zone; senderscore.Zone when "",
 	// "-" to skip.
 	SenderscoreZone string

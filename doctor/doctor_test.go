@@ -21,6 +21,7 @@ import (
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/dnsbl"
 )
 
 var (
@@ -493,4 +494,50 @@ func TestHandler(t *testing.T) {
 		t.Errorf("POST: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// TestConfiguredLists: list definitions decode answers with their codes:
+// an allowlisting passes, a domain list is asked about the domain, an
+// IPv4-only list is not asked about an IPv6 address.
+func TestConfiguredLists(t *testing.T) {
+	keys(t)
+	var wl, dbl, v4 dnsbl.ListConfig
+	for _, l := range dnsbl.DefaultLists() {
+		switch l.Name {
+		case "dnswl":
+			wl = l
+		case "spamhaus_dbl":
+			dbl = l
+		case "spamcop":
+			v4 = l
+		}
+	}
+	zone := append(goodZone(),
+		"25.2.0.192.list.dnswl.org. A 127.0.5.3",
+		"example.org.dbl.spamhaus.org. A 127.0.1.2",
+		"25.2.0.192.bl.spamcop.net. A 127.0.0.2",
+		"mail.example.org. AAAA 2001:db8::25",
+	)
+	o := baseOptions()
+	o.DNSLists = nil
+	o.Lists = []dnsbl.ListConfig{wl, dbl, v4}
+	o.IPs = append(o.IPs, netip.MustParseAddr("2001:db8::25"))
+	rep := runZone(t, zone, o)
+	for _, c := range []struct {
+		subject string
+		status  Status
+		detail  string
+	}{
+		{"list.dnswl.org " + outIP, Pass, "listed as a good sender"},
+		{"dbl.spamhaus.org example.org", Fail, "DBL_SPAM"},
+		{"bl.spamcop.net " + outIP, Fail, "RBL_SPAMCOP"},
+	} {
+		it := rep.Find("reputation.dnsbl", c.subject)
+		if len(it) != 1 || it[0].Status != c.status || !strings.Contains(it[0].Detail, c.detail) {
+			t.Errorf("%s: %+v", c.subject, it)
+		}
+	}
+	if it := rep.Find("reputation.dnsbl", "bl.spamcop.net 2001:db8::25"); len(it) != 0 {
+		t.Errorf("IPv4-only list asked about IPv6: %+v", it)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/dnsbl"
 	"github.com/hamlet-mail/hamlet/senderscore"
 )
 
@@ -23,10 +24,37 @@ func (d *doc) reputation(ctx context.Context) {
 		if d.o.SenderscoreZone != "-" {
 			d.senderscore(ctx, ip)
 		}
-		for _, zone := range d.o.DNSLists {
-			d.dnsList(ctx, ip, dns.Normalize(zone))
+		for _, l := range d.lists() {
+			if l.Kind == dnsbl.KindDomain || !familyOK(l, ip) {
+				continue
+			}
+			d.dnsList(ctx, l, ip.String(), dns.ReverseLabels(ip)+"."+dns.Normalize(l.Zone))
 		}
 	}
+	// Domain lists (e.g. Spamhaus DBL) are asked about the domain itself.
+	for _, l := range d.lists() {
+		if l.Kind == dnsbl.KindDomain {
+			d.dnsList(ctx, l, d.o.Domain, d.o.Domain+"."+dns.Normalize(l.Zone))
+		}
+	}
+}
+
+// familyOK: an IP list is asked about the address families it lists
+// (ip4 only when not said).
+func familyOK(l dnsbl.ListConfig, ip netip.Addr) bool {
+	fam := "ip4"
+	if !ip.Unmap().Is4() {
+		fam = "ip6"
+	}
+	if len(l.Families) == 0 {
+		return fam == "ip4"
+	}
+	for _, f := range l.Families {
+		if f == fam {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *doc) senderscore(ctx context.Context, ip netip.Addr) {
@@ -59,11 +87,32 @@ func (d *doc) senderscore(ctx context.Context, ip netip.Addr) {
 	d.out.add(it)
 }
 
-// dnsList looks ip up in zone (RFC 5782 §2.1, §2.3: an A record in
-// 127.0.0.0/8 means listed; its TXT record says why).
-func (d *doc) dnsList(ctx context.Context, ip netip.Addr, zone string) {
-	q := dns.ReverseLabels(ip) + "." + zone
-	it := Item{ID: "reputation.dnsbl", Section: SectionReputation, Subject: zone + " " + ip.String(), Title: "DNS list"}
+// lists returns the DNS lists to ask: o.Lists, then a plain IP list for
+// each zone of o.DNSLists not among them.
+func (d *doc) lists() []dnsbl.ListConfig {
+	out := append([]dnsbl.ListConfig(nil), d.o.Lists...)
+	have := map[string]bool{}
+	for _, l := range out {
+		have[dns.Normalize(l.Zone)] = true
+	}
+	for _, z := range d.o.DNSLists {
+		z = dns.Normalize(z)
+		if have[z] {
+			continue
+		}
+		have[z] = true
+		out = append(out, dnsbl.ListConfig{Name: "list", Zone: z, Kind: dnsbl.KindIP, Families: []string{"ip4", "ip6"}, Weight: 1})
+	}
+	return out
+}
+
+// dnsList looks subject (an IP address, or the domain for a domain list)
+// up in the list (RFC 5782 §2.1, §2.3: an A record in 127.0.0.0/8 means
+// listed; its TXT record says why). Answers are decoded with the list's
+// codes: a listing whose symbols all weigh ≤ 0 is an allowlisting.
+func (d *doc) dnsList(ctx context.Context, cfg dnsbl.ListConfig, subject, q string) {
+	zone := dns.Normalize(cfg.Zone)
+	it := Item{ID: "reputation.dnsbl", Section: SectionReputation, Subject: zone + " " + subject, Title: "DNS list"}
 	as, err := d.r.LookupA(ctx, q)
 	switch {
 	case err != nil && dns.IsNotFound(err):
@@ -72,23 +121,43 @@ func (d *doc) dnsList(ctx context.Context, ip netip.Addr, zone string) {
 		it.Status, it.Detail, it.Fix = TempError, dnsFailure(q, err), tempFix
 	default:
 		var codes []string
-		refused := false
 		for _, a := range as {
 			codes = append(codes, a.String())
-			// Spamhaus and others answer 127.255.255.x to refuse a query
-			// (public resolvers, over quota): not a listing.
-			if a.Is4() && a.As4()[0] == 127 && a.As4()[1] == 255 && a.As4()[2] == 255 {
-				refused = true
+		}
+		hits, bad, derr := dnsbl.DecodeAnswers(cfg, as)
+		if derr != nil {
+			it.Status, it.Detail = Warn, fmt.Sprintf("list %s: %v", zone, derr)
+			break
+		}
+		if bad != "" {
+			// Spamhaus and others answer 127.255.255.x to refuse a
+			// query (public resolvers, over quota): not a listing.
+			it.Status = Warn
+			it.Detail = fmt.Sprintf("%s refused the query or answered oddly (%s): the status is unknown", zone, bad)
+			it.Fix = "ask through your own resolver (--dns), not a public one"
+			break
+		}
+		var bads, goods []string
+		for _, h := range hits {
+			name := h.Symbol
+			if h.Description != "" {
+				name += " (" + h.Description + ")"
+			}
+			if h.Weight > 0 {
+				bads = append(bads, name)
+			} else {
+				goods = append(goods, name)
 			}
 		}
-		if refused {
-			it.Status = Warn
-			it.Detail = fmt.Sprintf("%s refused the query (answer %s): the address's status is unknown", zone, strings.Join(codes, ", "))
-			it.Fix = "ask through your own resolver (--dns), not a public one"
+		if len(bads) == 0 {
+			it.Status, it.Detail = Pass, fmt.Sprintf("listed as a good sender on %s (answer %s)", zone, strings.Join(codes, ", "))
 			break
 		}
 		it.Status = Fail
 		it.Detail = fmt.Sprintf("listed on %s (answer %s)", zone, strings.Join(codes, ", "))
+		if cfg.Name != "list" {
+			it.Detail += ": " + strings.Join(bads, ", ")
+		}
 		if txts, err := d.r.LookupTXT(ctx, q); err == nil && len(txts) > 0 {
 			it.Detail += ": " + strings.Join(txts, " ")
 		}
