@@ -443,13 +443,33 @@ func ApplyHeaderEdits(raw []byte, mods []Modification, leadSpace bool) []byte {
 			}
 		}
 	}
+	// The fields are replaced in place: what precedes them (an mbox
+	// "From " line) and what follows (the empty line and the body, or,
+	// for a malformed header, everything from the first line that is no
+	// field) is kept byte for byte.
+	start, end := headerSpan(m)
 	var b bytes.Buffer
+	b.Write(m.Raw[:start])
 	for _, f := range fields {
 		b.Write(f)
 	}
-	if m.HasBody {
-		b.WriteString("\r\n")
-		b.Write(m.Body)
-	}
+	b.Write(m.Raw[end:])
 	return b.Bytes()
+}
+
+// headerSpan returns where the header fields of m start and end in m.Raw.
+// Fields are subslices of Raw, so their offsets follow from capacities.
+func headerSpan(m *message.Message) (start, end int) {
+	if len(m.Fields) == 0 {
+		if bytes.HasPrefix(m.Raw, []byte("From ")) {
+			if i := bytes.Index(m.Raw, []byte("\r\n")); i >= 0 {
+				return i + 2, i + 2
+			}
+		}
+		return 0, 0
+	}
+	first, last := m.Fields[0].Raw, m.Fields[len(m.Fields)-1].Raw
+	start = cap(m.Raw) - cap(first)
+	end = cap(m.Raw) - cap(last) + len(last)
+	return start, end
 }

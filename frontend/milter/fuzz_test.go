@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/message"
 )
 
 // seedStream is a valid Postfix-like conversation, packet after packet.
@@ -93,6 +94,26 @@ func FuzzSession(f *testing.F) {
 					t.Fatalf("malformed answer %q to %q: %v", out, p.Cmd, err)
 				}
 			}
+		}
+	})
+}
+
+// FuzzApplyHeaderEdits: without edits a message comes back as the parser
+// normalised it (nothing dropped, nothing added); with an insert it comes
+// back with exactly that field added and nothing else changed.
+func FuzzApplyHeaderEdits(f *testing.F) {
+	f.Add([]byte("From: a\r\nSubject: x\r\n\r\nbody\r\n"))
+	f.Add([]byte("From: a\r\n.dot line\r\n\r\nbody"))
+	f.Add([]byte("no header\n\nbody"))
+	f.Add([]byte("A: b\r\n\tfolded\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		norm := message.Parse(raw).Raw
+		if got := ApplyHeaderEdits(raw, nil, true); !bytes.Equal(got, norm) {
+			t.Fatalf("no edits changed the message:\n in %q\nout %q", norm, got)
+		}
+		got := ApplyHeaderEdits(raw, []Modification{{Code: RespInsHeader, Name: "X-Spam", Value: " Yes"}}, true)
+		if len(got) != len(norm)+13 || !bytes.Equal(bytes.Replace(got, []byte("X-Spam: Yes\r\n"), nil, 1), norm) {
+			t.Fatalf("insert at the top:\n got %q\n  in %q", got, norm)
 		}
 	})
 }

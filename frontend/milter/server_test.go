@@ -597,4 +597,18 @@ func TestApplyHeaderEdits(t *testing.T) {
 	if got != want {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
+
+	// A header ended by a line that is no field (found end to end through
+	// OpenSMTPD): everything from that line on is kept, unchanged.
+	raw = []byte("From: a\r\nSubject: offer\r\n.dot line\r\nMessage-ID: <x>\r\n\r\nbody\r\n")
+	got = string(ApplyHeaderEdits(raw, []Modification{{Code: RespInsHeader, Name: "X-Spam", Value: " Yes"}}, true))
+	if want := "X-Spam: Yes\r\n" + string(raw); got != want {
+		t.Errorf("malformed header:\n got %q\nwant %q", got, want)
+	}
+	// and with no header edit at all, the message is returned as it came
+	for _, r := range []string{string(raw), "no header at all\r\n", "", "A: b\r\n"} {
+		if got := string(ApplyHeaderEdits([]byte(r), nil, true)); got != r {
+			t.Errorf("no edits: %q became %q", r, got)
+		}
+	}
 }
