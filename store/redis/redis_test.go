@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/redis/redistest"
 	"github.com/hamlet-mail/hamlet/store/storetest"
@@ -201,4 +203,40 @@ func TestOutageAndReconnect(t *testing.T) {
 	if err != nil || e.Blocked != 1 {
 		t.Fatalf("after Redis came back: %+v, %v", e, err)
 	}
+}
+
+// The whole suite against a real three-master Redis Cluster: single-key
+// scripts, pipelines across slots and SCAN on every master.
+func TestConformanceCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	cl := redistest.StartCluster(t, 3)
+	storetest.Run(t, func(t *testing.T, opts store.Options) store.Store {
+		s, err := Open(cl.URL(fmt.Sprintf("cl%d:", prefixes.Add(1))), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.Client().(*goredis.ClusterClient); !ok {
+			t.Fatalf("client is %T, want a cluster client", s.Client())
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// Through a Sentinel: the client asks it for the master of "mymaster".
+func TestConformanceSentinel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	_, sentinel := redistest.StartSentinel(t)
+	storetest.Run(t, func(t *testing.T, opts store.Options) store.Store {
+		s, err := Open(fmt.Sprintf("redis://%s/0?master_name=mymaster&prefix=se%d:", sentinel, prefixes.Add(1)), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ type Server struct {
 	bin  string
 	dir  string
 	Port int
+	args []string // extra arguments (cluster mode)
+	conf string   // a Sentinel's configuration file
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -53,13 +56,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("redis-server not installed (Debian package redis-server); skipping Redis tests")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: port}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t)}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +72,15 @@ func (s *Server) URL(db int, prefix string) string {
 	return fmt.Sprintf("redis://%s/%d?prefix=%s", s.Addr(), db, prefix)
 }
 
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -85,6 +91,10 @@ func (s *Server) start() error {
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
 		"--protected-mode", "yes")
+	cmd.Args = append(cmd.Args, s.args...)
+	if s.conf != "" {
+		cmd = exec.Command(s.bin, s.conf, "--sentinel", "--loglevel", "warning")
+	}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -148,4 +158,86 @@ func (s *Server) Restart() {
 	if err := s.start(); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// Cluster is a Redis Cluster of masters without replicas.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// StartCluster starts n (>= 3) cluster-enabled servers and joins them
+// with redis-cli --cluster create; it skips like Start without the tools.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	if !Available(t) {
+		t.Skip("redis-server not installed")
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-cli not found (Debian package redis-tools)")
+		}
+		t.Skip("redis-cli not installed (Debian package redis-tools)")
+	}
+	bin, _ := exec.LookPath("redis-server")
+	c := &Cluster{}
+	var addrs []string
+	for range n {
+		s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t),
+			args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}}
+		if err := s.start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Stop)
+		c.Nodes = append(c.Nodes, s)
+		addrs = append(addrs, s.Addr())
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v: %s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range c.Nodes {
+		for {
+			out, _ := exec.Command(cli, "-p", strconv.Itoa(s.Port), "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster not ok on %s: %s", s.Addr(), out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// URL is a store URL naming every node, with the given key prefix.
+func (c *Cluster) URL(prefix string) string {
+	u := "redis://" + c.Nodes[0].Addr() + "?prefix=" + prefix
+	for _, s := range c.Nodes[1:] {
+		u += "&addr=" + s.Addr()
+	}
+	return u
+}
+
+// StartSentinel starts a master and one Sentinel monitoring it as
+// "mymaster"; it returns the master and the Sentinel's address.
+func StartSentinel(t testing.TB) (master *Server, sentinelAddr string) {
+	t.Helper()
+	master = Start(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := filepath.Join(dir, "sentinel.conf")
+	text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 2000\n", port, dir, master.Port)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, bin: master.bin, dir: dir, Port: port, conf: conf}
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return master, s.Addr()
 }
