@@ -23,7 +23,11 @@ func (d *doc) dkim(ctx context.Context) {
 		return
 	}
 	for _, sel := range d.o.Selectors {
-		d.selector(ctx, dom, sel)
+		sd := dom
+		if sel.Domain != "" {
+			sd = dns.Normalize(sel.Domain)
+		}
+		d.selector(ctx, sd, sel)
 	}
 }
 

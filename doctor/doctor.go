@@ -131,7 +131,10 @@ type Options struct {
 // Selector is a DKIM selector, with the public key hamlet signs with
 // when known.
 type Selector struct {
-	Name      string
+	Name string
+	// Domain is d= when it differs from Options.Domain (a parent domain
+	// signing for its subdomains); the record is at Name._domainkey.Domain.
+	Domain    string
 	PublicKey crypto.PublicKey // *rsa.PublicKey or ed25519.PublicKey; nil: not compared
 	// KeyFile names the private key, for the fix text.
 	KeyFile string

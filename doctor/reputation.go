@@ -20,6 +20,11 @@ const (
 // reputation looks each outbound address up at Senderscore and on the
 // DNS lists (RFC 5782).
 func (d *doc) reputation(ctx context.Context) {
+	if len(d.o.IPs) > 0 && len(d.lists()) == 0 {
+		d.out.add(Item{ID: "reputation.dnsbl", Section: SectionReputation, Title: "DNS lists", Status: Info,
+			Detail: "no DNS list given: listings not checked",
+			Fix:    "run again with --dnsbl ZONE (e.g. --dnsbl zen.spamhaus.org --dnsbl bl.spamcop.net) or -c with enabled [[dnsbl.list]] entries"})
+	}
 	for _, ip := range d.o.IPs {
 		if d.o.SenderscoreZone != "-" {
 			d.senderscore(ctx, ip)
