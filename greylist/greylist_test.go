@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/bolt"
 	"github.com/hamlet-mail/hamlet/store/redis"
@@ -458,5 +460,36 @@ func TestManyRecipients(t *testing.T) {
 				t.Errorf("%d entries stored, want %d (%v)", len(l), MaxRcpts, err)
 			}
 		})
+	}
+}
+
+func TestConfigTOML(t *testing.T) {
+	c := DefaultConfig()
+	_, err := toml.Decode(`
+enabled = false
+delay = "2s"
+retry_window = "1h"
+pass_ttl = "7d"
+auto_allow_after = 3
+message = "Come back later"
+`, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Enabled: false, Delay: Duration(2 * time.Second), RetryWindow: Duration(time.Hour), PassTTL: Duration(7 * 24 * time.Hour), AutoAllowAfter: 3, Message: "Come back later"}
+	if c != want {
+		t.Errorf("decoded %+v, want %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+	c = DefaultConfig()
+	if _, err := toml.Decode(`delay = "five minutes"`, &c); err == nil || !strings.Contains(err.Error(), "bad duration") {
+		t.Errorf("bad duration: %v", err)
+	}
+	// A partial section keeps the other defaults.
+	c = DefaultConfig()
+	if _, err := toml.Decode(`delay = "1m"`, &c); err != nil || c.PassTTL.D() != 35*24*time.Hour || c.Delay.D() != time.Minute || !c.Enabled {
+		t.Errorf("partial section: %+v, %v", c, err)
 	}
 }
