@@ -46,7 +46,7 @@ const (
 	osmtpdAddr  = "127.0.0.1:2526"
 	chainAddr   = "127.0.0.1:2527" // OpenSMTPD, builtin rDNS filters then hamlet
 
-	scanTimeout = 8 * time.Second
+	scanTimeout = 12 * time.Second
 )
 
 // zone is the test DNS data; the DKIM key is appended at start.
@@ -86,7 +86,7 @@ hostname = "mx.e2e.test"
 
 [scan]
 listen = ["127.0.0.1:11333"]
-timeout = "8s"
+timeout = "12s"
 
 [controller]
 listen = ""
