@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
-	"sync"
 	"strings"
+	"sync"
 )
 
 // Canon is a canonicalization algorithm (RFC 6376 §3.4).
@@ -168,10 +168,9 @@ func WriteCanonicalBody(w io.Writer, c Canon, body []byte) int64 {
 
 // writeRelaxedLines writes b (which does not end in WSP or CRLF) with the
 // relaxed rules applied. Output differs from input only at a TAB, at two
-// or more SPs in a row, and at WSP before a CRLF; everything between such
-// places is passed on as a slice of b, without copying. The places are
-// found eight bytes at a time (nextEvent) and line ends with the
-// vectorised bytes.IndexByte.
+// or more SPs in a row, and at a SP before a CR; everything between such
+// places is passed on as a slice of b. nextEvent finds those places eight
+// bytes at a time, so the scan costs a fraction of the hash.
 func writeRelaxedLines(w io.Writer, b []byte) int64 {
 	out := batchPool.Get().(*batcher)
 	out.w, out.n = w, 0
@@ -180,58 +179,73 @@ func writeRelaxedLines(w io.Writer, b []byte) int64 {
 		batchPool.Put(out)
 	}()
 	run := 0 // start of the pending unchanged stretch
-	flush := func(to int) {
-		if to > run {
-			out.write(b[run:to])
+	for p := 0; ; {
+		e := nextEvent(b, p)
+		if e < 0 {
+			break
 		}
-	}
-	pos := 0
-	for pos < len(b) {
-		// Find the CRLF ending this line; a bare LF is line content.
-		end, next := len(b), len(b)
-		for from := pos; from < len(b); {
-			i := bytes.IndexByte(b[from:], '\n')
-			if i < 0 {
-				break
-			}
-			if j := from + i; j > pos && b[j-1] == '\r' {
-				end, next = j-1, j+1
-				break
-			}
-			from += i + 1
+		// The WSP run around e: [first, last). Only a TAB can have SPs
+		// before it that no earlier event covered.
+		first := e
+		for first > p && b[first-1] == ' ' {
+			first--
 		}
-		stop := end // the line without its trailing WSP (§3.4.4 b)
-		for stop > pos && isWSP(b[stop-1]) {
-			stop--
+		last := e
+		for last < len(b) && isWSP(b[last]) {
+			last++
 		}
-		// §3.4.4 a: a WSP run that is not a single SP becomes one SP.
-		for p := pos; ; {
-			e := nextEvent(b[p:stop])
-			if e < 0 {
-				break
-			}
-			e += p
-			first := e
-			for first > p && b[first-1] == ' ' {
-				first--
-			}
-			last := e
-			for last < stop && isWSP(b[last]) {
-				last++
-			}
-			flush(first)
+		out.write(b[run:first])
+		// §3.4.4 b: WSP at the end of a line is removed; §3.4.4 a:
+		// elsewhere a run of WSP becomes one SP. (b does not end in
+		// WSP, so a run is always followed by something.)
+		if !(last+1 < len(b) && b[last] == '\r' && b[last+1] == '\n') {
 			out.write(space)
-			run, p = last, last
 		}
-		if stop < end {
-			flush(stop)
-			run = end
-		}
-		pos = next
+		run, p = last, last
 	}
-	flush(len(b))
+	out.write(b[run:])
 	out.flush()
 	return out.n
+}
+
+// nextEvent returns the index, at or after from, of the first TAB, the
+// first SP of two in a row, or a SP followed by CR; -1 if there is none.
+// It looks at eight bytes at a time (SWAR), words overlapping by one byte
+// so that a pair across a word boundary is seen.
+func nextEvent(b []byte, from int) int {
+	const (
+		spaces = 0x2020202020202020
+		tabs   = 0x0909090909090909
+		crs    = 0x0d0d0d0d0d0d0d0d
+	)
+	i := from
+	// Two words per round (14 new bytes) for instruction-level parallelism.
+	for ; i+15 <= len(b); i += 14 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		y := binary.LittleEndian.Uint64(b[i+7:])
+		sx, sy := zeroMask(x^spaces), zeroMask(y^spaces)
+		ex := sx&(sx>>8|zeroMask(x^crs)>>8) | zeroMask(x^tabs)
+		ey := sy&(sy>>8|zeroMask(y^crs)>>8) | zeroMask(y^tabs)
+		if ex|ey != 0 {
+			if ex != 0 {
+				return i + bits.TrailingZeros64(ex)/8
+			}
+			return i + 7 + bits.TrailingZeros64(ey)/8
+		}
+	}
+	for ; i+8 <= len(b); i += 7 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		sp := zeroMask(x ^ spaces)
+		if ev := sp&(sp>>8|zeroMask(x^crs)>>8) | zeroMask(x^tabs); ev != 0 {
+			return i + bits.TrailingZeros64(ev)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] == '\t' || (b[i] == ' ' && i+1 < len(b) && (b[i+1] == ' ' || b[i+1] == '\r')) {
+			return i
+		}
+	}
+	return -1
 }
 
 // batcher gathers the many short pieces of a rewritten body into large
@@ -264,33 +278,6 @@ func (b *batcher) flush() {
 		b.buf = b.buf[:0]
 	}
 }
-
-// nextEvent returns the index of the first TAB or of the first SP of two
-// in a row in s, or -1. It looks at eight bytes at a time (SWAR), words
-// overlapping by one byte so that a pair across a boundary is seen.
-func nextEvent(s []byte) int {
-	const (
-		spaces = 0x2020202020202020
-		tabs   = 0x0909090909090909
-	)
-	i := 0
-	for ; i+8 <= len(s); i += 7 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		sp := zeroMask(x ^ spaces)
-		if ev := (sp & (sp >> 8)) | zeroMask(x^tabs); ev != 0 {
-			return i + bits.TrailingZeros64(ev)/8
-		}
-	}
-	for ; i < len(s); i++ {
-		if s[i] == '\t' || (s[i] == ' ' && i+1 < len(s) && s[i+1] == ' ') {
-			return i
-		}
-	}
-	return -1
-}
-
-// hasTabOrDoubleSpace reports whether line holds a TAB or two SPs in a row.
-func hasTabOrDoubleSpace(line []byte) bool { return nextEvent(line) >= 0 }
 
 // zeroMask returns a word with the high bit set in exactly the bytes of y
 // that are zero.

@@ -132,7 +132,7 @@ func TestRemoveSignatureValue(t *testing.T) {
 	}
 }
 
-func TestHasTabOrDoubleSpace(t *testing.T) {
+func TestNextEvent(t *testing.T) {
 	for _, tc := range []struct {
 		s    string
 		want bool
@@ -141,9 +141,10 @@ func TestHasTabOrDoubleSpace(t *testing.T) {
 		{"abcdefg  hij", true}, {"abcdefgh  ij", true}, {"abcdef  ", true},
 		{"0123456 789abcd  ", true}, {"0123456\t", true}, {"01234567890123\tx", true},
 		{" a b c d e f g h i j k l m n o p", false}, {"aaaaaaa aaaaaaa aaaaaaa ", false},
+		{"abcdefg \r\n", true}, {"ab \rc", true}, {"abcdefgh\r\n", false}, {"0123456 \r", true},
 	} {
-		if got := hasTabOrDoubleSpace([]byte(tc.s)); got != tc.want {
-			t.Errorf("hasTabOrDoubleSpace(%q) = %v", tc.s, got)
+		if got := nextEvent([]byte(tc.s), 0) >= 0; got != tc.want {
+			t.Errorf("nextEvent(%q) found=%v", tc.s, got)
 		}
 	}
 }
