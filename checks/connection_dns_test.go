@@ -70,7 +70,9 @@ func TestConnectionChecksLoopbackDNS(t *testing.T) {
 	}
 	defer srv.Close()
 	srv.Hang("5.113.0.203.in-addr.arpa")
-	res, err := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: dns.Duration(400 * time.Millisecond), Attempts: 1})
+	// Generous timeouts: the machine may be loaded; only the hanging PTR
+	// lookup waits them out (2 × 1s, within the engine's 6s).
+	res, err := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: dns.Duration(time.Second), Attempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func TestConnectionChecksLoopbackDNS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return connEngine(t, append([]engine.Check{ipr, hf, ss}, bl.Checks()...)...)
+		return connEngineTimeout(t, 6*time.Second, append([]engine.Check{ipr, hf, ss}, bl.Checks()...)...)
 	}
 	tests := []struct {
 		name    string

@@ -190,7 +190,12 @@ func TestIPRevDefinition(t *testing.T) {
 // connEngine builds an engine with rspamd's default policy.
 func connEngine(t *testing.T, checks ...engine.Check) *engine.Engine {
 	t.Helper()
-	e, err := engine.New(engine.Options{Checks: checks, Policy: engine.DefaultPolicy(), Timeout: 3 * time.Second})
+	return connEngineTimeout(t, 3*time.Second, checks...)
+}
+
+func connEngineTimeout(t *testing.T, timeout time.Duration, checks ...engine.Check) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Options{Checks: checks, Policy: engine.DefaultPolicy(), Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
