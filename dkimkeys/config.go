@@ -72,6 +72,9 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// maxDuration bounds durations given in days or weeks (10 years).
+const maxDuration = 3650 * 24 * time.Hour
+
 // ParseDuration parses "7d", "2w" or a time.ParseDuration string.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
@@ -83,6 +86,11 @@ func ParseDuration(s string) (time.Duration, error) {
 			v, err := strconv.ParseUint(n, 10, 32)
 			if err != nil {
 				return 0, fmt.Errorf("duration %q: want e.g. 7d, 2w or 168h", s)
+			}
+			// time.Duration holds about 292 years; a signature's
+			// lifetime is days or weeks.
+			if time.Duration(v) > maxDuration/u.unit {
+				return 0, fmt.Errorf("duration %q: longer than %d days", s, maxDuration/(24*time.Hour))
 			}
 			return time.Duration(v) * u.unit, nil
 		}

@@ -250,7 +250,7 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "d", "-1d", "7 days", "1.5d", "99999999999d"} {
+	for _, in := range []string{"", "d", "-1d", "7 days", "1.5d", "99999999999d", "110000d", "3651d"} {
 		if _, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", in)
 		}
