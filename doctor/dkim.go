@@ -132,3 +132,14 @@ func samePublic(a, b any) bool {
 	}
 	return false
 }
+
+// SelectorsFrom returns the selectors, with their public keys, that set
+// signs domain's mail with: what the daemon passes to Handler's defaults
+// so that the web UI checks the keys hamlet actually uses.
+func SelectorsFrom(set *dkimkeys.Set, domain string) []Selector {
+	var out []Selector
+	for _, k := range set.For(domain) {
+		out = append(out, Selector{Name: k.Config.Selector, Domain: k.Config.Domain, PublicKey: k.Signer.Public(), KeyFile: k.Config.Key})
+	}
+	return out
+}

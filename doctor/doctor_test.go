@@ -541,3 +541,33 @@ func TestConfiguredLists(t *testing.T) {
 		t.Errorf("IPv4-only list asked about IPv6: %+v", it)
 	}
 }
+
+func TestSelectorsFrom(t *testing.T) {
+	keys(t)
+	set, err := dkimkeys.NewSet([]dkimkeys.Key{
+		{Config: dkimkeys.SignKey{Domain: "example.org", Selector: "s1", Subdomains: true}, Signer: goodKey},
+		{Config: dkimkeys.SignKey{Domain: "example.org", Selector: "e1", Algorithm: dkimkeys.AlgEd25519}, Signer: edKey},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := SelectorsFrom(set, "example.org"); len(got) != 2 || got[1].Name != "e1" || !samePublic(got[1].PublicKey, edKey.Public()) {
+		t.Errorf("example.org: %+v", got)
+	}
+	// A subdomain signed with the parent's key: the record is checked at
+	// the parent.
+	sels := SelectorsFrom(set, "lists.example.org")
+	if len(sels) != 1 || sels[0].Domain != "example.org" {
+		t.Fatalf("lists.example.org: %+v", sels)
+	}
+	zone := append(goodZone(), "lists.example.org. MX 10 mail.example.org.")
+	o := baseOptions()
+	o.Domain, o.Selectors = "lists.example.org", sels
+	rep := runZone(t, zone, o)
+	if it := rep.Find("dkim.match", "s1"); len(it) != 1 || it[0].Status != Pass {
+		t.Errorf("dkim.match: %+v", it)
+	}
+	if SelectorsFrom(nil, "example.org") != nil {
+		t.Error("nil set")
+	}
+}
