@@ -18,8 +18,12 @@ import (
 
 // DNSBLConfig is the [dnsbl] section with its [[dnsbl.list]] entries.
 type DNSBLConfig struct {
-	Enabled bool               `toml:"enabled"`
-	Lists   []dnsbl.ListConfig `toml:"list"`
+	Enabled bool `toml:"enabled"`
+	// Enable names lists to turn on: one of Lists, or one of the shipped
+	// lists (dnsbl.DefaultLists) when Lists, as written in the file,
+	// replaced them. `enable = ["spamhaus_zen"]` is all it takes.
+	Enable []string           `toml:"enable"`
+	Lists  []dnsbl.ListConfig `toml:"list"`
 	// HealthInterval is how often each list's health (RFC 5782 §5 test
 	// entries) is checked again.
 	HealthInterval time.Duration `toml:"health_interval"`
@@ -36,7 +40,36 @@ func (c *DNSBLConfig) Validate() error {
 	if c.HealthInterval < 0 {
 		return fmt.Errorf("dnsbl: health_interval %s is negative", c.HealthInterval)
 	}
-	return dnsbl.ValidateLists(c.Lists)
+	lists, err := c.Effective()
+	if err != nil {
+		return err
+	}
+	return dnsbl.ValidateLists(lists)
+}
+
+// Effective returns Lists with the lists named in Enable turned on (taken
+// from the shipped lists when Lists does not define them).
+func (c *DNSBLConfig) Effective() ([]dnsbl.ListConfig, error) {
+	out := append([]dnsbl.ListConfig(nil), c.Lists...)
+	shipped := dnsbl.DefaultLists()
+next:
+	for _, name := range c.Enable {
+		for i := range out {
+			if out[i].Name == name {
+				out[i].Enabled = true
+				continue next
+			}
+		}
+		for _, l := range shipped {
+			if l.Name == name {
+				l.Enabled = true
+				out = append(out, l)
+				continue next
+			}
+		}
+		return nil, fmt.Errorf("dnsbl: enable: no list named %q", name)
+	}
+	return out, nil
 }
 
 // ListMetrics are Prometheus collectors for DNS lists and Senderscore.
@@ -112,7 +145,11 @@ func NewDNSBL(cfg DNSBLConfig, r dns.Resolver, metrics dnsbl.Metrics, logger *sl
 	if !cfg.Enabled {
 		return d, nil
 	}
-	lists, err := dnsbl.NewLists(cfg.Lists, r, dnsbl.Options{Logger: logger, Metrics: metrics, HealthInterval: cfg.HealthInterval})
+	defs, err := cfg.Effective()
+	if err != nil {
+		return nil, err
+	}
+	lists, err := dnsbl.NewLists(defs, r, dnsbl.Options{Logger: logger, Metrics: metrics, HealthInterval: cfg.HealthInterval})
 	if err != nil {
 		return nil, err
 	}

@@ -287,6 +287,41 @@ func TestDNSBLConfig(t *testing.T) {
 	}
 }
 
+func TestDNSBLEnable(t *testing.T) {
+	// Shipped lists turned on by name.
+	cfg := DefaultDNSBLConfig()
+	cfg.Enable = []string{"spamhaus_zen", "spamcop"}
+	d, err := NewDNSBL(cfg, &dnstest.Mock{}, nil, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range d.Lists() {
+		names = append(names, l.Name())
+	}
+	if !slices.Equal(names, []string{"spamhaus_zen", "spamcop"}) {
+		t.Errorf("enabled %v", names)
+	}
+	// Lists written in the file replaced the shipped ones; a shipped one
+	// can still be named, and so can one of the file's.
+	cfg = DNSBLConfig{Enabled: true, Lists: testLists(), Enable: []string{"offbl", "mailspike"}}
+	defs, err := cfg.Effective()
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := map[string]bool{}
+	for _, l := range defs {
+		on[l.Name] = l.Enabled
+	}
+	if !on["offbl"] || !on["mailspike"] || !on["testbl"] || len(defs) != len(testLists())+1 {
+		t.Errorf("effective %v", on)
+	}
+	cfg.Enable = []string{"nosuchlist"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "nosuchlist") {
+		t.Errorf("unknown name: %v", err)
+	}
+}
+
 func TestDomainOf(t *testing.T) {
 	for in, want := range map[string]string{"a@B.example.": "b.example", "nobody": "", "x@y@z.example": "z.example"} {
 		if got := domainOf(in); got != want {
