@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -278,5 +280,36 @@ func TestOpenSMTPDChain(t *testing.T) {
 	}
 	if h := header(msg); e.features["authres"] && !strings.Contains(h, "Authentication-Results: mx.e2e.test") {
 		t.Errorf("hamlet's Authentication-Results missing behind the chain:\n%s", h)
+	}
+}
+
+// Mail submitted locally with Postfix's sendmail(1) goes through hamlet
+// too (non_smtpd_milters): Postfix's non-SMTP milter session has no HELO
+// and a made-up client. It is not inbound mail, so hamlet adds no
+// Authentication-Results, but it still removes fields that forge its own
+// authserv-id (RFC 8601 §5): here the second of two, by index, through
+// Postfix's header editing.
+func TestPostfixLocalSubmission(t *testing.T) {
+	e := getEnv(t)
+	e.need(t, "authres")
+	id := newID("postfix-local", "submit")
+	msg := []byte("Authentication-Results: other.example; spf=pass smtp.mailfrom=kept@example.org\r\n" +
+		"Authentication-Results: mx.e2e.test; dkim=pass header.d=forged.example\r\n" +
+		string(plainMessage("Local <local@e2e.test>", id, "from cron")))
+	cmd := exec.Command("sendmail", "-C", e.postfixConf, "-f", "local@e2e.test", "-i", localPart+"@"+rcptDomain)
+	cmd.Stdin = bytes.NewReader(msg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sendmail: %v: %s", err, out)
+	}
+	got, ok := e.delivered("postfix", id, 30*time.Second)
+	if !ok {
+		t.Fatalf("locally submitted mail not delivered; Postfix log:\n%s", tail(e.log("postfix/maillog"), 15))
+	}
+	h := header(got)
+	if strings.Contains(h, "forged.example") {
+		t.Errorf("the forged Authentication-Results of hamlet's authserv-id survived:\n%s", h)
+	}
+	if !strings.Contains(h, "Authentication-Results: other.example; spf=pass smtp.mailfrom=kept@example.org") {
+		t.Errorf("another host's Authentication-Results was removed too:\n%s", h)
 	}
 }
