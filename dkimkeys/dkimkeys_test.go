@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	mdns "github.com/miekg/dns"
 
 	"github.com/hamlet-mail/hamlet/dkim"
@@ -484,4 +485,44 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("%q gives negative %v", s, d)
 		}
 	})
+}
+
+// TestDecodeTOML: [[dkim.sign]] tables decode into SignKey, expire in days.
+func TestDecodeTOML(t *testing.T) {
+	var file struct {
+		DKIM struct {
+			Sign []SignKey `toml:"sign"`
+		} `toml:"dkim"`
+	}
+	md, err := toml.Decode(`
+[[dkim.sign]]
+domain = "example.org"
+selector = "2026a"
+key = "/etc/hamlet/dkim/example.org.2026a.key"
+
+[[dkim.sign]]
+domain = "example.org"
+selector = "2026e"
+key = "/etc/hamlet/dkim/example.org.2026e.key"
+algorithm = "ed25519-sha256"
+subdomains = true
+expire = "7d"
+canonicalization = "relaxed/simple"
+headers = ["From", "To", "Subject"]
+oversign = ["none"]
+`, &file)
+	if err != nil || len(md.Undecoded()) > 0 {
+		t.Fatalf("%v, undecoded %v", err, md.Undecoded())
+	}
+	ks := file.DKIM.Sign
+	if len(ks) != 2 || ks[1].Expire != Duration(7*24*time.Hour) || !ks[1].Subdomains || ks[1].Algorithm != AlgEd25519 ||
+		ks[1].Canonicalization != "relaxed/simple" || len(ks[1].Headers) != 3 || ks[0].Normalize().Algorithm != AlgRSA {
+		t.Errorf("%+v", ks)
+	}
+	if err := ValidateAll(ks); err != nil {
+		t.Error(err)
+	}
+	if _, err := toml.Decode("[[dkim.sign]]\nexpire = \"soon\"\n", &file); err == nil || !strings.Contains(err.Error(), "7d") {
+		t.Errorf("bad expire: %v", err)
+	}
 }
