@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/dmarc"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/spf"
@@ -45,7 +46,9 @@ type Greylist struct {
 	g *greylist.Greylister
 	// spfDomain returns the SPF-authenticated domain, "" if SPF did not pass.
 	spfDomain func(tx *engine.Transaction, deps engine.Results) string
-	log       *slog.Logger
+	// authDomains returns further authenticated domains (DMARC pass).
+	authDomains func(tx *engine.Transaction, deps engine.Results) []string
+	log         *slog.Logger
 }
 
 var _ engine.Finisher = (*Greylist)(nil)
@@ -59,6 +62,30 @@ func NewGreylist(g *greylist.Greylister, spfDomain func(*engine.Transaction, eng
 		log = slog.Default()
 	}
 	return &Greylist{g: g, spfDomain: spfDomain, log: log}
+}
+
+// WithAuthDomains sets the function that returns the domains, beyond
+// SPF's, that the message is authenticated for (DMARCPassDomains reads the
+// "dmarc" check): an admin's "domain:" allowlist entry matching one of
+// them skips greylisting. It returns f.
+func (f *Greylist) WithAuthDomains(fn func(*engine.Transaction, engine.Results) []string) *Greylist {
+	f.authDomains = fn
+	return f
+}
+
+// DMARCPassDomains returns, when the "dmarc" check passed, the From
+// domain (RFC 7489 §3.1: an aligned SPF or DKIM pass
+// authenticates it) and the aligned DKIM d= domain; otherwise nil.
+func DMARCPassDomains(_ *engine.Transaction, deps engine.Results) []string {
+	o, ok := engine.Value[*DMARCOutcome](deps, CheckDMARC)
+	if !ok || o == nil || o.Result.Status != dmarc.StatusPass {
+		return nil
+	}
+	ds := []string{o.Result.FromDomain}
+	if d := o.Result.AlignedDKIM; d != "" && d != o.Result.FromDomain {
+		ds = append(ds, d)
+	}
+	return ds
 }
 
 // SPFPassDomain returns the domain of the "spf" check's result when it is
@@ -97,6 +124,9 @@ func (f *Greylist) Finish(ctx context.Context, tx *engine.Transaction, deps engi
 	}
 	if f.spfDomain != nil {
 		req.SPFDomain = f.spfDomain(tx, deps)
+	}
+	if f.authDomains != nil {
+		req.AuthDomains = f.authDomains(tx, deps)
 	}
 	ctx, cancel := context.WithTimeout(ctx, GreylistTimeout)
 	defer cancel()

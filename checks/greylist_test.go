@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/dmarc"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/greylist"
@@ -260,5 +261,61 @@ func TestGreylistFinisherRedisDown(t *testing.T) {
 	}
 	if v.Action != engine.SoftReject {
 		t.Fatalf("after Redis came back: %v %+v", v.Action, v.Symbols)
+	}
+}
+
+// fakeDMARC stands in for the dmarc check: it passes for
+// news@partner.example and fails for everyone else.
+type fakeDMARC struct{}
+
+func (fakeDMARC) Name() string                { return CheckDMARC }
+func (fakeDMARC) Phase() engine.Phase         { return engine.PhaseHelo }
+func (fakeDMARC) After() []string             { return nil }
+func (fakeDMARC) Symbols() []engine.SymbolDef { return nil }
+func (fakeDMARC) Run(_ context.Context, tx *engine.Transaction, _ engine.Results) engine.Result {
+	o := &DMARCOutcome{Result: dmarc.Result{Status: dmarc.StatusFail, FromDomain: "forged.example"}}
+	if tx.MailFrom == "news@partner.example" {
+		o.Result = dmarc.Result{Status: dmarc.StatusPass, FromDomain: "partner.example", DKIMAligned: true, AlignedDKIM: "mail.partner.example"}
+	}
+	return engine.Result{Value: o}
+}
+
+func TestGreylistFinisherDMARCAllow(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := &glClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	g, err := greylist.New(st, greylist.DefaultConfig(), greylist.Options{Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Allow(context.Background(), "partner.example", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Options{
+		Checks:    []engine.Check{scoreCheck{}, fakeDMARC{}},
+		Finishers: []engine.Finisher{NewGreylist(g, nil, nil).WithAuthDomains(DMARCPassDomains)},
+		Policy:    engine.DefaultPolicy(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func(from string) *engine.Verdict {
+		tx := glTx("203.0.113.5", from, 4.5)
+		return eng.Scan(context.Background(), &tx)
+	}
+	v := scan("news@partner.example")
+	s, _ := symbol(v, SymGreylist)
+	if v.Action != engine.NoAction || !slices.Equal(s.Options, []string{"pass", "allowlisted", "domain:partner.example"}) {
+		t.Errorf("DMARC-authenticated allowlisted domain: %v %+v", v.Action, s)
+	}
+	// The same allowlisted domain without DMARC pass is greylisted.
+	if v := scan("other@partner.example"); v.Action != engine.SoftReject {
+		t.Errorf("unauthenticated partner.example sender: %v", v.Action)
+	}
+	if got := DMARCPassDomains(nil, nil); got != nil {
+		t.Errorf("DMARCPassDomains without results = %v", got)
 	}
 }

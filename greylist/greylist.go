@@ -74,6 +74,10 @@ type Request struct {
 	SPFDomain string
 	// PTR is the client's forward-confirmed reverse name, else "".
 	PTR string
+	// AuthDomains are further domains the message is authenticated for
+	// (e.g. the From domain when DMARC passed); like SPFDomain and PTR
+	// they are matched against "domain:" allowlist entries.
+	AuthDomains []string
 }
 
 // Decision is the result of Decide.
@@ -265,8 +269,8 @@ func (g *Greylister) refreshAuto(ctx context.Context, e store.AllowEntry, now ti
 }
 
 // allowCandidates lists the allowlist keys that would cover r: the client
-// address and its networks, the SPF-authenticated domain and the
-// confirmed PTR name with their parent domains.
+// address and its networks, the SPF-authenticated domain, the confirmed
+// PTR name and the other authenticated domains, with their parent domains.
 func allowCandidates(r Request) []string {
 	ip := r.ClientIP.Unmap()
 	lens := []int{128, 64, 56, 48, 32}
@@ -278,7 +282,7 @@ func allowCandidates(r Request) []string {
 		p, _ := ip.Prefix(l)
 		keys = append(keys, "net:"+p.String())
 	}
-	for _, d := range []string{r.SPFDomain, r.PTR} {
+	for _, d := range append([]string{r.SPFDomain, r.PTR}, r.AuthDomains...) {
 		d = strings.ToLower(strings.TrimSuffix(d, "."))
 		for i := 0; d != "" && strings.Contains(d, ".") && i < 10; i++ {
 			keys = append(keys, "domain:"+d)

@@ -109,12 +109,12 @@ func TestAllowKey(t *testing.T) {
 
 // The keys an admin can create are among those a lookup tries.
 func TestAllowCandidatesCoverAllowKey(t *testing.T) {
-	r := Request{ClientIP: netip.MustParseAddr("192.0.2.77"), SPFDomain: "a.b.example.org", PTR: "mx.example.net."}
+	r := Request{ClientIP: netip.MustParseAddr("192.0.2.77"), SPFDomain: "a.b.example.org", PTR: "mx.example.net.", AuthDomains: []string{"News.Partner.example"}}
 	cands := map[string]bool{}
 	for _, k := range allowCandidates(r) {
 		cands[k] = true
 	}
-	for _, target := range []string{"192.0.2.77", "192.0.2.0/24", "192.0.0.0/16", "192.0.0.0/8", "example.org", "b.example.org", "a.b.example.org", "example.net", "mx.example.net"} {
+	for _, target := range []string{"192.0.2.77", "192.0.2.0/24", "192.0.0.0/16", "192.0.0.0/8", "example.org", "b.example.org", "a.b.example.org", "example.net", "mx.example.net", "partner.example", "news.partner.example"} {
 		k, err := AllowKey(target)
 		if err != nil || !cands[k] {
 			t.Errorf("AllowKey(%s) = %q (%v), not among the candidates %v", target, k, err, allowCandidates(r))
