@@ -67,6 +67,7 @@ func goodZone() []string {
 		"mail.example.org. AAAA 2001:db8::25",
 		`example.org. TXT "v=spf1 mx ip4:` + outIP + ` include:_spf.provider.example -all"`,
 		`example.org. TXT "google-site-verification=abc"`,
+		`mail.example.org. TXT "v=spf1 a -all"`,
 		`_spf.provider.example. TXT "v=spf1 ip4:198.51.100.0/24 ~all"`,
 		ptrN + " PTR mail.example.org.",
 		strings.TrimSpace(dkimkeys.ZoneRecord("s1", "example.org", goodRec)),
@@ -141,7 +142,7 @@ func TestAllPass(t *testing.T) {
 	}
 	// Every check ran.
 	for _, id := range []string{"mx.records", "mx.address", "rdns.ptr", "rdns.fcrdns", "rdns.domain", "rdns.helo",
-		"spf.record", "spf.syntax", "spf.lookups", "spf.includes", "spf.void", "spf.all", "spf.ip",
+		"spf.record", "spf.syntax", "spf.lookups", "spf.includes", "spf.void", "spf.all", "spf.ip", "spf.helo",
 		"dkim.record", "dkim.key", "dkim.testing", "dkim.match",
 		"dmarc.record", "dmarc.syntax", "dmarc.policy", "dmarc.alignment", "dmarc.rua", "dmarc.external",
 		"mtasts.record", "tlsrpt.record", "reputation.senderscore", "reputation.dnsbl"} {
@@ -228,6 +229,10 @@ func TestFaults(t *testing.T) {
 			id: "spf.all", status: Warn, detail: "no final all", fix: "-all"},
 		{name: "SPF all through redirect", zone: append(edit(good, includes, `example.org. TXT "v=spf1 ip4:`+outIP+` redirect=_r.example.org"`), `_r.example.org. TXT "v=spf1 +all"`),
 			id: "spf.all", status: Fail, detail: "+all", fix: "-all"},
+		{name: "HELO without SPF", zone: edit(good, []string{`mail.example.org. TXT`}),
+			id: "spf.helo", subject: outIP, status: Warn, detail: "no SPF record", fix: "mail.example.org.\tIN\tTXT\t\"v=spf1 a -all\""},
+		{name: "HELO SPF fails", zone: edit(good, []string{`mail.example.org. TXT`}, `mail.example.org. TXT "v=spf1 ip4:203.0.113.1 -all"`),
+			id: "spf.helo", subject: outIP, status: Fail, detail: "fail", fix: "\"v=spf1 a -all\""},
 		{name: "DKIM record missing", zone: edit(good, []string{"s1._domainkey"}),
 			id: "dkim.record", subject: "s1", status: Fail, detail: "no TXT record at s1._domainkey.example.org", fix: "s1._domainkey.example.org.\tIN\tTXT\t( \"v=DKIM1; k=rsa; p="},
 		{name: "DKIM record unparseable", zone: edit(good, []string{"s1._domainkey"}, `s1._domainkey.example.org. TXT "v=DKIM1; k=rsa; p=!!!"`),

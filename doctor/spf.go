@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/hamlet-mail/hamlet/dns"
@@ -286,5 +287,35 @@ func (d *doc) spf(ctx context.Context) {
 			it.Fix = fmt.Sprintf("add %s before the all term of the record at %s", term, dom)
 		}
 		d.out.add(it)
+		d.spfHelo(ctx, ip)
 	}
+}
+
+// spfHelo checks the HELO identity (RFC 7208 §2.3): receivers check it
+// for bounces (null sender) and many check it always.
+func (d *doc) spfHelo(ctx context.Context, ip netip.Addr) {
+	h := d.o.Helo
+	if h == "" || !validDomain(h) {
+		return
+	}
+	it := Item{ID: "spf.helo", Section: SectionSPF, Subject: ip.String(), Title: "SPF of the HELO name"}
+	c := spf.Checker{Resolver: d.r}
+	res := c.CheckHelo(ctx, spf.Args{IP: ip, Helo: h})
+	suggest := fmt.Sprintf("publish\n%s.\tIN\tTXT\t\"v=spf1 a -all\"", h)
+	switch res.Code {
+	case spf.Pass:
+		it.Status, it.Detail = Pass, "pass ("+res.Mechanism+")"
+	case spf.None:
+		it.Status, it.Detail, it.Fix = Warn, h+" has no SPF record: bounces (null sender) are checked against it", suggest
+	case spf.TempError:
+		it.Status, it.Detail, it.Fix = TempError, "temperror: "+res.Problem, tempFix
+	default:
+		it.Status = Fail
+		it.Detail = string(res.Code)
+		if res.Problem != "" {
+			it.Detail += ": " + res.Problem
+		}
+		it.Fix = suggest
+	}
+	d.out.add(it)
 }

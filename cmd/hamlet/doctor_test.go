@@ -19,6 +19,7 @@ func doctorZone(rec string, drop ...string) string {
 		"example.org. MX 10 mail.example.org.",
 		"mail.example.org. A 192.0.2.25",
 		`example.org. TXT "v=spf1 mx -all"`,
+		`mail.example.org. TXT "v=spf1 a -all"`,
 		"25.2.0.192.in-addr.arpa. PTR mail.example.org.",
 		strings.TrimSpace(dkimkeys.ZoneRecord("s1", "example.org", rec)),
 		`_dmarc.example.org. TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@example.org"`,
