@@ -47,8 +47,8 @@ func signTestKeys() (*rsa.PrivateKey, ed25519.PrivateKey) {
 	return signRSA, signEd
 }
 
-// writeKey writes k as PKCS#8 PEM (or PKCS#1 when pkcs1) with mode.
-func writeKey(t *testing.T, dir, name string, k crypto.Signer, pkcs1 bool, mode os.FileMode) string {
+// writeSignKeyFile writes k as PKCS#8 PEM (or PKCS#1 when pkcs1) with mode.
+func writeSignKeyFile(t *testing.T, dir, name string, k crypto.Signer, pkcs1 bool, mode os.FileMode) string {
 	t.Helper()
 	var b []byte
 	if pkcs1 {
@@ -123,11 +123,11 @@ func (e *signEnv) finisher(t *testing.T, keys ...dkimkeys.SignKey) *DKIMSign {
 
 func (e *signEnv) keyFiles(t *testing.T) (rsaPath, edPath string) {
 	rk, ek := signTestKeys()
-	return writeKey(t, e.dir, "rsa.pem", rk, true, 0o600), writeKey(t, e.dir, "ed.pem", ek, false, 0o600)
+	return writeSignKeyFile(t, e.dir, "rsa.pem", rk, true, 0o600), writeSignKeyFile(t, e.dir, "ed.pem", ek, false, 0o600)
 }
 
-// signed prepends the verdict's signatures as a front end does.
-func signed(raw string, v *engine.Verdict) string {
+// withSignatures prepends the verdict's signatures as a front end does.
+func withSignatures(raw string, v *engine.Verdict) string {
 	var b strings.Builder
 	for _, s := range v.DKIMSignatures {
 		b.WriteString("DKIM-Signature: " + s + "\r\n")
@@ -217,7 +217,7 @@ func TestDKIMSignVerifiesEverywhere(t *testing.T) {
 		if s, ok := symbol(v, SymDKIMSigned); !ok || len(s.Options) != j.nsigs || s.Score != 0 {
 			t.Errorf("%s: DKIM_SIGNED symbol %+v", j.name, s)
 		}
-		j.raw = signed(raw, v)
+		j.raw = withSignatures(raw, v)
 		j.file = filepath.Join(env.dir, fmt.Sprintf("msg%d.eml", i))
 		if err := os.WriteFile(j.file, []byte(j.raw), 0o644); err != nil {
 			t.Fatal(err)
@@ -355,7 +355,7 @@ func TestDKIMSignSeveralFromDomains(t *testing.T) {
 func TestNewDKIMSignRefusesReadableKey(t *testing.T) {
 	dir := t.TempDir()
 	rk, _ := signTestKeys()
-	p := writeKey(t, dir, "open.pem", rk, true, 0o640)
+	p := writeSignKeyFile(t, dir, "open.pem", rk, true, 0o640)
 	_, err := NewDKIMSign(DKIMConfig{Sign: []dkimkeys.SignKey{{Domain: "example.org", Selector: "s", Key: p}}}, nil)
 	if err == nil || !errors.Is(err, dkimkeys.ErrPermissions) || !strings.Contains(err.Error(), "chmod 600 "+p) {
 		t.Fatalf("group-readable key: %v", err)
@@ -400,7 +400,7 @@ func TestDKIMSignThroughEngine(t *testing.T) {
 			t.Errorf("%s: %d signatures, want %d (errors %v)", tt.name, len(v.DKIMSignatures), tt.want, v.Errors)
 			continue
 		}
-		for _, r := range dkim.Verify(context.Background(), env.res, message.Parse([]byte(signed(signMessage, v))), nil) {
+		for _, r := range dkim.Verify(context.Background(), env.res, message.Parse([]byte(withSignatures(signMessage, v))), nil) {
 			if r.Status != dkim.StatusPass {
 				t.Errorf("%s: %s %s", tt.name, r.Status, r.Reason)
 			}
