@@ -196,3 +196,20 @@ func BenchmarkVerifyRatio(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRelaxedOverhead alternates relaxed and simple body hashing of
+// the same 100 KB body and reports relaxed/simple: what the relaxed scan
+// adds to the hash.
+func BenchmarkRelaxedOverhead(b *testing.B) {
+	body := []byte(benchBody(100 << 10))
+	var tr, ts time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		BodyHash(crypto.SHA256, Relaxed, body, -1)
+		t1 := time.Now()
+		BodyHash(crypto.SHA256, Simple, body, -1)
+		ts += time.Since(t1)
+		tr += t1.Sub(t0)
+	}
+	b.ReportMetric(float64(tr)/float64(ts), "relaxed/simple")
+}

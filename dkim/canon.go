@@ -168,9 +168,10 @@ func WriteCanonicalBody(w io.Writer, c Canon, body []byte) int64 {
 
 // writeRelaxedLines writes b (which does not end in WSP or CRLF) with the
 // relaxed rules applied. Output differs from input only at a TAB, at two
-// or more SPs in a row, and at a SP before a CR; everything between such
-// places is passed on as a slice of b. nextEvent finds those places eight
-// bytes at a time, so the scan costs a fraction of the hash.
+// or more SPs in a row, and at WSP before a CRLF; everything between such
+// places is passed on as a slice of b. Each kind of place has its own
+// search, kept one step ahead: TABs with the vectorised bytes.IndexByte,
+// an SP before an SP or CR eight bytes at a time (nextPair).
 func writeRelaxedLines(w io.Writer, b []byte) int64 {
 	out := batchPool.Get().(*batcher)
 	out.w, out.n = w, 0
@@ -178,14 +179,26 @@ func writeRelaxedLines(w io.Writer, b []byte) int64 {
 		out.w = nil
 		batchPool.Put(out)
 	}()
+	// Next TAB and next SP followed by SP or CR at or after p; -1: none
+	// left, -2: not searched yet.
+	nextTab, nextPairAt := -2, -2
 	run := 0 // start of the pending unchanged stretch
 	for p := 0; ; {
-		e := nextEvent(b, p)
+		if nextTab != -1 && nextTab < p {
+			nextTab = indexByteFrom(b, p, '\t')
+		}
+		if nextPairAt != -1 && nextPairAt < p {
+			nextPairAt = nextPair(b, p)
+		}
+		e := nextTab
+		if e < 0 || (nextPairAt >= 0 && nextPairAt < e) {
+			e = nextPairAt
+		}
 		if e < 0 {
 			break
 		}
-		// The WSP run around e: [first, last). Only a TAB can have SPs
-		// before it that no earlier event covered.
+		// The WSP run around e: [first, last). Only SPs can precede e
+		// in the run: a TAB or an SP pair there would have come first.
 		first := e
 		for first > p && b[first-1] == ' ' {
 			first--
@@ -208,44 +221,54 @@ func writeRelaxedLines(w io.Writer, b []byte) int64 {
 	return out.n
 }
 
-// nextEvent returns the index, at or after from, of the first TAB, the
-// first SP of two in a row, or a SP followed by CR; -1 if there is none.
-// It looks at eight bytes at a time (SWAR), words overlapping by one byte
-// so that a pair across a word boundary is seen.
-func nextEvent(b []byte, from int) int {
+func indexByteFrom(b []byte, from int, c byte) int {
+	i := bytes.IndexByte(b[from:], c)
+	if i < 0 {
+		return -1
+	}
+	return from + i
+}
+
+// nextPair returns the index, at or after from, of the first SP followed
+// by an SP or a CR, or -1. It looks at eight bytes at a time (SWAR), two
+// words per round, words overlapping by one byte so that a pair across a
+// word boundary is seen.
+func nextPair(b []byte, from int) int {
 	const (
 		spaces = 0x2020202020202020
-		tabs   = 0x0909090909090909
 		crs    = 0x0d0d0d0d0d0d0d0d
 	)
 	i := from
-	// Two words per round (14 new bytes) for instruction-level parallelism.
 	for ; i+15 <= len(b); i += 14 {
 		x := binary.LittleEndian.Uint64(b[i:])
 		y := binary.LittleEndian.Uint64(b[i+7:])
 		sx, sy := zeroMask(x^spaces), zeroMask(y^spaces)
-		ex := sx&(sx>>8|zeroMask(x^crs)>>8) | zeroMask(x^tabs)
-		ey := sy&(sy>>8|zeroMask(y^crs)>>8) | zeroMask(y^tabs)
-		if ex|ey != 0 {
-			if ex != 0 {
-				return i + bits.TrailingZeros64(ex)/8
+		px := sx & ((sx | zeroMask(x^crs)) >> 8)
+		py := sy & ((sy | zeroMask(y^crs)) >> 8)
+		if px|py != 0 {
+			if px != 0 {
+				return i + bits.TrailingZeros64(px)/8
 			}
-			return i + 7 + bits.TrailingZeros64(ey)/8
+			return i + 7 + bits.TrailingZeros64(py)/8
 		}
 	}
-	for ; i+8 <= len(b); i += 7 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		sp := zeroMask(x ^ spaces)
-		if ev := sp&(sp>>8|zeroMask(x^crs)>>8) | zeroMask(x^tabs); ev != 0 {
-			return i + bits.TrailingZeros64(ev)/8
-		}
-	}
-	for ; i < len(b); i++ {
-		if b[i] == '\t' || (b[i] == ' ' && i+1 < len(b) && (b[i+1] == ' ' || b[i+1] == '\r')) {
+	for ; i+1 < len(b); i++ {
+		if b[i] == ' ' && (b[i+1] == ' ' || b[i+1] == '\r') {
 			return i
 		}
 	}
 	return -1
+}
+
+// nextEvent returns the index, at or after from, of the first place where
+// relaxed body canonicalization may change something: a TAB, or an SP
+// followed by an SP or a CR; -1 if there is none.
+func nextEvent(b []byte, from int) int {
+	e := indexByteFrom(b, from, '\t')
+	if p := nextPair(b, from); p >= 0 && (e < 0 || p < e) {
+		e = p
+	}
+	return e
 }
 
 // batcher gathers the many short pieces of a rewritten body into large

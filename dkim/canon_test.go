@@ -141,7 +141,7 @@ func TestNextEvent(t *testing.T) {
 		{"abcdefg  hij", true}, {"abcdefgh  ij", true}, {"abcdef  ", true},
 		{"0123456 789abcd  ", true}, {"0123456\t", true}, {"01234567890123\tx", true},
 		{" a b c d e f g h i j k l m n o p", false}, {"aaaaaaa aaaaaaa aaaaaaa ", false},
-		{"abcdefg \r\n", true}, {"ab \rc", true}, {"abcdefgh\r\n", false}, {"0123456 \r", true},
+		{"abcdefg \r\n", true}, {"ab \rc", true}, {"abcdefgh\r\n", false}, {"0123456 \r\n", true}, {"\t\r\n", true},
 	} {
 		if got := nextEvent([]byte(tc.s), 0) >= 0; got != tc.want {
 			t.Errorf("nextEvent(%q) found=%v", tc.s, got)
