@@ -83,10 +83,20 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"authentication_results", &s.AuthResults},
 		{"greylist", &s.Greylist},
 	}
+	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
+	// them, each entry would keep the fields it does not set from the
+	// shipped list at its index (the TOML decoder reuses a slice's
+	// elements): a list of one's own would become a domain list asking
+	// Spamhaus's test entries.
+	shipped := s.DNSBL.Lists
+	s.DNSBL.Lists = nil
 	for _, sec := range sections {
 		if err := c.Section(sec.key, sec.v); err != nil {
 			return nil, err
 		}
+	}
+	if s.DNSBL.Lists == nil {
+		s.DNSBL.Lists = shipped
 	}
 	if err := c.Unknown(); err != nil {
 		return nil, err
