@@ -313,3 +313,15 @@ func TestTallySweptAndCounted(t *testing.T) {
 		t.Errorf("count after delete = %d, want 1", c)
 	}
 }
+
+// go test -run='^$' -bench=Store ./store/bolt
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, err := Open(b.TempDir(), store.Options{SweepInterval: -1, MaxEntries: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}

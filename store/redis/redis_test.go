@@ -240,3 +240,16 @@ func TestConformanceSentinel(t *testing.T) {
 		return s
 	})
 }
+
+// go test -run='^$' -bench=Store ./store/redis
+func BenchmarkStore(b *testing.B) {
+	srv := redistest.Start(b)
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, err := Open(srv.URL(0, fmt.Sprintf("bench%d:", prefixes.Add(1))), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}
