@@ -65,12 +65,11 @@ type session struct {
 
 	macros map[byte]map[string]string // by the command they came with
 
-	inTx      bool // MAIL seen since the last end of message/abort
-	txUsed    bool // the scan has seen a MAIL: the next MAIL needs Next()
-	connDone  bool // a connect/helo-stage reject ended the connection's use
-	msg       bytes.Buffer
-	oversize  bool
-	inHeaders bool
+	inTx     bool // MAIL seen since the last end of message/abort
+	txUsed   bool // the scan has seen a MAIL: the next MAIL needs Next()
+	connDone bool // a connect/helo-stage reject ended the connection's use
+	msg      bytes.Buffer
+	oversize bool
 
 	mu      sync.Mutex
 	reading bool // blocked waiting for the MTA's next packet
@@ -197,7 +196,6 @@ func (m *session) handle(p Packet) (out []byte, quit bool, err error) {
 		return m.reply(ProtoNRHeader, RespContinue), false, nil
 	case CmdEOH:
 		m.appendBody([]byte("\r\n"))
-		m.inHeaders = false
 		return m.reply(ProtoNREOH, RespContinue), false, nil
 	case CmdBody:
 		m.appendBody(p.Data)
@@ -373,7 +371,6 @@ func (m *session) rcpt(to string) []byte {
 // SMFIP_HDR_LEADSPC the value is exactly what followed the colon; multi-line
 // values come with LF (Postfix, Sendmail) or CRLF between lines.
 func (m *session) header(name, value string) {
-	m.inHeaders = true
 	if m.proto&ProtoHdrLeadSpc == 0 && value != "" && value[0] != ' ' && value[0] != '\t' {
 		// Without the option the MTA ate one space after the colon.
 		value = " " + value
@@ -402,7 +399,6 @@ func (m *session) appendBody(p []byte) {
 func (m *session) resetMessage() {
 	m.msg.Reset()
 	m.oversize = false
-	m.inHeaders = false
 }
 
 // early asks the engine for an early verdict and answers the stage: a
