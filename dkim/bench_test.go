@@ -144,8 +144,21 @@ func BenchmarkSign(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sigs/s")
 		})
 	}
+	b.Run("dual", func(b *testing.B) {
+		opts := []SignOptions{
+			{Domain: "example.com", Selector: "rsa", Signer: rk},
+			{Domain: "example.com", Selector: "ed", Signer: ek},
+		}
+		for b.Loop() {
+			if _, err := SignAll(msg, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "messages/s")
+	})
 }
 
 // BenchmarkVerifyRatio runs Verify and the floor (SHA-256 over the whole

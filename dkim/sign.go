@@ -61,6 +61,27 @@ type SignOptions struct {
 // final CRLF. The field must be added as "DKIM-Signature:" + value +
 // CRLF, unchanged, for a simple header canonicalization to verify.
 func Sign(msg *message.Message, o SignOptions) (string, error) {
+	return sign(msg, o, NewBodyHasher(msg.Body))
+}
+
+// SignAll makes one signature per options (e.g. an RSA and an ed25519
+// key for the same domain, RFC 8463 §6 suggests both during the
+// transition) and returns the field values in order; signatures that share
+// a body canonicalization share one body hash.
+func SignAll(msg *message.Message, opts []SignOptions) ([]string, error) {
+	body := NewBodyHasher(msg.Body)
+	out := make([]string, 0, len(opts))
+	for _, o := range opts {
+		v, err := sign(msg, o, body)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func sign(msg *message.Message, o SignOptions, body *BodyHasher) (string, error) {
 	if o.Signer == nil {
 		return "", errors.New("dkim: sign: no key")
 	}
@@ -99,8 +120,7 @@ func Sign(msg *message.Message, o SignOptions) (string, error) {
 	if o.Expire > 0 {
 		tb.add("x", strconv.FormatInt(now.Add(o.Expire).Unix(), 10))
 	}
-	limit := int64(-1)
-	sum, n := BodyHash(alg.Hash(), bc, msg.Body, limit)
+	sum, n := body.Sum(alg.Hash(), bc, -1)
 	if o.BodyLength {
 		tb.add("l", strconv.FormatInt(n, 10))
 	}

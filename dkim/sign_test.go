@@ -161,3 +161,27 @@ func TestHeaderList(t *testing.T) {
 		t.Errorf("h= %s, want %s", got, want)
 	}
 }
+
+func TestSignAllDual(t *testing.T) {
+	rk, ek := testKeys(t)
+	r := &dnstest.Mock{TXT: map[string][]string{
+		"rsa._domainkey.example.com": {keyRecord(t, rk, "")},
+		"ed._domainkey.example.com":  {keyRecord(t, ek, "")},
+	}}
+	msg := message.Parse([]byte(testMessage))
+	vals, err := SignAll(msg, []SignOptions{
+		{Domain: "example.com", Selector: "rsa", Signer: rk},
+		{Domain: "example.com", Selector: "ed", Signer: ek},
+	})
+	if err != nil || len(vals) != 2 {
+		t.Fatalf("SignAll: %v, %d values", err, len(vals))
+	}
+	raw := "DKIM-Signature: " + vals[0] + "\r\nDKIM-Signature: " + vals[1] + "\r\n" + testMessage
+	res := Verify(context.Background(), r, message.Parse([]byte(raw)), nil)
+	if len(res) != 2 || res[0].Status != StatusPass || res[1].Status != StatusPass || res[0].Algorithm != "rsa-sha256" || res[1].Algorithm != "ed25519-sha256" {
+		t.Fatalf("dual signatures: %+v", res)
+	}
+	if _, err := SignAll(msg, []SignOptions{{Domain: "example.com", Selector: "x"}}); err == nil {
+		t.Error("no key accepted")
+	}
+}
