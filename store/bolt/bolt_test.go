@@ -148,6 +148,10 @@ func TestCrashChild(t *testing.T) {
 					fmt.Println("ERR", err)
 					os.Exit(2)
 				}
+				if err := s.HistoryAdd(ctx, store.HistoryRecord{Time: now, QueueID: k, Action: "no action"}); err != nil {
+					fmt.Println("ERR", err)
+					os.Exit(2)
+				}
 				// Acknowledge one line at a time, flushed at once, so that
 				// the parent never sees a key whose writes had not returned.
 				ackMu <- struct{}{}
@@ -241,6 +245,19 @@ loop:
 		c, err := s.CounterGet(ctx, "c-"+k, storetest.T0)
 		if err != nil || c.Value != v {
 			t.Errorf("acknowledged counter c-%s = %+v, %v; want %d", k, c, err, v)
+		}
+	}
+	hist, err := s.HistoryList(ctx, store.HistoryQuery{Limit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inHistory := map[string]bool{}
+	for _, r := range hist {
+		inHistory[r.QueueID] = true
+	}
+	for k := range acked {
+		if !inHistory[k] {
+			t.Errorf("acknowledged history record %s lost", k)
 		}
 	}
 	// The reopened store is consistent: its counts match its contents.
