@@ -313,3 +313,30 @@ func TestPostfixLocalSubmission(t *testing.T) {
 		t.Errorf("another host's Authentication-Results was removed too:\n%s", h)
 	}
 }
+
+// One daemon, one view: messages scanned for Postfix (milter) and for
+// OpenSMTPD (the filter delegating over milter) are counted by the same
+// hamlet serve.
+func TestOneDaemonForBothMTAs(t *testing.T) {
+	e := getEnv(t)
+	before := scansTotal(t)
+	for _, mta := range mtas {
+		id := newID(mta, "count")
+		if r := e.send(ctxT(t), mta, hamClient, "alice@good.test", e.hamMessage(id)); !r.dataAccepted() {
+			t.Fatalf("%s: not accepted:\n%s", mta, r.out)
+		}
+	}
+	// The metrics observer counts a verdict as it is given; allow it a
+	// moment to land.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after := scansTotal(t)
+		if after-before == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hamlet_scans_total went from %v to %v for one message through each MTA, want +2", before, after)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

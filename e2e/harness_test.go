@@ -41,6 +41,7 @@ const (
 
 	milterAddr  = "127.0.0.1:11332"
 	scanAddr    = "127.0.0.1:11333"
+	ctrlAddr    = "127.0.0.1:11334"
 	postfixAddr = "127.0.0.1:2525"
 	postfixUnix = "127.0.0.1:2528" // Postfix talking to hamlet over its unix socket
 	osmtpdAddr  = "127.0.0.1:2526"
@@ -89,7 +90,7 @@ listen = ["127.0.0.1:11333"]
 timeout = "12s"
 
 [controller]
-listen = ""
+listen = "127.0.0.1:11334"
 
 [milter]
 listen = ["127.0.0.1:11332", "unix:%s"]
@@ -592,4 +593,31 @@ func header(msg string) string {
 		return msg[:i+1]
 	}
 	return msg
+}
+
+// scansTotal sums hamlet_scans_total over its actions from the daemon's
+// /metrics.
+func scansTotal(t *testing.T) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + ctrlAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "hamlet_scans_total") {
+			continue
+		}
+		f := strings.Fields(l)
+		var v float64
+		if _, err := fmt.Sscanf(f[len(f)-1], "%g", &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }
