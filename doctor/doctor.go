@@ -284,8 +284,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "  [%s] %s: %s\n", label(it.Status), title, it.Detail)
 		if it.Fix != "" && it.Status != Pass {
+			word := " fix"
+			if it.Status == Info {
+				word = "hint"
+			}
 			fix := strings.ReplaceAll(it.Fix, "\n", "\n              ")
-			fmt.Fprintf(&b, "         fix: %s\n", fix)
+			fmt.Fprintf(&b, "        %s: %s\n", word, fix)
 		}
 	}
 	s := r.Summary

@@ -118,7 +118,7 @@ func baseOptions() Options {
 
 func runZone(t *testing.T, lines []string, o Options) *Report {
 	t.Helper()
-	srv, err := dnstest.NewServer(strings.Join(lines, "\n") + "\n")
+	srv, err := startDNS(strings.Join(lines, "\n") + "\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("some names hang", func(t *testing.T) {
-		srv, err := dnstest.NewServer(strings.Join(goodZone(), "\n") + "\n")
+		srv, err := startDNS(strings.Join(goodZone(), "\n") + "\n")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,7 +447,7 @@ func TestWriteText(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	keys(t)
-	srv, err := dnstest.NewServer(strings.Join(goodZone(), "\n") + "\n")
+	srv, err := startDNS(strings.Join(goodZone(), "\n") + "\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,5 +574,16 @@ func TestSelectorsFrom(t *testing.T) {
 	}
 	if SelectorsFrom(nil, "example.org") != nil {
 		t.Error("nil set")
+	}
+}
+
+// startDNS starts a dnstest server, trying again when the random UDP port's
+// TCP twin is taken by another process (dnstest binds both).
+func startDNS(zone string) (*dnstest.Server, error) {
+	for i := 0; ; i++ {
+		srv, err := dnstest.NewServer(zone)
+		if err == nil || i == 9 || !strings.Contains(err.Error(), "address already in use") {
+			return srv, err
+		}
 	}
 }

@@ -68,7 +68,7 @@ func TestDKIMKeygen(t *testing.T) {
 				}
 			}
 		}
-		srv, err := dnstest.NewServer(out)
+		srv, err := startTestDNS(out)
 		if err != nil {
 			t.Fatalf("zone text does not load: %v\n%s", err, out)
 		}
@@ -120,5 +120,16 @@ func TestDKIMKeygen(t *testing.T) {
 	os.Chmod(open, 0o644)
 	if code, _, errOut := runCmd("dkim", "record", "-d", "example.org", "-s", "x", open); code != exitFail || !strings.Contains(errOut, "chmod 600") {
 		t.Errorf("readable key: exit %d %s", code, errOut)
+	}
+}
+
+// startTestDNS starts a dnstest server, trying again when the random UDP port's
+// TCP twin is taken by another process (dnstest binds both).
+func startTestDNS(zone string) (*dnstest.Server, error) {
+	for i := 0; ; i++ {
+		srv, err := dnstest.NewServer(zone)
+		if err == nil || i == 9 || !strings.Contains(err.Error(), "address already in use") {
+			return srv, err
+		}
 	}
 }

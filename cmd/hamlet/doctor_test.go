@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/hamlet-mail/hamlet/dkimkeys"
-	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/doctor"
 )
 
@@ -52,7 +51,7 @@ func TestDoctorCommand(t *testing.T) {
 	}
 	rec, _ := dkimkeys.KeyRecord(k.Public())
 	serve := func(zone string) string {
-		srv, err := dnstest.NewServer(zone)
+		srv, err := startTestDNS(zone)
 		if err != nil {
 			t.Fatal(err)
 		}
