@@ -11,10 +11,11 @@
 // whose Expires is before now is treated as absent by every operation) and
 // physical (Sweep, or Redis key TTLs, reclaim the space later).
 //
-// What a store does not do: it keeps no message bodies, no addresses other
-// than the envelope sender in history records, and it does not decide
-// anything about greylisting policy beyond the state machine of
-// GreylistAttempt (see package greylist for the policy).
+// What a store does not do: it keeps no message bodies (history records
+// hold the envelope sender but no recipient address; greylist keys, chosen
+// by package greylist, do hold recipients), and it decides nothing about
+// greylisting policy beyond the state machine of GreylistAttempt (see
+// package greylist for the policy).
 package store
 
 import (
