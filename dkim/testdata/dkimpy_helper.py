@@ -11,6 +11,13 @@
       the DKIM-Signature field dkimpy makes to "out" (alg: rsa-sha256 |
       ed25519-sha256; an ed25519 key file holds the base64 32-byte seed,
       an RSA one a PEM key). One process for all jobs: python starts slowly.
+  dkimpy_helper.py arcverify DNS.json FILE...
+      For every FILE print "FILE<TAB>cv<TAB>reason" from dkimpy's ARC
+      chain validation (cv: pass, fail, none).
+  dkimpy_helper.py arcsign JOBS.json
+      JOBS.json is a list of {"key", "selector", "domain", "srvid",
+      "headers", "timestamp", "message", "out"}: write the ARC set dkimpy
+      adds (needs python3-authres) to "out".
 """
 import json
 import sys
@@ -18,7 +25,7 @@ import sys
 import dkim
 
 
-def verify(dns_path, files):
+def load_dns(dns_path):
     with open(dns_path) as f:
         records = json.load(f)
 
@@ -29,6 +36,11 @@ def verify(dns_path, files):
         if not vals:
             return None
         return vals[0].encode()
+    return dnsfunc
+
+
+def verify(dns_path, files):
+    dnsfunc = load_dns(dns_path)
 
     for path in files:
         with open(path, "rb") as f:
@@ -59,10 +71,40 @@ def sign(jobs_path):
             f.write(sig)
 
 
+def arcverify(dns_path, files):
+    dnsfunc = load_dns(dns_path)
+    for path in files:
+        with open(path, "rb") as f:
+            msg = f.read()
+        cv, _, reason = dkim.arc_verify(msg, dnsfunc=dnsfunc)
+        cv = (cv or b"fail").decode() if isinstance(cv, bytes) else str(cv or "fail")
+        print("%s\t%s\t%s" % (path, cv.lower(), str(reason).replace("\t", " ").replace("\n", " ")))
+
+
+def arcsign(jobs_path):
+    with open(jobs_path) as f:
+        jobs = json.load(f)
+    for job in jobs:
+        with open(job["message"], "rb") as f:
+            msg = f.read()
+        with open(job["key"], "rb") as f:
+            key = f.read()
+        lines = dkim.arc_sign(msg, job["selector"].encode(), job["domain"].encode(), key,
+                              job["srvid"].encode(),
+                              include_headers=[h.encode() for h in job["headers"]],
+                              timestamp=job["timestamp"])
+        with open(job["out"], "wb") as f:
+            f.write(b"".join(lines))
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "verify":
         verify(sys.argv[2], sys.argv[3:])
     elif len(sys.argv) == 3 and sys.argv[1] == "sign":
         sign(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "arcverify":
+        arcverify(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) == 3 and sys.argv[1] == "arcsign":
+        arcsign(sys.argv[2])
     else:
         sys.exit(__doc__)
