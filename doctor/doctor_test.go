@@ -587,3 +587,15 @@ func startDNS(zone string) (*dnstest.Server, error) {
 		}
 	}
 }
+
+func TestGenericPTR(t *testing.T) {
+	for name, want := range map[string]bool{
+		"192-0-2-25.dyn.isp.example": true, "host-192.0.2.25.example.net": true, "ppp123.isp": true,
+		"dsl-pool": true, "cpe-1.cable": true, "c-24-5-6-7.hsd1.ca.comcast": true,
+		"mail": false, "mx1": false, "dynamo-mail": false, "client1": false, "pooled-mail": false, "smtp-out.mailer": false,
+	} {
+		if got := genericPTR.MatchString(name); got != want {
+			t.Errorf("%s: generic = %v, want %v", name, got, want)
+		}
+	}
+}

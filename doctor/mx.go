@@ -109,7 +109,7 @@ func (d *doc) mx(ctx context.Context) {
 // genericPTR matches reverse names that look assigned by an access
 // provider (the address's digits in the name, or words such as dynamic):
 // receivers treat them as consumer lines (rspamd's hfilter does too).
-var genericPTR = regexp.MustCompile(`(?i)(\d{1,3}[.-]\d{1,3}[.-]\d{1,3}[.-]\d{1,3})|\b(dyn|dynamic|dhcp|pool|dsl|adsl|cable|dialup|dial-up|ppp|client|broadband|customer|static-ip|ip-\d)`)
+var genericPTR = regexp.MustCompile(`(?i)(\d{1,3}[.-]\d{1,3}[.-]\d{1,3}[.-]\d{1,3})|(^|[.-])(dyn|dynamic|dhcp|pool|dsl|adsl|xdsl|cable|dialup|dial-up|ppp|broadband|customer|cpe)\d*([.-]|$)`)
 
 func orgOf(name string) string { return dmarc.OrganizationalDomain(name) }
 
