@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/dkim"
+	"github.com/hamlet-mail/hamlet/message"
 )
 
 // Algorithms a key may be configured with.
@@ -105,6 +106,11 @@ func ParseDuration(s string) (time.Duration, error) {
 // Normalize returns k with defaults filled in and names in lower case.
 func (k SignKey) Normalize() SignKey {
 	k.Domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(k.Domain), "."))
+	// A U-label domain is signed as its A-labels (RFC 8616 §4), the form
+	// From domains are compared in.
+	if a, err := message.NormalizeDomain(k.Domain); err == nil {
+		k.Domain = a
+	}
 	k.Selector = strings.ToLower(strings.TrimSpace(k.Selector))
 	k.Algorithm = strings.ToLower(strings.TrimSpace(k.Algorithm))
 	if k.Algorithm == "" {

@@ -243,6 +243,22 @@ func TestLoadRefusesTinyRSA(t *testing.T) {
 	}
 }
 
+func TestIDNDomain(t *testing.T) {
+	rk, _ := testKeys(t)
+	set, err := NewSet([]Key{{Config: SignKey{Domain: "Bücher.example", Selector: "s"}, Signer: rk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := set.Domains(); len(got) != 1 || got[0] != "xn--bcher-kva.example" {
+		t.Fatalf("domains %v", got)
+	}
+	msg := message.Parse([]byte("From: a@bücher.example\r\n\r\nhi\r\n"))
+	doms, _ := message.FromDomains(msg)
+	if len(doms) != 1 || len(set.For(doms[0])) != 1 {
+		t.Errorf("From domains %v not matched", doms)
+	}
+}
+
 func TestParseDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"7d": 7 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "168h": 168 * time.Hour, " 90m ": 90 * time.Minute,
