@@ -62,6 +62,11 @@ var _ store.Store = (*Store)(nil)
 func ParseURL(raw string) (*goredis.UniversalOptions, string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		// url.Error repeats the URL, password included: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, "", fmt.Errorf("redis store: bad URL: %w", err)
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {

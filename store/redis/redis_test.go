@@ -61,12 +61,16 @@ func TestParseURL(t *testing.T) {
 		{url: "redis://host/0?prefx=a", err: "unknown URL parameter"},
 		{url: "redis://host/0?dial_timeout=soon", err: "dial_timeout"},
 		{url: "redis://host:port:x/0", err: "bad URL"},
+		{url: "redis://u:secret@host:port:x/0", err: "bad URL"},
 	}
 	for _, tt := range tests {
 		o, prefix, err := ParseURL(tt.url)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s: err = %v, want %q", tt.url, err, tt.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("%s: the error shows the password: %v", tt.url, err)
 			}
 			continue
 		}
