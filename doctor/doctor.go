@@ -22,6 +22,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dnsbl"
+	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/senderscore"
 )
 
@@ -164,6 +165,9 @@ func Run(ctx context.Context, r dns.Resolver, o Options) *Report {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	o.Domain = dns.Normalize(strings.TrimSpace(o.Domain))
+	if a, err := message.NormalizeDomain(o.Domain); err == nil {
+		o.Domain = a // U-labels as A-labels, as DNS has them
+	}
 	o.Helo = dns.Normalize(strings.TrimSpace(o.Helo))
 	if o.SenderscoreZone == "" {
 		o.SenderscoreZone = senderscore.Zone

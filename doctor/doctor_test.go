@@ -393,6 +393,10 @@ func TestWithoutIPsAndSelectors(t *testing.T) {
 	if rep.Failed() {
 		t.Errorf("failed:\n%s", dump(rep))
 	}
+	idn := Run(context.Background(), &dnstest.Mock{TXT: map[string][]string{"xn--bcher-kva.example": {"v=spf1 -all"}}}, Options{Domain: "Bücher.example"})
+	if idn.Domain != "xn--bcher-kva.example" || len(idn.Find("spf.record", "")) != 1 || idn.Find("spf.record", "")[0].Status != Pass {
+		t.Errorf("IDN domain: %s %+v", idn.Domain, idn.Find("spf.record", ""))
+	}
 	bad := Run(context.Background(), &dnstest.Mock{}, Options{Domain: "not a domain"})
 	if len(bad.Items) != 1 || bad.Items[0].Status != Fail || !bad.Failed() {
 		t.Errorf("invalid domain: %+v", bad.Items)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/message"
 )
 
 // MaxIPs bounds the addresses one request may ask about.
@@ -32,6 +33,9 @@ func Handler(resolver func() dns.Resolver, defaults func(domain string) Options)
 		}
 		q := req.URL.Query()
 		domain := dns.Normalize(strings.TrimSpace(q.Get("domain")))
+		if a, err := message.NormalizeDomain(domain); err == nil {
+			domain = a
+		}
 		if !validDomain(domain) {
 			httpError(w, http.StatusBadRequest, fmt.Sprintf("domain=%q is not a domain name", q.Get("domain")))
 			return
