@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,8 @@ type Listing struct {
 	Allow    []store.AllowEntry    `json:"allow"`
 }
 
-// List returns up to limit greylist and allowlist entries each.
+// List returns up to limit greylist and allowlist entries each, sorted by
+// key.
 func (g *Greylister) List(ctx context.Context, limit int) (Listing, error) {
 	now := g.now()
 	gl, err := g.st.GreylistList(ctx, now, limit)
@@ -36,6 +38,7 @@ func (g *Greylister) List(ctx context.Context, limit int) (Listing, error) {
 	if gl == nil {
 		gl = []store.GreylistEntry{}
 	}
+	slices.SortFunc(gl, func(a, b store.GreylistEntry) int { return strings.Compare(a.Key, b.Key) })
 	if al == nil {
 		al = []store.AllowEntry{}
 	}
