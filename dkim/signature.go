@@ -104,6 +104,14 @@ func ParseSignatureKind(kind Kind, value string) (*Signature, error) {
 	return s, nil
 }
 
+// requiredTags: RFC 6376 §3.5 (DKIM-Signature), RFC 8617 §4.1.2 (AMS:
+// the DKIM set with i= for v=) and §4.1.3 (ARC-Seal).
+var requiredTags = map[Kind][]string{
+	KindDKIM: {"v", "a", "b", "bh", "d", "h", "s"},
+	KindAMS:  {"i", "a", "b", "bh", "d", "h", "s"},
+	KindAS:   {"i", "a", "b", "cv", "d", "s"},
+}
+
 func signatureFromTags(kind Kind, tags TagList) (*Signature, error) {
 	s := &Signature{Kind: kind, Tags: tags, Length: -1, Timestamp: -1, Expiration: -1}
 	if kind == KindAMS {
@@ -113,15 +121,7 @@ func signatureFromTags(kind Kind, tags TagList) (*Signature, error) {
 		// are shown to produce.
 		s.HeaderCanon, s.BodyCanon = Relaxed, Relaxed
 	}
-	required := []string{"a", "b", "bh", "d", "h", "s"}
-	switch kind {
-	case KindDKIM:
-		required = append(required, "v")
-	case KindAMS:
-		required = append(required, "i")
-	case KindAS:
-		required = []string{"a", "b", "cv", "d", "i", "s"}
-	}
+	required := requiredTags[kind]
 	// RFC 6376 §6.1.1: "If any tag listed as "required" in Section 3.5 is
 	// omitted from the DKIM-Signature header field, the Verifier MUST
 	// ignore the DKIM-Signature header field and return PERMFAIL".
@@ -180,7 +180,9 @@ func signatureFromTags(kind Kind, tags TagList) (*Signature, error) {
 				// use ... h=": its presence makes the seal invalid.
 				return nil, errors.New("h= is not allowed in ARC-Seal")
 			}
-			for _, h := range strings.Split(v, ":") {
+			names := strings.Split(v, ":")
+			s.Headers = make([]string, 0, len(names))
+			for _, h := range names {
 				h = trimFWS(h)
 				if h == "" {
 					// Not in the §3.5 grammar, but harmless: an empty

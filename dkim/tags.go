@@ -50,8 +50,8 @@ var ErrTagSyntax = errors.New("tag-list syntax error")
 // tag name does occur more than once, the entire tag-list is invalid."
 // A trailing semicolon is allowed; an empty list element elsewhere is not.
 func ParseTagList(s string) (TagList, error) {
-	var out TagList
 	parts := strings.Split(s, ";")
+	out := make(TagList, 0, len(parts))
 	for i, p := range parts {
 		if isFWSOnly(p) {
 			if i == len(parts)-1 && i > 0 {
