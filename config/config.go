@@ -189,7 +189,7 @@ func (c *Config) Section(key string, v any) error {
 			if errors.As(err, &ce) {
 				return err
 			}
-			return c.errorf(key, "%w", err)
+			return c.optionError(key, err)
 		}
 	}
 	return nil
@@ -208,6 +208,22 @@ func (c *Config) Unknown() error {
 		return c.errorf(undecoded[0], "unknown option")
 	}
 	return nil
+}
+
+// optionError places a feature's validation error on the option it names,
+// when its text starts with one ("delay: …", "greylist.delay: …"), else
+// on the section.
+func (c *Config) optionError(key string, err error) error {
+	msg := err.Error()
+	rest := strings.TrimPrefix(strings.TrimPrefix(msg, key+": "), key+".")
+	if i := strings.IndexAny(rest, ": "); i > 0 {
+		opt := key + "." + rest[:i]
+		if lineOf(c.text, opt) > 0 {
+			return &Error{File: c.file, Line: lineOf(c.text, opt), Option: opt,
+				Err: errors.New(strings.TrimLeft(strings.TrimPrefix(rest[i:], ":"), " "))}
+		}
+	}
+	return c.errorf(key, "%w", err)
 }
 
 func (c *Config) errorf(option, format string, args ...any) error {

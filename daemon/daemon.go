@@ -178,15 +178,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.milter = milter.NewServer(d.Engine, s.Milter, d.log)
 	for _, addr := range s.Milter.Listen {
-		network, address, err := milter.ParseListen(addr)
-		if err != nil {
-			d.shutdown()
-			return err
-		}
-		if network == "unix" {
-			os.Remove(address) // a stale socket of an earlier run
-		}
-		ln, err := net.Listen(network, address)
+		// milter.Listen replaces a stale unix socket, refuses a live one
+		// and opens it to the MTA's user.
+		ln, err := milter.Listen(addr)
 		if err != nil {
 			d.shutdown()
 			return fmt.Errorf("milter: %w", err)
