@@ -134,7 +134,13 @@ func (g *Greylister) Drop(ctx context.Context, key string) (bool, error) {
 			ak = k
 		}
 	}
-	return g.st.AllowDelete(ctx, ak)
+	ok, err = g.st.AllowDelete(ctx, ak)
+	if err == nil && strings.HasPrefix(ak, "net:") {
+		// An admin who drops a network's entry wants it gone: its pass
+		// count goes too, or the next pass would allowlist it again.
+		_, err = g.st.CounterDelete(ctx, "awl:"+strings.TrimPrefix(ak, "net:"))
+	}
+	return ok, err
 }
 
 // Handler serves the admin API under /api/greylist (mount it on the

@@ -235,6 +235,15 @@ func (g *Greylister) countPass(ctx context.Context, ip netip.Addr, now time.Time
 		return false
 	}
 	net := ClientNet(ip).String()
+	// A pass within the hour of the last counted one would not count, and
+	// its only effect would be to push the expiry on: skip that write
+	// while the expiry is less than a day behind (a read is cheaper than
+	// the embedded store's fsync).
+	if c, err := g.st.CounterGet(ctx, "awl:"+net, now); err == nil && !c.Last.IsZero() &&
+		now.Sub(c.Last) < AutoAllowInterval && now.Add(g.cfg.PassTTL.D()).Sub(c.Expires) < 24*time.Hour &&
+		c.Value < int64(g.cfg.AutoAllowAfter) {
+		return false
+	}
 	c, err := g.st.CounterIncr(ctx, "awl:"+net, store.CounterOp{Now: now, TTL: g.cfg.PassTTL.D(), MinInterval: AutoAllowInterval})
 	if err != nil {
 		g.log.Warn("greylist: counting a pass failed", "net", net, "err", err)

@@ -493,3 +493,34 @@ message = "Come back later"
 		t.Errorf("partial section: %+v, %v", c, err)
 	}
 }
+
+// An admin who drops an auto-allowlist entry also drops the network's pass
+// count: the next pass does not allowlist it again.
+func TestAutoAllowDrop(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			clk := &Clock{t: t0}
+			g := newGreylister(t, b.open(t), clk, nil)
+			ctx := context.Background()
+			for i := range 5 {
+				r := req(fmt.Sprintf("192.0.2.%d", 10+i), fmt.Sprintf("s%d@example.org", i), "u@example.net")
+				g.Decide(ctx, r)
+				clk.Advance(time.Hour)
+				if d := g.Decide(ctx, r); d.Outcome != Pass || d.AutoAllowed != (i == 4) {
+					t.Fatalf("pass %d: %v auto=%v", i+1, d.Outcome, d.AutoAllowed)
+				}
+			}
+			if ok, err := g.Drop(ctx, "192.0.2.0/24"); !ok || err != nil {
+				t.Fatalf("Drop = %v, %v", ok, err)
+			}
+			r := req("192.0.2.202", "z@example.com", "w@example.net")
+			if d := g.Decide(ctx, r); d.Outcome != Greylisted {
+				t.Errorf("after drop: %v %q", d.Outcome, d.Reason)
+			}
+			clk.Advance(2 * time.Hour)
+			if d := g.Decide(ctx, r); d.Outcome != Pass || d.AutoAllowed {
+				t.Errorf("first pass after drop: %v auto=%v (the old count should be gone)", d.Outcome, d.AutoAllowed)
+			}
+		})
+	}
+}

@@ -74,6 +74,8 @@ type Store interface {
 	// CounterGet returns the counter's state at now; an absent or expired
 	// counter is the zero Counter with a nil error.
 	CounterGet(ctx context.Context, key string, now time.Time) (Counter, error)
+	// CounterDelete removes a counter; it reports whether one existed.
+	CounterDelete(ctx context.Context, key string) (bool, error)
 
 	// HistoryAdd appends scan records in one write; the store assigns
 	// IDs where empty and trims the history to its age and count bounds.

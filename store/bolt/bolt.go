@@ -468,3 +468,14 @@ func (s *Store) CounterGet(ctx context.Context, key string, now time.Time) (stor
 	})
 	return out, err
 }
+
+// CounterDelete implements store.Store.
+func (s *Store) CounterDelete(ctx context.Context, key string) (bool, error) {
+	var ok bool
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		ok, err = del(tx, bCounters, []byte(key))
+		return err
+	})
+	return ok, err
+}

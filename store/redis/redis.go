@@ -517,6 +517,12 @@ func (s *Store) CounterGet(ctx context.Context, key string, now time.Time) (stor
 	return c, nil
 }
 
+// CounterDelete implements store.Store.
+func (s *Store) CounterDelete(ctx context.Context, key string) (bool, error) {
+	n, err := s.c.Del(ctx, s.prefix+"ctr:"+key).Result()
+	return n > 0, wrap(err)
+}
+
 // ---- history ----
 
 func randomID(t time.Time) string {

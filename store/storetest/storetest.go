@@ -263,6 +263,15 @@ func testCounter(t *testing.T, s store.Store) {
 	if err != nil || got.Value != 5 {
 		t.Errorf("CounterIncr delta 5 = %+v, %v", got, err)
 	}
+	if ok, err := s.CounterDelete(c, "delta"); !ok || err != nil {
+		t.Errorf("CounterDelete = %v, %v", ok, err)
+	}
+	if got, _ := s.CounterGet(c, "delta", T0); got.Value != 0 {
+		t.Errorf("deleted counter = %+v", got)
+	}
+	if ok, err := s.CounterDelete(c, "delta"); ok || err != nil {
+		t.Errorf("CounterDelete again = %v, %v", ok, err)
+	}
 }
 
 func testCounterConcurrent(t *testing.T, s store.Store) {
