@@ -20,7 +20,7 @@ func SelectFields(fields []message.Field, names []string, skip []byte) [][]byte 
 	if len(names) == 0 {
 		return out
 	}
-	if len(names)*len(fields) <= 1024 {
+	if len(names) <= 64 && len(names)*len(fields) <= 1024 {
 		return selectSmall(out, fields, names, skip)
 	}
 	// Index the instances of every wanted name, bottom first, so that the
