@@ -13,7 +13,9 @@ import (
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
+	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/doctor"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
@@ -35,6 +37,7 @@ type Settings struct {
 	DMARC       checks.DMARCConfig
 	AuthResults checks.AuthResConfig `toml:"authentication_results"`
 	Greylist    greylist.Config
+	DKIM        checks.DKIMConfig
 }
 
 // Overrides are command-line settings that win over the file.
@@ -82,6 +85,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"dmarc", &s.DMARC},
 		{"authentication_results", &s.AuthResults},
 		{"greylist", &s.Greylist},
+		{"dkim", &s.DKIM},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
 	// them, each entry would keep the fields it does not set from the
@@ -215,6 +219,15 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		}
 		fs = append(fs, f)
 	}
+	// Signing comes after greylisting, which turns a greylist action into
+	// no action for outbound mail.
+	if len(s.DKIM.Sign) > 0 {
+		f, err := checks.NewDKIMSign(s.DKIM, d.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dkim: %w", s.File(), err)
+		}
+		fs = append(fs, f)
+	}
 	return engine.New(engine.Options{
 		Checks:     cs,
 		Finishers:  fs,
@@ -224,4 +237,37 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Observers:  d.Observers,
 		Logger:     d.Logger,
 	})
+}
+
+// DoctorOptions are the parts of a doctor run that come from the
+// configuration, for domain: the enabled DNS lists, the Senderscore zone,
+// the HELO name, and the DKIM selectors hamlet signs the domain with
+// (with their public keys, to check that DNS publishes them). Key files
+// that cannot be read are reported in problems and left out.
+func DoctorOptions(s *Settings, domain string) (o doctor.Options, problems []string) {
+	o = doctor.Options{Domain: domain, Helo: s.AuthServID()}
+	if s.Senderscore.Enabled {
+		o.SenderscoreZone = s.Senderscore.Zone
+	}
+	if s.DNSBL.Enabled {
+		lists, err := s.DNSBL.Effective()
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		for _, l := range lists {
+			if l.Enabled {
+				o.Lists = append(o.Lists, l)
+			}
+		}
+	}
+	if len(s.DKIM.Sign) > 0 {
+		set, warnings, err := dkimkeys.Load(s.DKIM.Sign)
+		problems = append(problems, warnings...)
+		if err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			o.Selectors = doctor.SelectorsFrom(set, domain)
+		}
+	}
+	return o, problems
 }

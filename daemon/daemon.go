@@ -20,6 +20,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/doctor"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
@@ -168,6 +169,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if s.Controller.Listen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+		mux.Handle("GET /api/doctor", doctor.Handler(func() dns.Resolver { return d.resolver.Load() }, func(domain string) doctor.Options {
+			o, _ := DoctorOptions(d.settings.Load(), domain)
+			return o
+		}))
 		mux.Handle("/api/greylist", d.greylistAPI())
 		mux.Handle("/api/greylist/", d.greylistAPI())
 		mux.Handle("/", scan) // rspamd answers /ping and /checkv2 on the controller too

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/config"
+	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
@@ -97,16 +97,13 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	dnsCfg := config.Default().DNS
 	if file != "" {
-		c, err := config.Load(file)
+		st, err := daemon.LoadSettings(file, daemon.Overrides{})
 		if err != nil {
 			fmt.Fprintf(stderr, "hamlet: %v\n", err)
 			return exitConfig
 		}
-		dnsCfg = c.DNS
-		if err := fromConfig(c, &o, stderr); err != nil {
-			fmt.Fprintf(stderr, "hamlet: %v\n", err)
-			return exitConfig
-		}
+		dnsCfg = st.DNS
+		fromSettings(st, &o, stderr)
 	}
 	if len(ns) > 0 {
 		dnsCfg.Servers = ns
@@ -132,46 +129,19 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// fromConfig fills what o lacks from hamlet's configuration: the DNS
-// lists ([dnsbl], enabled lists), the Senderscore zone and, without
-// --selector, the signing keys of the domain ([[dkim.sign]]).
-func fromConfig(c *config.Config, o *doctor.Options, stderr io.Writer) error {
-	bl := checks.DefaultDNSBLConfig()
-	if err := c.Section("dnsbl", &bl); err != nil {
-		return err
+// fromSettings fills what the command line left open from hamlet's
+// configuration: the enabled DNS lists, the Senderscore zone and, without
+// --selector, the domain's signing keys ([[dkim.sign]]).
+func fromSettings(st *daemon.Settings, o *doctor.Options, stderr io.Writer) {
+	c, problems := daemon.DoctorOptions(st, o.Domain)
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "hamlet doctor: %s\n", p)
 	}
-	if len(o.DNSLists) == 0 && bl.Enabled {
-		for _, l := range bl.Lists {
-			if l.Enabled {
-				o.Lists = append(o.Lists, l)
-			}
-		}
+	if len(o.DNSLists) == 0 {
+		o.Lists = c.Lists
 	}
-	ss := checks.DefaultSenderscoreConfig()
-	if err := c.Section("senderscore", &ss); err != nil {
-		return err
+	o.SenderscoreZone = c.SenderscoreZone
+	if len(o.Selectors) == 0 {
+		o.Selectors = c.Selectors
 	}
-	o.SenderscoreZone = ss.Zone
-	if len(o.Selectors) > 0 {
-		return nil
-	}
-	var dk checks.DKIMConfig
-	if err := c.Section("dkim", &dk); err != nil {
-		return err
-	}
-	for _, k := range dk.Sign {
-		k = k.Normalize()
-		d := dns.Normalize(o.Domain)
-		if k.Domain != d && !(k.Subdomains && strings.HasSuffix(d, "."+k.Domain)) {
-			continue
-		}
-		sel := doctor.Selector{Name: k.Selector, Domain: k.Domain, KeyFile: k.Key}
-		if signer, err := dkimkeys.ReadKeyFile(k.Key); err != nil {
-			fmt.Fprintf(stderr, "hamlet doctor: %v (the record is checked without it)\n", err)
-		} else {
-			sel.PublicKey = signer.Public()
-		}
-		o.Selectors = append(o.Selectors, sel)
-	}
-	return nil
 }

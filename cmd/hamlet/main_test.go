@@ -336,3 +336,29 @@ func TestGreylistCommand(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t)
 }
+
+// TestSigningThroughCheck makes a key with `hamlet dkim keygen`, configures
+// it, and scans an authenticated user's message: the /checkv2 reply
+// carries the signature; an unauthenticated one gets none.
+func TestSigningThroughCheck(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"dkim", "keygen", "-d", "example.org", "-s", "sel1", "-a", "ed25519", "-o", dir}, nil, &out, &errb); code != 0 {
+		t.Fatalf("keygen = %d: %s", code, errb.String())
+	}
+	key := filepath.Join(dir, "example.org.sel1.key")
+	cfg := writeConfig(t, fmt.Sprintf("[[dkim.sign]]\ndomain = \"example.org\"\nselector = \"sel1\"\nkey = %q\nalgorithm = \"ed25519-sha256\"\n", key))
+	msg := "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: hi\r\nDate: Thu, 26 Nov 2026 12:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nhello\r\n"
+	out.Reset()
+	if code := run([]string{"check", "-c", cfg, "--dns", "127.0.0.1:9", "--json", "--user", "alice", "--ip", "192.0.2.1", "--from", "alice@example.org"}, strings.NewReader(msg), &out, &errb); code != 0 {
+		t.Fatalf("check = %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), `"dkim-signature":"v=1; a=ed25519-sha256;`) || !strings.Contains(out.String(), "d=example.org;") || !strings.Contains(out.String(), "s=sel1;") {
+		t.Fatalf("no signature in %s", out.String())
+	}
+	out.Reset()
+	run([]string{"check", "-c", cfg, "--dns", "127.0.0.1:9", "--json", "--ip", "192.0.2.1", "--from", "alice@example.org"}, strings.NewReader(msg), &out, &errb)
+	if strings.Contains(out.String(), "dkim-signature") {
+		t.Fatalf("inbound message signed: %s", out.String())
+	}
+}
