@@ -47,13 +47,8 @@ func NewServerAt(addr, zone string) (*Server, error) {
 	if err := s.Add(zone); err != nil {
 		return nil, err
 	}
-	pc, err := net.ListenPacket("udp", addr)
+	pc, ln, err := listenBoth(addr)
 	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		return nil, err
 	}
 	s.addr = pc.LocalAddr().String()
@@ -68,6 +63,29 @@ func NewServerAt(addr, zone string) (*Server, error) {
 	<-started
 	<-started
 	return s, nil
+}
+
+// listenBoth opens UDP and TCP on the same port. With port 0 the UDP port
+// is chosen by the system and its TCP twin may be taken: try again.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	var err error
+	for i := 0; i < 20; i++ {
+		var pc net.PacketConn
+		pc, err = net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		var ln net.Listener
+		ln, err = net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if _, port, _ := net.SplitHostPort(addr); port != "0" {
+			break
+		}
+	}
+	return nil, nil, err
 }
 
 // Addr returns the host:port the server listens on (UDP and TCP).
