@@ -8,6 +8,10 @@
 //	hamlet serve [-c hamlet.toml] [--data DIR] [--dns HOST:PORT]
 //	hamlet check [--ip IP] [--helo NAME] [--hostname PTR] [--from ADDR]
 //	             [--rcpt ADDR]... [--user NAME] [--dns HOST:PORT] [--json] [FILE.eml ...]
+//	hamlet opensmtpd [-c hamlet.toml]        (run by smtpd: filter proc-exec)
+//	hamlet dkim keygen -d DOMAIN -s SELECTOR [-a rsa|ed25519] [--bits 2048] [-o DIR]
+//	hamlet doctor DOMAIN [--ip IP]... [--helo NAME] [--selector S --key FILE] [--json]
+//	hamlet greylist list | allow <ip|net|domain> | drop <key>
 //	hamlet version
 package main
 
