@@ -232,25 +232,33 @@ func indexByteFrom(b []byte, from int, c byte) int {
 // nextPair returns the index, at or after from, of the first SP followed
 // by an SP or a CR, or -1. It looks at eight bytes at a time (SWAR), two
 // words per round, words overlapping by one byte so that a pair across a
-// word boundary is seen.
+// word boundary is seen. The zero-byte test used is the cheap one whose
+// lowest flag is exact but whose higher flags can be false ("! " after a
+// space): a candidate is confirmed byte-wise before it is returned.
 func nextPair(b []byte, from int) int {
 	const (
 		spaces = 0x2020202020202020
 		crs    = 0x0d0d0d0d0d0d0d0d
 	)
 	i := from
-	for ; i+15 <= len(b); i += 14 {
+	for i+15 <= len(b) {
 		x := binary.LittleEndian.Uint64(b[i:])
 		y := binary.LittleEndian.Uint64(b[i+7:])
-		sx, sy := zeroMask(x^spaces), zeroMask(y^spaces)
-		px := sx & ((sx | zeroMask(x^crs)) >> 8)
-		py := sy & ((sy | zeroMask(y^crs)) >> 8)
-		if px|py != 0 {
-			if px != 0 {
-				return i + bits.TrailingZeros64(px)/8
-			}
-			return i + 7 + bits.TrailingZeros64(py)/8
+		sx, sy := hasZero(x^spaces), hasZero(y^spaces)
+		px := sx & ((sx | hasZero(x^crs)) >> 8)
+		py := sy & ((sy | hasZero(y^crs)) >> 8)
+		if px|py == 0 {
+			i += 14
+			continue
 		}
+		k := i + 7 + bits.TrailingZeros64(py)/8
+		if px != 0 {
+			k = i + bits.TrailingZeros64(px)/8
+		}
+		if b[k] == ' ' && (b[k+1] == ' ' || b[k+1] == '\r') {
+			return k
+		}
+		i = k + 1 // a false candidate: look again just after it
 	}
 	for ; i+1 < len(b); i++ {
 		if b[i] == ' ' && (b[i+1] == ' ' || b[i+1] == '\r') {
@@ -258,6 +266,14 @@ func nextPair(b []byte, from int) int {
 		}
 	}
 	return -1
+}
+
+// hasZero returns a word whose high bit is set in the lowest zero byte of
+// y and possibly in higher bytes (after a zero byte, a byte 0x01 is also
+// flagged); zero when y has no zero byte.
+func hasZero(y uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	return (y - lo) &^ y & hi
 }
 
 // nextEvent returns the index, at or after from, of the first place where
