@@ -318,13 +318,6 @@ func (b *batcher) flush() {
 	}
 }
 
-// zeroMask returns a word with the high bit set in exactly the bytes of y
-// that are zero.
-func zeroMask(y uint64) uint64 {
-	const low7 = 0x7f7f7f7f7f7f7f7f
-	return ^(((y & low7) + low7) | y | low7)
-}
-
 var space = []byte{' '}
 
 // limitWriter passes at most limit bytes on to w (all when limit < 0) and
