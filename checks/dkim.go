@@ -27,7 +27,8 @@ const (
 // R_DKIM_PERMFAIL (permerror, and "policy": rsa-sha1 or a short key, RFC
 // 8301) — so a message with a good and a bad signature gets both.
 // R_DKIM_NA: no signature. Signatures beyond the verification bound add
-// nothing.
+// nothing. A failing signature whose key is in testing mode (t=y) gives
+// R_DKIM_PERMFAIL, not R_DKIM_REJECT (RFC 6376 §3.6.1).
 type DKIM struct {
 	r    dns.Resolver
 	opts dkim.Options
@@ -102,6 +103,13 @@ func dkimSymbols(results []dkim.Result) []engine.Symbol {
 		name := dkimSymbolFor[r.Status]
 		if name == "" {
 			continue
+		}
+		if name == SymDKIMReject && r.Testing {
+			// RFC 6376 §3.6.1 t=y: "Verifiers MUST NOT treat messages
+			// from Signers in testing mode differently from unsigned
+			// email, even should the signature fail to verify": no
+			// R_DKIM_REJECT score, the unscored PERMFAIL instead.
+			name = SymDKIMPermFail
 		}
 		i, ok := index[name]
 		if !ok {

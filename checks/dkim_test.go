@@ -41,8 +41,9 @@ func TestDKIMCheck(t *testing.T) {
 	}
 	r := &dnstest.Mock{
 		TXT: map[string][]string{
-			"s._domainkey.good.example":  {edRecord(pub)},
-			"s._domainkey.other.example": {edRecord(pub)},
+			"s._domainkey.good.example":    {edRecord(pub)},
+			"s._domainkey.other.example":   {edRecord(pub)},
+			"s._domainkey.testing.example": {strings.Replace(edRecord(pub), "k=ed25519;", "k=ed25519; t=y;", 1)},
 		},
 		Fail: map[string]dns.Kind{"TXT s._domainkey.down.example": dns.ServFail},
 	}
@@ -58,6 +59,8 @@ func TestDKIMCheck(t *testing.T) {
 		{"tempfail", dkimSigned(t, dkimTestMsg, "down.example", "s", key), map[string][]string{SymDKIMTempFail: {"down.example:s=s"}}},
 		{"permfail no key", dkimSigned(t, dkimTestMsg, "nokey.example", "s", key), map[string][]string{SymDKIMPermFail: {"nokey.example:s=s"}}},
 		{"policy sha1 is permfail", strings.Replace(good, "a=ed25519-sha256", "a=rsa-sha1", 1), map[string][]string{SymDKIMPermFail: {"good.example:s=s"}}},
+		{"testing key fail is not reject", dkimSigned(t, dkimTestMsg, "testing.example", "s", key) + "appended\r\n",
+			map[string][]string{SymDKIMPermFail: {"testing.example:s=s"}}},
 		{"one good one bad", dkimSigned(t, strings.Replace(good, "body", "changed", 1), "other.example", "s", key),
 			map[string][]string{SymDKIMAllow: {"other.example:s=s"}, SymDKIMReject: {"good.example:s=s"}}},
 	}
