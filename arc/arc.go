@@ -308,7 +308,7 @@ func (v *validator) key(sig *dkim.Signature) (*dkim.Key, Failure, error) {
 	}
 	// The key rules are DKIM's, RFC 8301 included (RFC 8617 §4.1.2,
 	// §4.1.3 refer to RFC 6376 for them).
-	if err := dkim.CheckKey(sig, ka.key, false); err != nil {
+	if err := dkim.CheckKey(sig, ka.key); err != nil {
 		return nil, FailSignature, err
 	}
 	if sig.Algorithm == dkim.RSASHA1 {

@@ -245,7 +245,7 @@ func verifyOne(res *Result, msg *message.Message, f message.Field, sig *Signatur
 		return
 	}
 	res.Key, res.KeyBits, res.Testing = key, key.Bits, key.Testing
-	if err := CheckKey(sig, key, opts.allowWeak); err != nil {
+	if err := checkKey(sig, key, opts.allowWeak); err != nil {
 		res.Status, res.Reason = StatusOf(err), err.Error()
 		return
 	}
@@ -281,7 +281,9 @@ func verifyOne(res *Result, msg *message.Message, f message.Field, sig *Signatur
 
 // CheckKey applies the key-record rules of RFC 6376 §3.6.1 and §6.1.2 and
 // RFC 8301 to a signature and its key. The error is an *Error.
-func CheckKey(sig *Signature, key *Key, allowWeak bool) error {
+func CheckKey(sig *Signature, key *Key) error { return checkKey(sig, key, false) }
+
+func checkKey(sig *Signature, key *Key, allowWeak bool) error {
 	switch {
 	case key.Revoked:
 		// §3.6.1 p=: "An empty value means that this public key has
