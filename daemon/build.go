@@ -210,7 +210,7 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 
 	var fs []engine.Finisher
 	if s.Greylist.Enabled && d.Greylister != nil {
-		fs = append(fs, checks.NewGreylist(d.Greylister, checks.SPFPassDomain, d.Logger))
+		fs = append(fs, checks.NewGreylist(d.Greylister, checks.SPFPassDomain, d.Logger).WithAuthDomains(checks.DMARCPassDomains))
 	}
 	if s.AuthResults.Enabled {
 		f, err := checks.NewAuthResults(s.AuthResults)
