@@ -14,37 +14,12 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
 
-// conformanceDir returns the shared conformance folder: $HAMLET_CONFORMANCE,
-// or ../shared/conformance next to the repository root. When it is absent
-// the test is skipped, or fails under CI=true.
-func conformanceDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("HAMLET_CONFORMANCE")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "..", "shared", "conformance")
-				break
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "spf")); dir == "" || err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("conformance data not found (dir %q); set HAMLET_CONFORMANCE", dir)
-		}
-		t.Skipf("conformance data not found (dir %q); set HAMLET_CONFORMANCE", dir)
-	}
-	return filepath.Join(dir, "spf")
-}
+// conformanceDir returns the shared SPF suites, read in place.
+func conformanceDir(t testing.TB) string { return sharedtest.Dir(t, "conformance/spf") }
 
 type suiteScenario struct {
 	Description string                 `yaml:"description"`

@@ -12,36 +12,11 @@ import (
 	"testing"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
 
-// corpusDir returns the shared message corpus, read in place:
-// $HAMLET_CORPUS, or ../shared/corpus beside the repository.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("HAMLET_CORPUS")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "..", "shared", "corpus")
-				break
-			}
-			if filepath.Dir(d) == d {
-				t.Fatal("go.mod not found above " + wd)
-			}
-		}
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus %s: %v", dir, err)
-		}
-		t.Skipf("corpus %s absent (set HAMLET_CORPUS): %v", dir, err)
-	}
-	return dir
-}
+// corpusDir returns the shared message corpus, read in place.
+func corpusDir(t *testing.T) string { return sharedtest.Dir(t, "corpus") }
 
 // TestCorpus posts every message of the shared corpus to /checkv2 and
 // checks that each gets a well-formed verdict.

@@ -5,24 +5,36 @@ package sharedtest
 
 import (
 	"os"
+	"strings"
 	"path/filepath"
 	"testing"
 )
 
-// Dir returns the directory sub (e.g. "corpus/spamassassin-testdata")
-// under the shared data root: $HAMLET_SHARED when set, else "../shared"
+// Dir returns the directory sub (e.g. "conformance/spf" or
+// "corpus/spamassassin-testdata") of the shared test data, found at
+// $HAMLET_CONFORMANCE for "conformance/…" and $HAMLET_CORPUS for
+// "corpus/…" when set, else under $HAMLET_SHARED, else under "../shared"
 // beside the module root. When it is absent the test is skipped, or fails
 // when CI=true (CI must run every test).
 func Dir(t testing.TB, sub string) string {
 	t.Helper()
-	root := os.Getenv("HAMLET_SHARED")
-	if root == "" {
-		root = filepath.Join(moduleRoot(t), "..", "shared")
+	dir := ""
+	first, rest, _ := strings.Cut(filepath.ToSlash(sub), "/")
+	if env := map[string]string{"conformance": "HAMLET_CONFORMANCE", "corpus": "HAMLET_CORPUS"}[first]; env != "" {
+		if root := os.Getenv(env); root != "" {
+			dir = filepath.Join(root, rest)
+		}
 	}
-	dir := filepath.Join(root, sub)
+	if dir == "" {
+		root := os.Getenv("HAMLET_SHARED")
+		if root == "" {
+			root = filepath.Join(moduleRoot(t), "..", "shared")
+		}
+		dir = filepath.Join(root, sub)
+	}
 	if _, err := os.Stat(dir); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared test data %s is missing (set HAMLET_SHARED): %v", dir, err)
+			t.Fatalf("shared test data %s is missing (set HAMLET_SHARED, HAMLET_CONFORMANCE or HAMLET_CORPUS): %v", dir, err)
 		}
 		t.Skipf("shared test data %s is missing (set HAMLET_SHARED to run this test): %v", dir, err)
 	}
