@@ -5,8 +5,8 @@ package sharedtest
 
 import (
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
