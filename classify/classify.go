@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/hamlet-mail/hamlet/config"
 	"github.com/hamlet-mail/hamlet/engine"
 )
 
@@ -45,10 +46,10 @@ var _ engine.Classifier = (*Classifier)(nil)
 func New(local []netip.Prefix, out Outbound, allow Allowlist) (*Classifier, error) {
 	c := &Classifier{local: local}
 	var err error
-	if c.outbound, err = prefixes(out.Networks); err != nil {
+	if c.outbound, err = config.ParsePrefixes(out.Networks); err != nil {
 		return nil, fmt.Errorf("outbound.networks: %w", err)
 	}
-	if c.allow, err = prefixes(allow.IPs); err != nil {
+	if c.allow, err = config.ParsePrefixes(allow.IPs); err != nil {
 		return nil, fmt.Errorf("allowlist.ips: %w", err)
 	}
 	for _, h := range allow.Hostnames {
@@ -63,7 +64,7 @@ func New(local []netip.Prefix, out Outbound, allow Allowlist) (*Classifier, erro
 
 // Validate checks the outbound configuration.
 func (o *Outbound) Validate() error {
-	if _, err := prefixes(o.Networks); err != nil {
+	if _, err := config.ParsePrefixes(o.Networks); err != nil {
 		return fmt.Errorf("networks: %w", err)
 	}
 	return nil
@@ -71,32 +72,12 @@ func (o *Outbound) Validate() error {
 
 // Validate checks the allowlist configuration.
 func (a *Allowlist) Validate() error {
-	if _, err := prefixes(a.IPs); err != nil {
+	if _, err := config.ParsePrefixes(a.IPs); err != nil {
 		return fmt.Errorf("ips: %w", err)
 	}
 	return nil
 }
 
-func prefixes(ss []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(ss))
-	for _, s := range ss {
-		s = strings.TrimSpace(s)
-		if !strings.Contains(s, "/") {
-			ip, err := netip.ParseAddr(s)
-			if err != nil {
-				return nil, fmt.Errorf("%q is not an address or CIDR prefix", s)
-			}
-			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR prefix", s)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
-}
 
 func contains(ps []netip.Prefix, ip netip.Addr) bool {
 	ip = ip.Unmap()
