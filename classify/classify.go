@@ -78,7 +78,6 @@ func (a *Allowlist) Validate() error {
 	return nil
 }
 
-
 func contains(ps []netip.Prefix, ip netip.Addr) bool {
 	ip = ip.Unmap()
 	for _, p := range ps {
