@@ -38,6 +38,7 @@ type Settings struct {
 	AuthResults checks.AuthResConfig `toml:"authentication_results"`
 	Greylist    greylist.Config
 	DKIM        checks.DKIMConfig
+	ARC         checks.ARCSealConfig
 }
 
 // Overrides are command-line settings that win over the file.
@@ -86,6 +87,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"authentication_results", &s.AuthResults},
 		{"greylist", &s.Greylist},
 		{"dkim", &s.DKIM},
+		{"arc", &s.ARC},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
 	// them, each entry would keep the fields it does not set from the
@@ -225,6 +227,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		f, err := checks.NewDKIMSign(s.DKIM, d.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("%s: dkim: %w", s.File(), err)
+		}
+		fs = append(fs, f)
+	}
+	if s.ARC.Seal {
+		f, err := checks.NewARCSeal(s.ARC, s.AuthResults.AuthServID, d.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
 		}
 		fs = append(fs, f)
 	}
