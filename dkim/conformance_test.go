@@ -13,40 +13,13 @@ import (
 
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
-// conformanceDir returns the shared conformance data directory:
-// $HAMLET_CONFORMANCE, or ../shared/conformance beside the repository root.
-// It skips the test when the data is absent (fails under CI=true).
+// conformanceDir returns the shared conformance data sub, read in place.
 func conformanceDir(t testing.TB, sub string) string {
-	t.Helper()
-	base := os.Getenv("HAMLET_CONFORMANCE")
-	if base == "" {
-		dir, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				t.Fatal("go.mod not found above the test directory")
-			}
-			dir = parent
-		}
-		base = filepath.Join(dir, "..", "shared", "conformance")
-	}
-	p := filepath.Join(base, sub)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("conformance data %s missing (set HAMLET_CONFORMANCE): %v", p, err)
-		}
-		t.Skipf("conformance data %s missing (set HAMLET_CONFORMANCE): %v", p, err)
-	}
-	return p
+	return sharedtest.Dir(t, filepath.Join("conformance", sub))
 }
 
 func readFile(t testing.TB, path string) []byte {
