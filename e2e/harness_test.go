@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/dkim"
+	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/message"
 )
@@ -46,6 +47,17 @@ const (
 	postfixUnix = "127.0.0.1:2528" // Postfix talking to hamlet over its unix socket
 	osmtpdAddr  = "127.0.0.1:2526"
 	chainAddr   = "127.0.0.1:2527" // OpenSMTPD, builtin rDNS filters then hamlet
+
+	// The host's own users: mail From signDomain is signed by hamlet with
+	// an RSA and an Ed25519 key when it is outbound: its client
+	// authenticated (SMTP AUTH) or is in [outbound] networks.
+	signDomain  = "out.test"
+	rsaSelector = "e2ersa"
+	edSelector  = "e2eed"
+	saslUser    = "alice@e2e.test" // Postfix, Cyrus SASL sasldb
+	authPass    = "e2e-submission-secret"
+	outboundNet = "192.0.2.128/25" // [outbound] networks
+	outboundIP  = "192.0.2.200"    // e.g. the host's web server
 
 	scanTimeout = 12 * time.Second
 )
@@ -82,6 +94,8 @@ mx.e2e.test.           A   127.0.0.1
 `
 
 // hamletConfig: softfail weighs into the add header band (6 ≤ 7 < 15).
+// Arguments: the milter socket, the RSA and Ed25519 key files, the
+// signing domain, the two selectors and the outbound network.
 const hamletConfig = `
 hostname = "mx.e2e.test"
 
@@ -93,11 +107,26 @@ timeout = "12s"
 listen = "127.0.0.1:11334"
 
 [milter]
-listen = ["127.0.0.1:11332", "unix:%s"]
+listen = ["127.0.0.1:11332", "unix:%[1]s"]
 on_error = "tempfail"
 
 [symbols]
 R_SPF_SOFTFAIL = 7.0
+
+[outbound]
+networks = ["%[7]s"]
+
+[[dkim.sign]]
+domain = "%[4]s"
+selector = "%[5]s"
+key = "%[2]s"
+algorithm = "rsa-sha256"
+
+[[dkim.sign]]
+domain = "%[4]s"
+selector = "%[6]s"
+key = "%[3]s"
+algorithm = "ed25519-sha256"
 `
 
 type env struct {
@@ -112,8 +141,13 @@ type env struct {
 	smtpd       *exec.Cmd
 	smtpdMail   string
 
+	// signKeys are hamlet's signing key files (RSA, Ed25519).
+	signKeys [2]string
+
 	features map[string]bool
-	mu       sync.Mutex
+	// lacking says why a tool feature (sasl) is off.
+	lacking map[string]string
+	mu      sync.Mutex
 }
 
 var (
@@ -142,7 +176,7 @@ func teardownEnv() {
 }
 
 func startEnv() (*env, error) {
-	e := &env{bin: os.Getenv("HAMLET_E2E_BIN")}
+	e := &env{bin: os.Getenv("HAMLET_E2E_BIN"), features: map[string]bool{}, lacking: map[string]string{}}
 	if e.bin == "" {
 		return nil, fmt.Errorf("HAMLET_E2E_BIN not set")
 	}
@@ -164,6 +198,11 @@ func startEnv() (*env, error) {
 	}
 	pub, _ := x509.MarshalPKIXPublicKey(&e.key.PublicKey)
 	z := zone + fmt.Sprintf("e2e._domainkey.good.test. TXT %s\n", txtChunks("v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(pub)))
+	signRecords, err := e.makeSignKeys()
+	if err != nil {
+		return nil, fmt.Errorf("dkim signing keys: %w", err)
+	}
+	z += signRecords
 	e.dns, err = dnstest.NewServerAt("127.0.0.1:53", z)
 	if err != nil {
 		return nil, fmt.Errorf("dns server: %w", err)
@@ -180,11 +219,45 @@ func startEnv() (*env, error) {
 	if err := e.startOpenSMTPD(); err != nil {
 		return nil, err
 	}
-	e.features, err = e.probe()
+	checks, err := e.probe()
 	if err != nil {
 		return nil, err
 	}
+	for k, v := range checks {
+		e.features[k] = v
+	}
 	return e, nil
+}
+
+// makeSignKeys writes hamlet's signing keys for signDomain (mode 0600, as
+// hamlet demands) and returns their DNS records in zone-file form.
+func (e *env) makeSignKeys() (string, error) {
+	dir := filepath.Join(e.dir, "dkim")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	var zone strings.Builder
+	for i, k := range []struct{ alg, selector string }{{dkimkeys.AlgRSA, rsaSelector}, {dkimkeys.AlgEd25519, edSelector}} {
+		key, err := dkimkeys.Generate(k.alg, 0)
+		if err != nil {
+			return "", err
+		}
+		pemBytes, err := dkimkeys.MarshalPrivateKey(key)
+		if err != nil {
+			return "", err
+		}
+		path := filepath.Join(dir, dkimkeys.KeyFileName(signDomain, k.selector))
+		if err := dkimkeys.WriteKeyFile(path, pemBytes); err != nil {
+			return "", err
+		}
+		rec, err := dkimkeys.KeyRecord(key.Public())
+		if err != nil {
+			return "", err
+		}
+		e.signKeys[i] = path
+		fmt.Fprintf(&zone, "%s._domainkey.%s. TXT %s\n", k.selector, signDomain, txtChunks(rec))
+	}
+	return zone.String(), nil
 }
 
 // txtChunks splits a TXT value into quoted strings of at most 255 bytes.
@@ -202,7 +275,7 @@ func (e *env) startHamlet() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	conf := filepath.Join(e.dir, "hamlet.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(hamletConfig, e.milterSocket())), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(hamletConfig, e.milterSocket(), e.signKeys[0], e.signKeys[1], signDomain, rsaSelector, edSelector, outboundNet)), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.OpenFile(filepath.Join(e.dir, "hamlet.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -318,7 +391,11 @@ smtpd_milter_maps = cidr:%[1]s/conf/milter_maps
 maillog_file_prefixes = %[1]s
 maillog_file = %[1]s/maillog
 `, d, milterAddr)
-	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(main), 0o644); err != nil {
+	sasl, err := e.setupSASL(d)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(main+sasl), 0o644); err != nil {
 		return err
 	}
 	// The real 127.0.0.1 hop before XCLIENT skips the milter; the client
@@ -356,6 +433,52 @@ maillog_file = %[1]s/maillog
 		return err
 	}
 	return waitTCP(postfixUnix, 20*time.Second)
+}
+
+// setupSASL gives the Postfix instance in d SMTP AUTH through Cyrus SASL
+// with a private sasldb holding saslUser, and returns the main.cf lines
+// for it. Without Cyrus support in Postfix or saslpasswd2 (Debian
+// sasl2-bin), AUTH stays off and the feature "sasl" says why.
+func (e *env) setupSASL(d string) (string, error) {
+	if out, err := exec.Command("postconf", "-a").Output(); err != nil || !strings.Contains("\n"+string(out), "\ncyrus\n") {
+		e.lacking["sasl"] = "Postfix lacks Cyrus SASL support (postconf -a does not list cyrus)"
+		return "", nil
+	}
+	if _, err := exec.LookPath("saslpasswd2"); err != nil {
+		e.lacking["sasl"] = "missing saslpasswd2 (Debian sasl2-bin; run .ci/install-e2e)"
+		return "", nil
+	}
+	// Debian's smtpd looks for smtpd.conf in $config_directory/sasl
+	// whatever cyrus_sasl_config_path says; both name this directory.
+	dir := filepath.Join(d, "conf", "sasl")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	db := filepath.Join(dir, "sasldb2")
+	user, realm, _ := strings.Cut(saslUser, "@")
+	cmd := exec.Command("saslpasswd2", "-p", "-c", "-f", db, "-u", realm, user)
+	cmd.Stdin = strings.NewReader(authPass)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("saslpasswd2: %v: %s", err, out)
+	}
+	// smtpd runs as postfix and reads the database itself (auxprop).
+	if err := run("chown", "root:postfix", db); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(db, 0o640); err != nil {
+		return "", err
+	}
+	conf := "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: " + db + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "smtpd.conf"), []byte(conf), 0o644); err != nil {
+		return "", err
+	}
+	e.features["sasl"] = true
+	return fmt.Sprintf(`smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = %s
+smtpd_sasl_security_options = noanonymous
+`, dir), nil
 }
 
 // startOpenSMTPD runs OpenSMTPD in the foreground: a proxy-v2 listener
@@ -454,15 +577,19 @@ func (e *env) probe() (map[string]bool, error) {
 	return f, nil
 }
 
-// need skips a test whose check hamlet serve does not run yet; under
-// CI=true it fails the test instead: CI must run every case.
+// need skips a test whose check hamlet serve does not run yet, or whose
+// tool (sasl) the machine lacks; under CI=true it fails the test
+// instead: CI must run every case.
 func (e *env) need(t *testing.T, features ...string) {
 	t.Helper()
 	for _, name := range features {
 		if e.features[name] {
 			continue
 		}
-		why := fmt.Sprintf("hamlet serve does not run the %s check yet (no %s symbol over /checkv2)", name, name)
+		why, ok := e.lacking[name]
+		if !ok {
+			why = fmt.Sprintf("hamlet serve does not run the %s check yet (no %s symbol over /checkv2)", name, name)
+		}
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s (CI=true: a missing feature fails)", why)
 		}
@@ -534,7 +661,9 @@ func (r result) firstRefusal() string {
 // reachedData reports whether the server ever invited the message (354).
 func (r result) reachedData() bool { return strings.Contains(r.out, "<-  354") }
 
-// send sends msg through the MTA mta ("postfix" or "opensmtpd") as client c.
+// send sends msg through the MTA mta ("postfix" or "opensmtpd") as client
+// c. "postfix-submit" submits it with SMTP AUTH as the test user, on
+// Postfix's port 2525 after XCLIENT.
 func (e *env) send(ctx context.Context, mta string, c client, from string, msg []byte) result {
 	f, err := os.CreateTemp(e.dir, "msg-*.eml")
 	if err != nil {
@@ -545,6 +674,11 @@ func (e *env) send(ctx context.Context, mta string, c client, from string, msg [
 	defer os.Remove(f.Name())
 	args := []string{"--to", localPart + "@" + rcptDomain, "--from", from, "--helo", c.Helo, "--data", f.Name(), "--timeout", "60"}
 	switch mta {
+	case "postfix-submit":
+		// swaks sends XCLIENT, then EHLO again, then AUTH: the milter
+		// session XCLIENT opens sees {auth_authen} at MAIL.
+		args = append(args, "--server", postfixAddr, "--xclient", fmt.Sprintf("ADDR=%s NAME=%s HELO=%s", c.IP, c.Name, c.Helo),
+			"--auth", "PLAIN", "--auth-user", saslUser, "--auth-password", authPass)
 	case "postfix", "postfix-unix":
 		server := postfixAddr
 		if mta == "postfix-unix" {
