@@ -448,8 +448,10 @@ func (e *env) setupSASL(d string) (string, error) {
 		e.lacking["sasl"] = "missing saslpasswd2 (Debian sasl2-bin; run .ci/install-e2e)"
 		return "", nil
 	}
-	// Debian's smtpd looks for smtpd.conf in $config_directory/sasl
-	// whatever cyrus_sasl_config_path says; both name this directory.
+	// With cyrus_sasl_config_path naming another directory, Debian's
+	// smtpd did not read smtpd.conf (all mechanisms offered, /etc/sasldb2
+	// tried); $config_directory/sasl, Debian's default, works. Both
+	// name this directory.
 	dir := filepath.Join(d, "conf", "sasl")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
