@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -40,14 +41,18 @@ var netClient = client{IP: outboundIP, Name: "[UNAVAILABLE]", Helo: "www.out.tes
 // 6.8.0p2 package Debian 12 ships fails every TLS handshake against
 // OpenSSL 3 (tried with RSA and ECDSA keys: "SSL routines::EVP lib" under
 // TLS 1.3, "internal error" under TLS 1.2; OpenSMTPD issues #1171 and
-// #1239), so a
-// STARTTLS + AUTH submission cannot be made through it here. Its link-auth
-// report is covered by frontend/opensmtpd's tests.
+// #1239), so a STARTTLS + AUTH submission cannot be made through it here.
+// Its link-auth report is covered by frontend/opensmtpd's tests.
 func TestOutboundSigned(t *testing.T) {
 	e := getEnv(t)
 	resolver, err := dns.NewClient(dns.Config{Servers: []string{"127.0.0.1:53"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The AUTH case proves something only if its client is not outbound
+	// by address.
+	if out := netip.MustParsePrefix(outboundNet); out.Contains(netip.MustParseAddr(submitClient.IP)) || !out.Contains(netip.MustParseAddr(netClient.IP)) {
+		t.Fatalf("test set-up: %s must hold %s and not %s", outboundNet, netClient.IP, submitClient.IP)
 	}
 	cases := []struct {
 		name, mta, via string
@@ -63,8 +68,15 @@ func TestOutboundSigned(t *testing.T) {
 			e.need(t, tc.needs...)
 			id := newID(tc.mta, "outbound")
 			r := e.send(ctxT(t), tc.via, tc.c, "alice@"+signDomain, signMessage(id, "minutes of the meeting"))
-			if tc.via == "postfix-submit" && !strings.Contains(r.out, "<-  235") {
-				t.Fatalf("SMTP AUTH did not succeed:\n%s\nPostfix log:\n%s", r.out, tail(e.log("postfix/maillog"), 10))
+			if tc.via == "postfix-submit" {
+				if !strings.Contains(r.out, "<-  235") {
+					t.Fatalf("SMTP AUTH did not succeed:\n%s\nPostfix log:\n%s", r.out, tail(e.log("postfix/maillog"), 10))
+				}
+				// XCLIENT resets the session: AUTH must come after it to
+				// count for the milter session of the presented client.
+				if x, a := strings.Index(r.out, " -> XCLIENT "), strings.Index(r.out, " -> AUTH "); x < 0 || a < x {
+					t.Fatalf("swaks did not send XCLIENT before AUTH:\n%s", r.out)
+				}
 			}
 			if !r.dataAccepted() {
 				t.Fatalf("outbound message not accepted:\n%s\nhamlet log:\n%s", r.out, tail(e.log("hamlet.log"), 20))
