@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if skipReason != "" {
 		os.Exit(m.Run()) // every test skips (or fails under CI)
 	}
+	// os.Exit skips deferred calls: osExit also removes the hamlet binary
+	// built here.
+	osExit := os.Exit
 	bin := os.Getenv("HAMLET_E2E_PREBUILT") // a binary to test instead of building one
 	if bin == "" {
 		var err error
@@ -47,24 +50,25 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "e2e: building hamlet: %v\n", err)
 			os.Exit(1)
 		}
-		defer os.RemoveAll(filepath.Dir(bin))
+		built := filepath.Dir(bin)
+		osExit = func(code int) { os.RemoveAll(built); os.Exit(code) }
 	}
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		os.Exit(1)
+		osExit(1)
 	}
 	cmd := exec.Command("unshare", append([]string{"--net", "--mount", "--propagation", "private", "--fork", "--", self}, os.Args[1:]...)...)
 	cmd.Env = append(os.Environ(), innerEnv+"=1", "HAMLET_E2E_BIN="+bin)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
-			os.Exit(ee.ExitCode())
+			osExit(ee.ExitCode())
 		}
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		os.Exit(1)
+		osExit(1)
 	}
-	os.Exit(0)
+	osExit(0)
 }
 
 // missing names what the machine lacks to run the tests.
