@@ -230,43 +230,57 @@ func indexByteFrom(b []byte, from int, c byte) int {
 }
 
 // nextPair returns the index, at or after from, of the first SP followed
-// by an SP or a CR, or -1. It looks at eight bytes at a time (SWAR), two
-// words per round, words overlapping by one byte so that a pair across a
-// word boundary is seen. The zero-byte test used is the cheap one whose
-// lowest flag is exact but whose higher flags can be false ("! " after a
-// space): a candidate is confirmed byte-wise before it is returned.
+// by an SP or a CR, or -1. It looks at sixteen bytes per round (SWAR), as
+// two words x and, loaded one byte further on, y: lane j of y is the byte
+// after lane j of x. One zero-byte test finds the candidates, lanes where
+// x is SP and y is at most 0x20 (x^SP is zero and y-1 has none of the
+// top three bits): every SP before an SP or a CR is one, and so are a few
+// other pairs (SP before TAB, LF or a control character) that are ruled
+// out byte-wise, as are the false flags of the cheap zero test (see
+// hasZero) and of the borrow a NUL byte in y passes on to the lane above.
+// Neither can hide a real pair: a zero lane is always flagged, and a
+// borrow turns an SP or CR in y into 0x1e or 0x0b, still below 0x20.
 func nextPair(b []byte, from int) int {
 	const (
-		spaces = 0x2020202020202020
-		crs    = 0x0d0d0d0d0d0d0d0d
+		lo     = 0x0101010101010101
+		spaces = 0x20 * lo
+		top3   = 0xe0 * lo
 	)
 	i := from
-	for i+15 <= len(b) {
-		x := binary.LittleEndian.Uint64(b[i:])
-		y := binary.LittleEndian.Uint64(b[i+7:])
-		sx, sy := hasZero(x^spaces), hasZero(y^spaces)
-		px := sx & ((sx | hasZero(x^crs)) >> 8)
-		py := sy & ((sy | hasZero(y^crs)) >> 8)
-		if px|py == 0 {
-			i += 14
+	for i+17 <= len(b) {
+		w := (*[17]byte)(b[i : i+17]) // one bounds check for four loads
+		x0 := binary.LittleEndian.Uint64(w[0:])
+		y0 := binary.LittleEndian.Uint64(w[1:])
+		x1 := binary.LittleEndian.Uint64(w[8:])
+		y1 := binary.LittleEndian.Uint64(w[9:])
+		m0 := hasZero(x0 ^ spaces | (y0-lo)&top3)
+		m1 := hasZero(x1 ^ spaces | (y1-lo)&top3)
+		if m0|m1 == 0 {
+			i += 16
 			continue
 		}
-		k := i + 7 + bits.TrailingZeros64(py)/8
-		if px != 0 {
-			k = i + bits.TrailingZeros64(px)/8
+		for ; m0 != 0; m0 &= m0 - 1 {
+			if k := i + bits.TrailingZeros64(m0)/8; isPair(b[k], b[k+1]) {
+				return k
+			}
 		}
-		if b[k] == ' ' && (b[k+1] == ' ' || b[k+1] == '\r') {
-			return k
+		for ; m1 != 0; m1 &= m1 - 1 {
+			if k := i + 8 + bits.TrailingZeros64(m1)/8; isPair(b[k], b[k+1]) {
+				return k
+			}
 		}
-		i = k + 1 // a false candidate: look again just after it
+		i += 16
 	}
 	for ; i+1 < len(b); i++ {
-		if b[i] == ' ' && (b[i+1] == ' ' || b[i+1] == '\r') {
+		if isPair(b[i], b[i+1]) {
 			return i
 		}
 	}
 	return -1
 }
+
+// isPair reports whether c, d is an SP followed by an SP or a CR.
+func isPair(c, d byte) bool { return c == ' ' && (d == ' ' || d == '\r') }
 
 // hasZero returns a word whose high bit is set in the lowest zero byte of
 // y and possibly in higher bytes (after a zero byte, a byte 0x01 is also

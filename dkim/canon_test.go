@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -145,6 +146,37 @@ func TestNextEvent(t *testing.T) {
 	} {
 		if got := nextEvent([]byte(tc.s), 0) >= 0; got != tc.want {
 			t.Errorf("nextEvent(%q) found=%v", tc.s, got)
+		}
+	}
+}
+
+// TestNextPairNaive compares nextPair with a byte-by-byte search on
+// random strings over the bytes its word test treats specially (SP, CR,
+// TAB, LF, NUL whose borrow crosses lanes, 0x01 and '!' that the cheap
+// zero test can flag falsely), from every start offset.
+func TestNextPairNaive(t *testing.T) {
+	naive := func(b []byte, from int) int {
+		for i := from; i+1 < len(b); i++ {
+			if b[i] == ' ' && (b[i+1] == ' ' || b[i+1] == '\r') {
+				return i
+			}
+		}
+		return -1
+	}
+	alphabet := []byte(" \r\t\n\x00\x01!a")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 3000; n++ {
+		b := make([]byte, rng.IntN(70))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+			if rng.IntN(3) == 0 {
+				b[i] = 'a' // sparser candidates: longer word-wise runs
+			}
+		}
+		for from := 0; from <= len(b); from++ {
+			if got, want := nextPair(b, from), naive(b, from); got != want {
+				t.Fatalf("nextPair(%q, %d) = %d, want %d", b, from, got, want)
+			}
 		}
 	}
 }
