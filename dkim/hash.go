@@ -46,26 +46,30 @@ func SelectFields(fields []message.Field, names []string, skip []byte) [][]byte 
 	return out
 }
 
-// selectSmall is SelectFields for small inputs: for the n-th mention of a
-// name, walk up from the bottom to its n-th instance.
+// selectSmall is SelectFields for small inputs: each mention of a name
+// takes the lowest instance not taken by an earlier mention, walking up
+// from the bottom. That is the n-th instance for the n-th mention, as the
+// earlier mentions of the same name took the n-1 below it; a bit per field
+// records what is taken, instead of counting earlier mentions again for
+// every name.
 func selectSmall(out [][]byte, fields []message.Field, names []string, skip []byte) [][]byte {
+	var small [16]uint64 // 1024 fields: SelectFields's bound for this path
+	taken := small[:]
+	if n := (len(fields) + 63) / 64; n > len(taken) {
+		taken = make([]uint64, n)
+	}
 	for i, name := range names {
-		nth := 0 // earlier mentions of the same name
-		for _, prev := range names[:i] {
-			if strings.EqualFold(prev, name) {
-				nth++
-			}
-		}
 		for j := len(fields) - 1; j >= 0; j-- {
+			if taken[j/64]&(1<<(j%64)) != 0 {
+				continue
+			}
 			f := fields[j]
 			if !strings.EqualFold(f.Name, name) || (skip != nil && sameSlice(f.Raw, skip)) {
 				continue
 			}
-			if nth == 0 {
-				out[i] = f.Raw
-				break
-			}
-			nth--
+			taken[j/64] |= 1 << (j % 64)
+			out[i] = f.Raw
+			break
 		}
 	}
 	return out
