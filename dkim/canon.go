@@ -315,12 +315,15 @@ var batchPool = sync.Pool{New: func() any { return &batcher{buf: make([]byte, 0,
 
 func (b *batcher) write(p []byte) {
 	b.n += int64(len(p))
-	if len(b.buf)+len(p) > cap(b.buf) {
-		b.flush()
-	}
 	if len(p) >= cap(b.buf)/4 {
+		// What is buffered comes first: flush it before a long piece
+		// goes straight through.
+		b.flush()
 		b.w.Write(p)
 		return
+	}
+	if len(b.buf)+len(p) > cap(b.buf) {
+		b.flush()
 	}
 	b.buf = append(b.buf, p...)
 }

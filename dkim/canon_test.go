@@ -181,6 +181,64 @@ func TestNextPairNaive(t *testing.T) {
 	}
 }
 
+// TestRelaxedBodyAttachment: a text part with changed lines, then a
+// base64 part (thousands of bytes with nothing to change), then a
+// trailing space. The long unchanged stretch must come out after the text
+// before it, not ahead of it (the batcher's direct write once overtook
+// what it had buffered).
+func TestRelaxedBodyAttachment(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Hello  there, \r\n\tsee the attachment.\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	for i := 0; i < 100; i++ { // 7.8 KB of base64 lines
+		b.WriteString(strings.Repeat(string(rune('A'+i%26)), 76) + "\r\n")
+	}
+	b.WriteString("--b-- \r\n")
+	body := b.String()
+	want := naiveRelaxedBody(body)
+	var r bytes.Buffer
+	if n := WriteCanonicalBody(&r, Relaxed, []byte(body)); r.String() != want || n != int64(len(want)) {
+		t.Fatalf("relaxed body wrong (n=%d, %d bytes, want %d); starts %q", n, r.Len(), len(want), r.String()[:min(r.Len(), 60)])
+	}
+	h := crypto.SHA256.New()
+	h.Write([]byte(want))
+	if sum, _ := BodyHash(crypto.SHA256, Relaxed, []byte(body), -1); !bytes.Equal(sum, h.Sum(nil)) {
+		t.Fatal("relaxed body hash is not the hash of the canonical body")
+	}
+}
+
+// TestRelaxedBodyRandom compares relaxed body canonicalization with the
+// line-by-line oracle on random bodies dense in the bytes it treats
+// specially, long enough for the word-wise search and the batcher's
+// direct writes to be used.
+func TestRelaxedBodyRandom(t *testing.T) {
+	alphabet := []byte(" \r\n\t\x00\x01!a")
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 2000; n++ {
+		size := rng.IntN(300)
+		if n%100 == 0 {
+			size = 5000 + rng.IntN(20000) // pieces over the batcher's direct-write size
+		}
+		b := make([]byte, size)
+		dense := rng.IntN(4)
+		for i := range b {
+			b[i] = 'a'
+			if rng.IntN(4) <= dense && (size < 5000 || rng.IntN(500) == 0) {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		var r bytes.Buffer
+		got := WriteCanonicalBody(&r, Relaxed, b)
+		if want := naiveRelaxedBody(string(b)); r.String() != want || got != int64(len(want)) {
+			i := 0
+			for i < min(r.Len(), len(want)) && r.String()[i] == want[i] {
+				i++
+			}
+			t.Fatalf("relaxed body of %d bytes: %d bytes (n=%d), oracle %d; first difference at output byte %d: %q vs %q",
+				len(b), r.Len(), got, len(want), i, r.String()[i:min(r.Len(), i+20)], want[i:min(len(want), i+20)])
+		}
+	}
+}
+
 // TestSelectFieldsPaths checks that the indexed path of SelectFields (big
 // inputs) and the direct one (small inputs) pick the same fields.
 func TestSelectFieldsPaths(t *testing.T) {
