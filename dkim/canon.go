@@ -207,11 +207,18 @@ func writeRelaxedLines(w io.Writer, b []byte) int64 {
 		for last < len(b) && isWSP(b[last]) {
 			last++
 		}
-		out.write(b[run:first])
 		// §3.4.4 b: WSP at the end of a line is removed; §3.4.4 a:
 		// elsewhere a run of WSP becomes one SP. (b does not end in
-		// WSP, so a run is always followed by something.)
-		if !(last+1 < len(b) && b[last] == '\r' && b[last+1] == '\n') {
+		// WSP, so a run is always followed by something.) A run that
+		// starts with an SP keeps that SP as the one: the unchanged
+		// stretch then ends one byte later, one write instead of two.
+		switch {
+		case last+1 < len(b) && b[last] == '\r' && b[last+1] == '\n':
+			out.write(b[run:first])
+		case b[first] == ' ':
+			out.write(b[run : first+1])
+		default:
+			out.write(b[run:first])
 			out.write(space)
 		}
 		run, p = last, last
