@@ -43,6 +43,9 @@ func NewARC(r dns.Resolver) *ARC { return &ARC{r: r} }
 // Name implements engine.Check.
 func (c *ARC) Name() string { return "arc" }
 
+// MayForce implements engine.Forcer: ARC only scores.
+func (c *ARC) MayForce() bool { return false }
+
 // Phase implements engine.Check: ARC needs the message.
 func (c *ARC) Phase() engine.Phase { return engine.PhaseData }
 

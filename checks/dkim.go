@@ -46,6 +46,9 @@ func NewDKIM(r dns.Resolver) *DKIM { return &DKIM{r: r} }
 // Name implements engine.Check.
 func (c *DKIM) Name() string { return "dkim" }
 
+// MayForce implements engine.Forcer: DKIM only scores (DMARC decides).
+func (c *DKIM) MayForce() bool { return false }
+
 // Phase implements engine.Check: DKIM needs the message.
 func (c *DKIM) Phase() engine.Phase { return engine.PhaseData }
 

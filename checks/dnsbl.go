@@ -217,6 +217,23 @@ func (c *dnsblCheck) Phase() engine.Phase { return c.phase }
 func (c *dnsblCheck) After() []string     { return c.after }
 func (c *dnsblCheck) InboundOnly() bool   { return true }
 
+// MayForce implements engine.Forcer: when one of its lists, or one of
+// their codes, rejects.
+func (c *dnsblCheck) MayForce() bool {
+	for _, l := range c.lists {
+		cfg := l.Config()
+		if cfg.Reject {
+			return true
+		}
+		for _, code := range cfg.Codes {
+			if code.Reject != nil && *code.Reject {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Symbols declares every symbol of every list, with the configured
 // weights.
 func (c *dnsblCheck) Symbols() []engine.SymbolDef {

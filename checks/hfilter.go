@@ -108,6 +108,10 @@ func NewHfilter(cfg HfilterConfig, r dns.Resolver, withIPRev bool) (*Hfilter, er
 // Name implements engine.Check.
 func (c *Hfilter) Name() string { return checkHfilter }
 
+// MayForce implements engine.Forcer: hfilter only scores, so an early
+// verdict does not wait for its HELO lookups.
+func (c *Hfilter) MayForce() bool { return false }
+
 // Phase implements engine.Check.
 func (c *Hfilter) Phase() engine.Phase { return engine.PhaseHelo }
 

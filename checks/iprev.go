@@ -91,6 +91,10 @@ func NewIPRev(cfg RDNSConfig, r dns.Resolver) (*IPRev, error) {
 // Name implements engine.Check.
 func (c *IPRev) Name() string { return CheckIPRev }
 
+// MayForce implements engine.Forcer: only with reject_no_rdns or
+// reject_fcrdns_fail.
+func (c *IPRev) MayForce() bool { return c.cfg.RejectNoRDNS || c.cfg.RejectFCrDNSFail }
+
 // Phase implements engine.Check: only the client address is needed.
 func (c *IPRev) Phase() engine.Phase { return engine.PhaseConnect }
 

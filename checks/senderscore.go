@@ -139,6 +139,9 @@ func (noMetrics) Health(string, bool)     {}
 // Name implements engine.Check.
 func (c *Senderscore) Name() string { return checkSenderscore }
 
+// MayForce implements engine.Forcer: the block band rejects.
+func (c *Senderscore) MayForce() bool { return c.cfg.BlockBelow >= 0 }
+
 // Phase implements engine.Check.
 func (c *Senderscore) Phase() engine.Phase { return engine.PhaseConnect }
 

@@ -55,6 +55,9 @@ func (c *SPF) Phase() engine.Phase { return engine.PhaseMail }
 // After implements engine.Check.
 func (c *SPF) After() []string { return nil }
 
+// MayForce implements engine.Forcer: SPF only scores (DMARC decides).
+func (c *SPF) MayForce() bool { return false }
+
 // InboundOnly implements engine.InboundOnly: like rspamd, SPF symbols are
 // not scored for local networks and authenticated senders, whose own
 // domain's policy need not list the submission path.

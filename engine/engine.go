@@ -41,6 +41,7 @@ type Options struct {
 // and immutable once built: a configuration reload builds a new Engine.
 type Engine struct {
 	checks    []Check
+	forcing   []bool // per check: may it force an action (see Forcer)
 	byName    map[string]int
 	finishers []Finisher
 	policy    Policy
@@ -109,6 +110,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if err := e.acyclic(); err != nil {
 		return nil, err
+	}
+	for _, c := range e.checks {
+		e.forcing = append(e.forcing, mayForce(c, &e.policy))
 	}
 	return e, nil
 }

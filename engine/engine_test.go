@@ -261,3 +261,36 @@ func TestParseAction(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// quietCheck says it never forces.
+type quietCheck struct{ fakeCheck }
+
+func (q *quietCheck) MayForce() bool { return false }
+
+// TestEarlyVerdictWaitsOnlyForForcers: a slow check that cannot force
+// does not hold an early verdict; the policy's [force] table makes it a
+// forcer again.
+func TestEarlyVerdictWaitsOnlyForForcers(t *testing.T) {
+	slow := &quietCheck{fakeCheck{name: "helo", phase: PhaseHelo, delay: 2 * time.Second,
+		defs: []SymbolDef{sym("HELO_BAD", 1)}, emit: []Symbol{{Name: "HELO_BAD"}}}}
+	e, _ := New(Options{Checks: []Check{slow}, Policy: DefaultPolicy()})
+	s := e.NewScan(context.Background())
+	defer s.Close()
+	s.Update(PhaseHelo, nil)
+	start := time.Now()
+	if v := s.Verdict(context.Background(), false); v.Action != NoAction {
+		t.Fatalf("early verdict %v", v.Action)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("early verdict waited %v for a check that cannot force", el)
+	}
+	p := DefaultPolicy()
+	p.Force = map[string]Action{"HELO_BAD": Reject}
+	e, _ = New(Options{Checks: []Check{slow}, Policy: p})
+	s = e.NewScan(context.Background())
+	defer s.Close()
+	s.Update(PhaseHelo, nil)
+	if v := s.Verdict(context.Background(), false); v.Action != Reject || v.ForcedBy != "HELO_BAD" {
+		t.Fatalf("[force] HELO_BAD: early verdict %v by %q", v.Action, v.ForcedBy)
+	}
+}

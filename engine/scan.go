@@ -22,6 +22,28 @@ type TimeoutSymboler interface {
 	TimeoutSymbol() Symbol
 }
 
+// Forcer is implemented by checks that say whether they can force an
+// action (a hard rule such as "no rDNS means reject"). An early verdict
+// only counts forced actions, so it waits only for checks that may force:
+// those answering true, those whose symbols the policy's [force] table
+// names, and those that do not say.
+type Forcer interface {
+	MayForce() bool
+}
+
+// mayForce reports whether c can force an action under policy p.
+func mayForce(c Check, p *Policy) bool {
+	for _, d := range c.Symbols() {
+		if _, ok := p.Force[d.Name]; ok {
+			return true
+		}
+	}
+	if f, ok := c.(Forcer); ok {
+		return f.MayForce()
+	}
+	return true
+}
+
 // run is one check's execution within a scan.
 type run struct {
 	check    Check
@@ -226,9 +248,14 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 
 	v := &Verdict{Phase: phase, Final: final}
 	var syms []Symbol
-	for _, c := range s.e.checks {
+	for i, c := range s.e.checks {
 		r, ok := runs[c.Name()]
 		if !ok {
+			continue
+		}
+		if !final && !s.e.forcing[i] {
+			// Its symbols cannot change an early verdict: do not hold
+			// the SMTP dialogue for its DNS answers.
 			continue
 		}
 		if !wait(ctx, r) {
