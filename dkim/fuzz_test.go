@@ -3,6 +3,7 @@ package dkim
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
@@ -49,7 +50,10 @@ func FuzzParseKey(f *testing.F) {
 // against the line-by-line oracle, and simple canonicalization's
 // invariants.
 func FuzzCanonicalBody(f *testing.F) {
-	for _, s := range []string{"", "\r\n", " C \r\nD \t E\r\n\r\n\r\n", "a  b\t\tc \r\n \r\n", "x\ry \n z"} {
+	for _, s := range []string{"", "\r\n", " C \r\nD \t E\r\n\r\n\r\n", "a  b\t\tc \r\n \r\n", "x\ry \n z",
+		// A changed line, then an unchanged stretch long enough to
+		// bypass the write batcher (it once overtook the buffer).
+		"a  b\r\n" + strings.Repeat("QUJD", 1500) + " \r\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
