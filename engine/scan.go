@@ -247,6 +247,7 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 	s.mu.Unlock()
 
 	v := &Verdict{Phase: phase, Final: final}
+	tx := s.Transaction()
 	var syms []Symbol
 	for i, c := range s.e.checks {
 		r, ok := runs[c.Name()]
@@ -258,16 +259,17 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 			// the SMTP dialogue for its DNS answers.
 			continue
 		}
+		if io, ok := c.(InboundOnly); ok && io.InboundOnly() && !tx.Inbound() {
+			// A client that turned out local, outbound or allowlisted
+			// is not judged by the connection checks.
+			continue
+		}
 		if !wait(ctx, r) {
 			v.Errors = append(v.Errors, c.Name()+": timeout")
 			syms = append(syms, timeoutResult(c).Symbols...)
 			continue
 		}
 		syms = append(syms, r.res.Symbols...)
-	}
-	tx := s.Transaction()
-	if !tx.Inbound() {
-		syms = s.dropInbound(syms, runs)
 	}
 	if tx.Message != nil && len(tx.Message.Problems) > 0 && final {
 		syms = append(syms, Symbol{Name: SymMalformed, Options: tx.Message.Problems})
@@ -311,26 +313,6 @@ func (e *Engine) Rescore(v *Verdict, extra ...Symbol) {
 	if forcedBy != "" && v.ForcedBy == "" {
 		v.ForcedBy, v.Reply = forcedBy, reply
 	}
-}
-
-func (s *Scan) dropInbound(syms []Symbol, runs results) []Symbol {
-	drop := map[string]bool{}
-	for _, c := range s.e.checks {
-		if io, ok := c.(InboundOnly); ok && io.InboundOnly() {
-			if r, ok := runs[c.Name()]; ok {
-				for _, sym := range r.res.Symbols {
-					drop[sym.Name] = true
-				}
-			}
-		}
-	}
-	out := syms[:0]
-	for _, sym := range syms {
-		if !drop[sym.Name] {
-			out = append(out, sym)
-		}
-	}
-	return out
 }
 
 // wait waits for r until its deadline or ctx ends; it reports whether r
