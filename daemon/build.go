@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
@@ -20,6 +21,7 @@ import (
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
 	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/store"
 )
 
 // Settings is the configuration with every feature's section decoded and
@@ -39,6 +41,38 @@ type Settings struct {
 	Greylist    greylist.Config
 	DKIM        checks.DKIMConfig
 	ARC         checks.ARCSealConfig
+	History     History
+}
+
+// History bounds what the store keeps of past scans (envelope data and
+// verdicts, never bodies): the privacy promise in numbers. Read at start;
+// a reload does not change it.
+type History struct {
+	MaxRecords int               `toml:"max_records"`
+	MaxAge     greylist.Duration `toml:"max_age"`
+	KeepHourly greylist.Duration `toml:"keep_hourly"`
+	KeepDaily  greylist.Duration `toml:"keep_daily"`
+}
+
+// DefaultHistory: 10,000 records, 30 days; statistics per hour for 14
+// days, per day for 400.
+func DefaultHistory() History {
+	return History{MaxRecords: 10000, MaxAge: greylist.Duration(30 * 24 * time.Hour),
+		KeepHourly: greylist.Duration(14 * 24 * time.Hour), KeepDaily: greylist.Duration(400 * 24 * time.Hour)}
+}
+
+// Validate checks the section.
+func (h *History) Validate() error {
+	if h.MaxRecords <= 0 || h.MaxAge <= 0 || h.KeepHourly <= 0 || h.KeepDaily <= 0 {
+		return fmt.Errorf("max_records, max_age, keep_hourly and keep_daily must be positive")
+	}
+	return nil
+}
+
+// StoreOptions are the store bounds of h.
+func (h History) StoreOptions() store.Options {
+	return store.Options{HistoryMaxCount: h.MaxRecords, HistoryMaxAge: h.MaxAge.D(),
+		StatsHourlyKeep: h.KeepHourly.D(), StatsDailyKeep: h.KeepDaily.D()}
 }
 
 // Overrides are command-line settings that win over the file.
@@ -71,6 +105,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		DMARC:       checks.DefaultDMARCConfig(),
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
+		History:     DefaultHistory(),
 	}
 	sections := []struct {
 		key string
@@ -88,6 +123,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"greylist", &s.Greylist},
 		{"dkim", &s.DKIM},
 		{"arc", &s.ARC},
+		{"history", &s.History},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
 	// them, each entry would keep the fields it does not set from the

@@ -78,7 +78,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}
 	// The store is opened once: the embedded one locks its file, and
 	// its location is not changed by a reload.
-	st, err := stores.Open(s.Store, s.DataDir, store.Options{})
+	st, err := stores.Open(s.Store, s.DataDir, s.History.StoreOptions())
 	if err != nil {
 		return nil, fmt.Errorf("%s: store: %w", s.File(), err)
 	}

@@ -140,3 +140,17 @@ func TestCorpusScans(t *testing.T) {
 	}
 	t.Logf("scanned %d corpus messages", n)
 }
+
+func TestHistorySettings(t *testing.T) {
+	s, err := settingsFromText(t, "[history]\nmax_records = 500\nmax_age = \"7d\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := s.History.StoreOptions()
+	if o.HistoryMaxCount != 500 || o.HistoryMaxAge != 7*24*time.Hour || o.StatsDailyKeep != 400*24*time.Hour {
+		t.Fatalf("store options = %+v", o)
+	}
+	if _, err := settingsFromText(t, "[history]\nmax_records = 0\n"); err == nil {
+		t.Fatal("max_records = 0 accepted")
+	}
+}
