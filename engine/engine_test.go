@@ -294,3 +294,41 @@ func TestEarlyVerdictWaitsOnlyForForcers(t *testing.T) {
 		t.Fatalf("[force] HELO_BAD: early verdict %v by %q", v.Action, v.ForcedBy)
 	}
 }
+
+type countObserver struct{ n, early int }
+
+func (c *countObserver) Observe(tx *Transaction, v *Verdict, _ time.Duration) {
+	c.n++
+	if !v.Final {
+		c.early++
+	}
+}
+
+// TestEarlyRejectObserved: a transaction refused early is counted once, so
+// that statistics include the mail refused before DATA; an early verdict
+// without a forced action is not counted.
+func TestEarlyRejectObserved(t *testing.T) {
+	block := &fakeCheck{name: "block", phase: PhaseConnect, defs: []SymbolDef{sym("BLOCK", 0)},
+		emit: []Symbol{{Name: "BLOCK", Force: Reject}}}
+	obs := &countObserver{}
+	e, _ := New(Options{Checks: []Check{block}, Policy: DefaultPolicy(), Observers: []Observer{obs}, Logger: discardLogger()})
+	s := e.NewScan(context.Background())
+	defer s.Close()
+	s.Update(PhaseConnect, nil)
+	if v := s.Verdict(context.Background(), false); v.Action != Reject {
+		t.Fatalf("early verdict %v", v.Action)
+	}
+	if obs.n != 1 || obs.early != 1 {
+		t.Fatalf("observed %d (%d early), want 1 early", obs.n, obs.early)
+	}
+	quiet := &fakeCheck{name: "quiet", phase: PhaseConnect}
+	obs = &countObserver{}
+	e, _ = New(Options{Checks: []Check{quiet}, Policy: DefaultPolicy(), Observers: []Observer{obs}, Logger: discardLogger()})
+	s = e.NewScan(context.Background())
+	defer s.Close()
+	s.Update(PhaseConnect, nil)
+	s.Verdict(context.Background(), false)
+	if obs.n != 0 {
+		t.Fatalf("an early verdict without action was observed")
+	}
+}

@@ -279,7 +279,11 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 		// Early: only a forced action counts; the score is incomplete.
 		if v.ForcedBy == "" {
 			v.Action, v.Reply = NoAction, ""
+			return v
 		}
+		// The transaction ends here: log and count it like a final
+		// verdict, so that statistics show the mail refused early.
+		s.observe(tx, v)
 		return v
 	}
 	for _, f := range s.e.finishers {
@@ -296,12 +300,17 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 		subject, _ = tx.Message.First("Subject")
 	}
 	s.e.policy.spamHeaders(v, subject)
+	s.observe(tx, v)
+	return v
+}
+
+// observe writes the verdict's log line and tells the observers.
+func (s *Scan) observe(tx *Transaction, v *Verdict) {
 	elapsed := time.Since(s.start)
 	s.e.logVerdict(tx, v, elapsed)
 	for _, o := range s.e.observers {
 		o.Observe(tx, v, elapsed)
 	}
-	return v
 }
 
 // Rescore recomputes score and action after a finisher added symbols,
@@ -351,6 +360,7 @@ func (e *Engine) logVerdict(tx *Transaction, v *Verdict, elapsed time.Duration) 
 		ip = tx.ClientIP.String()
 	}
 	e.log.Info("scanned",
+		"phase", v.Phase.String(),
 		"queue_id", tx.QueueID,
 		"ip", ip,
 		"from", tx.MailFrom,
