@@ -306,7 +306,7 @@ func (m *session) connect(c Connect) []byte {
 	m.endScan() // a new SMTP connection on this milter connection
 	m.connDone, m.txUsed = false, false
 	if !m.ensureScan() {
-		return m.failEarly("no engine")
+		return m.fail("early", "no engine")
 	}
 	ip := clientIP(c, m.macro("client_addr", CmdConnect))
 	ptr, rdns := clientRDNS(c, m.macros[CmdConnect])
@@ -324,7 +324,7 @@ func (m *session) helo(name string) []byte {
 		return m.reply(ProtoNRHelo, RespContinue)
 	}
 	if !m.ensureScan() {
-		return m.failEarly("no engine")
+		return m.fail("early", "no engine")
 	}
 	m.scan.Update(engine.PhaseHelo, func(tx *engine.Transaction) { tx.Helo = name })
 	return m.early(ProtoNRHelo, true)
@@ -332,7 +332,7 @@ func (m *session) helo(name string) []byte {
 
 func (m *session) mail(from string) []byte {
 	if !m.ensureScan() {
-		return m.failEarly("no engine")
+		return m.fail("early", "no engine")
 	}
 	if m.txUsed {
 		m.scan = m.scan.Next()
@@ -355,7 +355,7 @@ func (m *session) mail(from string) []byte {
 
 func (m *session) rcpt(to string) []byte {
 	if !m.ensureScan() {
-		return m.failEarly("no engine")
+		return m.fail("early", "no engine")
 	}
 	qid := m.macro("i", CmdRcpt, CmdMail)
 	m.scan.Update(engine.PhaseRcpt, func(tx *engine.Transaction) {
@@ -410,7 +410,7 @@ func (m *session) early(noReply uint32, connStage bool) []byte {
 	}
 	v, err := m.verdict(false)
 	if err != nil {
-		return m.failEarly(err.Error())
+		return m.fail("early", err.Error())
 	}
 	switch v.Action {
 	case engine.Reject:
@@ -429,14 +429,15 @@ func (m *session) early(noReply uint32, connStage bool) []byte {
 	return AppendPacket(nil, RespContinue)
 }
 
-// failEarly applies on_error at an early stage.
-func (m *session) failEarly(why string) []byte {
+// fail applies on_error when the engine fails or misses its deadline, at
+// stage ("early" or "end of message"): continue, or 451 — never a 5xx.
+func (m *session) fail(stage, why string) []byte {
 	m.srv.errs.Add(1)
 	if strings.EqualFold(m.srv.cfg.OnError, OnErrorAccept) {
-		m.log.Warn("engine failed, accepting (on_error = accept)", "err", why)
+		m.log.Warn("engine failed, accepting (on_error = accept)", "stage", stage, "err", why)
 		return AppendPacket(nil, RespContinue)
 	}
-	m.log.Warn("engine failed, tempfailing (on_error = tempfail)", "err", why)
+	m.log.Warn("engine failed, tempfailing (on_error = tempfail)", "stage", stage, "err", why)
 	return replyCode(451, "4.7.1", m.srv.cfg.TempfailReply)
 }
 
@@ -503,7 +504,7 @@ func (m *session) endOfMessage() []byte {
 		return AppendPacket(nil, RespContinue)
 	}
 	if !m.ensureScan() {
-		return m.failFinal("no engine")
+		return m.fail("end of message", "no engine")
 	}
 	raw := append([]byte(nil), m.msg.Bytes()...)
 	msg := message.Parse(raw)
@@ -516,7 +517,7 @@ func (m *session) endOfMessage() []byte {
 	})
 	v, err := m.verdict(true)
 	if err != nil {
-		return m.failFinal(err.Error())
+		return m.fail("end of message", err.Error())
 	}
 	m.srv.messages.Add(1)
 	switch v.Action {
@@ -529,16 +530,6 @@ func (m *session) endOfMessage() []byte {
 	}
 	out := m.edits(v, msg)
 	return AppendPacket(out, RespContinue)
-}
-
-func (m *session) failFinal(why string) []byte {
-	m.srv.errs.Add(1)
-	if strings.EqualFold(m.srv.cfg.OnError, OnErrorAccept) {
-		m.log.Warn("engine failed at end of message, accepting (on_error = accept)", "err", why)
-		return AppendPacket(nil, RespContinue)
-	}
-	m.log.Warn("engine failed at end of message, tempfailing (on_error = tempfail)", "err", why)
-	return replyCode(451, "4.7.1", m.srv.cfg.TempfailReply)
 }
 
 // edits turns the verdict's header changes into milter modification
