@@ -129,9 +129,6 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Servers returns the resolvers the client asks.
-func (c *Client) Servers() []string { return append([]string(nil), c.servers...) }
-
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	s := Stats{

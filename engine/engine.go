@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -178,6 +177,3 @@ func (e *Engine) Scan(ctx context.Context, tx *Transaction) *Verdict {
 	s.Update(PhaseData, func(t *Transaction) { *t = *tx.clone() })
 	return s.Verdict(ctx, true)
 }
-
-// ErrClosed is returned for updates of a closed scan.
-var ErrClosed = errors.New("engine: scan closed")

@@ -88,7 +88,6 @@ func (p *Policy) weight(t table, name string) (float64, string) {
 // Reply. Symbols with the same name are merged (options joined, the
 // largest multiplier kept), as rspamd does.
 func (p *Policy) decide(t table, syms []Symbol, v *Verdict) {
-	v.raw = syms
 	merged := map[string]*Symbol{}
 	var order []string
 	for _, s := range syms {

@@ -313,17 +313,6 @@ func (s *Scan) observe(tx *Transaction, v *Verdict) {
 	}
 }
 
-// Rescore recomputes score and action after a finisher added symbols,
-// keeping forced actions. Finishers that emit symbols call it.
-func (e *Engine) Rescore(v *Verdict, extra ...Symbol) {
-	syms := append(append([]Symbol(nil), v.raw...), extra...)
-	forcedBy, reply := v.ForcedBy, v.Reply
-	e.policy.decide(e.symbols, syms, v)
-	if forcedBy != "" && v.ForcedBy == "" {
-		v.ForcedBy, v.Reply = forcedBy, reply
-	}
-}
-
 // wait waits for r until its deadline or ctx ends; it reports whether r
 // finished.
 func wait(ctx context.Context, r *run) bool {

@@ -239,8 +239,6 @@ type Verdict struct {
 	Final bool
 	// Errors lists checks or finishers that failed or timed out.
 	Errors []string
-
-	raw []Symbol // the symbols as emitted, for Rescore
 }
 
 // HeaderRemoval removes the Index-th (1-based, top first) field called
