@@ -96,8 +96,8 @@ func Default() *Config {
 			"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", // RFC 1918
 			"fc00::/7", // RFC 4193
 		},
-		Log:        Log{Level: "info", Format: "text"},
-		Scan:       Scan{Listen: []string{"127.0.0.1:11333"}, Timeout: dns.Duration(engine.DefaultTimeout), MaxSize: 50 << 20,
+		Log: Log{Level: "info", Format: "text"},
+		Scan: Scan{Listen: []string{"127.0.0.1:11333"}, Timeout: dns.Duration(engine.DefaultTimeout), MaxSize: 50 << 20,
 			MaxInflightBytes: 256 << 20, BodyTimeout: dns.Duration(30 * time.Second)},
 		Controller: Controller{Listen: "127.0.0.1:11334"},
 		DNS:        dns.Config{Timeout: dns.Duration(2 * time.Second), Attempts: 2, CacheSize: 20000, MaxTTL: dns.Duration(time.Hour)},
