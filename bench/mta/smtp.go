@@ -98,7 +98,7 @@ func (s *sink) serve(c net.Conn) {
 // smtpClient sends one message over one SMTP connection, the way an MX
 // sees most of its mail: connect, EHLO, MAIL, RCPT, DATA, QUIT.
 type smtpClient struct {
-	c  net.Conn
+	c net.Conn
 	r *bufio.Reader
 	w *bufio.Writer
 }
