@@ -391,7 +391,7 @@ func TestDropMidway(t *testing.T) {
 
 func TestOnError(t *testing.T) {
 	rec := newRecorder()
-	e := fakeEngine(t, rec, 10*time.Second)
+	e200 := fakeEngine(t, rec, 200*time.Millisecond)
 	for _, mode := range []string{OnErrorTempfail, OnErrorAccept} {
 		t.Run(mode+"/no engine", func(t *testing.T) {
 			_, addr := startServer(t, func() *engine.Engine { return nil }, Config{OnError: mode})
@@ -403,20 +403,35 @@ func TestOnError(t *testing.T) {
 			must(t, err)
 			checkOnError(t, mode, r)
 		})
-		t.Run(mode+"/deadline at mail", func(t *testing.T) {
-			_, addr := startServer(t, func() *engine.Engine { return e }, Config{OnError: mode, Timeout: Duration(150 * time.Millisecond)})
+		// [milter] timeout is beyond the checks' deadline: checks that
+		// time out give the engine's verdict (with timeout symbols), not
+		// on_error. (It was absolute: 150 ms here tempfailed.)
+		t.Run(mode+"/checks time out, engine answers", func(t *testing.T) {
+			slow := fakeEngine(t, rec, 400*time.Millisecond)
+			srv, addr := startServer(t, func() *engine.Engine { return slow }, Config{OnError: mode, Timeout: Duration(150 * time.Millisecond)})
 			c := dial(t, addr)
 			open(t, c, "203.0.113.41", "g.example.org", "g.example.org")
 			expect(t, "mail")(c.Mail("slow@example.org"))
 			r, err := c.Rcpt("b@example.net")
 			must(t, err)
-			checkOnError(t, mode, r)
+			if r.Code != RespContinue {
+				t.Errorf("rcpt: got %v, want the engine's verdict (continue)", r)
+			}
+			raw := []byte("Subject: hang\r\nMessage-ID: <hang-2>\r\n\r\nx\r\n")
+			resp, mods, err := c.Message(raw)
+			must(t, err)
+			if resp.Code != RespContinue || len(mods) == 0 {
+				t.Errorf("end of message: got %v with %d edits, want the engine's verdict", resp, len(mods))
+			}
+			if n := srv.Stats().Errors; n != 0 {
+				t.Errorf("on_error applied %d times", n)
+			}
 		})
-		t.Run(mode+"/deadline at end of message", func(t *testing.T) {
-			srv, addr := startServer(t, func() *engine.Engine { return e }, Config{OnError: mode, Timeout: Duration(300 * time.Millisecond)})
+		t.Run(mode+"/engine stuck at end of message", func(t *testing.T) {
+			srv, addr := startServer(t, func() *engine.Engine { return e200 }, Config{OnError: mode, Timeout: Duration(200 * time.Millisecond)})
 			c := dial(t, addr)
 			open(t, c, "203.0.113.42", "h.example.org", "h.example.org")
-			raw := []byte("Subject: hang\r\nMessage-ID: <hang>\r\n\r\nx\r\n")
+			raw := []byte("Subject: stuck\r\nMessage-ID: <stuck>\r\n\r\nx\r\n")
 			r, mods := send(t, c, "a@example.org", []string{"b@example.net"}, "Q", raw)
 			checkOnError(t, mode, r)
 			if len(mods) != 0 {

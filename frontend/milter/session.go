@@ -488,8 +488,8 @@ func (m *session) fail(stage, why string) []byte {
 
 var errDeadline = errors.New("engine missed the front end's deadline")
 
-// verdict runs the engine's verdict under the front end's own deadline,
-// recovering from a panic. At end of message it keeps the MTA waiting with
+// verdict runs the engine's verdict under the front end's own deadline
+// (the checks' deadline plus [milter] timeout), recovering from a panic. At end of message it keeps the MTA waiting with
 // progress packets (SMFIR_PROGRESS) so that its command timeout does not
 // fire first.
 func (m *session) verdict(final bool) (*engine.Verdict, error) {
@@ -510,7 +510,10 @@ func (m *session) verdict(final bool) (*engine.Verdict, error) {
 		}()
 		ch <- res{v: scan.Verdict(m.ctx, final)}
 	}()
-	timer := time.NewTimer(time.Duration(m.srv.cfg.Timeout))
+	// [milter] timeout is the wait beyond the checks' own deadline: the
+	// engine answers by then with timeout symbols for the checks that did
+	// not, so on_error is for an engine that does not answer at all.
+	timer := time.NewTimer(m.eng.Timeout() + time.Duration(m.srv.cfg.Timeout))
 	defer timer.Stop()
 	var tick <-chan time.Time
 	if final {
