@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -89,6 +90,26 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	s, errs := settings(c, ov)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// CheckSettings is LoadSettings that goes on past a problem, for `hamlet
+// config check`: the settings as far as they could be read (nil when the
+// file is unreadable or not TOML) and every problem found.
+func CheckSettings(file string, ov Overrides) (*Settings, []error) {
+	c, errs := config.LoadAll(file)
+	if c == nil {
+		return nil, errs
+	}
+	s, more := settings(c, ov)
+	return s, append(errs, more...)
+}
+
+func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 	if ov.DataDir != "" {
 		c.DataDir = ov.DataDir
 	}
@@ -132,17 +153,18 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	// Spamhaus's test entries.
 	shipped := s.DNSBL.Lists
 	s.DNSBL.Lists = nil
+	// Every section is decoded even after one fails, so that all the
+	// problems of the file are reported at once (hamlet config check).
+	var errs []error
 	for _, sec := range sections {
 		if err := c.Section(sec.key, sec.v); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if s.DNSBL.Lists == nil {
 		s.DNSBL.Lists = shipped
 	}
-	if err := c.Unknown(); err != nil {
-		return nil, err
-	}
+	errs = append(errs, c.UnknownAll()...)
 	if s.Hfilter.OurNames == nil {
 		// HELO forgery is judged against this host's own name.
 		s.Hfilter.OurNames = []string{c.AuthServID()}
@@ -150,7 +172,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	s.Milter = s.Milter.WithDefaults()
 	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize, MaxInflight: c.Scan.MaxInflightBytes,
 		BodyTimeout: c.Scan.BodyTimeout.Duration(), MaxConns: c.Scan.MaxConnections}
-	return s, nil
+	return s, errs
 }
 
 // Logger builds the logger the configuration asks for, writing to stderr.
