@@ -14,6 +14,7 @@ import (
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
@@ -49,16 +50,16 @@ type Settings struct {
 // a reload does not change it.
 type History struct {
 	MaxRecords int               `toml:"max_records"`
-	MaxAge     greylist.Duration `toml:"max_age"`
-	KeepHourly greylist.Duration `toml:"keep_hourly"`
-	KeepDaily  greylist.Duration `toml:"keep_daily"`
+	MaxAge     duration.Duration `toml:"max_age"`
+	KeepHourly duration.Duration `toml:"keep_hourly"`
+	KeepDaily  duration.Duration `toml:"keep_daily"`
 }
 
 // DefaultHistory: 10,000 records, 30 days; statistics per hour for 14
 // days, per day for 400.
 func DefaultHistory() History {
-	return History{MaxRecords: 10000, MaxAge: greylist.Duration(30 * 24 * time.Hour),
-		KeepHourly: greylist.Duration(14 * 24 * time.Hour), KeepDaily: greylist.Duration(400 * 24 * time.Hour)}
+	return History{MaxRecords: 10000, MaxAge: duration.Duration(30 * 24 * time.Hour),
+		KeepHourly: duration.Duration(14 * 24 * time.Hour), KeepDaily: duration.Duration(400 * 24 * time.Hour)}
 }
 
 // Validate checks the section.
@@ -277,7 +278,7 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Checks:     cs,
 		Finishers:  fs,
 		Policy:     policy,
-		Timeout:    s.Scan.Timeout.Duration(),
+		Timeout:    s.Scan.Timeout.D(),
 		Classifier: cl,
 		Observers:  d.Observers,
 		Logger:     d.Logger,

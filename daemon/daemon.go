@@ -166,7 +166,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.Controller.Listen != "" {
+	if len(s.Controller.Listen) > 0 {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
 		mux.Handle("GET /api/doctor", doctor.Handler(func() dns.Resolver { return d.resolver.Load() }, func(domain string) doctor.Options {
@@ -176,9 +176,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		mux.Handle("/api/greylist", d.greylistAPI())
 		mux.Handle("/api/greylist/", d.greylistAPI())
 		mux.Handle("/", scan) // rspamd answers /ping and /checkv2 on the controller too
-		if err := d.serveHTTP("controller", s.Controller.Listen, scanCfg, mux, errc); err != nil {
-			d.shutdown()
-			return err
+		for _, addr := range s.Controller.Listen {
+			if err := d.serveHTTP("controller", addr, scanCfg, mux, errc); err != nil {
+				d.shutdown()
+				return err
+			}
 		}
 	}
 	d.milter = milter.NewServer(d.Engine, s.Milter, d.log)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -179,7 +180,7 @@ func (g *Greylister) Handler() http.Handler {
 			writeErr(w, http.StatusBadRequest, "bad JSON: "+err.Error())
 			return
 		}
-		var ttl Duration
+		var ttl duration.Duration
 		if req.TTL != "" {
 			if err := ttl.UnmarshalText([]byte(req.TTL)); err != nil {
 				writeErr(w, http.StatusBadRequest, "ttl: "+err.Error())
@@ -252,7 +253,7 @@ func (c *Client) List(ctx context.Context, limit int) (Listing, error) {
 func (c *Client) Allow(ctx context.Context, target, reason string, ttl time.Duration) (store.AllowEntry, error) {
 	req := allowRequest{Target: target, Reason: reason}
 	if ttl > 0 {
-		b, _ := Duration(ttl).MarshalText()
+		b, _ := duration.Duration(ttl).MarshalText()
 		req.TTL = string(b)
 	}
 	var e store.AllowEntry

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/greylist"
 )
@@ -42,7 +43,11 @@ func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "hamlet: %v\n", err)
 			return exitConfig
 		}
-		controller = "http://" + s.Controller.Listen
+		if len(s.Controller.Listen) == 0 {
+			fmt.Fprintln(stderr, "hamlet: [controller] listen is empty: give -controller URL")
+			return exitConfig
+		}
+		controller = "http://" + s.Controller.Listen[0]
 	}
 	c := &greylist.Client{BaseURL: controller}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -82,7 +87,7 @@ func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 		}
 		tw.Flush()
 	case rest[0] == "allow" && len(rest) == 2:
-		var d greylist.Duration
+		var d duration.Duration
 		if ttl != "" {
 			if err := d.UnmarshalText([]byte(ttl)); err != nil {
 				fmt.Fprintf(stderr, "hamlet greylist: --ttl: %v\n", err)

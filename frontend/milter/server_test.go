@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/engine"
 )
 
@@ -382,7 +383,7 @@ func TestOnError(t *testing.T) {
 			checkOnError(t, mode, r)
 		})
 		t.Run(mode+"/deadline at mail", func(t *testing.T) {
-			_, addr := startServer(t, func() *engine.Engine { return e }, Config{OnError: mode, Timeout: Duration(150 * time.Millisecond)})
+			_, addr := startServer(t, func() *engine.Engine { return e }, Config{OnError: mode, Timeout: duration.Duration(150 * time.Millisecond)})
 			c := dial(t, addr)
 			open(t, c, "203.0.113.41", "g.example.org", "g.example.org")
 			r, err := c.Mail("slow@example.org")
@@ -390,7 +391,7 @@ func TestOnError(t *testing.T) {
 			checkOnError(t, mode, r)
 		})
 		t.Run(mode+"/deadline at end of message", func(t *testing.T) {
-			srv, addr := startServer(t, func() *engine.Engine { return e }, Config{OnError: mode, Timeout: Duration(300 * time.Millisecond)})
+			srv, addr := startServer(t, func() *engine.Engine { return e }, Config{OnError: mode, Timeout: duration.Duration(300 * time.Millisecond)})
 			c := dial(t, addr)
 			open(t, c, "203.0.113.42", "h.example.org", "h.example.org")
 			raw := []byte("Subject: hang\r\nMessage-ID: <hang>\r\n\r\nx\r\n")
