@@ -97,11 +97,11 @@ type Decision struct {
 
 // Greylister makes greylisting decisions. It is safe for concurrent use.
 type Greylister struct {
-	st      store.Store
-	cfg     Config
-	now     func() time.Time
-	log     *slog.Logger
-	obs     Observer
+	st  store.Store
+	cfg Config
+	now func() time.Time
+	log *slog.Logger
+	obs Observer
 }
 
 // Options are the optional parts of a Greylister.

@@ -84,7 +84,7 @@ type HistoryRecord struct {
 	Helo       string       `json:"helo,omitempty"`
 	ClientHost string       `json:"host,omitempty"`
 	RcptList   []string     `json:"rcpt,omitempty"`
-	Required   float64      `json:"required,omitempty"` // reject threshold at the time
+	Required   float64      `json:"required,omitempty"`  // reject threshold at the time
 	ForcedBy   string       `json:"forced_by,omitempty"` // symbol that forced Action
 	Phase      string       `json:"phase,omitempty"`     // "connect" … "data": an early verdict's phase
 	Class      string       `json:"class,omitempty"`     // "local", "outbound", "allowlisted" or "" (inbound)
