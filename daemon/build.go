@@ -42,6 +42,7 @@ type Settings struct {
 	DKIM        checks.DKIMConfig
 	ARC         checks.ARCSealConfig
 	History     History
+	Headers     checks.HeadersConfig
 }
 
 // History bounds what the store keeps of past scans (envelope data and
@@ -106,6 +107,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
+		Headers:     checks.DefaultHeadersConfig(),
 	}
 	sections := []struct {
 		key string
@@ -124,6 +126,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"dkim", &s.DKIM},
 		{"arc", &s.ARC},
 		{"history", &s.History},
+		{"headers", &s.Headers},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
 	// them, each entry would keep the fields it does not set from the
@@ -238,6 +241,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		cs = append(cs, c)
 	}
 	cs = append(cs, checks.NewSPF(d.Resolver), checks.NewDKIM(d.Resolver), checks.NewARC(d.Resolver))
+	if s.Headers.Enabled {
+		c, err := checks.NewHeaders(s.Headers, withIPRev)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
 	if s.DMARC.Enabled {
 		c, err := checks.NewDMARC(s.DMARC, d.Resolver)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/message"
 )
@@ -49,6 +50,9 @@ const (
 type Transaction struct {
 	QueueID string // the MTA's queue id, "" before it is known
 	MTAName string // the name of the MTA host, when given
+	// Time is when the message arrived; zero means now. Replaying old
+	// mail sets it, so that date checks judge the message as it came in.
+	Time time.Time
 
 	ClientIP netip.Addr // invalid when unknown (e.g. a local submission)
 	// ClientPTR is the client's reverse name as the front end knows it
