@@ -414,7 +414,7 @@ func (c *Headers) Run(ctx context.Context, tx *engine.Transaction, deps engine.R
 	}
 	if toVals := m.Get("To"); len(toVals) == 0 {
 		add(SymMissingTo)
-	} else if undiscRE.MatchString(message.DecodeText(toVals[0].Value())) {
+	} else if undiscRE.MatchString(message.DecodeHeader(toVals[0].Unfolded())) {
 		add(SymUndiscRcpt)
 	}
 
@@ -583,7 +583,7 @@ func subjectSymbols(m *message.Message, syms *[]engine.Symbol) {
 		*syms = append(*syms, engine.Symbol{Name: SymMissingSubject})
 		return
 	}
-	s := message.DecodeText(fields[0].Value())
+	s := strings.TrimSpace(message.DecodeHeader(fields[0].Unfolded()))
 	if s == "" {
 		*syms = append(*syms, engine.Symbol{Name: SymEmptySubject})
 		return

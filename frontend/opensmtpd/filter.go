@@ -85,7 +85,7 @@ func New(cfg Config, logger *slog.Logger) *Filter {
 	f.dial = func(ctx context.Context) (*milter.ClientSession, error) {
 		ctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
 		defer cancel()
-		return milter.Dial(ctx, f.cfg.Milter, milter.ClientOptions{Timeout: f.cfg.Timeout})
+		return milter.Dial(ctx, f.cfg.Milter, milter.ClientOptions{Timeout: f.cfg.Timeout, Protocol: milter.ProtoAnswerEveryStage})
 	}
 	return f
 }
