@@ -121,14 +121,15 @@ func configWarnings(s *daemon.Settings) []string {
 
 // encodeSettings writes s as TOML: the core options, then each feature's
 // section under the key LoadSettings decodes it from (its toml tag, or
-// its field name in lower case).
+// its field name in lower case); a table read by both (controller) is
+// printed once with the options of both.
 func encodeSettings(w io.Writer, s *daemon.Settings) error {
-	if err := toml.NewEncoder(w).Encode(s.Config); err != nil {
+	all, err := asTable(s.Config)
+	if err != nil {
 		return err
 	}
 	v := reflect.ValueOf(s).Elem()
 	t := v.Type()
-	sections := map[string]any{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Anonymous || !f.IsExported() {
@@ -140,8 +141,49 @@ func encodeSettings(w io.Writer, s *daemon.Settings) error {
 		} else if tag != "" {
 			key = tag
 		}
-		sections[key] = v.Field(i).Interface()
+		sec, err := asTable(v.Field(i).Interface())
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if have, ok := all[key].(map[string]any); ok {
+			for k, x := range sec {
+				have[k] = x
+			}
+			continue
+		}
+		all[key] = sec
 	}
-	io.WriteString(w, "\n")
-	return toml.NewEncoder(w).Encode(sections)
+	redact(all)
+	return toml.NewEncoder(w).Encode(all)
+}
+
+// redact hides secrets (passwords, tokens) that are set: the output may go
+// to a terminal, a ticket or a log.
+func redact(m map[string]any) {
+	for k, v := range m {
+		switch x := v.(type) {
+		case map[string]any:
+			redact(x)
+		case []map[string]any:
+			for _, e := range x {
+				redact(e)
+			}
+		case string:
+			l := strings.ToLower(k)
+			if x != "" && (strings.Contains(l, "password") || strings.Contains(l, "secret") || strings.Contains(l, "token")) {
+				m[k] = "(set, not shown)"
+			}
+		}
+	}
+}
+
+// asTable turns a section's value into a TOML table, through its TOML text.
+func asTable(v any) (map[string]any, error) {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(v); err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	_, err := toml.Decode(b.String(), &m)
+	return m, err
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hamlet-mail/hamlet/controller"
 )
 
 // hamlet config check prints every problem of a file (not only the first)
@@ -67,5 +69,19 @@ func TestConfigCheckPrintsEffective(t *testing.T) {
 	strip := func(s string) string { _, rest, _ := strings.Cut(s, "\n"); return rest } // the first line names the file
 	if strip(out2.String()) != strip(out.String()) {
 		t.Errorf("printing the printed configuration differs:\n%s\n----\n%s", out.String(), out2.String())
+	}
+	// secrets are not printed
+	hash, err := controller.HashPassword("s3cret-Pa55")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = writeConfig(t, "[controller]\npassword = \""+hash+"\"\n")
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"config", "check", "-c", cfg}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if strings.Contains(out.String(), hash) || !strings.Contains(out.String(), `password = "(set, not shown)"`) {
+		t.Errorf("password shown or not marked set:\n%s", out.String())
 	}
 }
