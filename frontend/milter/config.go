@@ -51,7 +51,7 @@ type Config struct {
 	// for this long. Zero means DefaultIdleTimeout, longer than Postfix's
 	// smtpd_timeout (300 s), so that a slow SMTP client's milter
 	// connection survives.
-	IdleTimeout Duration `toml:"idle_timeout"`
+	IdleTimeout duration.Duration `toml:"idle_timeout"`
 	// MaxInflightBytes bounds the message bytes held by all connections
 	// together while they arrive and are scanned; a message that would
 	// exceed it gets OnError (by default 451 4.7.1, the MTA retries).
@@ -78,7 +78,7 @@ func DefaultConfig() Config {
 		Timeout:        duration.Duration(DefaultTimeout),
 		MaxMessageSize: DefaultMaxMessageSize,
 		TempfailReply:  DefaultTempfailReply,
-		IdleTimeout:    Duration(DefaultIdleTimeout),
+		IdleTimeout:    duration.Duration(DefaultIdleTimeout),
 		// MaxConnections stays 0 here: the limit is the running
 		// process's, read when the server starts.
 		MaxInflightBytes: DefaultMaxInflightBytes,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/engine"
 )
 
@@ -227,7 +228,7 @@ func TestConnectionCap(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	rec := newRecorder()
 	e := fakeEngine(t, rec, 5*time.Second)
-	_, addr := startServer(t, func() *engine.Engine { return e }, Config{IdleTimeout: Duration(200 * time.Millisecond)})
+	_, addr := startServer(t, func() *engine.Engine { return e }, Config{IdleTimeout: duration.Duration(200 * time.Millisecond)})
 	c := dial(t, addr)
 	c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	_, err := ReadPacket(c.rd)
@@ -243,7 +244,7 @@ func TestDefaultMaxConnections(t *testing.T) {
 	if c := (Config{}).WithDefaults(); c.MaxConnections != DefaultMaxConnections() || time.Duration(c.IdleTimeout) != DefaultIdleTimeout {
 		t.Errorf("defaults: %+v", c)
 	}
-	for _, bad := range []Config{{MaxConnections: -1}, {IdleTimeout: -1}, {MaxInflightBytes: -1}, {Timeout: Duration(time.Millisecond)}} {
+	for _, bad := range []Config{{MaxConnections: -1}, {IdleTimeout: -1}, {MaxInflightBytes: -1}, {Timeout: duration.Duration(time.Millisecond)}} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
