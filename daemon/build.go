@@ -15,6 +15,7 @@ import (
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
+	"github.com/hamlet-mail/hamlet/dmarcreport"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
 	"github.com/hamlet-mail/hamlet/engine"
@@ -42,6 +43,20 @@ type Settings struct {
 	DKIM        checks.DKIMConfig
 	ARC         checks.ARCSealConfig
 	History     History
+	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
+	DMARCReports dmarcreport.Config `toml:"-"`
+}
+
+// dmarcReportsSection decodes the [dmarc.reports] sub-table of [dmarc].
+type dmarcReportsSection struct {
+	Reports *dmarcreport.Config `toml:"reports"`
+}
+
+func (d dmarcReportsSection) Validate() error {
+	if err := d.Reports.Validate(); err != nil {
+		return fmt.Errorf("reports.%w", err)
+	}
+	return nil
 }
 
 // History bounds what the store keeps of past scans (envelope data and
@@ -106,6 +121,8 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
+
+		DMARCReports: dmarcreport.DefaultConfig(),
 	}
 	sections := []struct {
 		key string
@@ -124,6 +141,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"dkim", &s.DKIM},
 		{"arc", &s.ARC},
 		{"history", &s.History},
+		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
 	// them, each entry would keep the fields it does not set from the
