@@ -44,6 +44,7 @@ type Settings struct {
 	DKIM        checks.DKIMConfig
 	ARC         checks.ARCSealConfig
 	History     History
+	Headers     checks.HeadersConfig
 	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
 	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
@@ -128,6 +129,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
+		Headers:     checks.DefaultHeadersConfig(),
 
 		DMARCReports: dmarcreport.DefaultConfig(),
 	}
@@ -148,6 +150,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"dkim", &s.DKIM},
 		{"arc", &s.ARC},
 		{"history", &s.History},
+		{"headers", &s.Headers},
 		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
@@ -268,6 +271,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		cs = append(cs, c)
 	}
 	cs = append(cs, checks.NewSPF(d.Resolver), checks.NewDKIM(d.Resolver), checks.NewARC(d.Resolver))
+	if s.Headers.Enabled {
+		c, err := checks.NewHeaders(s.Headers, withIPRev)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
 	if s.DMARC.Enabled {
 		c, err := checks.NewDMARC(s.DMARC, d.Resolver)
 		if err != nil {
