@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/config/duration"
 )
 
 // Config is the [dmarc.reports] section.
@@ -17,7 +17,7 @@ type Config struct {
 	// the report in it.
 	Addresses []string `toml:"addresses"`
 	// Retention is how long a received report is kept (default 180d).
-	Retention greylist.Duration `toml:"retention"`
+	Retention duration.Duration `toml:"retention"`
 	// OwnNetworks are the own servers (and ESPs), for "your own servers
 	// that fail DMARC"; sources that authenticate as the domain count as
 	// own too.
@@ -43,7 +43,7 @@ type SendConfig struct {
 	Contact string `toml:"contact"`
 	// Interval is the reporting period (default 24h; a domain's ri= may
 	// ask for a longer one, never a shorter).
-	Interval greylist.Duration `toml:"interval"`
+	Interval duration.Duration `toml:"interval"`
 	// Sendmail is the program given each report (with -t -i), default
 	// /usr/sbin/sendmail; Relay ("host:port") sends by SMTP instead.
 	Sendmail string `toml:"sendmail"`
@@ -55,8 +55,8 @@ type SendConfig struct {
 
 // DefaultConfig: no report addresses, reports kept 180 days, nothing sent.
 func DefaultConfig() Config {
-	return Config{Retention: greylist.Duration(180 * 24 * time.Hour), Send: SendConfig{
-		Interval: greylist.Duration(24 * time.Hour), Sendmail: "/usr/sbin/sendmail", MaxDomains: 10000,
+	return Config{Retention: duration.Duration(180 * 24 * time.Hour), Send: SendConfig{
+		Interval: duration.Duration(24 * time.Hour), Sendmail: "/usr/sbin/sendmail", MaxDomains: 10000,
 	}}
 }
 

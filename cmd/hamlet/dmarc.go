@@ -14,10 +14,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/dmarcreport"
 	"github.com/hamlet-mail/hamlet/dns"
-	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/stores"
 )
@@ -111,7 +111,7 @@ func cmdDMARC(args []string, stdout, stderr io.Writer) int {
 			fs.Usage()
 			return exitConfig
 		}
-		var d greylist.Duration
+		var d duration.Duration
 		if err := d.UnmarshalText([]byte(since)); err != nil || d <= 0 {
 			fmt.Fprintf(stderr, "hamlet dmarc report: --since %q: want e.g. 24h or 7d\n", since)
 			return exitConfig
