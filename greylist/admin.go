@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/internal/trustscope"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -60,7 +61,11 @@ func AllowKey(target string) (string, error) {
 	t = strings.TrimPrefix(strings.TrimPrefix(t, "net:"), "domain:")
 	if ip, err := netip.ParseAddr(t); err == nil {
 		ip = ip.Unmap()
-		return "net:" + netip.PrefixFrom(ip, ip.BitLen()).String(), nil
+		p := netip.PrefixFrom(ip, ip.BitLen())
+		if err := trustscope.Network(p); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrBadTarget, err)
+		}
+		return "net:" + p.String(), nil
 	}
 	if p, err := netip.ParsePrefix(t); err == nil {
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
@@ -71,10 +76,16 @@ func AllowKey(target string) (string, error) {
 		if !ok[p.Bits()] {
 			return "", fmt.Errorf("%w: /%d networks are not looked up (IPv4: /8 /16 /24 /32; IPv6: /32 /48 /56 /64 /128)", ErrBadTarget, p.Bits())
 		}
+		if err := trustscope.Network(p); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrBadTarget, err)
+		}
 		return "net:" + p.String(), nil
 	}
 	t = strings.TrimSuffix(t, ".")
 	if isDomain(t) {
+		if err := trustscope.Domain(t); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrBadTarget, err)
+		}
 		return "domain:" + t, nil
 	}
 	return "", fmt.Errorf("%w: %q", ErrBadTarget, target)
