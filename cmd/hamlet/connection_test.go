@@ -103,6 +103,10 @@ zone = "score.test"
 [greylist]
 enabled = false
 
+# The cases judge the connection; the content rules are tested elsewhere.
+[content]
+enabled = false
+
 [dnsbl]
 enable = ["testbl", "allbl"]
 
