@@ -2,8 +2,8 @@ package content
 
 import (
 	"archive/zip"
-	"compress/gzip"
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"fmt"
 	"runtime"
