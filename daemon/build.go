@@ -44,6 +44,7 @@ type Settings struct {
 	ARC         checks.ARCSealConfig
 	History     History
 	Headers     checks.HeadersConfig
+	Antivirus   checks.AntivirusConfig
 	// Control is the [controller] section's access and UI options (its
 	// listen address is Config.Controller.Listen).
 	Control controller.Config `toml:"controller"`
@@ -115,6 +116,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
 		Headers:     checks.DefaultHeadersConfig(),
+		Antivirus:   checks.DefaultAntivirusConfig(),
 	}
 	sections := []struct {
 		key string
@@ -134,6 +136,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"arc", &s.ARC},
 		{"history", &s.History},
 		{"headers", &s.Headers},
+		{"antivirus", &s.Antivirus},
 		{"controller", &s.Control},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
@@ -255,6 +258,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	cs = append(cs, checks.NewSPF(d.Resolver), checks.NewDKIM(d.Resolver), checks.NewARC(d.Resolver))
 	if s.Headers.Enabled {
 		c, err := checks.NewHeaders(s.Headers, withIPRev)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
+	if s.Antivirus.Clamd != "" {
+		c, err := checks.NewAntivirus(s.Antivirus, d.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.File(), err)
 		}
