@@ -14,6 +14,7 @@ import (
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
@@ -55,9 +56,9 @@ type Settings struct {
 // a reload does not change it.
 type History struct {
 	MaxRecords int               `toml:"max_records"`
-	MaxAge     greylist.Duration `toml:"max_age"`
-	KeepHourly greylist.Duration `toml:"keep_hourly"`
-	KeepDaily  greylist.Duration `toml:"keep_daily"`
+	MaxAge     duration.Duration `toml:"max_age"`
+	KeepHourly duration.Duration `toml:"keep_hourly"`
+	KeepDaily  duration.Duration `toml:"keep_daily"`
 	// HashAddresses keeps envelope addresses only as keyed hashes (the
 	// key is in the data directory): searches by address still work.
 	HashAddresses bool `toml:"hash_addresses"`
@@ -66,8 +67,8 @@ type History struct {
 // DefaultHistory: 10,000 records, 30 days; statistics per hour for 14
 // days, per day for 400.
 func DefaultHistory() History {
-	return History{MaxRecords: 10000, MaxAge: greylist.Duration(30 * 24 * time.Hour),
-		KeepHourly: greylist.Duration(14 * 24 * time.Hour), KeepDaily: greylist.Duration(400 * 24 * time.Hour)}
+	return History{MaxRecords: 10000, MaxAge: duration.Duration(30 * 24 * time.Hour),
+		KeepHourly: duration.Duration(14 * 24 * time.Hour), KeepDaily: duration.Duration(400 * 24 * time.Hour)}
 }
 
 // Validate checks the section.
@@ -157,8 +158,10 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	if err := c.Unknown(); err != nil {
 		return nil, err
 	}
-	if err := controller.ValidateListen(c.Controller.Listen, s.Control.HasPassword()); err != nil {
-		return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
+	for _, l := range c.Controller.Listen {
+		if err := controller.ValidateListen(l, s.Control.HasPassword()); err != nil {
+			return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
+		}
 	}
 	if s.Hfilter.OurNames == nil {
 		// HELO forgery is judged against this host's own name.
@@ -166,7 +169,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	}
 	s.Milter = s.Milter.WithDefaults()
 	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize, MaxInflight: c.Scan.MaxInflightBytes,
-		BodyTimeout: c.Scan.BodyTimeout.Duration(), MaxConns: c.Scan.MaxConnections}
+		BodyTimeout: c.Scan.BodyTimeout.D(), MaxConns: c.Scan.MaxConnections}
 	return s, nil
 }
 
@@ -309,7 +312,7 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Checks:     cs,
 		Finishers:  fs,
 		Policy:     policy,
-		Timeout:    s.Scan.Timeout.Duration(),
+		Timeout:    s.Scan.Timeout.D(),
 		Classifier: cl,
 		Observers:  d.Observers,
 		Logger:     d.Logger,
