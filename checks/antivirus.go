@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/clamd"
-	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/engine"
 )
 
@@ -36,7 +36,7 @@ type AntivirusConfig struct {
 	Clamd string `toml:"clamd"`
 	// Timeout bounds one scan; past it the message gets CLAM_VIRUS_FAIL
 	// and goes on unscanned.
-	Timeout dns.Duration `toml:"timeout"`
+	Timeout duration.Duration `toml:"timeout"`
 	// MaxSize: larger messages are not sent to clamd (logged).
 	MaxSize int64 `toml:"max_size"`
 	// Action is forced when a virus is found: "reject", "soft_reject",
@@ -50,7 +50,7 @@ type AntivirusConfig struct {
 // DefaultAntivirusConfig: off until a socket is named; 5 s, 20 MB,
 // reject.
 func DefaultAntivirusConfig() AntivirusConfig {
-	return AntivirusConfig{Timeout: dns.Duration(defaultAVTimeout), MaxSize: defaultAVMaxSize, Action: defaultVirusAction,
+	return AntivirusConfig{Timeout: duration.Duration(defaultAVTimeout), MaxSize: defaultAVMaxSize, Action: defaultVirusAction,
 		Message: `5.7.1 clamav: virus found: "${VIRUS}"`}
 }
 
@@ -61,7 +61,7 @@ func (c *AntivirusConfig) Validate() error {
 			return fmt.Errorf("clamd: %w", err)
 		}
 	}
-	if c.Timeout.Duration() <= 0 {
+	if c.Timeout.D() <= 0 {
 		return fmt.Errorf("timeout must be positive")
 	}
 	if c.MaxSize <= 0 {
@@ -164,7 +164,7 @@ func (c *Antivirus) Run(ctx context.Context, tx *engine.Transaction, _ engine.Re
 		c.log.Info("antivirus: message not scanned", "queue_id", tx.QueueID, "reason", val.Skipped)
 		return engine.Result{Value: val}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.Duration())
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.D())
 	defer cancel()
 	start := time.Now()
 	res, err := c.client.Scan(ctx, raw)

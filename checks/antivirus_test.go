@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/internal/clamdtest"
 	"github.com/hamlet-mail/hamlet/message"
@@ -60,7 +60,7 @@ func TestAntivirusRealClamd(t *testing.T) {
 	}
 	cfg := DefaultAntivirusConfig()
 	cfg.Clamd = "unix:" + srv.Socket
-	cfg.Timeout = dns.Duration(2 * time.Second)
+	cfg.Timeout = duration.Duration(2 * time.Second)
 	e := build(cfg)
 	scan := func(e *engine.Engine, msg []byte) *engine.Verdict {
 		tx := &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), MailFrom: "a@example.com", Rcpts: []string{"b@example.org"}, Message: message.Parse(msg)}
