@@ -17,6 +17,7 @@ import (
 	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
+	"github.com/hamlet-mail/hamlet/dmarcreport"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
 	"github.com/hamlet-mail/hamlet/engine"
@@ -46,9 +47,23 @@ type Settings struct {
 	History     History
 	Headers     checks.HeadersConfig
 	Antivirus   checks.AntivirusConfig
+	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
+	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
 	// listen address is Config.Controller.Listen).
 	Control controller.Config `toml:"controller"`
+}
+
+// dmarcReportsSection decodes the [dmarc.reports] sub-table of [dmarc].
+type dmarcReportsSection struct {
+	Reports *dmarcreport.Config `toml:"reports"`
+}
+
+func (d dmarcReportsSection) Validate() error {
+	if err := d.Reports.Validate(); err != nil {
+		return fmt.Errorf("reports.%w", err)
+	}
+	return nil
 }
 
 // History bounds what the store keeps of past scans (envelope data and
@@ -118,6 +133,8 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		History:     DefaultHistory(),
 		Headers:     checks.DefaultHeadersConfig(),
 		Antivirus:   checks.DefaultAntivirusConfig(),
+
+		DMARCReports: dmarcreport.DefaultConfig(),
 	}
 	sections := []struct {
 		key string
@@ -138,6 +155,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"history", &s.History},
 		{"headers", &s.Headers},
 		{"antivirus", &s.Antivirus},
+		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
