@@ -35,11 +35,12 @@ const (
 	hamletCtrl   = "127.0.0.1:11334"
 	hamletScan   = "127.0.0.1:11333"
 	rspamdMilter = "127.0.0.1:11432"
+	nullAddr     = "127.0.0.1:11532"
 	sinkAddr     = "127.0.0.1:2600"
 )
 
 // Postfix smtpd ports, one per target, all on every address.
-var postfixPorts = map[string]int{"postfix": 25, "hamlet": 26, "hamlet-unix": 27, "rspamd": 28}
+var postfixPorts = map[string]int{"postfix": 25, "hamlet": 26, "hamlet-unix": 27, "rspamd": 28, "null-milter": 29}
 
 // OpenSMTPD ports.
 var smtpdPorts = map[string]int{"opensmtpd": 2525, "opensmtpd-hamlet": 2526}
@@ -106,6 +107,13 @@ func newWorld(o Options, bin string, out io.Writer) (w *world, err error) {
 		if err := w.startRspamd(); err != nil {
 			return w, fmt.Errorf("rspamd: %w", err)
 		}
+	}
+	if contains(o.Targets, "null-milter") {
+		nm, err := startNullMilter(nullAddr)
+		if err != nil {
+			return w, fmt.Errorf("null milter: %w", err)
+		}
+		w.closers = append(w.closers, nm.close)
 	}
 	if err := w.startPostfix(); err != nil {
 		return w, fmt.Errorf("postfix: %w", err)
@@ -448,12 +456,13 @@ maillog_file = %[1]s/maillog
 		"hamlet":      "inet:" + hamletMilter,
 		"hamlet-unix": "unix:" + w.milterSocket(),
 		"rspamd":      "inet:" + rspamdMilter,
+		"null-milter": "inet:" + nullAddr,
 	}
 	var out []string
 	for _, l := range strings.Split(string(master), "\n") {
 		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
 			var svc []string
-			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd"} {
+			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "null-milter"} {
 				svc = append(svc, fmt.Sprintf("%d inet n - n - - smtpd -o smtpd_milters=%s", postfixPorts[t], milters[t]))
 			}
 			l = strings.Join(svc, "\n")
