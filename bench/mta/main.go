@@ -27,7 +27,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -36,6 +35,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/internal/mtaenv"
 )
 
 const innerEnv = "HAMLET_MTABENCH_INNER"
@@ -98,7 +99,7 @@ func defaultOptions() Options {
 	if corpus == "" {
 		shared := os.Getenv("HAMLET_SHARED")
 		if shared == "" {
-			root, _ := repoRoot()
+			root, _ := mtaenv.RepoRoot()
 			shared = filepath.Join(root, "..", "shared")
 		}
 		corpus = filepath.Join(shared, "corpus")
@@ -142,8 +143,8 @@ func missing(o Options) []string {
 				lack = append(lack, "rspamd ("+rspamdBin+")")
 			}
 		case "opensmtpd", "opensmtpd-hamlet":
-			if _, err := os.Stat(filepath.Join(opensmtpdRoot(), "usr/sbin/smtpd")); err != nil {
-				lack = append(lack, "opensmtpd (unpacked in "+opensmtpdRoot()+", .ci/install-e2e)")
+			if _, err := os.Stat(filepath.Join(mtaenv.OpenSMTPDRoot(), "usr/sbin/smtpd")); err != nil {
+				lack = append(lack, "opensmtpd (unpacked in "+mtaenv.OpenSMTPDRoot()+", .ci/install-e2e)")
 			}
 		}
 	}
@@ -182,7 +183,7 @@ func reexec(o Options, args []string) error {
 		defer os.RemoveAll(dir)
 		os.Chmod(dir, 0o755)
 		bin = filepath.Join(dir, "hamlet")
-		root, err := repoRoot()
+		root, err := mtaenv.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -218,33 +219,6 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func opensmtpdRoot() string {
-	if r := os.Getenv("HAMLET_OPENSMTPD_ROOT"); r != "" {
-		return r
-	}
-	if b, err := os.ReadFile("/opt/hamlet-e2e/opensmtpd.root"); err == nil {
-		return strings.TrimSpace(string(b))
-	}
-	return "/opt/hamlet-e2e/opensmtpd"
 }
 
 // report collects every run.
