@@ -40,6 +40,7 @@ type Settings struct {
 	Senderscore checks.SenderscoreConfig
 	DNSBL       checks.DNSBLConfig
 	DMARC       checks.DMARCConfig
+	Content     checks.ContentConfig
 	AuthResults checks.AuthResConfig `toml:"authentication_results"`
 	Greylist    greylist.Config
 	DKIM        checks.DKIMConfig
@@ -127,6 +128,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		Senderscore: checks.DefaultSenderscoreConfig(),
 		DNSBL:       checks.DefaultDNSBLConfig(),
 		DMARC:       checks.DefaultDMARCConfig(),
+		Content:     checks.DefaultContentConfig(),
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
@@ -146,6 +148,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"senderscore", &s.Senderscore},
 		{"dnsbl", &s.DNSBL},
 		{"dmarc", &s.DMARC},
+		{"content", &s.Content},
 		{"authentication_results", &s.AuthResults},
 		{"greylist", &s.Greylist},
 		{"dkim", &s.DKIM},
@@ -289,6 +292,14 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		cs = append(cs, c)
 	}
 
+	if s.Content.Enabled {
+		c, err := checks.NewContent(s.Content)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
+
 	var fs []engine.Finisher
 	if s.Greylist.Enabled && d.Greylister != nil {
 		fs = append(fs, checks.NewGreylist(d.Greylister, checks.SPFPassDomain, d.Logger).WithAuthDomains(checks.DMARCPassDomains))
@@ -324,6 +335,7 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Classifier: cl,
 		Observers:  d.Observers,
 		Logger:     d.Logger,
+		Content:    s.Content.Limits(),
 	})
 }
 
