@@ -48,6 +48,7 @@ type Settings struct {
 	ARC         checks.ARCSealConfig
 	History     History
 	Headers     checks.HeadersConfig
+	Antivirus   checks.AntivirusConfig
 	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
 	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
@@ -154,6 +155,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
 		Headers:     checks.DefaultHeadersConfig(),
+		Antivirus:   checks.DefaultAntivirusConfig(),
 
 		DMARCReports: dmarcreport.DefaultConfig(),
 	}
@@ -176,6 +178,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		{"arc", &s.ARC},
 		{"history", &s.History},
 		{"headers", &s.Headers},
+		{"antivirus", &s.Antivirus},
 		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
@@ -301,6 +304,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	cs = append(cs, checks.NewSPF(d.Resolver), checks.NewDKIM(d.Resolver), checks.NewARC(d.Resolver))
 	if s.Headers.Enabled {
 		c, err := checks.NewHeaders(s.Headers, withIPRev)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
+	if s.Antivirus.Clamd != "" {
+		c, err := checks.NewAntivirus(s.Antivirus, d.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.File(), err)
 		}
