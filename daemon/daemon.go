@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
 	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/internal/sdnotify"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/recorder"
 	"github.com/hamlet-mail/hamlet/store/stores"
@@ -213,18 +215,37 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Ready != nil {
 		close(d.Ready)
 	}
+	d.notify(sdnotify.Ready, "STATUS=serving")
 	for {
 		select {
 		case <-hup:
-			d.Reload()
+			d.notify(sdnotify.ReloadingNow()...)
+			status := "STATUS=serving (configuration reloaded)"
+			if err := d.Reload(); err != nil {
+				status = "STATUS=serving; reload failed, running configuration kept: " + err.Error()
+			}
+			d.notify(sdnotify.Ready, status)
 		case err := <-errc:
+			d.notify(sdnotify.Stopping, "STATUS=failed: "+err.Error())
 			d.shutdown()
 			return err
 		case <-ctx.Done():
 			d.log.Info("shutting down: draining in-flight scans")
+			d.notify(sdnotify.Stopping, "STATUS=draining in-flight scans")
 			d.shutdown()
 			return nil
 		}
+	}
+}
+
+// notify tells systemd (Type=notify) the daemon's state; outside systemd
+// it does nothing.
+func (d *Daemon) notify(state ...string) {
+	for i, l := range state {
+		state[i] = strings.ReplaceAll(l, "\n", "; ") // one line per state
+	}
+	if err := sdnotify.Notify(state...); err != nil {
+		d.log.Warn("telling systemd the daemon's state", "err", err)
 	}
 }
 
