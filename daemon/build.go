@@ -14,8 +14,10 @@ import (
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
+	"github.com/hamlet-mail/hamlet/dmarcreport"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
 	"github.com/hamlet-mail/hamlet/engine"
@@ -43,9 +45,24 @@ type Settings struct {
 	DKIM        checks.DKIMConfig
 	ARC         checks.ARCSealConfig
 	History     History
+	Headers     checks.HeadersConfig
+	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
+	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
 	// listen address is Config.Controller.Listen).
 	Control controller.Config `toml:"controller"`
+}
+
+// dmarcReportsSection decodes the [dmarc.reports] sub-table of [dmarc].
+type dmarcReportsSection struct {
+	Reports *dmarcreport.Config `toml:"reports"`
+}
+
+func (d dmarcReportsSection) Validate() error {
+	if err := d.Reports.Validate(); err != nil {
+		return fmt.Errorf("reports.%w", err)
+	}
+	return nil
 }
 
 // History bounds what the store keeps of past scans (envelope data and
@@ -53,9 +70,9 @@ type Settings struct {
 // a reload does not change it.
 type History struct {
 	MaxRecords int               `toml:"max_records"`
-	MaxAge     greylist.Duration `toml:"max_age"`
-	KeepHourly greylist.Duration `toml:"keep_hourly"`
-	KeepDaily  greylist.Duration `toml:"keep_daily"`
+	MaxAge     duration.Duration `toml:"max_age"`
+	KeepHourly duration.Duration `toml:"keep_hourly"`
+	KeepDaily  duration.Duration `toml:"keep_daily"`
 	// HashAddresses keeps envelope addresses only as keyed hashes (the
 	// key is in the data directory): searches by address still work.
 	HashAddresses bool `toml:"hash_addresses"`
@@ -64,8 +81,8 @@ type History struct {
 // DefaultHistory: 10,000 records, 30 days; statistics per hour for 14
 // days, per day for 400.
 func DefaultHistory() History {
-	return History{MaxRecords: 10000, MaxAge: greylist.Duration(30 * 24 * time.Hour),
-		KeepHourly: greylist.Duration(14 * 24 * time.Hour), KeepDaily: greylist.Duration(400 * 24 * time.Hour)}
+	return History{MaxRecords: 10000, MaxAge: duration.Duration(30 * 24 * time.Hour),
+		KeepHourly: duration.Duration(14 * 24 * time.Hour), KeepDaily: duration.Duration(400 * 24 * time.Hour)}
 }
 
 // Validate checks the section.
@@ -113,6 +130,9 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
+		Headers:     checks.DefaultHeadersConfig(),
+
+		DMARCReports: dmarcreport.DefaultConfig(),
 	}
 	sections := []struct {
 		key string
@@ -131,6 +151,8 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"dkim", &s.DKIM},
 		{"arc", &s.ARC},
 		{"history", &s.History},
+		{"headers", &s.Headers},
+		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
@@ -151,8 +173,10 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	if err := c.Unknown(); err != nil {
 		return nil, err
 	}
-	if err := controller.ValidateListen(c.Controller.Listen, s.Control.HasPassword()); err != nil {
-		return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
+	for _, l := range c.Controller.Listen {
+		if err := controller.ValidateListen(l, s.Control.HasPassword()); err != nil {
+			return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
+		}
 	}
 	if s.Hfilter.OurNames == nil {
 		// HELO forgery is judged against this host's own name.
@@ -160,7 +184,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	}
 	s.Milter = s.Milter.WithDefaults()
 	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize, MaxInflight: c.Scan.MaxInflightBytes,
-		BodyTimeout: c.Scan.BodyTimeout.Duration(), MaxConns: c.Scan.MaxConnections}
+		BodyTimeout: c.Scan.BodyTimeout.D(), MaxConns: c.Scan.MaxConnections}
 	return s, nil
 }
 
@@ -250,6 +274,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		cs = append(cs, c)
 	}
 	cs = append(cs, checks.NewSPF(d.Resolver), checks.NewDKIM(d.Resolver), checks.NewARC(d.Resolver))
+	if s.Headers.Enabled {
+		c, err := checks.NewHeaders(s.Headers, withIPRev)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
 	if s.DMARC.Enabled {
 		c, err := checks.NewDMARC(s.DMARC, d.Resolver)
 		if err != nil {
@@ -289,7 +320,7 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Checks:     cs,
 		Finishers:  fs,
 		Policy:     policy,
-		Timeout:    s.Scan.Timeout.Duration(),
+		Timeout:    s.Scan.Timeout.D(),
 		Classifier: cl,
 		Observers:  d.Observers,
 		Logger:     d.Logger,

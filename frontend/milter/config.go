@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/config/duration"
+	"github.com/hamlet-mail/hamlet/config/listen"
 )
 
 // DefaultListen is the milter address rspamd uses, which Postfix setups
@@ -25,7 +28,7 @@ type Config struct {
 	// Listen lists the addresses to listen on: "host:port",
 	// "inet:host:port", "inet6:[::1]:port" (Postfix's spelling), or
 	// "unix:/path" / "/path" for a unix socket.
-	Listen []string `toml:"listen"`
+	Listen listen.Addrs `toml:"listen"`
 	// OnError is "tempfail" (default: 451 4.7.1, the MTA retries) or
 	// "accept" (the message passes unscanned).
 	OnError string `toml:"on_error"`
@@ -33,13 +36,27 @@ type Config struct {
 	// check deadline ([scan] timeout): the front end waits the two
 	// together, then OnError applies. Zero means DefaultTimeout; less
 	// than MinTimeout is refused.
-	Timeout Duration `toml:"timeout"`
+	Timeout duration.Duration `toml:"timeout"`
 	// MaxMessageSize is the largest message scanned, in bytes; larger
 	// ones pass unscanned (as rspamd's max_message). Zero means
 	// DefaultMaxMessageSize.
 	MaxMessageSize int64 `toml:"max_message_size"`
 	// TempfailReply is the SMTP reply text used when OnError tempfails.
 	TempfailReply string `toml:"tempfail_reply"`
+	// MaxConnections caps the milter connections served at once; more
+	// wait in the listen queue. Zero means half the process's file
+	// descriptor limit (DefaultMaxConnections).
+	MaxConnections int `toml:"max_connections"`
+	// IdleTimeout closes a connection on which the MTA has sent nothing
+	// for this long. Zero means DefaultIdleTimeout, longer than Postfix's
+	// smtpd_timeout (300 s), so that a slow SMTP client's milter
+	// connection survives.
+	IdleTimeout duration.Duration `toml:"idle_timeout"`
+	// MaxInflightBytes bounds the message bytes held by all connections
+	// together while they arrive and are scanned; a message that would
+	// exceed it gets OnError (by default 451 4.7.1, the MTA retries).
+	// Zero means DefaultMaxInflightBytes.
+	MaxInflightBytes int64 `toml:"max_inflight_bytes"`
 }
 
 // Defaults.
@@ -48,32 +65,23 @@ const (
 	MinTimeout            = time.Second
 	DefaultMaxMessageSize = 50 << 20
 	DefaultTempfailReply  = "4.7.1 Mail filter unavailable, try again later"
+	DefaultIdleTimeout    = 330 * time.Second
+	// DefaultMaxInflightBytes: 256 MiB of messages in flight.
+	DefaultMaxInflightBytes = 256 << 20
 )
-
-// Duration is a time.Duration that TOML spells as "30s".
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration as Go does.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // DefaultConfig returns the configuration used when [milter] is absent.
 func DefaultConfig() Config {
 	return Config{
 		Listen:         []string{DefaultListen},
 		OnError:        OnErrorTempfail,
-		Timeout:        Duration(DefaultTimeout),
+		Timeout:        duration.Duration(DefaultTimeout),
 		MaxMessageSize: DefaultMaxMessageSize,
 		TempfailReply:  DefaultTempfailReply,
+		IdleTimeout:    duration.Duration(DefaultIdleTimeout),
+		// MaxConnections stays 0 here: the limit is the running
+		// process's, read when the server starts.
+		MaxInflightBytes: DefaultMaxInflightBytes,
 	}
 }
 
@@ -96,6 +104,15 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.TempfailReply == "" {
 		c.TempfailReply = d.TempfailReply
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = d.MaxInflightBytes
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections()
 	}
 	return c
 }
@@ -123,6 +140,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageSize < 0 {
 		return errors.New("milter.max_message_size: negative")
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("milter.max_connections: negative")
+	}
+	if c.IdleTimeout < 0 {
+		return errors.New("milter.idle_timeout: negative")
+	}
+	if c.MaxInflightBytes < 0 {
+		return errors.New("milter.max_inflight_bytes: negative")
 	}
 	if c.TempfailReply != "" && !strings.HasPrefix(c.TempfailReply, "4.") {
 		return fmt.Errorf("milter.tempfail_reply: %q must start with a 4.x.x enhanced status code", c.TempfailReply)
