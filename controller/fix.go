@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/config/duration"
 )
 
 // The fix buttons: form posts that change the allowlist and greylist,
@@ -17,7 +17,7 @@ func (s *Server) mountFixes() {
 	s.HandleFunc("POST /fix/allow", Admin, func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
 		target := strings.TrimSpace(r.FormValue("target"))
-		var ttl greylist.Duration
+		var ttl duration.Duration
 		if t := r.FormValue("ttl"); t != "" {
 			if err := ttl.UnmarshalText([]byte(t)); err != nil {
 				back(w, r, "error: ttl: "+err.Error())

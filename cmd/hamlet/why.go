@@ -44,7 +44,11 @@ func cmdWhy(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "hamlet: %v\n", err)
 			return exitConfig
 		}
-		ctlURL = "http://" + s.Controller.Listen
+		if len(s.Controller.Listen) == 0 {
+			fmt.Fprintln(stderr, "hamlet why: the controller is off ([controller] listen is empty); give --controller")
+			return exitConfig
+		}
+		ctlURL = "http://" + s.Controller.Listen[0]
 	}
 	if password == "" {
 		password = os.Getenv("HAMLET_PASSWORD")
