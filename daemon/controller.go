@@ -54,6 +54,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 		ctl.Handle("POST "+p, controller.Read, scan)
 	}
 	ctl.Handle("POST /symbols", controller.Read, scan)
+	d.mountDMARCReports(ctl)
 	return ctl, nil
 }
 

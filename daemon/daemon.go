@@ -19,6 +19,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/controller"
+	"github.com/hamlet-mail/hamlet/dmarcreport"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
@@ -47,6 +48,9 @@ type Daemon struct {
 	store    store.Store
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
+	// dmarcReports and dmarcInbox keep and read received DMARC reports.
+	dmarcReports *dmarcreport.Service
+	dmarcInbox   *dmarcreport.Inbox
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -94,6 +98,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}
 	d.recorder = recorder.New(st, ropts)
 	d.hashKey = ropts.HashKey
+	d.openDMARCReports(s)
 	if err := d.apply(s); err != nil {
 		d.recorder.Close()
 		st.Close()
@@ -113,7 +118,7 @@ func (d *Daemon) apply(s *Settings) error {
 		return fmt.Errorf("%s: %w", s.File(), err)
 	}
 	eng, err := BuildEngine(s, Deps{
-		Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics, d.recorder, d.counters},
+		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters}, d.dmarcObservers(s)...),
 		Greylister: g, ListMetrics: d.lists,
 	})
 	if err != nil {
@@ -278,6 +283,7 @@ func (d *Daemon) shutdown() {
 // closeStore flushes the history and closes the store.
 func (d *Daemon) closeStore() {
 	d.recorder.Close()
+	d.closeDMARCReports()
 	if err := d.store.Close(); err != nil {
 		d.log.Warn("closing the store", "err", err)
 	}
