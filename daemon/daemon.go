@@ -44,6 +44,7 @@ type Daemon struct {
 	lists    *checks.ListMetrics
 	greyMet  *GreylistMetrics
 	counters *controller.Counters
+	hashKey  []byte
 	store    store.Store
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
@@ -91,7 +92,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 		return nil, fmt.Errorf("%s: store: %w", s.File(), err)
 	}
 	d.store = st
-	ropts := recorder.Options{Logger: d.log}
+	ropts := recorder.Options{Logger: d.log, KeepHourly: s.History.KeepHourly.D(), KeepDaily: s.History.KeepDaily.D()}
 	if s.History.HashAddresses {
 		if ropts.HashKey, err = historyKey(s.DataDir); err != nil {
 			st.Close()
@@ -99,6 +100,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 		}
 	}
 	d.recorder = recorder.New(st, ropts)
+	d.hashKey = ropts.HashKey
 	d.openDMARCReports(s)
 	if err := d.apply(s); err != nil {
 		d.recorder.Close()

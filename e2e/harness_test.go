@@ -144,6 +144,10 @@ type env struct {
 	// signKeys are hamlet's signing key files (RSA, Ed25519).
 	signKeys [2]string
 
+	// extraConfig is appended to hamletConfig (a test that restarts
+	// hamlet with a section of its own sets it).
+	extraConfig string
+
 	features map[string]bool
 	// lacking says why a tool feature (sasl) is off.
 	lacking map[string]string
@@ -275,7 +279,8 @@ func (e *env) startHamlet() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	conf := filepath.Join(e.dir, "hamlet.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(hamletConfig, e.milterSocket(), e.signKeys[0], e.signKeys[1], signDomain, rsaSelector, edSelector, outboundNet)), 0o644); err != nil {
+	text := fmt.Sprintf(hamletConfig, e.milterSocket(), e.signKeys[0], e.signKeys[1], signDomain, rsaSelector, edSelector, outboundNet) + e.extraConfig
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.OpenFile(filepath.Join(e.dir, "hamlet.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
