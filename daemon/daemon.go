@@ -51,6 +51,9 @@ type Daemon struct {
 	// dmarcReports and dmarcInbox keep and read received DMARC reports.
 	dmarcReports *dmarcreport.Service
 	dmarcInbox   *dmarcreport.Inbox
+	// dmarcCollector and dmarcSender count and send hamlet's own reports.
+	dmarcCollector *dmarcreport.Collector
+	dmarcSender    *dmarcreport.Sender
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -119,7 +122,7 @@ func (d *Daemon) apply(s *Settings) error {
 	}
 	eng, err := BuildEngine(s, Deps{
 		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters}, d.dmarcObservers(s)...),
-		Greylister: g, ListMetrics: d.lists,
+		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector,
 	})
 	if err != nil {
 		return err
@@ -194,6 +197,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 	}
+	d.startDMARCSender(ctx)
 	d.milter = milter.NewServer(d.Engine, s.Milter, d.log)
 	for _, addr := range s.Milter.Listen {
 		// milter.Listen replaces a stale unix socket, refuses a live one
