@@ -451,10 +451,8 @@ func percentDecode(s string) (string, bool) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
-			h, ok1 := unhexByte(s[i+1])
-			l, ok2 := unhexByte(s[i+2])
-			if ok1 && ok2 {
-				b.WriteByte(h<<4 | l)
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(v))
 				i += 2
 				continue
 			}
@@ -462,18 +460,6 @@ func percentDecode(s string) (string, bool) {
 		b.WriteByte(s[i])
 	}
 	return b.String(), true
-}
-
-func unhexByte(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // parseIPv4 reads host as browsers read an IPv4 address (WHATWG URL
