@@ -245,6 +245,9 @@ type Deps struct {
 	Greylister *greylist.Greylister
 	// ListMetrics are registered once per process.
 	ListMetrics *checks.ListMetrics
+	// DMARCCollector, when not nil, counts DMARC evaluations for the
+	// aggregate reports hamlet sends ([dmarc.reports.send]).
+	DMARCCollector engine.Finisher
 }
 
 // BuildEngine builds the engine for s: the checks and finishers the
@@ -358,6 +361,9 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 			return nil, fmt.Errorf("%s: %w", s.File(), err)
 		}
 		fs = append(fs, f)
+	}
+	if d.DMARCCollector != nil && s.DMARCReports.Send.Enabled {
+		fs = append(fs, d.DMARCCollector)
 	}
 	return engine.New(engine.Options{
 		Checks:     cs,
