@@ -106,8 +106,9 @@ type BayesExpiry struct {
 	// MaxTokens: when more tokens are kept, the least useful are removed
 	// until 3/4 of MaxTokens remain (see BayesRetention).
 	MaxTokens int
-	// MaxDigests: digests of learned messages beyond the newest MaxDigests
-	// are forgotten (a message that old learned again counts twice).
+	// MaxDigests: when more digests of learned messages are kept, all but
+	// the newest 3/4 of MaxDigests are forgotten (a message that old
+	// learned again counts twice).
 	MaxDigests int
 }
 

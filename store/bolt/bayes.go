@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -97,7 +98,16 @@ func (s *Store) BayesGet(ctx context.Context, tokens []uint64, out []store.Bayes
 	})
 }
 
-// BayesLearn implements store.Bayes.
+// tokenDelta is what one transaction does to a token.
+type tokenDelta struct {
+	spam, ham int64
+	last      uint32
+}
+
+// BayesLearn implements store.Bayes. The items' effects on each token are
+// summed first and the tokens written once each, in key order: bbolt
+// inserts into an in-memory node by moving its tail, so scattered repeated
+// writes to a growing node cost quadratic time.
 func (s *Store) BayesLearn(ctx context.Context, items ...store.BayesItem) ([]store.BayesOutcome, error) {
 	for _, it := range items {
 		if err := store.CheckBayesItem(it); err != nil {
@@ -112,11 +122,14 @@ func (s *Store) BayesLearn(ctx context.Context, items ...store.BayesItem) ([]sto
 		}
 		spam, ham, seq := getU64(meta, mSpam), getU64(meta, mHam), getU64(meta, mSeq)
 		ntok, nlearned := getU64(meta, mTokens), getU64(meta, mLearned)
-		var k [8]byte
+		delta := map[uint64]*tokenDelta{}
+		digests := map[string]store.BayesClass{} // learned in this transaction
 		for i, it := range items {
-			var prev store.BayesClass
-			if v := learned.Get([]byte(it.Digest)); len(v) == 5 {
-				prev = store.BayesClass(v[0])
+			prev, ok := digests[it.Digest]
+			if !ok {
+				if v := learned.Get([]byte(it.Digest)); len(v) == 5 {
+					prev = store.BayesClass(v[0])
+				}
 			}
 			if prev == it.Class {
 				out[i] = store.BayesAlready
@@ -124,48 +137,58 @@ func (s *Store) BayesLearn(ctx context.Context, items ...store.BayesItem) ([]sto
 			}
 			seq++
 			relearn := prev.Valid()
+			ds, dh := int64(1), int64(0)
+			if relearn {
+				dh = -1
+			}
+			if it.Class == store.BayesHam {
+				ds, dh = dh, ds
+			}
 			for _, t := range it.Tokens {
-				key := tokenKey(&k, t)
-				old := tok.Get(key)
-				c, _ := decodeToken(old)
-				if old == nil {
-					ntok++
+				d := delta[t]
+				if d == nil {
+					d = &tokenDelta{}
+					delta[t] = d
 				}
-				if it.Class == store.BayesSpam {
-					c.Spam++
-					if relearn && c.Ham > 0 {
-						c.Ham--
-					}
-				} else {
-					c.Ham++
-					if relearn && c.Spam > 0 {
-						c.Spam--
-					}
-				}
-				if err := tok.Put(key, encodeToken(c, uint32(seq))); err != nil {
-					return err
-				}
+				d.spam += ds
+				d.ham += dh
+				d.last = uint32(seq)
 			}
-			if it.Class == store.BayesSpam {
-				spam++
-			} else {
-				ham++
-			}
+			spam, ham = uint64(int64(spam)+max(ds, -int64(spam))), uint64(int64(ham)+max(dh, -int64(ham)))
 			out[i] = store.BayesLearned
 			if relearn {
 				out[i] = store.BayesRelearned
-				if it.Class == store.BayesSpam && ham > 0 {
-					ham--
-				} else if it.Class == store.BayesHam && spam > 0 {
-					spam--
-				}
 			} else {
 				nlearned++
 			}
+			digests[it.Digest] = it.Class
 			v := make([]byte, 5)
 			v[0] = byte(it.Class)
 			binary.BigEndian.PutUint32(v[1:], uint32(seq))
+			// bbolt keeps key and value slices until the commit;
+			// []byte(string) is a fresh copy.
 			if err := learned.Put([]byte(it.Digest), v); err != nil {
+				return err
+			}
+		}
+		keys := make([]uint64, 0, len(delta))
+		for t := range delta {
+			keys = append(keys, t)
+		}
+		slices.Sort(keys)
+		slab := make([]byte, 8*len(keys))
+		for j, t := range keys {
+			key := slab[8*j : 8*j+8 : 8*j+8]
+			binary.BigEndian.PutUint64(key, t)
+			old := tok.Get(key)
+			if old == nil {
+				ntok++
+			}
+			c, _ := decodeToken(old)
+			d := delta[t]
+			c.Spam = uint32(max(0, int64(c.Spam)+d.spam))
+			c.Ham = uint32(max(0, int64(c.Ham)+d.ham))
+			if err := tok.Put(key, encodeToken(c, d.last)); err != nil {
 				return err
 			}
 		}
@@ -213,7 +236,7 @@ func (s *Store) BayesExpire(ctx context.Context, e store.BayesExpiry) (ntok, ndi
 	cutoff := store.BayesCutoff(ret, e.MaxTokens*3/4)
 	var digCut uint64
 	if e.MaxDigests > 0 && nlearned > e.MaxDigests && seq > uint64(e.MaxDigests) {
-		digCut = seq - uint64(e.MaxDigests) + 1
+		digCut = seq - uint64(e.MaxDigests*3/4) + 1
 	}
 	if cutoff == 0 && digCut == 0 {
 		return 0, 0, nil

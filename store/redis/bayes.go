@@ -110,6 +110,9 @@ func (s *Store) BayesGet(ctx context.Context, tokens []uint64, out []store.Bayes
 	return nil
 }
 
+// bayesLearnChunk is how many learn scripts share a pipeline.
+const bayesLearnChunk = 16
+
 // bayesLearnScript learns one message. KEYS tokens, learned, stats; ARGV
 // digest, class (1 spam, 2 ham), then the tokens. Returns 1 learned, 2
 // relearned, 3 already learned.
@@ -161,18 +164,23 @@ func (s *Store) BayesLearn(ctx context.Context, items ...store.BayesItem) ([]sto
 	if err := bayesLearnScript.Load(ctx, s.c).Err(); err != nil {
 		return nil, wrap(err)
 	}
-	pipe := s.c.Pipeline()
+	// Pipelines of a few messages: a reply must come within the read
+	// timeout, and each script takes its time.
 	cmds := make([]*goredis.Cmd, len(items))
-	for i, it := range items {
-		args := make([]any, 0, 2+len(it.Tokens))
-		args = append(args, it.Digest, int(it.Class))
-		for _, t := range it.Tokens {
-			args = append(args, tokenField(t))
+	for lo := 0; lo < len(items); lo += bayesLearnChunk {
+		pipe := s.c.Pipeline()
+		for i := lo; i < min(lo+bayesLearnChunk, len(items)); i++ {
+			it := items[i]
+			args := make([]any, 0, 2+len(it.Tokens))
+			args = append(args, it.Digest, int(it.Class))
+			for _, t := range it.Tokens {
+				args = append(args, tokenField(t))
+			}
+			cmds[i] = bayesLearnScript.EvalSha(ctx, pipe, keys, args...)
 		}
-		cmds[i] = bayesLearnScript.EvalSha(ctx, pipe, keys, args...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, wrap(err)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, wrap(err)
+		}
 	}
 	out := make([]store.BayesOutcome, len(items))
 	for i, c := range cmds {
@@ -263,7 +271,7 @@ func (s *Store) BayesExpire(ctx context.Context, e store.BayesExpiry) (ntok, ndi
 		}
 	}
 	if e.MaxDigests > 0 && st.Learned > int64(e.MaxDigests) && st.Seq > int64(e.MaxDigests) {
-		cut := st.Seq - int64(e.MaxDigests) + 1
+		cut := st.Seq - int64(e.MaxDigests*3/4) + 1
 		var old []any
 		err := s.hscan(ctx, keys[1], func(k, v string) {
 			_, seq, _ := strings.Cut(v, " ")
