@@ -72,6 +72,14 @@ type Scan struct {
 	Timeout dns.Duration `toml:"timeout"`
 	// MaxSize is the largest message accepted, in bytes.
 	MaxSize int64 `toml:"max_size"`
+	// MaxInflightBytes bounds the message bytes held by all HTTP
+	// requests at once (scan and controller ports); past it: 503.
+	MaxInflightBytes int64 `toml:"max_inflight_bytes"`
+	// BodyTimeout bounds reading one request body.
+	BodyTimeout dns.Duration `toml:"body_timeout"`
+	// MaxConnections bounds the open connections of each HTTP listener;
+	// 0 derives it from the file descriptor limit.
+	MaxConnections int `toml:"max_connections"`
 }
 
 // Controller configures the controller (metrics, web UI, JSON API).
@@ -88,8 +96,9 @@ func Default() *Config {
 			"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", // RFC 1918
 			"fc00::/7", // RFC 4193
 		},
-		Log:        Log{Level: "info", Format: "text"},
-		Scan:       Scan{Listen: []string{"127.0.0.1:11333"}, Timeout: dns.Duration(engine.DefaultTimeout), MaxSize: 50 << 20},
+		Log: Log{Level: "info", Format: "text"},
+		Scan: Scan{Listen: []string{"127.0.0.1:11333"}, Timeout: dns.Duration(engine.DefaultTimeout), MaxSize: 50 << 20,
+			MaxInflightBytes: 256 << 20, BodyTimeout: dns.Duration(30 * time.Second)},
 		Controller: Controller{Listen: "127.0.0.1:11334"},
 		DNS:        dns.Config{Timeout: dns.Duration(2 * time.Second), Attempts: 2, CacheSize: 20000, MaxTTL: dns.Duration(time.Hour)},
 		Actions:    map[string]any{"reject": 15.0, "add_header": 6.0, "greylist": 4.0},
@@ -294,6 +303,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Scan.MaxSize <= 0 {
 		return c.errorf("scan.max_size", "must be positive")
+	}
+	if c.Scan.MaxInflightBytes < c.Scan.MaxSize {
+		return c.errorf("scan.max_inflight_bytes", "%d is less than max_size (%d): no message of the largest size could be scanned", c.Scan.MaxInflightBytes, c.Scan.MaxSize)
+	}
+	if c.Scan.BodyTimeout <= 0 {
+		return c.errorf("scan.body_timeout", "must be positive")
+	}
+	if c.Scan.MaxConnections < 0 {
+		return c.errorf("scan.max_connections", "must not be negative (0: from the file descriptor limit)")
 	}
 	if err := c.DNS.Validate(); err != nil {
 		return c.errorf("dns", "%w", err)

@@ -89,6 +89,8 @@ func TestErrorsNameFileLineOption(t *testing.T) {
 		{"bad type", "\n\n[scan]\nmax_size = \"big\"\n", "h.toml:3: scan"},
 		{"bad level", "[log]\nlevel = \"loud\"\n", "h.toml:2: log.level"},
 		{"bad listen", "[controller]\nlisten = \"nowhere\"\n", "h.toml:2: controller.listen"},
+		{"inflight below max_size", "[scan]\nmax_inflight_bytes = 1000\n", "h.toml:2: scan.max_inflight_bytes: 1000 is less than max_size"},
+		{"zero body timeout", "[scan]\nbody_timeout = \"0s\"\n", "h.toml:2: scan.body_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -148,7 +148,8 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		s.Hfilter.OurNames = []string{c.AuthServID()}
 	}
 	s.Milter = s.Milter.WithDefaults()
-	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize}
+	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize, MaxInflight: c.Scan.MaxInflightBytes,
+		BodyTimeout: c.Scan.BodyTimeout.Duration(), MaxConns: c.Scan.MaxConnections}
 	return s, nil
 }
 

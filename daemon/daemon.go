@@ -191,6 +191,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("milter: %w", err)
 		}
 		d.addAddr("milter", ln.Addr().String())
+		warnExposed(d.log, "milter", ln.Addr())
 		go func() {
 			if err := d.milter.Serve(ln); err != nil && !errors.Is(err, milter.ErrServerClosed) {
 				errc <- fmt.Errorf("milter: %w", err)
@@ -227,6 +228,10 @@ func (d *Daemon) serveHTTP(role, addr string, cfg rspamdhttp.Config, h http.Hand
 	if err != nil {
 		return fmt.Errorf("%s: %w", role, err)
 	}
+	if role == "scan" {
+		warnExposed(d.log, role, ln.Addr())
+	}
+	ln = limitListener(ln, HTTPConnCap(cfg.MaxConns, fdLimit()))
 	srv := cfg.HTTPServer(addr, h)
 	srv.ErrorLog = slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)
 	d.mu.Lock()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/content"
 )
 
 // DefaultTimeout is the deadline of a transaction's checks when none is
@@ -34,6 +36,9 @@ type Options struct {
 	Classifier Classifier
 	Observers  []Observer
 	Logger     *slog.Logger
+	// Content bounds the parsing of message bodies (Transaction.Content);
+	// zero fields take content.DefaultLimits.
+	Content content.Limits
 }
 
 // Engine runs checks and applies the policy. It is safe for concurrent use
@@ -49,6 +54,7 @@ type Engine struct {
 	classify  Classifier
 	observers []Observer
 	log       *slog.Logger
+	content   content.Limits
 }
 
 // Engine-level symbols.
@@ -70,6 +76,7 @@ func New(opts Options) (*Engine, error) {
 		classify:  opts.Classifier,
 		observers: opts.Observers,
 		log:       opts.Logger,
+		content:   opts.Content,
 	}
 	if e.timeout <= 0 {
 		e.timeout = DefaultTimeout

@@ -101,6 +101,7 @@ func (s *Scan) Update(p Phase, fn func(tx *Transaction)) {
 	if fn != nil {
 		fn(s.tx)
 	}
+	s.tx.attachContent(s.e.content)
 	if s.e.classify != nil {
 		s.e.classify.Classify(s.tx)
 	}
@@ -221,7 +222,7 @@ func (s *Scan) Next() *Scan {
 	defer s.mu.Unlock()
 	n := &Scan{e: s.e, ctx: s.ctx, cancel: s.cancel, start: time.Now(), runs: map[string]*run{}}
 	tx := s.tx.clone()
-	tx.QueueID, tx.MailFrom, tx.Rcpts, tx.Message = "", "", nil, nil
+	tx.QueueID, tx.MailFrom, tx.Rcpts, tx.Message, tx.parsed = "", "", nil, nil, nil
 	n.tx = tx
 	n.phase = min(s.phase, PhaseHelo)
 	for name, r := range s.runs {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"sync"
 
+	"github.com/hamlet-mail/hamlet/content"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
@@ -61,7 +63,8 @@ type Transaction struct {
 	MailFrom string   // envelope sender without angle brackets; "" is <>
 	Rcpts    []string // envelope recipients without angle brackets
 
-	// Message is the message, nil before PhaseData.
+	// Message is the message, nil before PhaseData. Checks that read the
+	// body use Content, its parsed form, rather than parse it again.
 	Message *message.Message
 
 	// Local is true for clients in local_networks: the host itself and its
@@ -72,6 +75,49 @@ type Transaction struct {
 	Local       bool
 	Outbound    bool
 	Allowlisted bool
+
+	// parsed holds Message's parsed form, shared by every copy of the
+	// transaction a scan hands out.
+	parsed *parsedContent
+}
+
+// parsedContent parses a message once, when first asked.
+type parsedContent struct {
+	msg  *message.Message
+	lim  content.Limits
+	once sync.Once
+	c    *content.Message
+}
+
+func (p *parsedContent) get() *content.Message {
+	p.once.Do(func() { p.c = content.Parse(p.msg, p.lim) })
+	return p.c
+}
+
+// Content returns the parsed form of Message (MIME tree, texts in UTF-8,
+// HTML, URLs, attachments: see package content), or nil before PhaseData.
+// Within a scan the message is parsed once, by the first check that asks,
+// and every check and finisher shares the result; it must not be
+// modified. A Transaction made outside a scan (a unit test) parses on
+// each call.
+func (t *Transaction) Content() *content.Message {
+	if t.Message == nil {
+		return nil
+	}
+	if t.parsed != nil && t.parsed.msg == t.Message {
+		return t.parsed.get()
+	}
+	return content.Parse(t.Message, content.Limits{})
+}
+
+// attachContent gives t a parse-once holder for its current Message.
+func (t *Transaction) attachContent(lim content.Limits) {
+	switch {
+	case t.Message == nil:
+		t.parsed = nil
+	case t.parsed == nil || t.parsed.msg != t.Message:
+		t.parsed = &parsedContent{msg: t.Message, lim: lim}
+	}
 }
 
 // Inbound reports whether connection checks and greylisting apply.

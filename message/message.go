@@ -77,22 +77,32 @@ func Parse(raw []byte) *Message {
 	if bytes.IndexByte(data, 0) >= 0 {
 		m.Problems = append(m.Problems, "NUL byte in message")
 	}
+	var problem string
+	m.Fields, m.Body, m.HasBody, problem = splitHeader(data[pos:])
+	if problem != "" {
+		m.Problems = append(m.Problems, problem)
+	}
+	return m
+}
+
+// splitHeader splits data (CRLF line ends) into its header fields and the
+// body after the empty line. Without an empty line, hasBody is false and
+// problem says why; a line that is not a field ends the header and starts
+// the body.
+func splitHeader(data []byte) (fields []Field, body []byte, hasBody bool, problem string) {
+	pos := 0
 	for pos < len(data) {
 		end := lineEnd(data, pos)
 		line := data[pos:end]
 		if len(line) == 2 && line[0] == '\r' && line[1] == '\n' { // the empty line
-			m.HasBody = true
-			m.Body = data[end:]
-			return m
+			return fields, data[end:], true, ""
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if len(m.Fields) == 0 {
-				m.Problems = append(m.Problems, "continuation line before the first header field")
-				m.Body = data[pos:]
-				return m
+			if len(fields) == 0 {
+				return nil, data[pos:], false, "continuation line before the first header field"
 			}
 			// Continuation of the previous field (RFC 5322 §2.2.3).
-			f := &m.Fields[len(m.Fields)-1]
+			f := &fields[len(fields)-1]
 			f.Raw = data[pos-len(f.Raw) : end]
 			pos = end
 			continue
@@ -103,17 +113,15 @@ func Parse(raw []byte) *Message {
 			name = string(bytes.TrimRight(line[:colon], " \t"))
 		}
 		if colon <= 0 || !validName(name) {
-			m.Problems = append(m.Problems, "header line without a field name; header ends there")
-			m.Body = data[pos:]
-			return m
+			return fields, data[pos:], false, "header line without a field name; header ends there"
 		}
-		m.Fields = append(m.Fields, Field{Name: name, Raw: data[pos:end]})
+		fields = append(fields, Field{Name: name, Raw: data[pos:end]})
 		pos = end
 	}
 	if len(data) > 0 {
-		m.Problems = append(m.Problems, "no empty line after the header")
+		return fields, nil, false, "no empty line after the header"
 	}
-	return m
+	return fields, nil, false, ""
 }
 
 // lineEnd returns the offset just past the CRLF that ends the line starting

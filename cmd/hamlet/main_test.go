@@ -49,7 +49,7 @@ type daemonProc struct {
 	exited chan error
 }
 
-var servingRe = regexp.MustCompile(`msg="hamlet serving" scan=\[([^\]]*)\] controller=\[([^\]]*)\] milter=\[([^\]]*)\]`)
+var servingRe = regexp.MustCompile(`msg="hamlet serving" scan=\[(.*?)\] controller=\[(.*?)\] milter=\[(.*?)\] `)
 
 // startServe runs hamlet serve with args and waits until it listens.
 func startServe(t *testing.T, args ...string) *daemonProc {

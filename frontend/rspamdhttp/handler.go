@@ -1,16 +1,18 @@
 package rspamdhttp
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
@@ -23,6 +25,9 @@ type Handler struct {
 	cfg Config
 	log *slog.Logger
 	now func() time.Time // the clock of time_real; tests stop it
+	// inflight is the bytes of bodies held by requests now, bounded by
+	// cfg.MaxInflight.
+	inflight atomic.Int64
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -118,7 +123,8 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, legacy bool) {
 		h.fail(w, r, http.StatusServiceUnavailable, "no engine configured yet")
 		return
 	}
-	body, err := h.readBody(w, r)
+	body, held, err := h.readBody(w, r)
+	defer h.inflight.Add(-held)
 	if err != nil {
 		h.failErr(w, r, err)
 		return
@@ -183,40 +189,93 @@ func checkEncoding(h http.Header) error {
 	return nil
 }
 
-// readBody reads the message, at most MaxBody bytes (413 beyond).
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	max := h.cfg.MaxBody
+// Inflight returns the bytes of request bodies held now.
+func (h *Handler) Inflight() int64 { return h.inflight.Load() }
+
+// readChunk is the smallest step a body buffer grows by.
+const readChunk = 32 << 10
+
+// readBody reads the message, at most MaxBody bytes (413 beyond), within
+// BodyTimeout (408 beyond). The buffer grows as bytes arrive, never from
+// the declared Content-Length, and each growth is charged to the bytes
+// held by all requests: past MaxInflight the request is answered 503.
+// held is what was charged; the caller gives it back when done with the
+// body.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, err error) {
+	limit := h.cfg.MaxBody
 	tooBig := &requestError{code: http.StatusRequestEntityTooLarge,
-		msg: fmt.Sprintf("message larger than the limit of %d bytes", max)}
-	if r.ContentLength > max {
-		return nil, tooBig
+		msg: fmt.Sprintf("message larger than the limit of %d bytes", limit)}
+	if r.ContentLength > limit {
+		return nil, 0, tooBig
 	}
-	var src io.Reader = http.MaxBytesReader(w, r.Body, max)
+	// A slow body is cut off. The deadline is lifted once the whole body
+	// is in, so that a long scan does not make the server's background
+	// read time out and cancel the request; after an error it stays, so
+	// that the server's discarding of the rest is bounded too.
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(h.cfg.BodyTimeout)) == nil {
+		defer func() {
+			if err == nil {
+				rc.SetReadDeadline(time.Time{})
+			}
+		}()
+	}
+	var src io.Reader = http.MaxBytesReader(w, r.Body, limit)
 	if ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); ce == "gzip" || ce == "x-gzip" {
 		zr, err := gzip.NewReader(src)
 		if err != nil {
-			return nil, badRequest("reading gzip body: %v", err)
+			if re := readError(err); re.(*requestError).code == http.StatusRequestTimeout {
+				return nil, 0, re
+			}
+			return nil, 0, badRequest("reading gzip body: %v", err)
 		}
 		defer zr.Close()
-		// Bound the decompressed size too.
-		src = io.LimitReader(zr, max+1)
+		src = zr
 	}
-	var buf bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= max {
-		buf.Grow(int(n) + bytes.MinRead)
-	}
-	_, err := buf.ReadFrom(io.LimitReader(src, max+1))
-	if int64(buf.Len()) > max {
-		return nil, tooBig
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooBig
+	src = io.LimitReader(src, limit+1)
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			grow := max(int64(cap(buf)), readChunk)
+			if grow > limit+1-int64(cap(buf)) {
+				grow = limit + 1 - int64(cap(buf))
+			}
+			if h.inflight.Add(grow) > h.cfg.MaxInflight {
+				h.inflight.Add(-grow)
+				return nil, held, &requestError{code: http.StatusServiceUnavailable,
+					msg: fmt.Sprintf("too many message bytes in flight (max_inflight_bytes %d): try again", h.cfg.MaxInflight)}
+			}
+			held += grow
+			nb := make([]byte, len(buf), int64(cap(buf))+grow)
+			copy(nb, buf)
+			buf = nb
 		}
-		return nil, badRequest("reading message: %v", err)
+		n, rerr := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, held, tooBig
+		}
+		if rerr == io.EOF {
+			return buf, held, nil
+		}
+		if rerr != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(rerr, &mbe) {
+				return nil, held, tooBig
+			}
+			return nil, held, readError(rerr)
+		}
 	}
-	return buf.Bytes(), nil
+}
+
+// readError is the reply to a body that could not be read: 408 when the
+// client was too slow, 400 otherwise.
+func readError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+		return &requestError{code: http.StatusRequestTimeout, msg: "the message did not arrive within the body timeout"}
+	}
+	return badRequest("reading message: %v", err)
 }
 
 // fail writes a JSON error: {"error":"..."}.

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// runResult is one target's figures in one round.
+type runResult struct {
+	Target     string
+	Round      int
+	Messages   int
+	Accepted   int
+	Errors     int
+	FirstError string
+	Seconds    float64
+	PerSecond  float64
+	P50ms      float64
+	P99ms      float64
+	Delivered  int
+	Scanned    int // by hamlet; -1 when hamlet is not in the path
+	// CPU is milliseconds of CPU per message by process tree.
+	CPU map[string]float64
+}
+
+func (r runResult) String() string {
+	s := fmt.Sprintf("%-16s %6.1f msg/s", r.Target, r.PerSecond)
+	if r.P50ms > 0 {
+		s += fmt.Sprintf("  p50 %6.1f ms  p99 %6.1f ms", r.P50ms, r.P99ms)
+	}
+	s += "  CPU ms/msg:"
+	names := make([]string, 0, len(r.CPU))
+	for n := range r.CPU {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s += fmt.Sprintf(" %s %.2f", n, r.CPU[n])
+	}
+	s += fmt.Sprintf("  (%d/%d accepted, %d delivered", r.Accepted, r.Messages, r.Delivered)
+	if r.Scanned >= 0 {
+		s += fmt.Sprintf(", %d scanned by hamlet", r.Scanned)
+	}
+	s += ")"
+	if r.FirstError != "" {
+		s += " first error: " + r.FirstError
+	}
+	return s
+}
+
+// complete reports a lost message: not accepted, not delivered, or (with
+// hamlet in the path) not scanned.
+func (r runResult) complete() error {
+	if r.Accepted != r.Messages {
+		return fmt.Errorf("%d of %d messages accepted (%d errors, first: %s)", r.Accepted, r.Messages, r.Errors, r.FirstError)
+	}
+	if r.Delivered != r.Accepted {
+		return fmt.Errorf("%d accepted, %d delivered", r.Accepted, r.Delivered)
+	}
+	if r.Scanned >= 0 && r.Scanned != r.Accepted {
+		return fmt.Errorf("%d accepted, %d scanned by hamlet", r.Accepted, r.Scanned)
+	}
+	return nil
+}
+
+func (w *world) addr(target string, i int) string {
+	port, ok := postfixPorts[target]
+	if !ok {
+		port = smtpdPorts[target]
+	}
+	return fmt.Sprintf("%s:%d", clientIP(i), port)
+}
+
+func (w *world) delivered(target string) int {
+	if strings.HasPrefix(target, "opensmtpd") {
+		return int(w.sink.delivered.Load())
+	}
+	return w.postfixSent()
+}
+
+// trees names the process trees whose CPU a target's run is charged.
+func (w *world) trees(target string) map[string]int {
+	t := map[string]int{"hamlet": w.hamlet.Process.Pid}
+	if strings.HasPrefix(target, "opensmtpd") {
+		t["opensmtpd"] = w.smtpd.Process.Pid
+	} else {
+		t["postfix"] = w.postfixPID
+	}
+	if w.rspamd != nil && target == "rspamd" {
+		t["rspamd"] = w.rspamd.Process.Pid
+	}
+	return t
+}
+
+func (w *world) run(ctx context.Context, target string) (runResult, error) {
+	res := runResult{Target: target, Messages: w.o.Messages, Scanned: -1}
+	withHamlet := strings.Contains(target, "hamlet")
+	if w.o.Warmup > 0 {
+		before := w.delivered(target)
+		r := w.drive(target, w.o.Warmup, w.o.Concurrency)
+		w.waitDelivered(target, before+r.accepted, 60*time.Second)
+	}
+	scans0, _ := hamletScans()
+	del0 := w.delivered(target)
+	trees := w.trees(target)
+	cpu0 := snapshot(trees)
+	self0 := selfCPU()
+	start := time.Now()
+	r := w.drive(target, w.o.Messages, w.o.Concurrency)
+	res.Seconds = time.Since(start).Seconds()
+	w.waitDelivered(target, del0+r.accepted, 120*time.Second)
+	cpu1 := snapshot(trees)
+	self1 := selfCPU()
+	res.Accepted, res.Errors, res.FirstError = r.accepted, r.errors, r.firstError
+	res.PerSecond = float64(r.accepted) / res.Seconds
+	res.Delivered = w.delivered(target) - del0
+	if withHamlet {
+		scans1, err := hamletScans()
+		if err != nil {
+			return res, err
+		}
+		res.Scanned = int(scans1 - scans0)
+	}
+	if len(r.lat) > 0 {
+		sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+		res.P50ms = ms(r.lat[len(r.lat)/2])
+		res.P99ms = ms(r.lat[len(r.lat)*99/100])
+	}
+	res.CPU = map[string]float64{}
+	per := func(ticks float64) float64 { return ticks * 1000 / clockTicks / float64(max(r.accepted, 1)) }
+	for name := range trees {
+		if name == "hamlet" && !withHamlet {
+			continue
+		}
+		res.CPU[name] = per(cpu1[name] - cpu0[name])
+	}
+	if f := cpu1["opensmtpd/hamlet"] - cpu0["opensmtpd/hamlet"]; withHamlet && strings.HasPrefix(target, "opensmtpd") {
+		res.CPU["opensmtpd"] -= per(f)
+		res.CPU["filter"] = per(f)
+	}
+	res.CPU["client+dns"] = (self1 - self0).Seconds() * 1000 / float64(max(r.accepted, 1))
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (w *world) waitDelivered(target string, want int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for w.delivered(target) < want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type driveResult struct {
+	accepted, errors int
+	firstError       string
+	lat              []time.Duration
+}
+
+// drive sends n messages over conc concurrent sessions, one message per
+// connection.
+func (w *world) drive(target string, n, conc int) driveResult {
+	if w.o.Driver == "smtp-source" {
+		return w.driveSMTPSource(target, n, conc)
+	}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var out driveResult
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			ok, bad := 0, 0
+			first := ""
+			for {
+				j := int(next.Add(1)) - 1
+				if j >= n {
+					break
+				}
+				t0 := time.Now()
+				_, err := sendOne(w.addr(target, j), fmt.Sprintf("mail%d.good.test", 1+j%clients), "bounce@good.test", "user@"+rcptDomain, w.msgs[j%len(w.msgs)], 2*time.Minute)
+				if err != nil {
+					bad++
+					if first == "" {
+						first = err.Error()
+					}
+					continue
+				}
+				ok++
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			out.accepted += ok
+			out.errors += bad
+			if out.firstError == "" {
+				out.firstError = first
+			}
+			out.lat = append(out.lat, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// driveSMTPSource runs one smtp-source per session (-s 1), each sending
+// its share of the messages from its own corpus message, one per
+// connection. smtp-source reports no latency; accepted messages are
+// counted by the MTA's deliveries.
+func (w *world) driveSMTPSource(target string, n, conc int) driveResult {
+	before := w.delivered(target)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var out driveResult
+	for i := range conc {
+		count := n / conc
+		if i < n%conc {
+			count++
+		}
+		if count == 0 {
+			continue
+		}
+		file := filepath.Join(w.dir, fmt.Sprintf("msg-%d.eml", i))
+		if _, err := os.Stat(file); err != nil {
+			os.WriteFile(file, bytes.ReplaceAll(w.msgs[i%len(w.msgs)], []byte("\r\n"), []byte("\n")), 0o644)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command("smtp-source", "-s", "1", "-m", strconv.Itoa(count), "-f", "bounce@good.test",
+				"-t", "user@"+rcptDomain, "-F", file, "-M", fmt.Sprintf("mail%d.good.test", 1+i%clients), w.addr(target, i))
+			b, err := cmd.CombinedOutput()
+			if err != nil || len(b) > 0 {
+				mu.Lock()
+				if out.firstError == "" {
+					out.firstError = strings.TrimSpace(fmt.Sprintf("smtp-source: %v %s", err, b))
+				}
+				out.errors++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	w.waitDelivered(target, before+n, 30*time.Second)
+	out.accepted = w.delivered(target) - before
+	return out
+}
+
+const clockTicks = 100 // USER_HZ on Linux
+
+// snapshot returns, for each named tree, the CPU ticks its processes and
+// their reaped children have used; "opensmtpd/hamlet" is the part of the
+// opensmtpd tree in processes named hamlet (the filter).
+func snapshot(trees map[string]int) map[string]float64 {
+	type proc struct {
+		ppid  int
+		comm  string
+		ticks float64
+	}
+	procs := map[int]proc{}
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < 0 {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if len(f) < 15 {
+			continue
+		}
+		// fields after comm: state ppid ... utime(12) stime(13) cutime(14) cstime(15) (1-based after state)
+		ppid, _ := strconv.Atoi(f[1])
+		var t float64
+		for _, k := range []int{11, 12, 13, 14} {
+			v, _ := strconv.ParseFloat(f[k], 64)
+			t += v
+		}
+		procs[pid] = proc{ppid: ppid, comm: s[open+1 : end], ticks: t}
+		children[ppid] = append(children[ppid], pid)
+	}
+	out := map[string]float64{}
+	for name, root := range trees {
+		stack := []int{root}
+		for len(stack) > 0 {
+			p := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			pr, ok := procs[p]
+			if !ok {
+				continue
+			}
+			out[name] += pr.ticks
+			if name == "opensmtpd" && pr.comm == "hamlet" {
+				out["opensmtpd/hamlet"] += pr.ticks
+			}
+			stack = append(stack, children[p]...)
+		}
+	}
+	return out
+}
+
+// selfCPU is this process's CPU time and its waited-for children's (the
+// load generator, the DNS server, smtp-source).
+func selfCPU() time.Duration {
+	var t time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			t += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return t
+}
