@@ -51,7 +51,7 @@ func items(t *testing.T, g *mailgen.Gen, class store.BayesClass, n int) []store.
 			raw = g.Spam(600)
 		}
 		m := message.Parse(raw)
-		out = append(out, Item(m, Tokenize(testInput(m)), class))
+		out = append(out, Item(m, TokenizeMessage(m), class))
 	}
 	return out
 }
@@ -71,7 +71,7 @@ func TestClassifier(t *testing.T) {
 			sm := message.Parse(probe.Spam(800))
 			hm := message.Parse(probe.Ham(800))
 			// 199 ham: not enough (min_learns 200).
-			r, err := c.Classify(ctx, Tokenize(testInput(sm)))
+			r, err := c.Classify(ctx, TokenizeMessage(sm))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,14 +81,14 @@ func TestClassifier(t *testing.T) {
 			if _, err := c.Learn(ctx, items(t, g, store.BayesHam, 1)...); err != nil {
 				t.Fatal(err)
 			}
-			r, err = c.Classify(ctx, Tokenize(testInput(sm)))
+			r, err = c.Classify(ctx, TokenizeMessage(sm))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if n, mult, _ := r.Verdict(cfg.MinLearns); n != SymSpam || mult < 0.9 || r.Used == 0 || r.Known == 0 {
 				t.Errorf("spam: %+v → %s ×%.2f", r, n, mult)
 			}
-			r, err = c.Classify(ctx, Tokenize(testInput(hm)))
+			r, err = c.Classify(ctx, TokenizeMessage(hm))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func TestRelearn(t *testing.T) {
 			ctx := ctxT(t)
 			c := New(st, DefaultConfig(), nil)
 			m := message.Parse(mailgen.New(3).Spam(500))
-			toks := Tokenize(testInput(m))
+			toks := TokenizeMessage(m)
 			out, err := c.Learn(ctx, Item(m, toks, store.BayesSpam))
 			if err != nil || out[0] != store.BayesLearned {
 				t.Fatalf("learn: %v %v", out, err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
@@ -42,6 +43,7 @@ type Settings struct {
 	DKIM        checks.DKIMConfig
 	ARC         checks.ARCSealConfig
 	History     History
+	Bayes       bayes.Config
 }
 
 // History bounds what the store keeps of past scans (envelope data and
@@ -106,6 +108,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
+		Bayes:       bayes.DefaultConfig(),
 	}
 	sections := []struct {
 		key string
@@ -124,6 +127,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"dkim", &s.DKIM},
 		{"arc", &s.ARC},
 		{"history", &s.History},
+		{"bayes", &s.Bayes},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
 	// them, each entry would keep the fields it does not set from the
@@ -182,6 +186,9 @@ type Deps struct {
 	Greylister *greylist.Greylister
 	// ListMetrics are registered once per process.
 	ListMetrics *checks.ListMetrics
+	// Bayes, when not nil, classifies (if [bayes] enables it); without
+	// it there is none (as in `hamlet check`).
+	Bayes *bayes.Classifier
 }
 
 // BuildEngine builds the engine for s: the checks and finishers the
@@ -245,6 +252,10 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 			return nil, fmt.Errorf("%s: dmarc: %w", s.File(), err)
 		}
 		cs = append(cs, c)
+	}
+
+	if s.Bayes.Enabled && d.Bayes != nil {
+		cs = append(cs, checks.NewBayes(d.Bayes, d.Logger))
 	}
 
 	var fs []engine.Finisher

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
@@ -46,6 +47,8 @@ type Daemon struct {
 	store    store.Store
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
+	bayes    atomic.Pointer[bayes.Classifier]
+	learner  *checks.Autolearn
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -84,7 +87,9 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}
 	d.store = st
 	d.recorder = recorder.New(st, recorder.Options{Logger: d.log})
+	d.learner = checks.NewAutolearn(d.log)
 	if err := d.apply(s); err != nil {
+		d.learner.Close()
 		d.recorder.Close()
 		st.Close()
 		return nil, err
@@ -102,14 +107,20 @@ func (d *Daemon) apply(s *Settings) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.File(), err)
 	}
+	var cl *bayes.Classifier
+	if bs, ok := d.store.(store.Bayes); ok {
+		cl = bayes.New(bs, s.Bayes, d.log)
+	}
 	eng, err := BuildEngine(s, Deps{
-		Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics, d.recorder},
-		Greylister: g, ListMetrics: d.lists,
+		Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics, d.recorder, d.learner},
+		Greylister: g, ListMetrics: d.lists, Bayes: cl,
 	})
 	if err != nil {
 		return err
 	}
 	d.grey.Store(g)
+	d.bayes.Store(cl)
+	d.learner.SetClassifier(cl)
 	d.settings.Store(s)
 	d.resolver.Store(res)
 	d.engine.Store(eng)
@@ -175,6 +186,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}))
 		mux.Handle("/api/greylist", d.greylistAPI())
 		mux.Handle("/api/greylist/", d.greylistAPI())
+		mux.Handle("POST /learnspam", bayes.LearnHandler(d.bayes.Load, store.BayesSpam, d.log))
+		mux.Handle("POST /learnham", bayes.LearnHandler(d.bayes.Load, store.BayesHam, d.log))
 		mux.Handle("/", scan) // rspamd answers /ping and /checkv2 on the controller too
 		if err := d.serveHTTP("controller", s.Controller.Listen, scanCfg, mux, errc); err != nil {
 			d.shutdown()
@@ -277,6 +290,7 @@ func (d *Daemon) greylistAPI() http.Handler {
 
 // closeStore flushes the history and closes the store.
 func (d *Daemon) closeStore() {
+	d.learner.Close()
 	d.recorder.Close()
 	if err := d.store.Close(); err != nil {
 		d.log.Warn("closing the store", "err", err)

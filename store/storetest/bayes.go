@@ -84,7 +84,7 @@ func testBayesLearn(t *testing.T, b store.Bayes) {
 		t.Fatalf("outcomes %v", out)
 	}
 	got := bayesCounts(t, b, a, z, sp, 5, 6, 99)
-	want := []store.BayesCounts{{2, 1}, {1, 0}, {1, 0}, {1, 0}, {0, 1}, {0, 0}}
+	want := []store.BayesCounts{bc(2, 1), bc(1, 0), bc(1, 0), bc(1, 0), bc(0, 1), bc(0, 0)}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("counts %v, want %v", got, want)
 	}
@@ -105,7 +105,7 @@ func testBayesLearn(t *testing.T, b store.Bayes) {
 		t.Fatalf("relearn as ham: %v", o)
 	}
 	got = bayesCounts(t, b, a, z, sp, 5, 6)
-	want = []store.BayesCounts{{1, 2}, {0, 1}, {0, 1}, {1, 0}, {0, 1}}
+	want = []store.BayesCounts{bc(1, 2), bc(0, 1), bc(0, 1), bc(1, 0), bc(0, 1)}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after relearn: counts %v, want %v", got, want)
 	}
@@ -164,7 +164,7 @@ func testBayesExpire(t *testing.T, b store.Bayes) {
 	got := bayesCounts(t, b, common, 1000, 1250, 1251, 1399)
 	// The common token (retention 9+8*500) stays; hapaxes 1000..1250
 	// (seq 10..260) went, 1251.. stayed.
-	want := []store.BayesCounts{{9, 0}, {0, 0}, {0, 0}, {0, 1}, {0, 1}}
+	want := []store.BayesCounts{bc(9, 0), bc(0, 0), bc(0, 0), bc(0, 1), bc(0, 1)}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("counts after expiry %v, want %v", got, want)
 	}
@@ -237,3 +237,5 @@ func testBayesConcurrent(t *testing.T, b store.Bayes) {
 		t.Fatalf("shared token %v, want 5/5", got[0])
 	}
 }
+
+func bc(spam, ham uint32) store.BayesCounts { return store.BayesCounts{Spam: spam, Ham: ham} }
