@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,16 +54,20 @@ type glEnv struct {
 	clock *glClock
 	st    store.Store
 	g     *greylist.Greylister
-	m     *greylist.Metrics
+	m     *atomic.Int64 // error decisions
 }
 
 func newGLEnv(t *testing.T, st store.Store) *glEnv {
 	t.Helper()
 	clk := &glClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	m := greylist.NewMetrics()
+	m := new(atomic.Int64)
 	cfg := greylist.DefaultConfig()
 	cfg.Message = "Greylisted, come back in 5 minutes"
-	g, err := greylist.New(st, cfg, greylist.Options{Now: clk.now, Metrics: m})
+	g, err := greylist.New(st, cfg, greylist.Options{Now: clk.now, Observer: greylist.ObserverFunc(func(d greylist.Decision) {
+		if d.Outcome == greylist.Error {
+			m.Add(1)
+		}
+	})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +252,7 @@ func TestGreylistFinisherRedisDown(t *testing.T) {
 			t.Errorf("fail open is not a finisher failure: %v", v.Errors)
 		}
 	}
-	if n := e.m.ErrorCount(); n != 3 {
+	if n := e.m.Load(); n != 3 {
 		t.Errorf("error metric %d, want 3", n)
 	}
 	srv.Restart()

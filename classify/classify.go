@@ -15,6 +15,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/config"
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/trustscope"
 )
 
 // Outbound configures what counts as mail of the host's own users.
@@ -45,6 +46,12 @@ var _ engine.Classifier = (*Classifier)(nil)
 // New builds a Classifier.
 func New(local []netip.Prefix, out Outbound, allow Allowlist) (*Classifier, error) {
 	c := &Classifier{local: local}
+	if err := out.Validate(); err != nil {
+		return nil, fmt.Errorf("outbound.%w", err)
+	}
+	if err := allow.Validate(); err != nil {
+		return nil, fmt.Errorf("allowlist.%w", err)
+	}
 	var err error
 	if c.outbound, err = config.ParsePrefixes(out.Networks); err != nil {
 		return nil, fmt.Errorf("outbound.networks: %w", err)
@@ -62,18 +69,39 @@ func New(local []netip.Prefix, out Outbound, allow Allowlist) (*Classifier, erro
 	return c, nil
 }
 
-// Validate checks the outbound configuration.
+// Validate checks the outbound configuration: networks that trust no
+// client or most of the Internet (0.0.0.0/8, 0.0.0.0/0) are refused, as
+// their mail would be DKIM-signed.
 func (o *Outbound) Validate() error {
-	if _, err := config.ParsePrefixes(o.Networks); err != nil {
+	if err := checkNetworks(o.Networks); err != nil {
 		return fmt.Errorf("networks: %w", err)
 	}
 	return nil
 }
 
-// Validate checks the allowlist configuration.
+// Validate checks the allowlist configuration: a public suffix (co.uk)
+// or a network such as 0.0.0.0/8 is refused with the reason.
 func (a *Allowlist) Validate() error {
-	if _, err := config.ParsePrefixes(a.IPs); err != nil {
+	if err := checkNetworks(a.IPs); err != nil {
 		return fmt.Errorf("ips: %w", err)
+	}
+	for _, h := range a.Hostnames {
+		if err := trustscope.Domain(h); err != nil {
+			return fmt.Errorf("hostnames: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkNetworks(ss []string) error {
+	ps, err := config.ParsePrefixes(ss)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := trustscope.Network(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

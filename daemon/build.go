@@ -15,6 +15,7 @@ import (
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
+	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
@@ -44,6 +45,9 @@ type Settings struct {
 	ARC         checks.ARCSealConfig
 	History     History
 	Bayes       bayes.Config
+	// Control is the [controller] section's access and UI options (its
+	// listen address is Config.Controller.Listen).
+	Control controller.Config `toml:"controller"`
 }
 
 // History bounds what the store keeps of past scans (envelope data and
@@ -54,6 +58,9 @@ type History struct {
 	MaxAge     greylist.Duration `toml:"max_age"`
 	KeepHourly greylist.Duration `toml:"keep_hourly"`
 	KeepDaily  greylist.Duration `toml:"keep_daily"`
+	// HashAddresses keeps envelope addresses only as keyed hashes (the
+	// key is in the data directory): searches by address still work.
+	HashAddresses bool `toml:"hash_addresses"`
 }
 
 // DefaultHistory: 10,000 records, 30 days; statistics per hour for 14
@@ -128,6 +135,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"arc", &s.ARC},
 		{"history", &s.History},
 		{"bayes", &s.Bayes},
+		{"controller", &s.Control},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
 	// them, each entry would keep the fields it does not set from the
@@ -146,6 +154,9 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	}
 	if err := c.Unknown(); err != nil {
 		return nil, err
+	}
+	if err := controller.ValidateListen(c.Controller.Listen, s.Control.HasPassword()); err != nil {
+		return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
 	}
 	if s.Hfilter.OurNames == nil {
 		// HELO forgery is judged against this host's own name.

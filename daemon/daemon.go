@@ -16,12 +16,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/checks"
+	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dns"
-	"github.com/hamlet-mail/hamlet/doctor"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
@@ -43,7 +42,8 @@ type Daemon struct {
 	metrics  *Metrics
 	httpReqs *prometheus.CounterVec
 	lists    *checks.ListMetrics
-	greyMet  *greylist.Metrics
+	greyMet  *GreylistMetrics
+	counters *controller.Counters
 	store    store.Store
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
@@ -73,7 +73,8 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}, []string{"route", "code"})
 	d.metrics.Registry.MustRegister(d.httpReqs)
 	d.lists = checks.NewListMetrics()
-	d.greyMet = greylist.NewMetrics()
+	d.greyMet = NewGreylistMetrics()
+	d.counters = controller.NewCounters()
 	d.metrics.Registry.MustRegister(d.lists.Collectors()...)
 	d.metrics.Registry.MustRegister(d.greyMet.Collectors()...)
 	if err := os.MkdirAll(s.DataDir, 0o750); err != nil {
@@ -86,7 +87,14 @@ func New(file string, ov Overrides) (*Daemon, error) {
 		return nil, fmt.Errorf("%s: store: %w", s.File(), err)
 	}
 	d.store = st
-	d.recorder = recorder.New(st, recorder.Options{Logger: d.log})
+	ropts := recorder.Options{Logger: d.log}
+	if s.History.HashAddresses {
+		if ropts.HashKey, err = historyKey(s.DataDir); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	d.recorder = recorder.New(st, ropts)
 	d.learner = checks.NewAutolearn(d.log)
 	if err := d.apply(s); err != nil {
 		d.learner.Close()
@@ -103,7 +111,7 @@ func (d *Daemon) apply(s *Settings) error {
 	if err != nil {
 		return fmt.Errorf("%s: dns: %w", s.File(), err)
 	}
-	g, err := greylist.New(d.store, s.Greylist, greylist.Options{Logger: d.log, Metrics: d.greyMet})
+	g, err := greylist.New(d.store, s.Greylist, greylist.Options{Logger: d.log, Observer: d.greyMet})
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.File(), err)
 	}
@@ -112,7 +120,7 @@ func (d *Daemon) apply(s *Settings) error {
 		cl = bayes.New(bs, s.Bayes, d.log)
 	}
 	eng, err := BuildEngine(s, Deps{
-		Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics, d.recorder, d.learner},
+		Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics, d.recorder, d.counters, d.learner},
 		Greylister: g, ListMetrics: d.lists, Bayes: cl,
 	})
 	if err != nil {
@@ -178,18 +186,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	if s.Controller.Listen != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
-		mux.Handle("GET /api/doctor", doctor.Handler(func() dns.Resolver { return d.resolver.Load() }, func(domain string) doctor.Options {
-			o, _ := DoctorOptions(d.settings.Load(), domain)
-			return o
-		}))
-		mux.Handle("/api/greylist", d.greylistAPI())
-		mux.Handle("/api/greylist/", d.greylistAPI())
-		mux.Handle("POST /learnspam", bayes.LearnHandler(d.bayes.Load, store.BayesSpam, d.log))
-		mux.Handle("POST /learnham", bayes.LearnHandler(d.bayes.Load, store.BayesHam, d.log))
-		mux.Handle("/", scan) // rspamd answers /ping and /checkv2 on the controller too
-		if err := d.serveHTTP("controller", s.Controller.Listen, scanCfg, mux, errc); err != nil {
+		ctl, err := d.controller(s, scan)
+		if err != nil {
+			d.shutdown()
+			return err
+		}
+		if err := d.serveHTTP("controller", s.Controller.Listen, scanCfg, ctl, errc); err != nil {
 			d.shutdown()
 			return err
 		}
@@ -278,14 +280,6 @@ func (d *Daemon) shutdown() {
 		go func() { defer wg.Done(); m.Shutdown(ctx) }()
 	}
 	wg.Wait()
-}
-
-// greylistAPI serves the greylist admin endpoints of the greylister in
-// force (a reload may replace it).
-func (d *Daemon) greylistAPI() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.grey.Load().Handler().ServeHTTP(w, r)
-	})
 }
 
 // closeStore flushes the history and closes the store.

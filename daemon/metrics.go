@@ -8,6 +8,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/greylist"
 )
 
 // Metrics are the daemon's Prometheus collectors, on a registry of their
@@ -83,4 +84,43 @@ func (c *dnsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dnsShared, prometheus.CounterValue, float64(st.Shared))
 	ch <- prometheus.MustNewConstMetric(dnsTCP, prometheus.CounterValue, float64(st.TCP))
 	ch <- prometheus.MustNewConstMetric(dnsEntries, prometheus.GaugeValue, float64(r.CacheLen()))
+}
+
+// GreylistMetrics count greylisting decisions for Prometheus (a
+// greylist.Observer: package greylist keeps only the decisions).
+type GreylistMetrics struct {
+	decisions *prometheus.CounterVec
+	errors    prometheus.Counter
+}
+
+// NewGreylistMetrics creates the collectors; register them with
+// Collectors.
+func NewGreylistMetrics() *GreylistMetrics {
+	return &GreylistMetrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hamlet_greylist_decisions_total",
+			Help: "Greylisting decisions, by outcome (greylisted, pass, allowlisted, error).",
+		}, []string{"outcome"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hamlet_greylist_errors_total",
+			Help: "Greylisting decisions the store failed; the mail was accepted (fail open).",
+		}),
+	}
+}
+
+// Collectors returns the collectors to register.
+func (m *GreylistMetrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.decisions, m.errors}
+}
+
+// ObserveDecision implements greylist.Observer.
+func (m *GreylistMetrics) ObserveDecision(d greylist.Decision) {
+	label := d.Outcome.String()
+	if d.Outcome == greylist.Pass && d.Reason == "allowlisted" {
+		label = "allowlisted"
+	}
+	m.decisions.WithLabelValues(label).Inc()
+	if d.Outcome == greylist.Error {
+		m.errors.Inc()
+	}
 }

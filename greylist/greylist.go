@@ -25,10 +25,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hamlet-mail/hamlet/store"
 )
@@ -100,11 +97,11 @@ type Decision struct {
 
 // Greylister makes greylisting decisions. It is safe for concurrent use.
 type Greylister struct {
-	st      store.Store
-	cfg     Config
-	now     func() time.Time
-	log     *slog.Logger
-	metrics *Metrics
+	st  store.Store
+	cfg Config
+	now func() time.Time
+	log *slog.Logger
+	obs Observer
 }
 
 // Options are the optional parts of a Greylister.
@@ -112,8 +109,8 @@ type Options struct {
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Metrics, when not nil, counts decisions.
-	Metrics *Metrics
+	// Observer, when not nil, is told of every decision.
+	Observer Observer
 }
 
 // New builds a Greylister over st.
@@ -130,7 +127,7 @@ func New(st store.Store, cfg Config, o Options) (*Greylister, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Greylister{st: st, cfg: cfg, now: o.Now, log: o.Logger, metrics: o.Metrics}, nil
+	return &Greylister{st: st, cfg: cfg, now: o.Now, log: o.Logger, obs: o.Observer}, nil
 }
 
 // Config returns the configuration in force.
@@ -144,8 +141,8 @@ func (g *Greylister) Store() store.Store { return g.st }
 // failed.
 func (g *Greylister) Decide(ctx context.Context, r Request) Decision {
 	d := g.decide(ctx, r)
-	if g.metrics != nil {
-		g.metrics.observe(d)
+	if g.obs != nil {
+		g.obs.ObserveDecision(d)
 	}
 	return d
 }
@@ -301,44 +298,14 @@ func allowCandidates(r Request) []string {
 	return keys
 }
 
-// Metrics count decisions for Prometheus.
-type Metrics struct {
-	decisions *prometheus.CounterVec
-	errors    prometheus.Counter
-	nerr      atomic.Int64
+// Observer is told of every decision, e.g. to count it for Prometheus
+// (the daemon does; this package exports no metrics of its own).
+type Observer interface {
+	ObserveDecision(Decision)
 }
 
-// NewMetrics creates the collectors; register them with Collectors.
-func NewMetrics() *Metrics {
-	return &Metrics{
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hamlet_greylist_decisions_total",
-			Help: "Greylisting decisions, by outcome (greylisted, pass, allowlisted, error).",
-		}, []string{"outcome"}),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hamlet_greylist_errors_total",
-			Help: "Greylisting decisions the store failed; the mail was accepted (fail open).",
-		}),
-	}
-}
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(Decision)
 
-// Collectors returns the collectors to register.
-func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.decisions, m.errors}
-}
-
-func (m *Metrics) observe(d Decision) {
-	label := d.Outcome.String()
-	if d.Outcome == Pass && d.Reason == "allowlisted" {
-		label = "allowlisted"
-	}
-	m.decisions.WithLabelValues(label).Inc()
-	if d.Outcome == Error {
-		m.errors.Inc()
-		m.nerr.Add(1)
-	}
-}
-
-// ErrorCount returns how many error decisions were counted (for tests and
-// diagnostics).
-func (m *Metrics) ErrorCount() int64 { return m.nerr.Load() }
+// ObserveDecision implements Observer.
+func (f ObserverFunc) ObserveDecision(d Decision) { f(d) }

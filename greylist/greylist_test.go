@@ -76,7 +76,7 @@ func newGreylister(t *testing.T, st store.Store, clk *Clock, mod func(*Config)) 
 	if mod != nil {
 		mod(&cfg)
 	}
-	g, err := New(st, cfg, Options{Now: clk.Now, Metrics: NewMetrics()})
+	g, err := New(st, cfg, Options{Now: clk.Now, Observer: &errorCounter{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("during outage %d: %v %v", i, d.Outcome, d.Err)
 		}
 	}
-	if n := g.metrics.ErrorCount(); n != 3 {
+	if n := g.obs.(*errorCounter).n.Load(); n != 3 {
 		t.Errorf("error metric = %d, want 3", n)
 	}
 	srv.Restart() // empty: the old entry is gone with the server
@@ -522,5 +522,14 @@ func TestAutoAllowDrop(t *testing.T) {
 				t.Errorf("first pass after drop: %v auto=%v (the old count should be gone)", d.Outcome, d.AutoAllowed)
 			}
 		})
+	}
+}
+
+// errorCounter counts error decisions.
+type errorCounter struct{ n atomic.Int64 }
+
+func (c *errorCounter) ObserveDecision(d Decision) {
+	if d.Outcome == Error {
+		c.n.Add(1)
 	}
 }

@@ -92,6 +92,13 @@ func TestAllowKey(t *testing.T) {
 		{"exa mple.org", "", "not an IP"},
 		{"-bad.example", "", "not an IP"},
 		{"", "", "not an IP"},
+		// Issue 16 item 7: grants that would trust strangers.
+		{"co.uk", "", "public suffix"},
+		{"domain:github.io", "", "public suffix"},
+		{"com", "", "not an IP"},
+		{"0.0.0.0/8", "", "this network"},
+		{"0.0.0.1", "", "this network"},
+		{"example.co.uk", "domain:example.co.uk", ""},
 	}
 	for _, tt := range tests {
 		got, err := AllowKey(tt.in)

@@ -12,8 +12,9 @@
 // physical (Sweep, or Redis key TTLs, reclaim the space later).
 //
 // What a store does not do: it keeps no message bodies (history records
-// hold the envelope sender but no recipient address; greylist keys, chosen
-// by package greylist, do hold recipients), and it decides nothing about
+// hold the envelope sender and up to ten recipients, or their keyed
+// hashes; greylist keys, chosen by package greylist, hold recipients),
+// and it decides nothing about
 // greylisting policy beyond the state machine of GreylistAttempt (see
 // package greylist for the policy).
 package store

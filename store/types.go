@@ -64,7 +64,8 @@ func ApplyCounter(old Counter, found bool, op CounterOp) Counter {
 }
 
 // HistoryRecord is what the history keeps of one scanned message: never
-// its body, headers or recipients' addresses.
+// its body or headers; recipients only up to MaxHistoryRcpts (or as keyed
+// hashes).
 type HistoryRecord struct {
 	// ID is unique within the store; assigned by HistoryAdd when empty.
 	ID       string    `json:"id"`
@@ -76,12 +77,37 @@ type HistoryRecord struct {
 	Action   string    `json:"action"`
 	Score    float64   `json:"score"`
 	Symbols  []string  `json:"symbols,omitempty"`
+
+	// What the controller shows besides (all optional; older records
+	// lack them). RcptList holds up to MaxHistoryRcpts recipients, or
+	// their keyed hashes when [history] hash_addresses is set.
+	Helo       string       `json:"helo,omitempty"`
+	ClientHost string       `json:"host,omitempty"`
+	RcptList   []string     `json:"rcpt,omitempty"`
+	Required   float64      `json:"required,omitempty"`  // reject threshold at the time
+	ForcedBy   string       `json:"forced_by,omitempty"` // symbol that forced Action
+	Phase      string       `json:"phase,omitempty"`     // "connect" … "data": an early verdict's phase
+	Class      string       `json:"class,omitempty"`     // "local", "outbound", "allowlisted" or "" (inbound)
+	Elapsed    float64      `json:"elapsed,omitempty"`   // scan time in seconds
+	Hits       []HistoryHit `json:"hits,omitempty"`      // Symbols' scores, in the same order
 }
+
+// HistoryHit is a symbol's score, weight and options in a record.
+type HistoryHit struct {
+	Score   float64  `json:"s"`
+	Weight  float64  `json:"w"`
+	Options []string `json:"o,omitempty"`
+}
+
+// MaxHistoryRcpts bounds the recipients a history record keeps.
+const MaxHistoryRcpts = 10
 
 // History bounds on the strings of a record: longer values are cut.
 const (
 	maxHistoryString  = 320
 	maxHistorySymbols = 128
+	maxHitOptions     = 5
+	maxHitOption      = 100
 )
 
 // Normalize validates r and cuts over-long fields, so that a record never
@@ -106,6 +132,40 @@ func (r HistoryRecord) Normalize() (HistoryRecord, error) {
 		syms[i] = cut(s)
 	}
 	r.Symbols = syms
+	r.Helo, r.ClientHost, r.ForcedBy, r.Phase, r.Class = cut(r.Helo), cut(r.ClientHost), cut(r.ForcedBy), cut(r.Phase), cut(r.Class)
+	if len(r.RcptList) > MaxHistoryRcpts {
+		r.RcptList = r.RcptList[:MaxHistoryRcpts]
+	}
+	rc := make([]string, len(r.RcptList))
+	for i, s := range r.RcptList {
+		rc[i] = cut(s)
+	}
+	r.RcptList = rc
+	if len(r.Hits) > len(r.Symbols) {
+		r.Hits = r.Hits[:len(r.Symbols)]
+	}
+	hits := make([]HistoryHit, len(r.Hits))
+	for i, h := range r.Hits {
+		if len(h.Options) > maxHitOptions {
+			h.Options = h.Options[:maxHitOptions]
+		}
+		opts := make([]string, len(h.Options))
+		for j, o := range h.Options {
+			if len(o) > maxHitOption {
+				o = strings.ToValidUTF8(o[:maxHitOption], "")
+			}
+			opts[j] = o
+		}
+		h.Options = opts
+		hits[i] = h
+	}
+	r.Hits = hits
+	if len(r.RcptList) == 0 {
+		r.RcptList = nil
+	}
+	if len(r.Hits) == 0 {
+		r.Hits = nil
+	}
 	return r, nil
 }
 

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/greylist"
 )
@@ -20,11 +22,12 @@ func init() {
 func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("greylist", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var file, controller, reason, ttl string
+	var file, ctlURL, reason, ttl, password string
 	var limit int
 	var asJSON bool
 	fs.StringVar(&file, "c", "", "configuration `file` of the daemon (to find its controller)")
-	fs.StringVar(&controller, "controller", "", "controller `URL` (default: http:// + [controller] listen)")
+	fs.StringVar(&ctlURL, "controller", "", "controller `URL` (default: http:// + [controller] listen)")
+	fs.StringVar(&password, "P", "", "controller `password` (admin password for allow and drop; default $HAMLET_PASSWORD)")
 	fs.StringVar(&reason, "reason", "admin", "reason recorded with allow")
 	fs.StringVar(&ttl, "ttl", "", "lifetime of an allow entry, e.g. 30d (default: for ever)")
 	fs.IntVar(&limit, "limit", 1000, "entries to list, of each kind")
@@ -36,15 +39,18 @@ func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	if controller == "" {
+	if ctlURL == "" {
 		s, err := daemon.LoadSettings(file, daemon.Overrides{})
 		if err != nil {
 			fmt.Fprintf(stderr, "hamlet: %v\n", err)
 			return exitConfig
 		}
-		controller = "http://" + s.Controller.Listen
+		ctlURL = "http://" + s.Controller.Listen
 	}
-	c := &greylist.Client{BaseURL: controller}
+	c := &controller.Client{BaseURL: ctlURL, Password: password}
+	if c.Password == "" {
+		c.Password = os.Getenv("HAMLET_PASSWORD")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	rest := fs.Args()
@@ -54,7 +60,7 @@ func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case rest[0] == "list" && len(rest) == 1:
-		l, err := c.List(ctx, limit)
+		l, err := c.GreylistList(ctx, limit)
 		if err != nil {
 			fmt.Fprintf(stderr, "hamlet greylist: %v\n", err)
 			return exitFail

@@ -32,6 +32,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hamlet serve: unexpected argument %q\n", fs.Arg(0))
 		return exitConfig
 	}
+	daemon.Version = versionString()
 	d, err := daemon.New(file, daemon.Overrides{DataDir: data, DNS: dnsServers})
 	if err != nil {
 		fmt.Fprintf(stderr, "hamlet: %v\n", err)

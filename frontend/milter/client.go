@@ -25,6 +25,12 @@ const (
 	allProto = 0x1fffff
 )
 
+// ProtoAnswerEveryStage is an offer for a client that must answer its own
+// MTA at each stage with the filter's verdict (the OpenSMTPD filter): all
+// of version 6 but the no-reply flags of connect, HELO, MAIL and end of
+// header, so that a forced reject comes at the stage that found it.
+const ProtoAnswerEveryStage = allProto &^ (ProtoNRConn | ProtoNRHelo | ProtoNRMail | ProtoNREOH)
+
 // ClientOptions tune a client session.
 type ClientOptions struct {
 	// Timeout bounds each command's round trip (write and read of the

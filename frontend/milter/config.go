@@ -30,8 +30,9 @@ type Config struct {
 	// "accept" (the message passes unscanned).
 	OnError string `toml:"on_error"`
 	// Timeout bounds the wait for one verdict beyond the engine's own
-	// check deadline; when it passes, OnError applies. Zero means
-	// DefaultTimeout.
+	// check deadline ([scan] timeout): the front end waits the two
+	// together, then OnError applies. Zero means DefaultTimeout; less
+	// than MinTimeout is refused.
 	Timeout Duration `toml:"timeout"`
 	// MaxMessageSize is the largest message scanned, in bytes; larger
 	// ones pass unscanned (as rspamd's max_message). Zero means
@@ -44,6 +45,7 @@ type Config struct {
 // Defaults.
 const (
 	DefaultTimeout        = 30 * time.Second
+	MinTimeout            = time.Second
 	DefaultMaxMessageSize = 50 << 20
 	DefaultTempfailReply  = "4.7.1 Mail filter unavailable, try again later"
 )
@@ -112,6 +114,12 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		return errors.New("milter.timeout: negative")
+	}
+	if c.Timeout != 0 && time.Duration(c.Timeout) < MinTimeout {
+		// The engine answers at its checks' deadline and then runs its
+		// finishers (greylist store, DKIM signing): a front end that
+		// gives up sooner fails mail the engine was about to pass.
+		return fmt.Errorf("milter.timeout: %v would give up before the engine has finished after its checks' deadline (scan.timeout); at least %v", time.Duration(c.Timeout), MinTimeout)
 	}
 	if c.MaxMessageSize < 0 {
 		return errors.New("milter.max_message_size: negative")

@@ -41,6 +41,19 @@ func (arFinisher) Finish(_ context.Context, tx *engine.Transaction, _ engine.Res
 	return nil
 }
 
+// stuckFinisher ignores its deadline for a message whose Subject says
+// "stuck": an engine that does not answer at all.
+type stuckFinisher struct{}
+
+func (stuckFinisher) Name() string                { return "stuck" }
+func (stuckFinisher) Symbols() []engine.SymbolDef { return nil }
+func (stuckFinisher) Finish(_ context.Context, tx *engine.Transaction, _ engine.Results, _ *engine.Verdict) error {
+	if s, _ := tx.Message.First("Subject"); strings.Contains(s, "stuck") {
+		time.Sleep(3 * time.Second)
+	}
+	return nil
+}
+
 // recorder keeps what the checks saw, per message (by Message-ID).
 type recorder struct {
 	mu   sync.Mutex
@@ -73,7 +86,8 @@ func (r *recorder) connects() []engine.Transaction {
 //     sender "slow@..." until the deadline;
 //   - at rcpt, force reject for "bad@..." recipients;
 //   - at data, score the value of an X-Test-Score field, record the raw
-//     message, and sleep when the Subject says "hang".
+//     message, and sleep when the Subject says "hang";
+//   - a finisher that sleeps past every deadline when it says "stuck".
 func fakeEngine(t testing.TB, rec *recorder, timeout time.Duration) *engine.Engine {
 	t.Helper()
 	checks := []engine.Check{
@@ -133,7 +147,7 @@ func fakeEngine(t testing.TB, rec *recorder, timeout time.Duration) *engine.Engi
 	pol := engine.DefaultPolicy()
 	pol.Thresholds[engine.RewriteSubject] = 8
 	e, err := engine.New(engine.Options{
-		Checks: checks, Finishers: []engine.Finisher{arFinisher{}}, Policy: pol,
+		Checks: checks, Finishers: []engine.Finisher{arFinisher{}, stuckFinisher{}}, Policy: pol,
 		Timeout: timeout, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -245,8 +245,27 @@ func TestEarlyVerdicts(t *testing.T) {
 	e := fakeEngine(t, rec, 5*time.Second)
 	srv, addr := startServer(t, func() *engine.Engine { return e }, Config{})
 
+	// Postfix offers the no-reply flags: a forced verdict of the connect
+	// or MAIL stage comes at RCPT, the first event the MTA waits for.
 	t.Run("connect", func(t *testing.T) {
 		c := dial(t, addr)
+		must(t, c.Macros(CmdConnect, "{client_addr}", "192.0.2.66", "{client_name}", "unknown", "{client_ptr}", "unknown"))
+		expect(t, "connect")(c.Connect("unknown", '4', 1234, "192.0.2.66"))
+		expect(t, "helo")(c.Helo("x.example.org"))
+		expect(t, "mail")(c.Mail("x@example.org"))
+		r, err := c.Rcpt("bob@example.net")
+		must(t, err)
+		if r.Code != RespReplyCode || r.Text != "550 5.7.1 Client blocked by reputation" {
+			t.Errorf("got %v", r)
+		}
+	})
+	// An MTA without them (older Sendmail) hears it at connect.
+	t.Run("connect, replies at every stage", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := Dial(ctx, addr, ClientOptions{Timeout: 10 * time.Second, Protocol: allProto &^ (ProtoNRConn | ProtoNRHelo | ProtoNRMail | ProtoNREOH)})
+		must(t, err)
+		defer c.Close()
 		must(t, c.Macros(CmdConnect, "{client_addr}", "192.0.2.66", "{client_name}", "unknown", "{client_ptr}", "unknown"))
 		r, err := c.Connect("unknown", '4', 1234, "192.0.2.66")
 		must(t, err)
@@ -257,7 +276,8 @@ func TestEarlyVerdicts(t *testing.T) {
 	t.Run("mail soft reject then next message", func(t *testing.T) {
 		c := dial(t, addr)
 		open(t, c, "203.0.113.9", "a.example.org", "a.example.org")
-		r, err := c.Mail("soft@example.org")
+		expect(t, "mail")(c.Mail("soft@example.org"))
+		r, err := c.Rcpt("bob@example.net")
 		must(t, err)
 		if r.Code != RespReplyCode || r.Text != "451 4.7.1 Come back later" {
 			t.Errorf("mail: got %v", r)
@@ -281,8 +301,8 @@ func TestEarlyVerdicts(t *testing.T) {
 			t.Errorf("rcpt: got %v", r)
 		}
 	})
-	if got := srv.Stats().EarlyRejects; got != 3 {
-		t.Errorf("early rejects counted %d, want 3", got)
+	if got := srv.Stats().EarlyRejects; got != 4 {
+		t.Errorf("early rejects counted %d, want 4", got)
 	}
 }
 
@@ -371,29 +391,47 @@ func TestDropMidway(t *testing.T) {
 
 func TestOnError(t *testing.T) {
 	rec := newRecorder()
-	e := fakeEngine(t, rec, 10*time.Second)
+	e200 := fakeEngine(t, rec, 200*time.Millisecond)
 	for _, mode := range []string{OnErrorTempfail, OnErrorAccept} {
 		t.Run(mode+"/no engine", func(t *testing.T) {
 			_, addr := startServer(t, func() *engine.Engine { return nil }, Config{OnError: mode})
 			c := dial(t, addr)
 			must(t, c.Macros(CmdConnect, "{client_addr}", "203.0.113.40"))
-			r, err := c.Connect("x", '4', 1, "203.0.113.40")
+			expect(t, "connect")(c.Connect("x", '4', 1, "203.0.113.40"))
+			expect(t, "mail")(c.Mail("a@example.org"))
+			r, err := c.Rcpt("b@example.net")
 			must(t, err)
 			checkOnError(t, mode, r)
 		})
-		t.Run(mode+"/deadline at mail", func(t *testing.T) {
-			_, addr := startServer(t, func() *engine.Engine { return e }, Config{OnError: mode, Timeout: Duration(150 * time.Millisecond)})
+		// [milter] timeout is beyond the checks' deadline: checks that
+		// time out give the engine's verdict (with timeout symbols), not
+		// on_error. (It was absolute: 150 ms here tempfailed.)
+		t.Run(mode+"/checks time out, engine answers", func(t *testing.T) {
+			slow := fakeEngine(t, rec, 400*time.Millisecond)
+			srv, addr := startServer(t, func() *engine.Engine { return slow }, Config{OnError: mode, Timeout: Duration(150 * time.Millisecond)})
 			c := dial(t, addr)
 			open(t, c, "203.0.113.41", "g.example.org", "g.example.org")
-			r, err := c.Mail("slow@example.org")
+			expect(t, "mail")(c.Mail("slow@example.org"))
+			r, err := c.Rcpt("b@example.net")
 			must(t, err)
-			checkOnError(t, mode, r)
+			if r.Code != RespContinue {
+				t.Errorf("rcpt: got %v, want the engine's verdict (continue)", r)
+			}
+			raw := []byte("Subject: hang\r\nMessage-ID: <hang-2>\r\n\r\nx\r\n")
+			resp, mods, err := c.Message(raw)
+			must(t, err)
+			if resp.Code != RespContinue || len(mods) == 0 {
+				t.Errorf("end of message: got %v with %d edits, want the engine's verdict", resp, len(mods))
+			}
+			if n := srv.Stats().Errors; n != 0 {
+				t.Errorf("on_error applied %d times", n)
+			}
 		})
-		t.Run(mode+"/deadline at end of message", func(t *testing.T) {
-			srv, addr := startServer(t, func() *engine.Engine { return e }, Config{OnError: mode, Timeout: Duration(300 * time.Millisecond)})
+		t.Run(mode+"/engine stuck at end of message", func(t *testing.T) {
+			srv, addr := startServer(t, func() *engine.Engine { return e200 }, Config{OnError: mode, Timeout: Duration(200 * time.Millisecond)})
 			c := dial(t, addr)
 			open(t, c, "203.0.113.42", "h.example.org", "h.example.org")
-			raw := []byte("Subject: hang\r\nMessage-ID: <hang>\r\n\r\nx\r\n")
+			raw := []byte("Subject: stuck\r\nMessage-ID: <stuck>\r\n\r\nx\r\n")
 			r, mods := send(t, c, "a@example.org", []string{"b@example.net"}, "Q", raw)
 			checkOnError(t, mode, r)
 			if len(mods) != 0 {
@@ -461,7 +499,8 @@ func TestUnixSocketAndShutdown(t *testing.T) {
 	if err := <-done; err != ErrServerClosed {
 		t.Errorf("Serve: %v", err)
 	}
-	if _, err := c.Mail("x@example.org"); err == nil {
+	c.Mail("x@example.org")
+	if _, err := c.Rcpt("y@example.net"); err == nil {
 		t.Error("connection still served after Shutdown")
 	}
 	// A stale socket file does not stop the next start.

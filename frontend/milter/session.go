@@ -19,15 +19,35 @@ import (
 )
 
 // What hamlet asks of the MTA at negotiation.
+//
+// The events hamlet takes, and the checks that need them:
+//
+//	connect      client address and Postfix's {client_name}/{client_ptr}:
+//	             iprev/FCrDNS, Senderscore, DNS lists, local/outbound class
+//	HELO         the HELO name: HELO checks, SPF's HELO identity
+//	MAIL         the sender and {auth_authen}: SPF, outbound (signing)
+//	RCPT         the recipients: greylisting's triplet; and the one early
+//	             reply (forced rejects of every check so far)
+//	header, EOH, body, end of message
+//	             the message: DKIM, DMARC, ARC, content; the final verdict
+//
+// DATA and unknown commands are not sent at all. Only RCPT and the end of
+// message are answered: the MTA does not wait at connect, HELO, MAIL,
+// each header, the end of the header or each body chunk. A forced reject
+// found at connect, HELO or MAIL is given at RCPT, as Postfix's own
+// smtpd_delay_reject does for its restrictions; the checks themselves
+// start as soon as their event arrives.
 const (
 	// wantActions: add/insert headers (X-Spam, Authentication-Results,
 	// DKIM-Signature), change/delete headers (Subject rewrite, removals),
 	// and naming the macros it needs.
 	wantActions = ActAddHeaders | ActChgHeaders | ActSetSymList
-	// wantProto: no UNKNOWN and DATA events, no reply per header and body
-	// chunk, and header values with their leading space so that the
+	// wantProto: no UNKNOWN and DATA events, no reply but to RCPT and end
+	// of message, and header values with their leading space so that the
 	// message is reassembled byte for byte (DKIM hashes those bytes).
-	wantProto = ProtoNoUnknown | ProtoNoData | ProtoNRHeader | ProtoNRBody | ProtoHdrLeadSpc
+	wantProto = ProtoNoUnknown | ProtoNoData |
+		ProtoNRConn | ProtoNRHelo | ProtoNRMail | ProtoNRHeader | ProtoNREOH | ProtoNRBody |
+		ProtoHdrLeadSpc
 )
 
 // requestedMacros are the macros hamlet names per stage. A milter's list
@@ -68,6 +88,10 @@ type session struct {
 	inTx     bool // MAIL seen since the last end of message/abort
 	txUsed   bool // the scan has seen a MAIL: the next MAIL needs Next()
 	connDone bool // a connect/helo-stage reject ended the connection's use
+	// earlyErr is an engine failure at an event the MTA expects no reply
+	// to (connect, HELO, MAIL): on_error applies at the next answered
+	// event.
+	earlyErr string
 	msg      bytes.Buffer
 	oversize bool
 
@@ -114,7 +138,13 @@ func (m *session) serve() {
 		m.conn.Close()
 	}()
 	w := bufio.NewWriterSize(m.conn, 4096)
+	unanswered := false // the last event read got no reply
 	for {
+		if unanswered && m.rd.Buffered() == 0 {
+			// The MTA waits for our ACK before its next write (see
+			// ackNow); nothing of ours is going to carry it.
+			ackNow(m.conn)
+		}
 		m.setReading(true)
 		if m.srv.idleTimeout > 0 {
 			_ = m.conn.SetReadDeadline(time.Now().Add(m.srv.idleTimeout))
@@ -132,6 +162,7 @@ func (m *session) serve() {
 			m.log.Warn("milter protocol error, closing", "cmd", string(rune(p.Cmd)), "err", err)
 			return
 		}
+		unanswered = len(out) == 0
 		if len(out) > 0 {
 			_ = m.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 			if _, err := w.Write(out); err == nil {
@@ -221,7 +252,7 @@ func (m *session) handle(p Packet) (out []byte, quit bool, err error) {
 		m.mu.Lock()
 		m.inTx = false
 		m.mu.Unlock()
-		m.connDone, m.txUsed = false, false
+		m.connDone, m.txUsed, m.earlyErr = false, false, ""
 		return nil, false, nil
 	case CmdQuit:
 		return nil, true, nil
@@ -302,11 +333,22 @@ func (m *session) endScan() {
 	m.eng = nil
 }
 
+// failEarly applies on_error to an engine failure at an event answered
+// unless the MTA expects no reply (noReply negotiated): then the failure
+// waits for the next answered event.
+func (m *session) failEarly(noReply uint32, why string) []byte {
+	if m.proto&noReply != 0 {
+		m.earlyErr = why
+		return nil
+	}
+	return m.fail("early", why)
+}
+
 func (m *session) connect(c Connect) []byte {
 	m.endScan() // a new SMTP connection on this milter connection
-	m.connDone, m.txUsed = false, false
+	m.connDone, m.txUsed, m.earlyErr = false, false, ""
 	if !m.ensureScan() {
-		return m.fail("early", "no engine")
+		return m.failEarly(ProtoNRConn, "no engine")
 	}
 	ip := clientIP(c, m.macro("client_addr", CmdConnect))
 	ptr, rdns := clientRDNS(c, m.macros[CmdConnect])
@@ -324,7 +366,7 @@ func (m *session) helo(name string) []byte {
 		return m.reply(ProtoNRHelo, RespContinue)
 	}
 	if !m.ensureScan() {
-		return m.fail("early", "no engine")
+		return m.failEarly(ProtoNRHelo, "no engine")
 	}
 	m.scan.Update(engine.PhaseHelo, func(tx *engine.Transaction) { tx.Helo = name })
 	return m.early(ProtoNRHelo, true)
@@ -332,7 +374,7 @@ func (m *session) helo(name string) []byte {
 
 func (m *session) mail(from string) []byte {
 	if !m.ensureScan() {
-		return m.fail("early", "no engine")
+		return m.failEarly(ProtoNRMail, "no engine")
 	}
 	if m.txUsed {
 		m.scan = m.scan.Next()
@@ -354,6 +396,9 @@ func (m *session) mail(from string) []byte {
 }
 
 func (m *session) rcpt(to string) []byte {
+	if m.earlyErr != "" {
+		return m.fail("early", m.earlyErr)
+	}
 	if !m.ensureScan() {
 		return m.fail("early", "no engine")
 	}
@@ -410,7 +455,7 @@ func (m *session) early(noReply uint32, connStage bool) []byte {
 	}
 	v, err := m.verdict(false)
 	if err != nil {
-		return m.fail("early", err.Error())
+		return m.failEarly(noReply, err.Error())
 	}
 	switch v.Action {
 	case engine.Reject:
@@ -443,8 +488,8 @@ func (m *session) fail(stage, why string) []byte {
 
 var errDeadline = errors.New("engine missed the front end's deadline")
 
-// verdict runs the engine's verdict under the front end's own deadline,
-// recovering from a panic. At end of message it keeps the MTA waiting with
+// verdict runs the engine's verdict under the front end's own deadline
+// (the checks' deadline plus [milter] timeout), recovering from a panic. At end of message it keeps the MTA waiting with
 // progress packets (SMFIR_PROGRESS) so that its command timeout does not
 // fire first.
 func (m *session) verdict(final bool) (*engine.Verdict, error) {
@@ -465,7 +510,10 @@ func (m *session) verdict(final bool) (*engine.Verdict, error) {
 		}()
 		ch <- res{v: scan.Verdict(m.ctx, final)}
 	}()
-	timer := time.NewTimer(time.Duration(m.srv.cfg.Timeout))
+	// [milter] timeout is the wait beyond the checks' own deadline: the
+	// engine answers by then with timeout symbols for the checks that did
+	// not, so on_error is for an engine that does not answer at all.
+	timer := time.NewTimer(m.eng.Timeout() + time.Duration(m.srv.cfg.Timeout))
 	defer timer.Stop()
 	var tick <-chan time.Time
 	if final {

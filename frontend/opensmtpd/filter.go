@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/frontend/milter"
@@ -59,7 +60,20 @@ type Filter struct {
 	dial func(ctx context.Context) (*milter.ClientSession, error)
 
 	wg sync.WaitGroup
+
+	// Owned by Run's goroutine: the protocol version announced in the
+	// handshake (the fallback for a request whose version is unreadable)
+	// and the count of lines dropped for sessions not known.
+	proto   Version
+	dropped int
+	// live counts the sessions running, for tests and the session cap.
+	live atomic.Int64
 }
+
+// MaxSessions bounds the SMTP sessions the filter follows at once (smtpd's
+// own default is a few hundred). Past it a new session is not followed:
+// its requests are answered by on_error at once.
+const MaxSessions = 10000
 
 // New returns a filter. logger may be nil (stderr, which smtpd logs).
 func New(cfg Config, logger *slog.Logger) *Filter {
@@ -81,11 +95,11 @@ func New(cfg Config, logger *slog.Logger) *Filter {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	f := &Filter{cfg: cfg, log: logger.With("frontend", "opensmtpd"), out: make(chan string, 1024)}
+	f := &Filter{cfg: cfg, log: logger.With("frontend", "opensmtpd"), out: make(chan string, 1024), proto: Version{0, 5}}
 	f.dial = func(ctx context.Context) (*milter.ClientSession, error) {
 		ctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
 		defer cancel()
-		return milter.Dial(ctx, f.cfg.Milter, milter.ClientOptions{Timeout: f.cfg.Timeout})
+		return milter.Dial(ctx, f.cfg.Milter, milter.ClientOptions{Timeout: f.cfg.Timeout, Protocol: milter.ProtoAnswerEveryStage})
 	}
 	return f
 }
@@ -146,6 +160,17 @@ func (f *Filter) Run(ctx context.Context, r io.Reader, w io.Writer) error {
 func (f *Filter) dispatch(ctx context.Context, sessions map[string]*session, text string) {
 	l, err := ParseLine(text)
 	if err != nil {
+		if req, ok := salvageRequest(text, f.proto); ok {
+			// A request that smtpd waits for: answer it, or the SMTP
+			// session stalls until smtpd's timeout.
+			f.log.Warn("malformed filter request, answered by on_error", "err", err, "on_error", f.cfg.OnError, "line", truncate(text, 200))
+			if s := sessions[req.Session]; s != nil && req.Event == "data-line" {
+				s.push(event{line: req}) // keeps the message's lines in order
+				return
+			}
+			f.answerNow(req)
+			return
+		}
 		f.log.Warn("unparsable line from smtpd, ignored", "err", err, "line", truncate(text, 200))
 		return
 	}
@@ -163,14 +188,30 @@ func (f *Filter) dispatch(ctx context.Context, sessions map[string]*session, tex
 	}
 	s := sessions[l.Session]
 	if s == nil {
-		if l.Kind == KindReport && l.Event == "link-disconnect" {
+		// Only link-connect starts a session (or a request, which must be
+		// answered): reports of sessions never seen are dropped, so that
+		// they cannot pile up sessions that never end.
+		if l.Kind == KindReport && l.Event != "link-connect" {
+			f.dropped++
+			if f.dropped&(f.dropped-1) == 0 { // 1st, 2nd, 4th, 8th …
+				f.log.Warn("report for a session not seen connecting, dropped", "event", l.Event, "session", l.Session, "dropped", f.dropped)
+			}
+			return
+		}
+		if len(sessions) >= MaxSessions {
+			f.log.Warn("too many sessions followed at once; this one is answered by on_error", "max", MaxSessions, "session", l.Session)
+			if l.Kind == KindFilter {
+				f.answerNow(l)
+			}
 			return
 		}
 		s = newSession(f, l.Session)
 		sessions[l.Session] = s
 		f.wg.Add(1)
+		f.live.Add(1)
 		go func() {
 			defer f.wg.Done()
+			defer f.live.Add(-1)
 			s.run(ctx)
 		}()
 	}
@@ -181,11 +222,64 @@ func (f *Filter) dispatch(ctx context.Context, sessions map[string]*session, tex
 	}
 }
 
+// Sessions returns the number of SMTP sessions being followed.
+func (f *Filter) Sessions() int { return int(f.live.Load()) }
+
+// answerNow answers a request outside any session: by on_error, or, for a
+// data line, by giving the line back unchanged.
+func (f *Filter) answerNow(l Line) {
+	if l.Event == "data-line" {
+		f.send(DataLine(l.Version, l.Session, l.Token, l.Params))
+		return
+	}
+	f.send(Result(l.Version, l.Session, l.Token, onErrorDecision(f.cfg)))
+}
+
+// salvageRequest reads a filter request that ParseLine refused (an
+// unreadable version, a session id or token that is not 16 hex digits)
+// when its session and token are still recognisable — non-empty printable
+// words — so that it can be answered. proto stands in for a bad version.
+func salvageRequest(text string, proto Version) (Line, bool) {
+	f := strings.SplitN(text, "|", 8)
+	if len(f) < 7 || f[0] != KindFilter {
+		return Line{}, false
+	}
+	l := Line{Kind: KindFilter, Time: f[2], Subsystem: f[3], Event: f[4], Session: f[5], Token: f[6]}
+	if len(f) == 8 {
+		l.Params = f[7]
+	}
+	if !isWord(l.Session) || !isWord(l.Token) {
+		return Line{}, false
+	}
+	v, err := ParseVersion(f[1])
+	if err != nil {
+		v = proto
+	}
+	l.Version = v
+	return l, true
+}
+
+// isWord: 1 to 64 printable ASCII characters, none a space.
+func isWord(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // config handles the handshake: on config|ready, register.
 func (f *Filter) config(l Line) {
 	switch l.Key {
 	case "protocol":
 		f.log.Debug("smtpd filter protocol", "version", l.Value)
+		if v, err := ParseVersion(l.Value); err == nil {
+			f.proto = v
+		}
 	case "smtpd-version":
 		f.log.Debug("smtpd version", "version", l.Value)
 	case "ready":

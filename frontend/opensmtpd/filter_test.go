@@ -109,6 +109,7 @@ func startHamlet(t *testing.T) (string, *seen) {
 // harness runs a Filter on pipes, as smtpd would.
 type harness struct {
 	t     *testing.T
+	f     *Filter
 	in    *io.PipeWriter
 	lines chan string
 	done  chan error
@@ -119,7 +120,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	f := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h := &harness{t: t, in: inW, lines: make(chan string, 10000), done: make(chan error, 1)}
+	h := &harness{t: t, f: f, in: inW, lines: make(chan string, 10000), done: make(chan error, 1)}
 	go func() {
 		h.done <- f.Run(context.Background(), inR, outW)
 		outW.Close()
@@ -376,6 +377,9 @@ func TestBadInputNeverStops(t *testing.T) {
 		"report|0.6|1576146008.006099|smtp-in|link-disconnect|00000000000000d9",
 		strings.Repeat("x", MaxLine+10),
 	)
+	// the request with a session id that is not hex is answered (by
+	// on_error), not left for smtpd to time out
+	h.want("filter-result|not-hex|0000000000000001|reject|451 4.7.1 Mail filter unavailable, try again later")
 	// an unknown phase and another subsystem are still answered
 	s := &smtp{v: "0.6", sid: "00000000000000d1"}
 	h.request(s, "proceed", "noop")

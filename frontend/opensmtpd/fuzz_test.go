@@ -35,6 +35,9 @@ func FuzzParseLine(f *testing.F) {
 			if !errors.Is(err, ErrBadLine) {
 				t.Fatalf("error %v does not wrap ErrBadLine", err)
 			}
+			if r, ok := salvageRequest(s, Version{0, 6}); ok && (r.Kind != KindFilter || !isWord(r.Session) || !isWord(r.Token)) {
+				t.Fatalf("salvaged %+v", r)
+			}
 			return
 		}
 		_ = ParseLinkConnect(l)
@@ -53,6 +56,9 @@ func FuzzFilter(f *testing.F) {
 	f.Add("config|ready\nfilter|0.6|1|smtp-in|connect|00000000000000a1|0000000000000001|x|1.2.3.4\n")
 	f.Add("filter|0.6|1|smtp-in|data-line|00000000000000a1|0000000000000001|line\nfilter|0.6|1|smtp-in|data-line|00000000000000a1|0000000000000001|.\n")
 	f.Add("report|0.6|1|smtp-in|link-disconnect|00000000000000a1\nfilter|0.7|1|smtp-in|helo|00000000000000a1|0000000000000002|h\n")
+	f.Add("filter|abc|1|smtp-in|connect|00000000000000a1|0000000000000001|x|1.2.3.4\nfilter|0.6|1|smtp-in|helo|not-hex|0000000000000002|h\n")
+	f.Add("report|0.6|1|smtp-in|link-connect|00000000000000a1|a|pass|1.2.3.4:1|5.6.7.8:25\nfilter|0.6|1|smtp-in|data-line|00000000000000a1|0000000000000001|x\nfilter|0.x|1|smtp-in|data-line|00000000000000a1|0000000000000001|.\n")
+	f.Add("report|0.6|1|smtp-in|tx-begin|00000000000000a7|00000001\nfilter|0.6|1|smtp-in|data-line|00000000000000a8|zz|.\n")
 	f.Fuzz(func(t *testing.T, input string) {
 		flt := New(Config{Milter: "127.0.0.1:1"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		flt.dial = func(context.Context) (*milter.ClientSession, error) { return nil, errors.New("down") }
@@ -64,8 +70,17 @@ func FuzzFilter(f *testing.F) {
 		sc := bufio.NewScanner(strings.NewReader(input))
 		sc.Buffer(make([]byte, 64<<10), MaxLine+2)
 		for sc.Scan() {
-			l, err := ParseLine(strings.TrimSuffix(sc.Text(), "\r"))
-			if err != nil || l.Kind != KindFilter {
+			text := strings.TrimSuffix(sc.Text(), "\r")
+			l, err := ParseLine(text)
+			if err != nil {
+				// A malformed request with a recognisable session and
+				// token is answered too (issue 16 item 4).
+				if r, ok := salvageRequest(text, Version{0, 5}); ok && (r.Event != "data-line" || r.Params == ".") {
+					want++
+				}
+				continue
+			}
+			if l.Kind != KindFilter {
 				continue
 			}
 			if l.Subsystem != "smtp-in" || l.Event != "data-line" || l.Params == "." {

@@ -289,11 +289,14 @@ func decision(r milter.Response) string {
 	return "reject|" + text
 }
 
-func (s *session) onError() string {
-	if strings.EqualFold(s.f.cfg.OnError, milter.OnErrorAccept) {
+func (s *session) onError() string { return onErrorDecision(s.f.cfg) }
+
+// onErrorDecision is the filter-result decision of on_error.
+func onErrorDecision(cfg Config) string {
+	if strings.EqualFold(cfg.OnError, milter.OnErrorAccept) {
 		return "proceed"
 	}
-	return "reject|" + milter.FormatReply(451, "4.7.1", s.f.cfg.TempfailReply)
+	return "reject|" + milter.FormatReply(451, "4.7.1", cfg.TempfailReply)
 }
 
 func (s *session) fail(err error) {

@@ -9,7 +9,11 @@ package recorder
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +32,22 @@ type Options struct {
 	// Timeout bounds each store write (default 5 s).
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// HashKey, when not nil, makes the history keep addresses only as
+	// keyed hashes (see HashAddress): a search by address still finds
+	// them, a reader of the store learns nothing.
+	HashKey []byte
+}
+
+// HashAddress is the keyed hash an address is kept as: "h:" and 16 hex
+// digits of HMAC-SHA-256 over the lower-cased address. The null sender
+// stays "".
+func HashAddress(key []byte, addr string) string {
+	if addr == "" || strings.HasPrefix(addr, "h:") {
+		return addr
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(strings.ToLower(addr)))
+	return "h:" + hex.EncodeToString(m.Sum(nil)[:8])
 }
 
 // Recorder implements engine.Observer.
@@ -37,6 +57,7 @@ type Recorder struct {
 	now     func() time.Time
 	timeout time.Duration
 	log     *slog.Logger
+	hashKey []byte
 
 	dropped, failed, written atomic.Int64
 
@@ -61,7 +82,7 @@ func New(st store.Store, o Options) *Recorder {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	r := &Recorder{st: st, q: make(chan store.HistoryRecord, o.Queue), now: o.Now, timeout: o.Timeout, log: o.Logger, done: make(chan struct{})}
+	r := &Recorder{st: st, q: make(chan store.HistoryRecord, o.Queue), now: o.Now, timeout: o.Timeout, log: o.Logger, done: make(chan struct{}), hashKey: o.HashKey}
 	go r.run()
 	return r
 }
@@ -75,15 +96,41 @@ func Record(tx *engine.Transaction, v *engine.Verdict, at time.Time) store.Histo
 	if tx.ClientIP.IsValid() {
 		r.ClientIP = tx.ClientIP.String()
 	}
+	r.Helo, r.ClientHost, r.Required, r.ForcedBy = tx.Helo, tx.ClientPTR, v.RequiredScore, v.ForcedBy
+	if !v.Final {
+		r.Phase = v.Phase.String()
+	}
+	switch {
+	case tx.Local:
+		r.Class = "local"
+	case tx.Outbound:
+		r.Class = "outbound"
+	case tx.Allowlisted:
+		r.Class = "allowlisted"
+	}
+	n := min(len(tx.Rcpts), store.MaxHistoryRcpts)
+	if n > 0 {
+		r.RcptList = append([]string(nil), tx.Rcpts[:n]...)
+	}
+	r.Symbols = make([]string, 0, len(v.Symbols))
+	r.Hits = make([]store.HistoryHit, 0, len(v.Symbols))
 	for _, s := range v.Symbols {
 		r.Symbols = append(r.Symbols, s.Name)
+		r.Hits = append(r.Hits, store.HistoryHit{Score: s.Score, Weight: s.Weight, Options: s.Options})
 	}
 	return r
 }
 
 // Observe implements engine.Observer; it never blocks.
-func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, _ time.Duration) {
+func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, elapsed time.Duration) {
 	rec := Record(tx, v, r.now())
+	rec.Elapsed = float64(elapsed.Microseconds()) / 1e6
+	if r.hashKey != nil {
+		rec.From = HashAddress(r.hashKey, rec.From)
+		for i, a := range rec.RcptList {
+			rec.RcptList[i] = HashAddress(r.hashKey, a)
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

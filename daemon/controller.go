@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hamlet-mail/hamlet/bayes"
+	"github.com/hamlet-mail/hamlet/controller"
+	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/doctor"
+	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/store"
+)
+
+// Version is hamlet's version as /auth and /stat report it (set by the
+// binary).
+var Version = "dev"
+
+// controller builds the controller for s: the rspamd controller API,
+// the UI, and what the daemon itself serves on it (/metrics,
+// /api/doctor, rspamd's scan protocol).
+func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server, error) {
+	secure, err := s.Control.SecureNets()
+	if err != nil {
+		return nil, err
+	}
+	hosts := append([]string{s.AuthServID()}, s.Control.Hosts...)
+	ctl, err := controller.New(controller.Options{
+		Listen: s.Controller.Listen, Password: s.Control.Password, EnablePassword: s.Control.EnablePassword,
+		Hosts: hosts, SecureIP: secure, Logger: d.log,
+		Sources: controller.Sources{
+			Store: d.store, Engine: d.Engine, Counters: d.counters, Version: Version,
+			Greylist: func() *greylist.Greylister { return d.grey.Load() },
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
+	ctl.Handle("GET /metrics", controller.Read, promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	ctl.Handle("GET /api/doctor", controller.Read, doctor.Handler(func() dns.Resolver { return d.resolver.Load() }, func(domain string) doctor.Options {
+		o, _ := DoctorOptions(d.settings.Load(), domain)
+		return o
+	}))
+	// rspamd answers /ping and the scan protocol on the controller too.
+	ctl.Handle("GET /ping", controller.Public, scan)
+	for _, p := range []string{"/checkv2", "/check", "/scan", "/process", "/report", "/report_ifspam"} {
+		ctl.Handle("POST "+p, controller.Read, scan)
+	}
+	ctl.Handle("POST /symbols", controller.Read, scan)
+	// Learning changes what hamlet decides: rspamd asks for the enable
+	// password (rspamc -P) when one is set.
+	ctl.Handle("POST /learnspam", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesSpam, d.log))
+	ctl.Handle("POST /learnham", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesHam, d.log))
+	return ctl, nil
+}
+
+// historyKey reads (or creates) the key history addresses are hashed
+// with, in the data directory.
+func historyKey(dir string) ([]byte, error) {
+	p := filepath.Join(dir, "history.key")
+	b, err := os.ReadFile(p)
+	if err == nil && len(b) >= 32 {
+		return b[:32], nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("history key: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		return nil, fmt.Errorf("history key: %w", err)
+	}
+	return b, nil
+}
