@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/dnsbl"
@@ -72,7 +73,7 @@ func TestConnectionChecksLoopbackDNS(t *testing.T) {
 	srv.Hang("5.113.0.203.in-addr.arpa")
 	// Generous timeouts: the machine may be loaded; only the hanging PTR
 	// lookup waits them out (2 × 1s, within the engine's 6s).
-	res, err := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: dns.Duration(time.Second), Attempts: 2})
+	res, err := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: duration.Duration(time.Second), Attempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

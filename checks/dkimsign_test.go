@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/classify"
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
@@ -105,7 +106,7 @@ func newSignEnv(t *testing.T) *signEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	res, err := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: dns.Duration(2 * time.Second), Attempts: 1})
+	res, err := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: duration.Duration(2 * time.Second), Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func TestDKIMSignVerifiesEverywhere(t *testing.T) {
 		{Domain: "example.org", Selector: "ed", Key: edPath, Algorithm: "ed25519-sha256"},
 	}})
 	// A subdomain's mail signed with the parent's key (subdomains = true).
-	jobs = append(jobs, &job{name: "parent key", nsigs: 1, keys: []dkimkeys.SignKey{{Domain: "example.org", Selector: "rsa2", Key: rsaPath, Subdomains: true, Expire: dkimkeys.Duration(72 * time.Hour)}},
+	jobs = append(jobs, &job{name: "parent key", nsigs: 1, keys: []dkimkeys.SignKey{{Domain: "example.org", Selector: "rsa2", Key: rsaPath, Subdomains: true, Expire: duration.Duration(72 * time.Hour)}},
 		raw: strings.Replace(signMessage, "alice@example.org", "alice@lists.example.org", 1)})
 
 	var files []string

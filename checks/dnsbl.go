@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dnsbl"
 	"github.com/hamlet-mail/hamlet/engine"
@@ -26,13 +27,13 @@ type DNSBLConfig struct {
 	Lists  []dnsbl.ListConfig `toml:"list"`
 	// HealthInterval is how often each list's health (RFC 5782 §5 test
 	// entries) is checked again.
-	HealthInterval time.Duration `toml:"health_interval"`
+	HealthInterval duration.Duration `toml:"health_interval"`
 }
 
 // DefaultDNSBLConfig has the shipped lists, every one disabled: the
 // postmaster chooses which third parties see client addresses.
 func DefaultDNSBLConfig() DNSBLConfig {
-	return DNSBLConfig{Enabled: true, Lists: dnsbl.DefaultLists(), HealthInterval: time.Hour}
+	return DNSBLConfig{Enabled: true, Lists: dnsbl.DefaultLists(), HealthInterval: duration.Duration(time.Hour)}
 }
 
 // Validate checks the section.
@@ -149,7 +150,7 @@ func NewDNSBL(cfg DNSBLConfig, r dns.Resolver, metrics dnsbl.Metrics, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	lists, err := dnsbl.NewLists(defs, r, dnsbl.Options{Logger: logger, Metrics: metrics, HealthInterval: cfg.HealthInterval})
+	lists, err := dnsbl.NewLists(defs, r, dnsbl.Options{Logger: logger, Metrics: metrics, HealthInterval: cfg.HealthInterval.D()})
 	if err != nil {
 		return nil, err
 	}

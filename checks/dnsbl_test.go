@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/dnsbl"
@@ -103,7 +104,7 @@ func TestDNSBLChecks(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	metrics := NewListMetrics()
-	d, err := NewDNSBL(DNSBLConfig{Enabled: true, Lists: testLists(), HealthInterval: time.Hour}, m, metrics,
+	d, err := NewDNSBL(DNSBLConfig{Enabled: true, Lists: testLists(), HealthInterval: duration.Duration(time.Hour)}, m, metrics,
 		slog.New(slog.NewTextHandler(&logs, nil)), true)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +277,7 @@ func TestDNSBLConfig(t *testing.T) {
 		t.Error("bad list accepted")
 	}
 	bad = DefaultDNSBLConfig()
-	bad.HealthInterval = -time.Second
+	bad.HealthInterval = duration.Duration(-time.Second)
 	if err := bad.Validate(); err == nil {
 		t.Error("negative interval accepted")
 	}
@@ -385,10 +386,10 @@ reject = false
 		t.Errorf("hfilter %+v", f.Hfilter)
 	}
 	if f.Senderscore.BlockBelow != 5 || f.Senderscore.JunkBelow != 60 || f.Senderscore.GoodAbove != 90 ||
-		f.Senderscore.RecheckInterval != 30*time.Minute || !f.Senderscore.Enabled {
+		f.Senderscore.RecheckInterval.D() != 30*time.Minute || !f.Senderscore.Enabled {
 		t.Errorf("senderscore %+v", f.Senderscore)
 	}
-	if f.DNSBL.HealthInterval != 15*time.Minute || len(f.DNSBL.Lists) != 1 {
+	if f.DNSBL.HealthInterval.D() != 15*time.Minute || len(f.DNSBL.Lists) != 1 {
 		t.Fatalf("dnsbl %+v", f.DNSBL)
 	}
 	l := f.DNSBL.Lists[0]

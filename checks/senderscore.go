@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dnsbl"
 	"github.com/hamlet-mail/hamlet/engine"
@@ -57,7 +58,7 @@ type SenderscoreConfig struct {
 	Message string `toml:"message"`
 	// RecheckInterval: after an answer that is not a score, the list is
 	// left alone this long.
-	RecheckInterval time.Duration `toml:"recheck_interval"`
+	RecheckInterval duration.Duration `toml:"recheck_interval"`
 }
 
 // DefaultSenderscoreConfig: on, reject ≤ 10, junk < 70, good ≥ 90.
@@ -70,7 +71,7 @@ func DefaultSenderscoreConfig() SenderscoreConfig {
 		GoodAbove:       90,
 		JunkWeight:      6.0,
 		Message:         "5.7.1 Client host rejected: very poor sender reputation (Sender Score %d), see https://senderscore.org/",
-		RecheckInterval: time.Hour,
+		RecheckInterval: duration.Duration(time.Hour),
 	}
 }
 
@@ -119,7 +120,7 @@ func NewSenderscore(cfg SenderscoreConfig, r dns.Resolver, metrics dnsbl.Metrics
 		return nil, err
 	}
 	if cfg.RecheckInterval == 0 {
-		cfg.RecheckInterval = time.Hour
+		cfg.RecheckInterval = duration.Duration(time.Hour)
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -233,7 +234,7 @@ func (c *Senderscore) markUnusable(res senderscore.Result) {
 	c.mu.Lock()
 	was := c.unusable
 	c.unusable = true
-	c.unusableUntil = c.now().Add(c.cfg.RecheckInterval)
+	c.unusableUntil = c.now().Add(c.cfg.RecheckInterval.D())
 	c.mu.Unlock()
 	c.metrics.Disabled(listSenderscore, "error_answer")
 	c.metrics.Health(listSenderscore, false)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/engine"
@@ -191,7 +192,7 @@ func TestSenderscoreConfig(t *testing.T) {
 		func(c *SenderscoreConfig) { c.GoodAbove = 50 },
 		func(c *SenderscoreConfig) { c.GoodAbove = 102 },
 		func(c *SenderscoreConfig) { c.JunkWeight = -1 },
-		func(c *SenderscoreConfig) { c.RecheckInterval = -time.Second },
+		func(c *SenderscoreConfig) { c.RecheckInterval = duration.Duration(-time.Second) },
 	} {
 		c := DefaultSenderscoreConfig()
 		mod(&c)

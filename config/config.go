@@ -20,6 +20,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
+	"github.com/hamlet-mail/hamlet/config/listen"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/engine"
 )
@@ -67,16 +69,16 @@ type Log struct {
 
 // Scan configures the scan API (rspamd's protocol) and the scans.
 type Scan struct {
-	Listen []string `toml:"listen"`
+	Listen listen.Addrs `toml:"listen"`
 	// Timeout is the deadline of each phase's checks.
-	Timeout dns.Duration `toml:"timeout"`
+	Timeout duration.Duration `toml:"timeout"`
 	// MaxSize is the largest message accepted, in bytes.
 	MaxSize int64 `toml:"max_size"`
 	// MaxInflightBytes bounds the message bytes held by all HTTP
 	// requests at once (scan and controller ports); past it: 503.
 	MaxInflightBytes int64 `toml:"max_inflight_bytes"`
 	// BodyTimeout bounds reading one request body.
-	BodyTimeout dns.Duration `toml:"body_timeout"`
+	BodyTimeout duration.Duration `toml:"body_timeout"`
 	// MaxConnections bounds the open connections of each HTTP listener;
 	// 0 derives it from the file descriptor limit.
 	MaxConnections int `toml:"max_connections"`
@@ -84,7 +86,7 @@ type Scan struct {
 
 // Controller configures the controller (metrics, web UI, JSON API).
 type Controller struct {
-	Listen string `toml:"listen"`
+	Listen listen.Addrs `toml:"listen"`
 }
 
 // Default returns the embedded defaults.
@@ -97,10 +99,10 @@ func Default() *Config {
 			"fc00::/7", // RFC 4193
 		},
 		Log: Log{Level: "info", Format: "text"},
-		Scan: Scan{Listen: []string{"127.0.0.1:11333"}, Timeout: dns.Duration(engine.DefaultTimeout), MaxSize: 50 << 20,
-			MaxInflightBytes: 256 << 20, BodyTimeout: dns.Duration(30 * time.Second)},
-		Controller: Controller{Listen: "127.0.0.1:11334"},
-		DNS:        dns.Config{Timeout: dns.Duration(2 * time.Second), Attempts: 2, CacheSize: 20000, MaxTTL: dns.Duration(time.Hour)},
+		Scan: Scan{Listen: listen.Addrs{"127.0.0.1:11333"}, Timeout: duration.Duration(engine.DefaultTimeout), MaxSize: 50 << 20,
+			MaxInflightBytes: 256 << 20, BodyTimeout: duration.Duration(30 * time.Second)},
+		Controller: Controller{Listen: listen.Addrs{"127.0.0.1:11334"}},
+		DNS:        dns.Config{Timeout: duration.Duration(2 * time.Second), Attempts: 2, CacheSize: 20000, MaxTTL: duration.Duration(time.Hour)},
 		Actions:    map[string]any{"reject": 15.0, "add_header": 6.0, "greylist": 4.0},
 	}
 }
@@ -293,9 +295,9 @@ func (c *Config) Validate() error {
 			return c.errorf("scan.listen", "%q: %w", l, err)
 		}
 	}
-	if c.Controller.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Controller.Listen); err != nil {
-			return c.errorf("controller.listen", "%q: %w", c.Controller.Listen, err)
+	for _, l := range c.Controller.Listen {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return c.errorf("controller.listen", "%q: %w", l, err)
 		}
 	}
 	if c.Scan.Timeout <= 0 {

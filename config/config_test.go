@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/listen"
 	"github.com/hamlet-mail/hamlet/engine"
 )
 
@@ -24,7 +26,7 @@ func TestDefaults(t *testing.T) {
 	if _, ok := p.Thresholds[engine.RewriteSubject]; ok {
 		t.Fatal("rewrite_subject set by default")
 	}
-	if c.Scan.Listen[0] != "127.0.0.1:11333" || c.Controller.Listen != "127.0.0.1:11334" || c.DataDir != "./hamlet-data" {
+	if c.Scan.Listen[0] != "127.0.0.1:11333" || !slices.Equal(c.Controller.Listen, listen.Addrs{"127.0.0.1:11334"}) || c.DataDir != "./hamlet-data" {
 		t.Fatalf("defaults = %+v", c)
 	}
 }

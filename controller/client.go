@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/store"
 )
@@ -42,7 +43,7 @@ func (c *Client) GreylistList(ctx context.Context, limit int) (greylist.Listing,
 func (c *Client) Allow(ctx context.Context, target, reason string, ttl time.Duration) (store.AllowEntry, error) {
 	req := allowRequest{Target: target, Reason: reason}
 	if ttl > 0 {
-		b, _ := greylist.Duration(ttl).MarshalText()
+		b, _ := duration.Duration(ttl).MarshalText()
 		req.TTL = string(b)
 	}
 	var e store.AllowEntry

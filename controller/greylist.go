@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/store"
 )
@@ -47,7 +48,7 @@ func (s *Server) mountGreylist(grey func() *greylist.Greylister) {
 			writeErr(w, http.StatusBadRequest, "bad JSON: "+err.Error())
 			return
 		}
-		var ttl greylist.Duration
+		var ttl duration.Duration
 		if req.TTL != "" {
 			if err := ttl.UnmarshalText([]byte(req.TTL)); err != nil {
 				writeErr(w, http.StatusBadRequest, "ttl: "+err.Error())
@@ -78,7 +79,7 @@ func (s *Server) mountGreylist(grey func() *greylist.Greylister) {
 }
 
 // allow allowlists target and logs who did it.
-func (s *Server) allow(r *http.Request, g *greylist.Greylister, target, reason string, ttl greylist.Duration) (store.AllowEntry, error) {
+func (s *Server) allow(r *http.Request, g *greylist.Greylister, target, reason string, ttl duration.Duration) (store.AllowEntry, error) {
 	if reason == "" {
 		reason = "admin (" + WhoFrom(r).By + ")"
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
@@ -45,6 +46,7 @@ type Settings struct {
 	ARC         checks.ARCSealConfig
 	History     History
 	Bayes       bayes.Config
+	Headers     checks.HeadersConfig
 	// Control is the [controller] section's access and UI options (its
 	// listen address is Config.Controller.Listen).
 	Control controller.Config `toml:"controller"`
@@ -55,9 +57,9 @@ type Settings struct {
 // a reload does not change it.
 type History struct {
 	MaxRecords int               `toml:"max_records"`
-	MaxAge     greylist.Duration `toml:"max_age"`
-	KeepHourly greylist.Duration `toml:"keep_hourly"`
-	KeepDaily  greylist.Duration `toml:"keep_daily"`
+	MaxAge     duration.Duration `toml:"max_age"`
+	KeepHourly duration.Duration `toml:"keep_hourly"`
+	KeepDaily  duration.Duration `toml:"keep_daily"`
 	// HashAddresses keeps envelope addresses only as keyed hashes (the
 	// key is in the data directory): searches by address still work.
 	HashAddresses bool `toml:"hash_addresses"`
@@ -66,8 +68,8 @@ type History struct {
 // DefaultHistory: 10,000 records, 30 days; statistics per hour for 14
 // days, per day for 400.
 func DefaultHistory() History {
-	return History{MaxRecords: 10000, MaxAge: greylist.Duration(30 * 24 * time.Hour),
-		KeepHourly: greylist.Duration(14 * 24 * time.Hour), KeepDaily: greylist.Duration(400 * 24 * time.Hour)}
+	return History{MaxRecords: 10000, MaxAge: duration.Duration(30 * 24 * time.Hour),
+		KeepHourly: duration.Duration(14 * 24 * time.Hour), KeepDaily: duration.Duration(400 * 24 * time.Hour)}
 }
 
 // Validate checks the section.
@@ -116,6 +118,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
 		Bayes:       bayes.DefaultConfig(),
+		Headers:     checks.DefaultHeadersConfig(),
 	}
 	sections := []struct {
 		key string
@@ -135,6 +138,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"arc", &s.ARC},
 		{"history", &s.History},
 		{"bayes", &s.Bayes},
+		{"headers", &s.Headers},
 		{"controller", &s.Control},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over
@@ -155,8 +159,10 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	if err := c.Unknown(); err != nil {
 		return nil, err
 	}
-	if err := controller.ValidateListen(c.Controller.Listen, s.Control.HasPassword()); err != nil {
-		return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
+	for _, l := range c.Controller.Listen {
+		if err := controller.ValidateListen(l, s.Control.HasPassword()); err != nil {
+			return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
+		}
 	}
 	if s.Hfilter.OurNames == nil {
 		// HELO forgery is judged against this host's own name.
@@ -164,7 +170,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	}
 	s.Milter = s.Milter.WithDefaults()
 	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize, MaxInflight: c.Scan.MaxInflightBytes,
-		BodyTimeout: c.Scan.BodyTimeout.Duration(), MaxConns: c.Scan.MaxConnections}
+		BodyTimeout: c.Scan.BodyTimeout.D(), MaxConns: c.Scan.MaxConnections}
 	return s, nil
 }
 
@@ -257,6 +263,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		cs = append(cs, c)
 	}
 	cs = append(cs, checks.NewSPF(d.Resolver), checks.NewDKIM(d.Resolver), checks.NewARC(d.Resolver))
+	if s.Headers.Enabled {
+		c, err := checks.NewHeaders(s.Headers, withIPRev)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
 	if s.DMARC.Enabled {
 		c, err := checks.NewDMARC(s.DMARC, d.Resolver)
 		if err != nil {
@@ -300,7 +313,7 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Checks:     cs,
 		Finishers:  fs,
 		Policy:     policy,
-		Timeout:    s.Scan.Timeout.Duration(),
+		Timeout:    s.Scan.Timeout.D(),
 		Classifier: cl,
 		Observers:  d.Observers,
 		Logger:     d.Logger,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -33,7 +34,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	}
 	hosts := append([]string{s.AuthServID()}, s.Control.Hosts...)
 	ctl, err := controller.New(controller.Options{
-		Listen: s.Controller.Listen, Password: s.Control.Password, EnablePassword: s.Control.EnablePassword,
+		Listen: strings.Join(s.Controller.Listen, " "), Password: s.Control.Password, EnablePassword: s.Control.EnablePassword,
 		Hosts: hosts, SecureIP: secure, Logger: d.log,
 		Sources: controller.Sources{
 			Store: d.store, Engine: d.Engine, Counters: d.counters, Version: Version,

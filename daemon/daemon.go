@@ -185,15 +185,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.Controller.Listen != "" {
+	if len(s.Controller.Listen) > 0 {
 		ctl, err := d.controller(s, scan)
 		if err != nil {
 			d.shutdown()
 			return err
 		}
-		if err := d.serveHTTP("controller", s.Controller.Listen, scanCfg, ctl, errc); err != nil {
-			d.shutdown()
-			return err
+		for _, addr := range s.Controller.Listen {
+			if err := d.serveHTTP("controller", addr, scanCfg, ctl, errc); err != nil {
+				d.shutdown()
+				return err
+			}
 		}
 	}
 	d.milter = milter.NewServer(d.Engine, s.Milter, d.log)

@@ -8,10 +8,10 @@ package dkimkeys
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/message"
 )
@@ -45,7 +45,7 @@ type SignKey struct {
 	Canonicalization string `toml:"canonicalization"`
 	// Expire, when set, adds x= that far after t= (RFC 6376 §3.5), e.g.
 	// "7d" or "168h".
-	Expire Duration `toml:"expire"`
+	Expire duration.Duration `toml:"expire"`
 	// Headers replaces the list of header fields signed (every instance
 	// present); dkim.DefaultHeaders when empty. From is always signed.
 	Headers []string `toml:"headers"`
@@ -54,53 +54,6 @@ type SignKey struct {
 	// (From, To, Cc, Subject, Date, Reply-To, Message-ID and the MIME
 	// fields) when absent; ["none"] turns oversigning off.
 	Oversign []string `toml:"oversign"`
-}
-
-// Duration is a TOML duration: Go's syntax ("168h", "90m") plus whole
-// days ("7d") and weeks ("2w").
-type Duration time.Duration
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// maxDuration bounds durations given in days or weeks (10 years).
-const maxDuration = 3650 * 24 * time.Hour
-
-// ParseDuration parses "7d", "2w" or a time.ParseDuration string.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	for _, u := range []struct {
-		suffix string
-		unit   time.Duration
-	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			v, err := strconv.ParseUint(n, 10, 32)
-			if err != nil {
-				return 0, fmt.Errorf("duration %q: want e.g. 7d, 2w or 168h", s)
-			}
-			// time.Duration holds about 292 years; a signature's
-			// lifetime is days or weeks.
-			if time.Duration(v) > maxDuration/u.unit {
-				return 0, fmt.Errorf("duration %q: longer than %d days", s, maxDuration/(24*time.Hour))
-			}
-			return time.Duration(v) * u.unit, nil
-		}
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("duration %q: want e.g. 7d, 2w or 168h", s)
-	}
-	return v, nil
 }
 
 // Normalize returns k with defaults filled in and names in lower case.

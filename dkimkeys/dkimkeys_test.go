@@ -23,6 +23,7 @@ import (
 	"github.com/BurntSushi/toml"
 	mdns "github.com/miekg/dns"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/message"
@@ -215,7 +216,7 @@ func TestLoad(t *testing.T) {
 		{"no key", []SignKey{{Domain: "example.com", Selector: "s"}}, []string{"path of the private key"}},
 		{"bad algorithm", []SignKey{{Domain: "example.com", Selector: "s", Key: rsaPath, Algorithm: "rsa-sha1"}}, []string{`algorithm "rsa-sha1"`}},
 		{"bad canon", []SignKey{{Domain: "example.com", Selector: "s", Key: rsaPath, Canonicalization: "loose"}}, []string{"canonicalization"}},
-		{"short expire", []SignKey{{Domain: "example.com", Selector: "s", Key: rsaPath, Expire: Duration(time.Minute)}}, []string{"shorter than an hour"}},
+		{"short expire", []SignKey{{Domain: "example.com", Selector: "s", Key: rsaPath, Expire: duration.Duration(time.Minute)}}, []string{"shorter than an hour"}},
 		{"bad header", []SignKey{{Domain: "example.com", Selector: "s", Key: rsaPath, Headers: []string{"Sub ject"}}}, []string{"header field name"}},
 	} {
 		_, _, err := Load(tt.keys)
@@ -259,27 +260,12 @@ func TestIDNDomain(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"7d": 7 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "168h": 168 * time.Hour, " 90m ": 90 * time.Minute,
-	} {
-		if got, err := ParseDuration(in); err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "d", "-1d", "7 days", "1.5d", "99999999999d", "110000d", "3651d"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) accepted", in)
-		}
-	}
-}
-
 // TestSignVerifies: each key's signature verifies with hamlet's verifier;
 // x= is set from expire; the oversigned fields are in h=.
 func TestSignVerifies(t *testing.T) {
 	rk, ek := testKeys(t)
 	set, err := NewSet([]Key{
-		{Config: SignKey{Domain: "example.com", Selector: "rsa", Expire: Duration(7 * 24 * time.Hour)}, Signer: rk},
+		{Config: SignKey{Domain: "example.com", Selector: "rsa", Expire: duration.Duration(7 * 24 * time.Hour)}, Signer: rk},
 		{Config: SignKey{Domain: "example.com", Selector: "ed", Algorithm: AlgEd25519, Canonicalization: "simple/simple"}, Signer: ek},
 	})
 	if err != nil {
@@ -491,18 +477,6 @@ func FuzzParsePrivateKey(f *testing.F) {
 	})
 }
 
-func FuzzParseDuration(f *testing.F) {
-	for _, s := range []string{"7d", "2w", "1h30m", "", "-5d", "18446744073709551616d"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDuration(s)
-		if err == nil && strings.HasSuffix(strings.TrimSpace(s), "d") && d < 0 {
-			t.Fatalf("%q gives negative %v", s, d)
-		}
-	})
-}
-
 // TestDecodeTOML: [[dkim.sign]] tables decode into SignKey, expire in days.
 func TestDecodeTOML(t *testing.T) {
 	var file struct {
@@ -531,7 +505,7 @@ oversign = ["none"]
 		t.Fatalf("%v, undecoded %v", err, md.Undecoded())
 	}
 	ks := file.DKIM.Sign
-	if len(ks) != 2 || ks[1].Expire != Duration(7*24*time.Hour) || !ks[1].Subdomains || ks[1].Algorithm != AlgEd25519 ||
+	if len(ks) != 2 || ks[1].Expire != duration.Duration(7*24*time.Hour) || !ks[1].Subdomains || ks[1].Algorithm != AlgEd25519 ||
 		ks[1].Canonicalization != "relaxed/simple" || len(ks[1].Headers) != 3 || ks[0].Normalize().Algorithm != AlgRSA {
 		t.Errorf("%+v", ks)
 	}

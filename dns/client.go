@@ -13,6 +13,8 @@ import (
 
 	mdns "github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/hamlet-mail/hamlet/config/duration"
 )
 
 // Config configures a Client.
@@ -21,31 +23,15 @@ type Config struct {
 	// /etc/resolv.conf.
 	Servers []string `toml:"servers"`
 	// Timeout bounds one attempt at one server (default 2s).
-	Timeout Duration `toml:"timeout"`
+	Timeout duration.Duration `toml:"timeout"`
 	// Attempts is how many times each server is tried (default 2).
 	Attempts int `toml:"attempts"`
 	// CacheSize bounds the number of cached answers (default 20000; 0
 	// takes the default, negative disables the cache).
 	CacheSize int `toml:"cache_size"`
 	// MaxTTL caps how long an answer is cached (default 1h).
-	MaxTTL Duration `toml:"max_ttl"`
+	MaxTTL duration.Duration `toml:"max_ttl"`
 }
-
-// Duration is a time.Duration written as "2s" in configuration files.
-type Duration time.Duration
-
-// UnmarshalText parses a duration such as "1500ms" or "2s".
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration as time.Duration does.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
@@ -378,6 +364,3 @@ func (c *Client) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, error)
 	}
 	return out, nil
 }
-
-// Duration returns d as a time.Duration.
-func (d Duration) Duration() time.Duration { return time.Duration(d) }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 )
@@ -65,7 +66,7 @@ func TestLookups(t *testing.T) {
 }
 
 func TestNegativeAnswersKeptApart(t *testing.T) {
-	srv, c := newPair(t, dns.Config{Timeout: dns.Duration(200 * time.Millisecond), Attempts: 1})
+	srv, c := newPair(t, dns.Config{Timeout: duration.Duration(200 * time.Millisecond), Attempts: 1})
 	ctx := context.Background()
 	_, err := c.LookupTXT(ctx, "nope.example.org")
 	if !dns.IsNXDomain(err) || dns.IsTemporary(err) {
@@ -181,7 +182,7 @@ func TestTCPFallback(t *testing.T) {
 }
 
 func TestCallerDeadline(t *testing.T) {
-	srv, c := newPair(t, dns.Config{Timeout: dns.Duration(5 * time.Second)})
+	srv, c := newPair(t, dns.Config{Timeout: duration.Duration(5 * time.Second)})
 	srv.Hang("slow.example.org")
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()

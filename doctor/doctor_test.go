@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
@@ -98,7 +99,7 @@ next:
 
 func resolverFor(t *testing.T, srv *dnstest.Server) dns.Resolver {
 	t.Helper()
-	c, err := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: dns.Duration(500 * time.Millisecond), Attempts: 1})
+	c, err := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: duration.Duration(500 * time.Millisecond), Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +319,7 @@ func silentServer(t *testing.T) string {
 func TestTimeouts(t *testing.T) {
 	keys(t)
 	t.Run("silent server", func(t *testing.T) {
-		c, err := dns.NewClient(dns.Config{Servers: []string{silentServer(t)}, Timeout: dns.Duration(200 * time.Millisecond), Attempts: 1})
+		c, err := dns.NewClient(dns.Config{Servers: []string{silentServer(t)}, Timeout: duration.Duration(200 * time.Millisecond), Attempts: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

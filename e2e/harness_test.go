@@ -604,7 +604,7 @@ func (e *env) hamMessage(id string) []byte {
 	raw := "From: Alice <alice@good.test>\r\n" +
 		"To: " + localPart + "@" + rcptDomain + "\r\n" +
 		"Subject: quarterly report\r\n" +
-		"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n" +
+		"Date: " + msgDate() + "\r\n" +
 		"Message-ID: " + id + "\r\n" +
 		"MIME-Version: 1.0\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\n" +
@@ -617,9 +617,13 @@ func (e *env) hamMessage(id string) []byte {
 	return []byte("DKIM-Signature:" + sig + "\r\n" + raw)
 }
 
+// msgDate is a Date field body of now: a fixed date would age into the
+// header check's DATE_IN_PAST.
+func msgDate() string { return time.Now().UTC().Format(time.RFC1123Z) }
+
 func plainMessage(from, id, subject string) []byte {
 	return []byte("From: " + from + "\r\nTo: " + localPart + "@" + rcptDomain + "\r\nSubject: " + subject +
-		"\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: " + id + "\r\n\r\nbody of " + id + "\r\n")
+		"\r\nDate: " + msgDate() + "\r\nMessage-ID: " + id + "\r\n\r\nbody of " + id + "\r\n")
 }
 
 // client is how a test presents itself to an MTA: the address and names

@@ -133,7 +133,7 @@ func signMessage(id, subject string) []byte {
 		"To: " + localPart + "@" + rcptDomain + "\r\n" +
 		"Cc: Carol <carol@" + rcptDomain + ">\r\n" +
 		"Subject: " + subject + "\r\n" +
-		"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n" +
+		"Date: " + msgDate() + "\r\n" +
 		"Message-ID: " + id + "\r\n" +
 		"MIME-Version: 1.0\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\n" +

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/content"
 	"github.com/hamlet-mail/hamlet/message"
@@ -51,6 +52,9 @@ const (
 type Transaction struct {
 	QueueID string // the MTA's queue id, "" before it is known
 	MTAName string // the name of the MTA host, when given
+	// Time is when the message arrived; zero means now. Replaying old
+	// mail sets it, so that date checks judge the message as it came in.
+	Time time.Time
 
 	ClientIP netip.Addr // invalid when unknown (e.g. a local submission)
 	// ClientPTR is the client's reverse name as the front end knows it

@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/bolt"
 	"github.com/hamlet-mail/hamlet/store/redis"
@@ -418,23 +419,6 @@ func TestConfig(t *testing.T) {
 			t.Errorf("Validate() = %v, want an error naming %s", err, b.want)
 		}
 	}
-	for in, want := range map[string]time.Duration{"5m": 5 * time.Minute, "48h": 48 * time.Hour, "35d": 35 * 24 * time.Hour, " 90s ": 90 * time.Second, "1h30m": 90 * time.Minute} {
-		var d Duration
-		if err := d.UnmarshalText([]byte(in)); err != nil || d.D() != want {
-			t.Errorf("Duration(%q) = %v, %v; want %v", in, d, err, want)
-		}
-	}
-	for _, in := range []string{"", "5", "d", "-3d", "1.5d", "soon", "99999999d"} {
-		var d Duration
-		if err := d.UnmarshalText([]byte(in)); err == nil {
-			t.Errorf("Duration(%q) accepted as %v", in, d)
-		}
-	}
-	for d, want := range map[Duration]string{Duration(35 * 24 * time.Hour): "35d", Duration(5 * time.Minute): "5m0s", Duration(36 * time.Hour): "36h0m0s"} {
-		if b, _ := d.MarshalText(); string(b) != want {
-			t.Errorf("MarshalText(%v) = %s, want %s", d.D(), b, want)
-		}
-	}
 }
 
 func TestManyRecipients(t *testing.T) {
@@ -476,7 +460,7 @@ message = "Come back later"
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Enabled: false, Delay: Duration(2 * time.Second), RetryWindow: Duration(time.Hour), PassTTL: Duration(7 * 24 * time.Hour), AutoAllowAfter: 3, Message: "Come back later"}
+	want := Config{Enabled: false, Delay: duration.Duration(2 * time.Second), RetryWindow: duration.Duration(time.Hour), PassTTL: duration.Duration(7 * 24 * time.Hour), AutoAllowAfter: 3, Message: "Come back later"}
 	if c != want {
 		t.Errorf("decoded %+v, want %+v", c, want)
 	}

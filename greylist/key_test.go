@@ -187,23 +187,3 @@ func FuzzAllowKey(f *testing.F) {
 		}
 	})
 }
-
-func FuzzDuration(f *testing.F) {
-	for _, s := range []string{"5m", "48h", "35d", "1h30m", "", "d", "-1d", "99999d", "1.5h", "0"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var d Duration
-		if d.UnmarshalText([]byte(s)) != nil {
-			return
-		}
-		b, err := d.MarshalText()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d2 Duration
-		if err := d2.UnmarshalText(b); err != nil || d2 != d {
-			t.Fatalf("%q → %v → %q → %v, %v", s, d.D(), b, d2.D(), err)
-		}
-	})
-}

@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/hamlet-mail/hamlet/checks"
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
@@ -73,7 +74,7 @@ func TestDKIMKeygen(t *testing.T) {
 			t.Fatalf("zone text does not load: %v\n%s", err, out)
 		}
 		defer srv.Close()
-		res, _ := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: dns.Duration(2 * time.Second), Attempts: 1})
+		res, _ := dns.NewClient(dns.Config{Servers: []string{srv.Addr()}, Timeout: duration.Duration(2 * time.Second), Attempts: 1})
 		f, err := checks.NewDKIMSign(cfg, nil)
 		if err != nil {
 			t.Fatal(err)

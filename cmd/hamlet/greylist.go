@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/daemon"
-	"github.com/hamlet-mail/hamlet/greylist"
 )
 
 func init() {
@@ -45,7 +45,11 @@ func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "hamlet: %v\n", err)
 			return exitConfig
 		}
-		ctlURL = "http://" + s.Controller.Listen
+		if len(s.Controller.Listen) == 0 {
+			fmt.Fprintln(stderr, "hamlet: [controller] listen is empty: give -controller URL")
+			return exitConfig
+		}
+		ctlURL = "http://" + s.Controller.Listen[0]
 	}
 	c := &controller.Client{BaseURL: ctlURL, Password: password}
 	if c.Password == "" {
@@ -88,7 +92,7 @@ func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 		}
 		tw.Flush()
 	case rest[0] == "allow" && len(rest) == 2:
-		var d greylist.Duration
+		var d duration.Duration
 		if ttl != "" {
 			if err := d.UnmarshalText([]byte(ttl)); err != nil {
 				fmt.Fprintf(stderr, "hamlet greylist: --ttl: %v\n", err)

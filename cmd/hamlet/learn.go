@@ -97,8 +97,8 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 	if ctlURL == "" {
 		st, err := stores.Open(s.Store, s.DataDir, s.History.StoreOptions())
 		switch {
-		case errors.Is(err, bolt.ErrLocked) && s.Controller.Listen != "":
-			ctlURL = "http://" + s.Controller.Listen
+		case errors.Is(err, bolt.ErrLocked) && len(s.Controller.Listen) > 0:
+			ctlURL = "http://" + s.Controller.Listen[0]
 			fmt.Fprintf(stderr, "hamlet learn: the store is in use by a running hamlet; learning through its controller at %s\n", ctlURL)
 		case err != nil:
 			fmt.Fprintf(stderr, "hamlet learn: store: %v\n", err)

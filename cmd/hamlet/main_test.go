@@ -129,6 +129,11 @@ listen = "127.0.0.1:0"
 listen = ["127.0.0.1:0"]
 [dns]
 servers = ["127.0.0.1:9"]
+# These tests exercise the daemon with two-line messages; the header
+# check's MISSING_* symbols would change their scores
+# (daemon's TestHeadersWired covers that check).
+[headers]
+enabled = false
 `
 
 func checkv2(t *testing.T, addr, msg string) string {
@@ -269,7 +274,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestCheckCommand(t *testing.T) {
 	msgFile := filepath.Join(t.TempDir(), "m.eml")
 	os.WriteFile(msgFile, []byte("From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n"), 0o600)
-	cfg := writeConfig(t, "[symbols]\nMIME_MALFORMED = 7.0\n")
+	cfg := writeConfig(t, "[symbols]\nMIME_MALFORMED = 7.0\n[headers]\nenabled = false\n")
 	var out, errb bytes.Buffer
 	code := run([]string{"check", "-c", cfg, "--dns", "127.0.0.1:9", "--ip", "192.0.2.1", msgFile}, strings.NewReader(""), &out, &errb)
 	if code != 0 || !strings.Contains(out.String(), "Action: no action") || !strings.Contains(out.String(), "SYMBOL") {

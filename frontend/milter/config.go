@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/config/duration"
+	"github.com/hamlet-mail/hamlet/config/listen"
 )
 
 // DefaultListen is the milter address rspamd uses, which Postfix setups
@@ -25,7 +28,7 @@ type Config struct {
 	// Listen lists the addresses to listen on: "host:port",
 	// "inet:host:port", "inet6:[::1]:port" (Postfix's spelling), or
 	// "unix:/path" / "/path" for a unix socket.
-	Listen []string `toml:"listen"`
+	Listen listen.Addrs `toml:"listen"`
 	// OnError is "tempfail" (default: 451 4.7.1, the MTA retries) or
 	// "accept" (the message passes unscanned).
 	OnError string `toml:"on_error"`
@@ -33,7 +36,7 @@ type Config struct {
 	// check deadline ([scan] timeout): the front end waits the two
 	// together, then OnError applies. Zero means DefaultTimeout; less
 	// than MinTimeout is refused.
-	Timeout Duration `toml:"timeout"`
+	Timeout duration.Duration `toml:"timeout"`
 	// MaxMessageSize is the largest message scanned, in bytes; larger
 	// ones pass unscanned (as rspamd's max_message). Zero means
 	// DefaultMaxMessageSize.
@@ -50,28 +53,12 @@ const (
 	DefaultTempfailReply  = "4.7.1 Mail filter unavailable, try again later"
 )
 
-// Duration is a time.Duration that TOML spells as "30s".
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration as Go does.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
 // DefaultConfig returns the configuration used when [milter] is absent.
 func DefaultConfig() Config {
 	return Config{
 		Listen:         []string{DefaultListen},
 		OnError:        OnErrorTempfail,
-		Timeout:        Duration(DefaultTimeout),
+		Timeout:        duration.Duration(DefaultTimeout),
 		MaxMessageSize: DefaultMaxMessageSize,
 		TempfailReply:  DefaultTempfailReply,
 	}

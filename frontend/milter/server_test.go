@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/engine"
 )
 
@@ -408,7 +409,7 @@ func TestOnError(t *testing.T) {
 		// on_error. (It was absolute: 150 ms here tempfailed.)
 		t.Run(mode+"/checks time out, engine answers", func(t *testing.T) {
 			slow := fakeEngine(t, rec, 400*time.Millisecond)
-			srv, addr := startServer(t, func() *engine.Engine { return slow }, Config{OnError: mode, Timeout: Duration(150 * time.Millisecond)})
+			srv, addr := startServer(t, func() *engine.Engine { return slow }, Config{OnError: mode, Timeout: duration.Duration(150 * time.Millisecond)})
 			c := dial(t, addr)
 			open(t, c, "203.0.113.41", "g.example.org", "g.example.org")
 			expect(t, "mail")(c.Mail("slow@example.org"))
@@ -428,7 +429,7 @@ func TestOnError(t *testing.T) {
 			}
 		})
 		t.Run(mode+"/engine stuck at end of message", func(t *testing.T) {
-			srv, addr := startServer(t, func() *engine.Engine { return e200 }, Config{OnError: mode, Timeout: Duration(200 * time.Millisecond)})
+			srv, addr := startServer(t, func() *engine.Engine { return e200 }, Config{OnError: mode, Timeout: duration.Duration(200 * time.Millisecond)})
 			c := dial(t, addr)
 			open(t, c, "203.0.113.42", "h.example.org", "h.example.org")
 			raw := []byte("Subject: stuck\r\nMessage-ID: <stuck>\r\n\r\nx\r\n")
