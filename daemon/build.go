@@ -18,6 +18,7 @@ import (
 	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
+	"github.com/hamlet-mail/hamlet/dmarcreport"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
 	"github.com/hamlet-mail/hamlet/engine"
@@ -47,9 +48,23 @@ type Settings struct {
 	History     History
 	Bayes       bayes.Config
 	Headers     checks.HeadersConfig
+	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
+	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
 	// listen address is Config.Controller.Listen).
 	Control controller.Config `toml:"controller"`
+}
+
+// dmarcReportsSection decodes the [dmarc.reports] sub-table of [dmarc].
+type dmarcReportsSection struct {
+	Reports *dmarcreport.Config `toml:"reports"`
+}
+
+func (d dmarcReportsSection) Validate() error {
+	if err := d.Reports.Validate(); err != nil {
+		return fmt.Errorf("reports.%w", err)
+	}
+	return nil
 }
 
 // History bounds what the store keeps of past scans (envelope data and
@@ -119,6 +134,8 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		History:     DefaultHistory(),
 		Bayes:       bayes.DefaultConfig(),
 		Headers:     checks.DefaultHeadersConfig(),
+
+		DMARCReports: dmarcreport.DefaultConfig(),
 	}
 	sections := []struct {
 		key string
@@ -139,6 +156,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"history", &s.History},
 		{"bayes", &s.Bayes},
 		{"headers", &s.Headers},
+		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
 	// [[dnsbl.list]] in the file replaces the shipped lists. Decoded over

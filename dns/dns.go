@@ -144,27 +144,35 @@ func ReverseName(ip netip.Addr) string {
 	return ReverseLabels(ip) + suffixFor(ip)
 }
 
-// ReverseLabels returns ip's reversed octets (IPv4: "4.3.2.1") or nibbles
-// (IPv6), the form DNS lists use in front of their zone (RFC 5782 §2.1, §2.4).
+// ReverseLabels returns ip's reversed octets (IPv4, and IPv4-mapped IPv6:
+// "4.3.2.1") or nibbles (IPv6), the form DNS lists use in front of their
+// zone (RFC 5782 §2.1, §2.4) and PTR names take before their suffix. It is
+// the one reverse-name helper: ReverseName, the DNS lists, Senderscore and
+// the doctor all build their names with it.
 func ReverseLabels(ip netip.Addr) string {
 	ip = ip.Unmap()
-	var b strings.Builder
 	if ip.Is4() {
 		a := ip.As4()
-		fmt.Fprintf(&b, "%d.%d.%d.%d", a[3], a[2], a[1], a[0])
-		return b.String()
+		return fmt.Sprintf("%d.%d.%d.%d", a[3], a[2], a[1], a[0])
 	}
+	return ReverseNibbles(ip)
+}
+
+// ReverseNibbles returns the 32 reversed nibbles of ip's 16-byte form
+// (RFC 3596 §2.5) whatever its family: an IPv4 or IPv4-mapped address
+// keeps its ::ffff:a.b.c.d nibbles, as RFC 5782 §5's IPv6 test entries
+// are written.
+func ReverseNibbles(ip netip.Addr) string {
 	a := ip.As16()
 	const hex = "0123456789abcdef"
+	b := make([]byte, 0, 63)
 	for i := 15; i >= 0; i-- {
 		if i != 15 {
-			b.WriteByte('.')
+			b = append(b, '.')
 		}
-		b.WriteByte(hex[a[i]&0xf])
-		b.WriteByte('.')
-		b.WriteByte(hex[a[i]>>4])
+		b = append(b, hex[a[i]&0xf], '.', hex[a[i]>>4])
 	}
-	return b.String()
+	return string(b)
 }
 
 func suffixFor(ip netip.Addr) string {

@@ -567,18 +567,7 @@ func testLabels(s string) string {
 		return s
 	}
 	if ip.Is4In6() {
-		b := ip.As16()
-		var sb strings.Builder
-		const hex = "0123456789abcdef"
-		for i := 15; i >= 0; i-- {
-			if i != 15 {
-				sb.WriteByte('.')
-			}
-			sb.WriteByte(hex[b[i]&0xf])
-			sb.WriteByte('.')
-			sb.WriteByte(hex[b[i]>>4])
-		}
-		return sb.String()
+		return dns.ReverseNibbles(ip)
 	}
 	return dns.ReverseLabels(ip)
 }

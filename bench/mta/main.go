@@ -70,7 +70,10 @@ func main() {
 	}
 }
 
-var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "opensmtpd", "opensmtpd-hamlet"}
+// allTargets: checkv2 scans the same messages over hamlet's HTTP API, no
+// MTA in the way, at the rate the last hamlet run reached: the reference
+// for the milter path's CPU per message.
+var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "opensmtpd", "opensmtpd-hamlet", "checkv2"}
 
 // Options configure a benchmark run.
 type Options struct {
@@ -301,6 +304,19 @@ func (r *report) print(w *os.File) {
 	ratio("hamlet-unix", "rspamd")
 	ratio("rspamd", "postfix")
 	ratio("opensmtpd-hamlet", "opensmtpd")
+	cpu := func(a string) {
+		if len(r.runs[a]) == 0 || len(r.runs["checkv2"]) == 0 {
+			return
+		}
+		var rs []float64
+		for i := range min(len(r.runs[a]), len(r.runs["checkv2"])) {
+			rs = append(rs, r.runs[a][i].CPU["hamlet"]/r.runs["checkv2"][i].CPU["hamlet"])
+		}
+		sort.Float64s(rs)
+		fmt.Fprintf(w, "  hamlet CPU per message, %s / checkv2: median %.2f (per round %s)\n", a, rs[len(rs)/2], fmtFloats(rs))
+	}
+	cpu("hamlet")
+	cpu("hamlet-unix")
 }
 
 func fmtFloats(fs []float64) string {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ const (
 
 	hamletMilter = "127.0.0.1:11332"
 	hamletCtrl   = "127.0.0.1:11334"
+	hamletScan   = "127.0.0.1:11333"
 	rspamdMilter = "127.0.0.1:11432"
 	sinkAddr     = "127.0.0.1:2600"
 )
@@ -57,7 +59,10 @@ type world struct {
 	postfixPID            int
 	maillog               string
 	sink                  *sink
-	closers               []func()
+	checked               atomic.Int64 // /checkv2 scans answered
+	// paceRate is the last hamlet run's msg/s: checkv2 runs at it.
+	paceRate float64
+	closers  []func()
 }
 
 func newWorld(o Options, bin string, out io.Writer) (w *world, err error) {

@@ -94,16 +94,37 @@ type session struct {
 	earlyErr string
 	msg      bytes.Buffer
 	oversize bool
+	// held is what msg holds of the server's in-flight budget;
+	// overBudget says the message did not fit it.
+	held       int64
+	overBudget bool
+	pkt        []byte // the packet buffer, reused
 
 	mu      sync.Mutex
 	reading bool // blocked waiting for the MTA's next packet
 	closed  bool
 }
 
+// readers are the sessions' read buffers. Postfix opens a milter
+// connection per SMTP connection, so most sessions carry one message: a
+// buffer per session was garbage per message.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+
+func getReader(c net.Conn) *bufio.Reader {
+	r := readers.Get().(*bufio.Reader)
+	r.Reset(c)
+	return r
+}
+
+func putReader(r *bufio.Reader) {
+	r.Reset(nil)
+	readers.Put(r)
+}
+
 func newSession(s *Server, c net.Conn) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
-		srv: s, conn: c, rd: bufio.NewReaderSize(c, 64<<10),
+		srv: s, conn: c, rd: getReader(c),
 		log:    s.log.With("remote", c.RemoteAddr().String()),
 		ctx:    ctx,
 		cancel: cancel,
@@ -134,8 +155,11 @@ func (m *session) serve() {
 			m.log.Error("milter session panicked", "panic", p)
 		}
 		m.endScan()
+		m.resetMessage()
 		m.cancel()
 		m.conn.Close()
+		putReader(m.rd)
+		m.rd = nil
 	}()
 	w := bufio.NewWriterSize(m.conn, 4096)
 	unanswered := false // the last event read got no reply
@@ -146,10 +170,13 @@ func (m *session) serve() {
 			ackNow(m.conn)
 		}
 		m.setReading(true)
-		if m.srv.idleTimeout > 0 {
-			_ = m.conn.SetReadDeadline(time.Now().Add(m.srv.idleTimeout))
+		_ = m.conn.SetReadDeadline(time.Now().Add(time.Duration(m.srv.cfg.IdleTimeout)))
+		var p Packet
+		var err error
+		p, m.pkt, err = readPacket(m.rd, m.pkt)
+		if cap(m.pkt) > 64<<10 {
+			m.pkt = nil // a rare large packet: do not keep its buffer
 		}
-		p, err := ReadPacket(m.rd)
 		m.setReading(false)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -430,20 +457,34 @@ func (m *session) header(name, value string) {
 }
 
 func (m *session) appendBody(p []byte) {
-	if m.oversize || len(p) == 0 {
+	if m.oversize || m.overBudget || len(p) == 0 {
 		return
 	}
 	if int64(m.msg.Len()+len(p)) > m.srv.cfg.MaxMessageSize {
 		m.oversize = true
-		m.msg.Reset()
+		m.dropMessage()
 		return
 	}
+	if !m.srv.reserve(int64(len(p))) {
+		m.overBudget = true
+		m.dropMessage()
+		return
+	}
+	m.held += int64(len(p))
 	m.msg.Write(p)
 }
 
-func (m *session) resetMessage() {
+// dropMessage forgets the message bytes and gives their share of the
+// in-flight budget back.
+func (m *session) dropMessage() {
 	m.msg.Reset()
-	m.oversize = false
+	m.srv.release(m.held)
+	m.held = 0
+}
+
+func (m *session) resetMessage() {
+	m.dropMessage()
+	m.oversize, m.overBudget = false, false
 }
 
 // early asks the engine for an early verdict and answers the stage: a
@@ -551,10 +592,16 @@ func (m *session) endOfMessage() []byte {
 		m.log.Info("message too large, not scanned", "max", m.srv.cfg.MaxMessageSize, "queue_id", m.macro("i", CmdEOB, CmdEOH, CmdRcpt, CmdMail))
 		return AppendPacket(nil, RespContinue)
 	}
+	if m.overBudget {
+		return m.fail("end of message", fmt.Sprintf("messages in flight exceed max_inflight_bytes (%d)", m.srv.cfg.MaxInflightBytes))
+	}
 	if !m.ensureScan() {
 		return m.fail("end of message", "no engine")
 	}
-	raw := append([]byte(nil), m.msg.Bytes()...)
+	// The message takes the buffer (message.Parse keeps it); the next
+	// one starts a new buffer.
+	raw := m.msg.Bytes()
+	m.msg = bytes.Buffer{}
 	msg := message.Parse(raw)
 	qid := m.macro("i", CmdEOB, CmdEOH, CmdRcpt, CmdMail)
 	m.scan.Update(engine.PhaseData, func(tx *engine.Transaction) {
