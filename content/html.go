@@ -25,11 +25,17 @@ type HTML struct {
 	HiddenText int
 	// ZeroFont reports text in a font of size 0 (or 1px).
 	ZeroFont bool
-	// LowContrast reports text in the colour of its background.
-	LowContrast bool
+	// LowContrast reports text in the colour of its background;
+	// LowContrastText counts its bytes.
+	LowContrast     bool
+	LowContrastText int
+	// InvisibleBlocks counts elements hidden by display, visibility,
+	// opacity or the hidden attribute; ZeroFontBlocks those hidden by a
+	// zero font size.
+	InvisibleBlocks, ZeroFontBlocks int
 	// MetaRefresh is the URL of a <meta http-equiv="refresh">, "" when none.
 	MetaRefresh string
-	// ExternalCSS reports a <link rel="stylesheet"> or @import.
+	// ExternalCSS reports a <link> to a .css file, or an @import.
 	ExternalCSS bool
 	// Tags counts the elements; Unbalanced counts end tags without a
 	// matching start tag.
@@ -56,6 +62,8 @@ type Image struct {
 	Width, Height int
 	Alt           string
 	InLink        bool
+	// Embedded reports an image of the message itself (src="cid:…").
+	Embedded bool
 }
 
 // Form is a <form>.
@@ -76,6 +84,7 @@ type frame struct {
 	hidden bool
 	color  string // text colour in effect, lower case, "" default (black)
 	bg     string // background colour in effect, "" default (white)
+	zero   bool   // hidden by a zero font size
 	link   int    // index+1 of the open link
 	form   int    // index+1 of the open form
 }
@@ -141,6 +150,7 @@ func ExtractHTML(doc string) *HTML {
 				h.HiddenText += n
 				if n > 0 && !top.hidden {
 					h.LowContrast = true
+					h.LowContrastText += n
 				}
 				continue
 			}
@@ -178,7 +188,14 @@ func ExtractHTML(doc string) *HTML {
 			}
 			top := stack[len(stack)-1]
 			f := frame{tag: a, name: string(name), hidden: top.hidden, color: top.color, bg: top.bg, link: top.link, form: top.form}
-			h.element(a, attrs, &f, invisible > 0)
+			h.element(a, attrs, &f)
+			if f.hidden && !top.hidden && invisible == 0 {
+				if f.zero {
+					h.ZeroFontBlocks++
+				} else {
+					h.InvisibleBlocks++
+				}
+			}
 			if voidTags[a] || tt == html.SelfClosingTagToken {
 				continue
 			}
@@ -217,7 +234,7 @@ func ExtractHTML(doc string) *HTML {
 }
 
 // element records what a start tag says and sets the frame's state.
-func (h *HTML) element(a atom.Atom, attrs map[string]string, f *frame, invisible bool) {
+func (h *HTML) element(a atom.Atom, attrs map[string]string, f *frame) {
 	if style := attrs["style"]; style != "" {
 		h.applyStyle(style, f)
 	}
@@ -232,7 +249,7 @@ func (h *HTML) element(a atom.Atom, attrs map[string]string, f *frame, invisible
 	}
 	if a == atom.Font {
 		if s := strings.TrimSpace(attrs["size"]); s == "0" {
-			f.hidden = true
+			f.hidden, f.zero = true, true
 			h.ZeroFont = true
 		}
 	}
@@ -247,6 +264,7 @@ func (h *HTML) element(a atom.Atom, attrs map[string]string, f *frame, invisible
 	case atom.Img:
 		img := Image{Src: strings.TrimSpace(attrs["src"]), Width: pixels(attrs, "width"), Height: pixels(attrs, "height"),
 			Alt: attrs["alt"], InLink: f.link > 0}
+		img.Embedded = len(img.Src) > 4 && strings.EqualFold(img.Src[:4], "cid:")
 		h.Images = append(h.Images, img)
 		if f.link > 0 {
 			h.Links[f.link-1].Image = true
@@ -266,7 +284,11 @@ func (h *HTML) element(a atom.Atom, attrs map[string]string, f *frame, invisible
 			}
 		}
 	case atom.Link:
-		if strings.Contains(strings.ToLower(attrs["rel"]), "stylesheet") {
+		href := strings.ToLower(attrs["href"])
+		if i := strings.IndexAny(href, "?#"); i >= 0 {
+			href = href[:i]
+		}
+		if strings.HasSuffix(strings.TrimSpace(href), ".css") {
 			h.ExternalCSS = true
 		}
 	}
@@ -307,7 +329,7 @@ func (h *HTML) applyStyle(style string, f *frame) {
 			}
 		case "font-size":
 			if zeroSize(v) {
-				f.hidden = true
+				f.hidden, f.zero = true, true
 				h.ZeroFont = true
 			}
 		case "max-height", "height", "max-width", "width":

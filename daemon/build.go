@@ -41,6 +41,7 @@ type Settings struct {
 	Senderscore checks.SenderscoreConfig
 	DNSBL       checks.DNSBLConfig
 	DMARC       checks.DMARCConfig
+	Content     checks.ContentConfig
 	AuthResults checks.AuthResConfig `toml:"authentication_results"`
 	Greylist    greylist.Config
 	DKIM        checks.DKIMConfig
@@ -48,6 +49,7 @@ type Settings struct {
 	History     History
 	Bayes       bayes.Config
 	Headers     checks.HeadersConfig
+	Antivirus   checks.AntivirusConfig
 	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
 	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
@@ -129,11 +131,13 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		Senderscore: checks.DefaultSenderscoreConfig(),
 		DNSBL:       checks.DefaultDNSBLConfig(),
 		DMARC:       checks.DefaultDMARCConfig(),
+		Content:     checks.DefaultContentConfig(),
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
 		Bayes:       bayes.DefaultConfig(),
 		Headers:     checks.DefaultHeadersConfig(),
+		Antivirus:   checks.DefaultAntivirusConfig(),
 
 		DMARCReports: dmarcreport.DefaultConfig(),
 	}
@@ -149,6 +153,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"senderscore", &s.Senderscore},
 		{"dnsbl", &s.DNSBL},
 		{"dmarc", &s.DMARC},
+		{"content", &s.Content},
 		{"authentication_results", &s.AuthResults},
 		{"greylist", &s.Greylist},
 		{"dkim", &s.DKIM},
@@ -156,6 +161,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"history", &s.History},
 		{"bayes", &s.Bayes},
 		{"headers", &s.Headers},
+		{"antivirus", &s.Antivirus},
 		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
@@ -288,6 +294,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		}
 		cs = append(cs, c)
 	}
+	if s.Antivirus.Clamd != "" {
+		c, err := checks.NewAntivirus(s.Antivirus, d.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
 	if s.DMARC.Enabled {
 		c, err := checks.NewDMARC(s.DMARC, d.Resolver)
 		if err != nil {
@@ -296,6 +309,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		cs = append(cs, c)
 	}
 
+	if s.Content.Enabled {
+		c, err := checks.NewContent(s.Content)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
 	if s.Bayes.Enabled && d.Bayes != nil {
 		cs = append(cs, checks.NewBayes(d.Bayes, d.Logger))
 	}
@@ -335,6 +355,7 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Classifier: cl,
 		Observers:  d.Observers,
 		Logger:     d.Logger,
+		Content:    s.Content.Limits(),
 	})
 }
 

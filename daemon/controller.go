@@ -59,6 +59,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	// password (rspamc -P) when one is set.
 	ctl.Handle("POST /learnspam", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesSpam, d.log))
 	ctl.Handle("POST /learnham", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesHam, d.log))
+	d.mountDMARCReports(ctl)
 	return ctl, nil
 }
 

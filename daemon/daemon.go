@@ -20,6 +20,7 @@ import (
 	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/controller"
+	"github.com/hamlet-mail/hamlet/dmarcreport"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
@@ -49,6 +50,9 @@ type Daemon struct {
 	grey     atomic.Pointer[greylist.Greylister]
 	bayes    atomic.Pointer[bayes.Classifier]
 	learner  *checks.Autolearn
+	// dmarcReports and dmarcInbox keep and read received DMARC reports.
+	dmarcReports *dmarcreport.Service
+	dmarcInbox   *dmarcreport.Inbox
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -96,6 +100,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}
 	d.recorder = recorder.New(st, ropts)
 	d.learner = checks.NewAutolearn(d.log)
+	d.openDMARCReports(s)
 	if err := d.apply(s); err != nil {
 		d.learner.Close()
 		d.recorder.Close()
@@ -120,7 +125,7 @@ func (d *Daemon) apply(s *Settings) error {
 		cl = bayes.New(bs, s.Bayes, d.log)
 	}
 	eng, err := BuildEngine(s, Deps{
-		Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics, d.recorder, d.counters, d.learner},
+		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters, d.learner}, d.dmarcObservers(s)...),
 		Greylister: g, ListMetrics: d.lists, Bayes: cl,
 	})
 	if err != nil {
@@ -288,6 +293,7 @@ func (d *Daemon) shutdown() {
 func (d *Daemon) closeStore() {
 	d.learner.Close()
 	d.recorder.Close()
+	d.closeDMARCReports()
 	if err := d.store.Close(); err != nil {
 		d.log.Warn("closing the store", "err", err)
 	}
