@@ -89,6 +89,11 @@ type Sources struct {
 	// Learned, when not nil, counts the messages learned as spam and ham
 	// (the classifier's; /stat's "learned", the dashboard).
 	Learned func(ctx context.Context) (spam, ham int64, err error)
+	// Health, when not nil, reports DNS health for the dashboard.
+	Health func() Health
+	// HashKey is the key the history hashes addresses with, when it does
+	// ([history] hash_addresses): searches by address hash theirs.
+	HashKey []byte
 }
 
 // Server is the controller's HTTP handler. Mount endpoints with Handle
@@ -154,6 +159,7 @@ func New(o Options) (*Server, error) {
 	s.Handle("GET /static/", Public, staticHandler())
 	if o.Store != nil && o.Engine != nil {
 		s.mountRspamd()
+		s.mountPages()
 	}
 	if o.Greylist != nil {
 		s.mountGreylist(o.Greylist)

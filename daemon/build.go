@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -117,6 +118,26 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	s, errs := settings(c, ov)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// CheckSettings is LoadSettings that goes on past a problem, for `hamlet
+// config check`: the settings as far as they could be read (nil when the
+// file is unreadable or not TOML) and every problem found.
+func CheckSettings(file string, ov Overrides) (*Settings, []error) {
+	c, errs := config.LoadAll(file)
+	if c == nil {
+		return nil, errs
+	}
+	s, more := settings(c, ov)
+	return s, append(errs, more...)
+}
+
+func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 	if ov.DataDir != "" {
 		c.DataDir = ov.DataDir
 	}
@@ -172,20 +193,21 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	// Spamhaus's test entries.
 	shipped := s.DNSBL.Lists
 	s.DNSBL.Lists = nil
+	// Every section is decoded even after one fails, so that all the
+	// problems of the file are reported at once (hamlet config check).
+	var errs []error
 	for _, sec := range sections {
 		if err := c.Section(sec.key, sec.v); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if s.DNSBL.Lists == nil {
 		s.DNSBL.Lists = shipped
 	}
-	if err := c.Unknown(); err != nil {
-		return nil, err
-	}
+	errs = append(errs, c.UnknownAll()...)
 	for _, l := range c.Controller.Listen {
 		if err := controller.ValidateListen(l, s.Control.HasPassword()); err != nil {
-			return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
+			errs = append(errs, fmt.Errorf("%s: controller: %w", s.File(), err))
 		}
 	}
 	if s.Hfilter.OurNames == nil {
@@ -195,7 +217,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	s.Milter = s.Milter.WithDefaults()
 	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize, MaxInflight: c.Scan.MaxInflightBytes,
 		BodyTimeout: c.Scan.BodyTimeout.D(), MaxConns: c.Scan.MaxConnections}
-	return s, nil
+	return s, errs
 }
 
 // Logger builds the logger the configuration asks for, writing to stderr.
@@ -230,6 +252,9 @@ type Deps struct {
 	// Bayes, when not nil, classifies (if [bayes] enables it); without
 	// it there is none (as in `hamlet check`).
 	Bayes *bayes.Classifier
+	// DMARCCollector, when not nil, counts DMARC evaluations for the
+	// aggregate reports hamlet sends ([dmarc.reports.send]).
+	DMARCCollector engine.Finisher
 }
 
 // BuildEngine builds the engine for s: the checks and finishers the
@@ -346,6 +371,9 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 			return nil, fmt.Errorf("%s: %w", s.File(), err)
 		}
 		fs = append(fs, f)
+	}
+	if d.DMARCCollector != nil && s.DMARCReports.Send.Enabled {
+		fs = append(fs, d.DMARCCollector)
 	}
 	return engine.New(engine.Options{
 		Checks:     cs,

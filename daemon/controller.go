@@ -39,6 +39,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 		Sources: controller.Sources{
 			Store: d.store, Engine: d.Engine, Counters: d.counters, Version: Version,
 			Greylist: func() *greylist.Greylister { return d.grey.Load() },
+			HashKey:  d.hashKey, Health: d.health,
 		},
 	})
 	if err != nil {
@@ -82,4 +83,40 @@ func historyKey(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("history key: %w", err)
 	}
 	return b, nil
+}
+
+// health reads the DNS outcomes and the DNS lists' health from the
+// metrics registry, for the dashboard.
+func (d *Daemon) health() controller.Health {
+	h := controller.Health{DNSOutcomes: map[string]uint64{}}
+	mfs, err := d.metrics.Registry.Gather()
+	if err != nil {
+		return h
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "hamlet_dns_queries_total":
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" {
+						h.DNSOutcomes[l.GetValue()] += uint64(m.GetCounter().GetValue())
+					}
+				}
+			}
+		case "hamlet_dnsbl_usable":
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() != "list" {
+						continue
+					}
+					if m.GetGauge().GetValue() == 0 {
+						h.ListsDisabled = append(h.ListsDisabled, l.GetValue())
+					} else {
+						h.ListsUsable = append(h.ListsUsable, l.GetValue())
+					}
+				}
+			}
+		}
+	}
+	return h
 }

@@ -45,6 +45,7 @@ type Daemon struct {
 	lists    *checks.ListMetrics
 	greyMet  *GreylistMetrics
 	counters *controller.Counters
+	hashKey  []byte
 	store    store.Store
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
@@ -53,6 +54,9 @@ type Daemon struct {
 	// dmarcReports and dmarcInbox keep and read received DMARC reports.
 	dmarcReports *dmarcreport.Service
 	dmarcInbox   *dmarcreport.Inbox
+	// dmarcCollector and dmarcSender count and send hamlet's own reports.
+	dmarcCollector *dmarcreport.Collector
+	dmarcSender    *dmarcreport.Sender
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -91,7 +95,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 		return nil, fmt.Errorf("%s: store: %w", s.File(), err)
 	}
 	d.store = st
-	ropts := recorder.Options{Logger: d.log}
+	ropts := recorder.Options{Logger: d.log, KeepHourly: s.History.KeepHourly.D(), KeepDaily: s.History.KeepDaily.D()}
 	if s.History.HashAddresses {
 		if ropts.HashKey, err = historyKey(s.DataDir); err != nil {
 			st.Close()
@@ -100,6 +104,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}
 	d.recorder = recorder.New(st, ropts)
 	d.learner = checks.NewAutolearn(d.log)
+	d.hashKey = ropts.HashKey
 	d.openDMARCReports(s)
 	if err := d.apply(s); err != nil {
 		d.learner.Close()
@@ -126,7 +131,7 @@ func (d *Daemon) apply(s *Settings) error {
 	}
 	eng, err := BuildEngine(s, Deps{
 		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters, d.learner}, d.dmarcObservers(s)...),
-		Greylister: g, ListMetrics: d.lists, Bayes: cl,
+		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl,
 	})
 	if err != nil {
 		return err
@@ -203,6 +208,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 	}
+	d.startDMARCSender(ctx)
 	d.milter = milter.NewServer(d.Engine, s.Milter, d.log)
 	for _, addr := range s.Milter.Listen {
 		// milter.Listen replaces a stale unix socket, refuses a live one

@@ -41,6 +41,16 @@ func (d *Daemon) openDMARCReports(s *Settings) {
 	}
 	d.dmarcReports = dmarcreport.New(st, currentResolver{d}, s.DMARCReports, d.log)
 	d.dmarcInbox = dmarcreport.NewInbox(d.dmarcReports)
+	d.dmarcCollector = dmarcreport.NewCollector(d.store, s.DMARCReports.Send)
+	d.dmarcSender = dmarcreport.NewSender(d.store, currentResolver{d}, s.DMARCReports.Send, s.AuthServID(), d.log)
+}
+
+// startDMARCSender sends due reports in the background until ctx ends
+// (it does nothing while [dmarc.reports.send] is off).
+func (d *Daemon) startDMARCSender(ctx context.Context) {
+	if d.dmarcSender != nil {
+		go d.dmarcSender.Run(ctx)
+	}
 }
 
 // dmarcObservers are the engine observers of the DMARC report features,
@@ -50,6 +60,8 @@ func (d *Daemon) dmarcObservers(s *Settings) []engine.Observer {
 		return nil
 	}
 	d.dmarcInbox.SetConfig(s.DMARCReports)
+	d.dmarcCollector.SetConfig(s.DMARCReports.Send)
+	d.dmarcSender.SetConfig(s.DMARCReports.Send)
 	return []engine.Observer{d.dmarcInbox}
 }
 

@@ -224,3 +224,5 @@ func (sum *Summary) split() {
 		}
 	}
 }
+
+func parseIP(s string) (netip.Addr, error) { return netip.ParseAddr(s) }

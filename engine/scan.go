@@ -277,8 +277,9 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 	}
 	s.e.policy.decide(s.e.symbols, syms, v)
 	if !final {
-		// Early: only a forced action counts; the score is incomplete.
-		if v.ForcedBy == "" {
+		// Early: only a forced refusal counts; the score is incomplete,
+		// and a forced tag or greylist waits for the end of the message.
+		if v.ForcedBy == "" || v.Action < SoftReject {
 			v.Action, v.Reply = NoAction, ""
 			return v
 		}

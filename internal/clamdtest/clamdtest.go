@@ -48,15 +48,27 @@ func Start(t testing.TB, withTCP bool) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	db := filepath.Join(dir, "db")
-	if err := os.Mkdir(db, 0o755); err != nil {
+	s, err := Run(bin, dir, withTCP)
+	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Run starts the clamd binary bin with its socket, database and log in
+// dir, and waits until it answers PING (for programs: the corpus
+// evaluation). The caller stops it.
+func Run(bin, dir string, withTCP bool) (*Server, error) {
+	db := filepath.Join(dir, "db")
+	if err := os.MkdirAll(db, 0o755); err != nil {
+		return nil, err
 	}
 	// An extended (.ndb) signature: Name:TargetType:Offset:HexSignature;
 	// target 0 is any file, offset * anywhere.
 	sig := fmt.Sprintf("Hamlet.Test.EICAR:0:*:%x\n", EICAR)
 	if err := os.WriteFile(filepath.Join(db, "hamlet-test.ndb"), []byte(sig), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s := &Server{Socket: filepath.Join(dir, "clamd.sock"), done: make(chan struct{})}
 	conf := []string{
@@ -73,22 +85,21 @@ func Start(t testing.TB, withTCP bool) *Server {
 	if withTCP {
 		port, err := freePort()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		s.TCP = fmt.Sprintf("127.0.0.1:%d", port)
 		conf = append(conf, "TCPAddr 127.0.0.1", fmt.Sprintf("TCPSocket %d", port))
 	}
 	cfile := filepath.Join(dir, "clamd.conf")
 	if err := os.WriteFile(cfile, []byte(strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.cmd = exec.Command(bin, "-c", cfile)
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.Stop)
 	c, _ := clamd.New("unix:" + s.Socket)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -96,20 +107,20 @@ func Start(t testing.TB, withTCP bool) *Server {
 		err := c.Ping(ctx)
 		cancel()
 		if err == nil {
-			break
+			return s, nil
 		}
 		select {
 		case <-s.done:
 			log, _ := os.ReadFile(filepath.Join(dir, "clamd.log"))
-			t.Fatalf("clamd exited: %s", log)
+			return nil, fmt.Errorf("clamd exited: %s", log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("clamd did not answer PING within 60 s: %v", err)
+			s.Stop()
+			return nil, fmt.Errorf("clamd did not answer PING within 60 s: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return s
 }
 
 // Stop ends clamd (SIGTERM, then SIGKILL) and waits for it.
