@@ -150,7 +150,7 @@ func TestConnectionChecksLoopbackDNS(t *testing.T) {
 		{"Senderscore 5", "198.51.100.5", "m5.example.com", engine.Reject,
 			"RBL_SENDERSCORE_REPUT_BAD,RDNS_FCRDNS_PASS", 6, engine.Reject},
 		{"Senderscore 50", "198.51.100.50", "m50.example.com", engine.NoAction,
-			"RBL_SENDERSCORE_REPUT_LOW,RDNS_FCRDNS_PASS", 2.03, engine.NoAction},
+			"RBL_SENDERSCORE_REPUT_LOW,RDNS_FCRDNS_PASS", 2.03, engine.AddHeader}, // the tag floor
 		{"Senderscore 95", "198.51.100.95", "m95.example.com", engine.NoAction,
 			"RBL_SENDERSCORE_REPUT_GOOD,RDNS_FCRDNS_PASS", -1, engine.NoAction},
 		{"Senderscore absent", "198.51.100.1", "m1.example.com", engine.NoAction,

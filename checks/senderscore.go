@@ -48,6 +48,13 @@ type SenderscoreConfig struct {
 	BlockBelow int `toml:"block_below"`
 	// JunkBelow: scores < this get SymSenderscoreLow.
 	JunkBelow int `toml:"junk_below"`
+	// TagBelow: scores < this (and above BlockBelow) force at least the
+	// add header action, whatever else the message scores, as
+	// postmasters who use Senderscore configure it; the graded weight
+	// still counts towards the higher actions. It applies within the junk
+	// band (a score at or above JunkBelow has no symbol to carry it); 0
+	// turns the floor off.
+	TagBelow int `toml:"tag_below"`
 	// GoodAbove: scores ≥ this get SymSenderscoreGood; 101 turns it off.
 	GoodAbove int `toml:"good_above"`
 	// JunkWeight is the weight SymSenderscoreLow reaches at the bottom of
@@ -61,13 +68,14 @@ type SenderscoreConfig struct {
 	RecheckInterval duration.Duration `toml:"recheck_interval"`
 }
 
-// DefaultSenderscoreConfig: on, reject ≤ 10, junk < 70, good ≥ 90.
+// DefaultSenderscoreConfig: on, reject ≤ 10, junk and tagged < 70, good ≥ 90.
 func DefaultSenderscoreConfig() SenderscoreConfig {
 	return SenderscoreConfig{
 		Enabled:         true,
 		Zone:            senderscore.Zone,
 		BlockBelow:      10,
 		JunkBelow:       70,
+		TagBelow:        70,
 		GoodAbove:       90,
 		JunkWeight:      6.0,
 		Message:         "5.7.1 Client host rejected: very poor sender reputation (Sender Score %d), see https://senderscore.org/",
@@ -84,6 +92,8 @@ func (c *SenderscoreConfig) Validate() error {
 		return fmt.Errorf("senderscore: junk_below %d: want 0 to 101", c.JunkBelow)
 	case c.JunkBelow <= c.BlockBelow:
 		return fmt.Errorf("senderscore: junk_below %d must be above block_below %d", c.JunkBelow, c.BlockBelow)
+	case c.TagBelow < 0 || c.TagBelow > 101:
+		return fmt.Errorf("senderscore: tag_below %d: want 0 (off) to 101", c.TagBelow)
 	case c.GoodAbove < c.JunkBelow || c.GoodAbove > 101:
 		return fmt.Errorf("senderscore: good_above %d: want junk_below (%d) to 101 (off)", c.GoodAbove, c.JunkBelow)
 	case c.JunkWeight < 0:
@@ -212,7 +222,11 @@ func (c *Senderscore) Run(ctx context.Context, tx *engine.Transaction, _ engine.
 		msg := strings.ReplaceAll(c.cfg.Message, "%d", strconv.Itoa(n))
 		return engine.Result{Value: val, Symbols: []engine.Symbol{{Name: SymSenderscoreBad, Options: opts, Force: engine.Reject, Message: msg}}}
 	case n < c.cfg.JunkBelow:
-		return engine.Result{Value: val, Symbols: []engine.Symbol{{Name: SymSenderscoreLow, Options: opts, Multiplier: c.multiplier(n)}}}
+		sym := engine.Symbol{Name: SymSenderscoreLow, Options: opts, Multiplier: c.multiplier(n)}
+		if n < c.cfg.TagBelow {
+			sym.Force = engine.AddHeader // the floor: tagged at least
+		}
+		return engine.Result{Value: val, Symbols: []engine.Symbol{sym}}
 	case n >= c.cfg.GoodAbove:
 		return engine.Result{Value: val, Symbols: []engine.Symbol{{Name: SymSenderscoreGood, Options: opts}}}
 	}

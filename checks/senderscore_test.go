@@ -68,9 +68,9 @@ func TestSenderscoreCheck(t *testing.T) {
 	}{
 		{"198.51.100.5", SymSenderscoreBad, 0, engine.Reject},
 		{"198.51.100.10", SymSenderscoreBad, 0, engine.Reject},
-		{"198.51.100.11", SymSenderscoreLow, 1, engine.NoAction},
-		{"198.51.100.50", SymSenderscoreLow, 20.0 / 59, engine.NoAction},
-		{"198.51.100.69", SymSenderscoreLow, 1.0 / 59, engine.NoAction},
+		{"198.51.100.11", SymSenderscoreLow, 1, engine.AddHeader},
+		{"198.51.100.50", SymSenderscoreLow, 20.0 / 59, engine.AddHeader},
+		{"198.51.100.69", SymSenderscoreLow, 1.0 / 59, engine.AddHeader},
 		{"198.51.100.80", "", 0, engine.NoAction},
 		{"198.51.100.95", SymSenderscoreGood, 0, engine.NoAction},
 		{"198.51.100.1", "", 0, engine.NoAction},  // absent
@@ -153,7 +153,8 @@ func TestSenderscoreThroughEngine(t *testing.T) {
 	}{
 		{"198.51.100.5", engine.Reject, SymSenderscoreBad, 6, engine.Reject},
 		{"198.51.100.11", engine.NoAction, SymSenderscoreLow, 6, engine.AddHeader},
-		{"198.51.100.50", engine.NoAction, SymSenderscoreLow, 2.03, engine.NoAction},
+		// the tag floor (issue 16): below 70, tagged whatever the score
+		{"198.51.100.50", engine.NoAction, SymSenderscoreLow, 2.03, engine.AddHeader},
 		{"198.51.100.95", engine.NoAction, SymSenderscoreGood, -1, engine.NoAction},
 		{"198.51.100.1", engine.NoAction, "", 0, engine.NoAction},
 		{"198.51.100.77", engine.NoAction, SymSenderscoreBlocked, 0, engine.NoAction},
@@ -192,6 +193,8 @@ func TestSenderscoreConfig(t *testing.T) {
 		func(c *SenderscoreConfig) { c.GoodAbove = 50 },
 		func(c *SenderscoreConfig) { c.GoodAbove = 102 },
 		func(c *SenderscoreConfig) { c.JunkWeight = -1 },
+		func(c *SenderscoreConfig) { c.TagBelow = -1 },
+		func(c *SenderscoreConfig) { c.TagBelow = 102 },
 		func(c *SenderscoreConfig) { c.RecheckInterval = duration.Duration(-time.Second) },
 	} {
 		c := DefaultSenderscoreConfig()
@@ -208,8 +211,15 @@ func TestSenderscoreConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := c.Run(context.Background(), &engine.Transaction{ClientIP: netip.MustParseAddr("198.51.100.5")}, nil)
-	if len(res.Symbols) != 1 || res.Symbols[0].Name != SymSenderscoreLow || res.Symbols[0].Force != engine.NoAction {
+	if len(res.Symbols) != 1 || res.Symbols[0].Name != SymSenderscoreLow || res.Symbols[0].Force != engine.AddHeader {
 		t.Errorf("block band off: %+v", res.Symbols)
+	}
+	// The tag floor off: the graded weight alone decides.
+	cfg.TagBelow = 0
+	c, _ = NewSenderscore(cfg, scoreMock(), nil, nil)
+	res = c.Run(context.Background(), &engine.Transaction{ClientIP: netip.MustParseAddr("198.51.100.50")}, nil)
+	if len(res.Symbols) != 1 || res.Symbols[0].Force != engine.NoAction {
+		t.Errorf("tag floor off: %+v", res.Symbols)
 	}
 	// Off entirely.
 	cfg.Enabled = false

@@ -132,31 +132,51 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Load reads file over the defaults. An empty file name gives the defaults.
 func Load(file string) (*Config, error) {
-	c := Default()
+	c, errs := LoadAll(file)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// LoadAll is Load that goes on past a problem: it returns the
+// configuration as far as it could be read and every problem of the core
+// options (hamlet config check). c is nil when the file cannot be read or
+// is not TOML.
+func LoadAll(file string) (c *Config, errs []error) {
 	if file == "" {
+		c = Default()
 		c.file = "(defaults)"
-		return c, c.Validate()
+		return c, c.Problems()
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, []error{fmt.Errorf("config: %w", err)}
 	}
-	return parse(file, string(b))
+	return parseAll(file, string(b))
 }
 
 // Parse reads configuration text (named file in errors) over the defaults.
 func Parse(file, text string) (*Config, error) { return parse(file, text) }
 
 func parse(file, text string) (*Config, error) {
+	c, errs := parseAll(file, text)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func parseAll(file, text string) (*Config, []error) {
 	c := Default()
 	c.file, c.text = file, text
 	md, err := toml.Decode(text, &c.raw)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: file, Line: pe.Position.Line, Err: errors.New(pe.Message)}
+			return nil, []error{&Error{File: file, Line: pe.Position.Line, Err: errors.New(pe.Message)}}
 		}
-		return nil, c.errorf("", "%w", err)
+		return nil, []error{c.errorf("", "%w", err)}
 	}
 	c.meta = md
 	// [actions] replaces the defaults only for the actions it names.
@@ -171,18 +191,16 @@ func parse(file, text string) (*Config, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var errs []error
 	for _, k := range keys {
 		if err := c.Section(k, core[k]); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	for k, v := range acts {
 		c.Actions[k] = v
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return c, append(errs, c.Problems()...)
 }
 
 // Section decodes the top-level table or value at key (e.g. "greylist")
@@ -210,15 +228,24 @@ func (c *Config) Section(key string, v any) error {
 // decoder used: a typo or an option this version does not have. Call it
 // after every feature has decoded its Section.
 func (c *Config) Unknown() error {
+	if errs := c.UnknownAll(); len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// UnknownAll is Unknown for every option no decoder used, in order.
+func (c *Config) UnknownAll() []error {
 	var undecoded []string
 	for _, k := range c.meta.Undecoded() {
 		undecoded = append(undecoded, k.String())
 	}
 	sort.Strings(undecoded)
-	if len(undecoded) > 0 {
-		return c.errorf(undecoded[0], "unknown option")
+	var errs []error
+	for _, k := range undecoded {
+		errs = append(errs, c.errorf(k, "unknown option"))
 	}
-	return nil
+	return errs
 }
 
 // optionError places a feature's validation error on the option it names,
@@ -276,52 +303,61 @@ func (c *Config) File() string { return c.file }
 
 // Validate checks the core options.
 func (c *Config) Validate() error {
+	if errs := c.Problems(); len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// Problems returns every problem of the core options, in order.
+func (c *Config) Problems() []error {
+	var errs []error
 	if c.DataDir == "" {
-		return c.errorf("data_dir", "must not be empty")
+		errs = append(errs, c.errorf("data_dir", "must not be empty"))
 	}
 	if _, err := c.Networks(); err != nil {
-		return c.errorf("local_networks", "%w", err)
+		errs = append(errs, c.errorf("local_networks", "%w", err))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "warning", "error":
 	default:
-		return c.errorf("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+		errs = append(errs, c.errorf("log.level", "%q is not debug, info, warn or error", c.Log.Level))
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
-		return c.errorf("log.format", "%q is not text or json", c.Log.Format)
+		errs = append(errs, c.errorf("log.format", "%q is not text or json", c.Log.Format))
 	}
 	for _, l := range c.Scan.Listen {
 		if _, _, err := net.SplitHostPort(l); err != nil {
-			return c.errorf("scan.listen", "%q: %w", l, err)
+			errs = append(errs, c.errorf("scan.listen", "%q: %w", l, err))
 		}
 	}
 	for _, l := range c.Controller.Listen {
 		if _, _, err := net.SplitHostPort(l); err != nil {
-			return c.errorf("controller.listen", "%q: %w", l, err)
+			errs = append(errs, c.errorf("controller.listen", "%q: %w", l, err))
 		}
 	}
 	if c.Scan.Timeout <= 0 {
-		return c.errorf("scan.timeout", "must be positive")
+		errs = append(errs, c.errorf("scan.timeout", "must be positive"))
 	}
 	if c.Scan.MaxSize <= 0 {
-		return c.errorf("scan.max_size", "must be positive")
+		errs = append(errs, c.errorf("scan.max_size", "must be positive"))
 	}
 	if c.Scan.MaxInflightBytes < c.Scan.MaxSize {
-		return c.errorf("scan.max_inflight_bytes", "%d is less than max_size (%d): no message of the largest size could be scanned", c.Scan.MaxInflightBytes, c.Scan.MaxSize)
+		errs = append(errs, c.errorf("scan.max_inflight_bytes", "%d is less than max_size (%d): no message of the largest size could be scanned", c.Scan.MaxInflightBytes, c.Scan.MaxSize))
 	}
 	if c.Scan.BodyTimeout <= 0 {
-		return c.errorf("scan.body_timeout", "must be positive")
+		errs = append(errs, c.errorf("scan.body_timeout", "must be positive"))
 	}
 	if c.Scan.MaxConnections < 0 {
-		return c.errorf("scan.max_connections", "must not be negative (0: from the file descriptor limit)")
+		errs = append(errs, c.errorf("scan.max_connections", "must not be negative (0: from the file descriptor limit)"))
 	}
 	if err := c.DNS.Validate(); err != nil {
-		return c.errorf("dns", "%w", err)
+		errs = append(errs, c.errorf("dns", "%w", err))
 	}
 	if _, err := c.Policy(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
-	return nil
+	return errs
 }
 
 // Networks parses local_networks.

@@ -50,12 +50,14 @@ var funcs = template.FuncMap{
 		}
 		return "sym"
 	},
-	"time":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	"short": func(t time.Time) string { return t.Local().Format("Jan 02 15:04") },
-	"join":  strings.Join,
-	"num":   formatInt,
-	"abs":   math.Abs,
-	"add":   func(a, b int) int { return a + b },
+	"time":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"short":  func(t time.Time) string { return t.Local().Format("Jan 02 15:04") },
+	"join":   strings.Join,
+	"num":    formatInt,
+	"num64u": func(n uint64) string { return formatInt(int64(n)) },
+	"abs":    math.Abs,
+	"add":    func(a, b int) int { return a + b },
+	"int64":  func(n int) int64 { return int64(n) },
 }
 
 func formatInt(n int64) string {

@@ -63,6 +63,9 @@ type Options struct {
 	// block that address until the window ends (defaults 5 and 15 min).
 	MaxLoginFailures int
 	LoginWindow      time.Duration
+	// RspamdWebUI, when set, is the directory of rspamd's web UI, served
+	// under /rspamd/ against this controller's API.
+	RspamdWebUI string
 	// SessionTTL is how long an idle session lasts (default 12 h).
 	SessionTTL time.Duration
 	Logger     *slog.Logger
@@ -89,6 +92,15 @@ type Sources struct {
 	// Learned, when not nil, counts the messages learned as spam and ham
 	// (the classifier's; /stat's "learned", the dashboard).
 	Learned func(ctx context.Context) (spam, ham int64, err error)
+	// Health, when not nil, reports DNS health for the dashboard.
+	Health func() Health
+	// HashKey is the key the history hashes addresses with, when it does
+	// ([history] hash_addresses): searches by address hash theirs.
+	HashKey []byte
+	// Config, when not nil, lists the effective settings the
+	// configuration page shows besides thresholds and weights (never
+	// password hashes).
+	Config func() []ConfigItem
 }
 
 // Server is the controller's HTTP handler. Mount endpoints with Handle
@@ -102,8 +114,9 @@ type Server struct {
 	log   *slog.Logger
 	hosts map[string]bool
 
-	mu   sync.Mutex
-	menu []MenuItem
+	mu        sync.Mutex
+	menu      []MenuItem
+	learnable bool
 }
 
 // MenuItem is an entry of the UI's navigation.
@@ -154,9 +167,13 @@ func New(o Options) (*Server, error) {
 	s.Handle("GET /static/", Public, staticHandler())
 	if o.Store != nil && o.Engine != nil {
 		s.mountRspamd()
+		s.mountPages()
 	}
 	if o.Greylist != nil {
 		s.mountGreylist(o.Greylist)
+	}
+	if o.RspamdWebUI != "" {
+		s.mountRspamdWebUI(o.RspamdWebUI)
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -40,12 +41,14 @@ type Settings struct {
 	Senderscore checks.SenderscoreConfig
 	DNSBL       checks.DNSBLConfig
 	DMARC       checks.DMARCConfig
+	Content     checks.ContentConfig
 	AuthResults checks.AuthResConfig `toml:"authentication_results"`
 	Greylist    greylist.Config
 	DKIM        checks.DKIMConfig
 	ARC         checks.ARCSealConfig
 	History     History
 	Headers     checks.HeadersConfig
+	Antivirus   checks.AntivirusConfig
 	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
 	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
@@ -113,6 +116,26 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	s, errs := settings(c, ov)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// CheckSettings is LoadSettings that goes on past a problem, for `hamlet
+// config check`: the settings as far as they could be read (nil when the
+// file is unreadable or not TOML) and every problem found.
+func CheckSettings(file string, ov Overrides) (*Settings, []error) {
+	c, errs := config.LoadAll(file)
+	if c == nil {
+		return nil, errs
+	}
+	s, more := settings(c, ov)
+	return s, append(errs, more...)
+}
+
+func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 	if ov.DataDir != "" {
 		c.DataDir = ov.DataDir
 	}
@@ -127,10 +150,12 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		Senderscore: checks.DefaultSenderscoreConfig(),
 		DNSBL:       checks.DefaultDNSBLConfig(),
 		DMARC:       checks.DefaultDMARCConfig(),
+		Content:     checks.DefaultContentConfig(),
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
 		Headers:     checks.DefaultHeadersConfig(),
+		Antivirus:   checks.DefaultAntivirusConfig(),
 
 		DMARCReports: dmarcreport.DefaultConfig(),
 	}
@@ -146,12 +171,14 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 		{"senderscore", &s.Senderscore},
 		{"dnsbl", &s.DNSBL},
 		{"dmarc", &s.DMARC},
+		{"content", &s.Content},
 		{"authentication_results", &s.AuthResults},
 		{"greylist", &s.Greylist},
 		{"dkim", &s.DKIM},
 		{"arc", &s.ARC},
 		{"history", &s.History},
 		{"headers", &s.Headers},
+		{"antivirus", &s.Antivirus},
 		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
@@ -162,20 +189,21 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	// Spamhaus's test entries.
 	shipped := s.DNSBL.Lists
 	s.DNSBL.Lists = nil
+	// Every section is decoded even after one fails, so that all the
+	// problems of the file are reported at once (hamlet config check).
+	var errs []error
 	for _, sec := range sections {
 		if err := c.Section(sec.key, sec.v); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if s.DNSBL.Lists == nil {
 		s.DNSBL.Lists = shipped
 	}
-	if err := c.Unknown(); err != nil {
-		return nil, err
-	}
+	errs = append(errs, c.UnknownAll()...)
 	for _, l := range c.Controller.Listen {
 		if err := controller.ValidateListen(l, s.Control.HasPassword()); err != nil {
-			return nil, fmt.Errorf("%s: controller: %w", s.File(), err)
+			errs = append(errs, fmt.Errorf("%s: controller: %w", s.File(), err))
 		}
 	}
 	if s.Hfilter.OurNames == nil {
@@ -185,7 +213,7 @@ func LoadSettings(file string, ov Overrides) (*Settings, error) {
 	s.Milter = s.Milter.WithDefaults()
 	s.HTTP = rspamdhttp.Config{MaxBody: c.Scan.MaxSize, MaxInflight: c.Scan.MaxInflightBytes,
 		BodyTimeout: c.Scan.BodyTimeout.D(), MaxConns: c.Scan.MaxConnections}
-	return s, nil
+	return s, errs
 }
 
 // Logger builds the logger the configuration asks for, writing to stderr.
@@ -217,6 +245,9 @@ type Deps struct {
 	Greylister *greylist.Greylister
 	// ListMetrics are registered once per process.
 	ListMetrics *checks.ListMetrics
+	// DMARCCollector, when not nil, counts DMARC evaluations for the
+	// aggregate reports hamlet sends ([dmarc.reports.send]).
+	DMARCCollector engine.Finisher
 }
 
 // BuildEngine builds the engine for s: the checks and finishers the
@@ -281,10 +312,28 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		}
 		cs = append(cs, c)
 	}
+	if s.Antivirus.Clamd != "" {
+		c, err := checks.NewAntivirus(s.Antivirus, d.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
 	if s.DMARC.Enabled {
 		c, err := checks.NewDMARC(s.DMARC, d.Resolver)
 		if err != nil {
 			return nil, fmt.Errorf("%s: dmarc: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
+
+	if s.Content.Enabled {
+		c, err := checks.NewContent(s.Content)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		if s.DMARC.Enabled {
+			c.WithDMARC()
 		}
 		cs = append(cs, c)
 	}
@@ -316,6 +365,9 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		}
 		fs = append(fs, f)
 	}
+	if d.DMARCCollector != nil && s.DMARCReports.Send.Enabled {
+		fs = append(fs, d.DMARCCollector)
+	}
 	return engine.New(engine.Options{
 		Checks:     cs,
 		Finishers:  fs,
@@ -324,6 +376,7 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Classifier: cl,
 		Observers:  d.Observers,
 		Logger:     d.Logger,
+		Content:    s.Content.Limits(),
 	})
 }
 

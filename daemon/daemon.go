@@ -19,6 +19,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/controller"
+	"github.com/hamlet-mail/hamlet/dmarcreport"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
@@ -43,9 +44,16 @@ type Daemon struct {
 	lists    *checks.ListMetrics
 	greyMet  *GreylistMetrics
 	counters *controller.Counters
+	hashKey  []byte
 	store    store.Store
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
+	// dmarcReports and dmarcInbox keep and read received DMARC reports.
+	dmarcReports *dmarcreport.Service
+	dmarcInbox   *dmarcreport.Inbox
+	// dmarcCollector and dmarcSender count and send hamlet's own reports.
+	dmarcCollector *dmarcreport.Collector
+	dmarcSender    *dmarcreport.Sender
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -84,7 +92,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 		return nil, fmt.Errorf("%s: store: %w", s.File(), err)
 	}
 	d.store = st
-	ropts := recorder.Options{Logger: d.log}
+	ropts := recorder.Options{Logger: d.log, KeepHourly: s.History.KeepHourly.D(), KeepDaily: s.History.KeepDaily.D()}
 	if s.History.HashAddresses {
 		if ropts.HashKey, err = historyKey(s.DataDir); err != nil {
 			st.Close()
@@ -92,6 +100,8 @@ func New(file string, ov Overrides) (*Daemon, error) {
 		}
 	}
 	d.recorder = recorder.New(st, ropts)
+	d.hashKey = ropts.HashKey
+	d.openDMARCReports(s)
 	if err := d.apply(s); err != nil {
 		d.recorder.Close()
 		st.Close()
@@ -111,8 +121,8 @@ func (d *Daemon) apply(s *Settings) error {
 		return fmt.Errorf("%s: %w", s.File(), err)
 	}
 	eng, err := BuildEngine(s, Deps{
-		Resolver: res, Logger: d.log, Observers: []engine.Observer{d.metrics, d.recorder, d.counters},
-		Greylister: g, ListMetrics: d.lists,
+		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters}, d.dmarcObservers(s)...),
+		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector,
 	})
 	if err != nil {
 		return err
@@ -187,6 +197,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 	}
+	d.startDMARCSender(ctx)
 	d.milter = milter.NewServer(d.Engine, s.Milter, d.log)
 	for _, addr := range s.Milter.Listen {
 		// milter.Listen replaces a stale unix socket, refuses a live one
@@ -276,6 +287,7 @@ func (d *Daemon) shutdown() {
 // closeStore flushes the history and closes the store.
 func (d *Daemon) closeStore() {
 	d.recorder.Close()
+	d.closeDMARCReports()
 	if err := d.store.Close(); err != nil {
 		d.log.Warn("closing the store", "err", err)
 	}

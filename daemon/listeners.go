@@ -40,10 +40,10 @@ func HTTPConnCap(configured, fds int) int {
 // needs for its store and DNS.
 func limitListener(ln net.Listener, n int) net.Listener { return netutil.LimitListener(ln, n) }
 
-// exposed reports whether a listen address is reachable from beyond this
+// Exposed reports whether a listen address is reachable from beyond this
 // host: a TCP address that is not a loopback literal or "localhost" (a
 // unix socket is not).
-func exposed(network, addr string) bool {
+func Exposed(network, addr string) bool {
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
 		return false
 	}
@@ -62,7 +62,7 @@ func exposed(network, addr string) bool {
 // exposes. Loopback is the default; a postmaster who listens elsewhere
 // (a milter for a Postfix on another host, say) should firewall it.
 func warnExposed(log *slog.Logger, role string, addr net.Addr) {
-	if !exposed(addr.Network(), addr.String()) {
+	if !Exposed(addr.Network(), addr.String()) {
 		return
 	}
 	what := map[string]string{

@@ -17,8 +17,8 @@ func TestExposed(t *testing.T) {
 		{"tcp", "mx.example.org:11332", true},
 		{"unix", "/run/hamlet/milter.sock", false},
 	} {
-		if got := exposed(c.network, c.addr); got != c.want {
-			t.Errorf("exposed(%s, %s) = %v", c.network, c.addr, got)
+		if got := Exposed(c.network, c.addr); got != c.want {
+			t.Errorf("Exposed(%s, %s) = %v", c.network, c.addr, got)
 		}
 	}
 }

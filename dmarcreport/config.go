@@ -41,8 +41,7 @@ type SendConfig struct {
 	OrgName string `toml:"org_name"`
 	From    string `toml:"from"`
 	Contact string `toml:"contact"`
-	// Interval is the reporting period (default 24h; a domain's ri= may
-	// ask for a longer one, never a shorter).
+	// Interval is the reporting period (default 24h, at least 1h).
 	Interval duration.Duration `toml:"interval"`
 	// Sendmail is the program given each report (with -t -i), default
 	// /usr/sbin/sendmail; Relay ("host:port") sends by SMTP instead.

@@ -2,19 +2,13 @@ package dmarcreport
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
-	"net/textproto"
-	"strings"
+
+	"github.com/hamlet-mail/hamlet/message"
 )
 
 // MIME walking bounds: deeper or wider messages are not reports.
@@ -38,7 +32,7 @@ func Extract(data []byte, lim Limits) ([]*Report, error) {
 	x := &extractor{lim: lim}
 	switch kind(data) {
 	case kindMessage:
-		x.message(data, 0)
+		x.message(data)
 	default:
 		x.payload(data, "", 0)
 	}
@@ -52,7 +46,6 @@ type extractor struct {
 	lim      Limits
 	reports  []*Report
 	errs     []error
-	parts    int
 	inflated int64 // bytes decompressed so far, bounded by lim.MaxXML
 }
 
@@ -80,7 +73,11 @@ func kind(b []byte) dataKind {
 	if len(b) == 0 {
 		return kindXML // ParseXML says "empty document"
 	}
-	// A header field name then a colon on the first line: a message.
+	// A header field name then a colon on the first line, or an mbox
+	// separator: a message.
+	if bytes.HasPrefix(b, []byte("From ")) {
+		return kindMessage
+	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	if i := bytes.IndexByte(line, ':'); i > 0 && bytes.IndexAny(line[:i], " \t") < 0 {
 		return kindMessage
@@ -206,97 +203,26 @@ func (x *extractor) unzip(b []byte, name string, depth int) {
 	}
 }
 
-// message walks a mail message's MIME tree and takes every leaf that
-// holds XML, gzip or zip.
-func (x *extractor) message(b []byte, depth int) {
-	m, err := mail.ReadMessage(bufio.NewReader(bytes.NewReader(b)))
-	if err != nil {
-		x.fail("", fmt.Errorf("%w: message: %w", ErrMalformed, err))
-		return
+// message walks a mail message's MIME tree (package message's parse,
+// shared with the content checks) and takes every leaf that holds XML,
+// gzip or zip.
+func (x *extractor) message(b []byte) {
+	m := message.Parse(b)
+	mm := message.ParseMIME(m, message.Limits{MaxDepth: maxMIMEDepth, MaxParts: maxMIMEParts, MaxDecoded: x.lim.MaxInput})
+	for _, ex := range mm.Exceeded {
+		x.fail("", fmt.Errorf("%w: MIME bound %s reached", ErrRefused, ex))
 	}
-	x.part(textproto.MIMEHeader(m.Header), m.Body, depth)
-}
-
-func (x *extractor) part(h textproto.MIMEHeader, body io.Reader, depth int) {
-	x.parts++
-	if x.parts > maxMIMEParts || depth > maxMIMEDepth {
-		if x.parts == maxMIMEParts+1 || depth == maxMIMEDepth+1 {
-			x.fail("", fmt.Errorf("%w: MIME structure too deep or too wide", ErrRefused))
+	for _, p := range mm.Parts {
+		if p.IsMultipart() || (p.IsMessage() && len(p.Parts) > 0) {
+			continue
 		}
-		return
-	}
-	ct, params, err := mime.ParseMediaType(h.Get("Content-Type"))
-	if err != nil {
-		ct = "text/plain"
-	}
-	name := filename(h, params)
-	if strings.HasPrefix(ct, "multipart/") {
-		if params["boundary"] == "" {
-			x.fail(name, fmt.Errorf("%w: multipart without boundary", ErrMalformed))
-			return
+		if p.Body == nil {
+			continue
 		}
-		mr := multipart.NewReader(body, params["boundary"])
-		for {
-			p, err := mr.NextRawPart()
-			if err != nil {
-				if err != io.EOF && len(x.reports) == 0 {
-					x.fail("", fmt.Errorf("%w: MIME: %w", ErrMalformed, err))
-				}
-				return
-			}
-			x.part(p.Header, p, depth+1)
-		}
-	}
-	if ct == "message/rfc822" {
-		raw, err := io.ReadAll(io.LimitReader(body, x.lim.MaxInput))
-		if err == nil {
-			x.message(raw, depth+1)
-		}
-		return
-	}
-	var r io.Reader = body
-	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &spaceless{r: body})
-	case "quoted-printable":
-		r = quotedprintable.NewReader(body)
-	}
-	// Decoding never grows the data: MaxInput bounds it.
-	raw, err := io.ReadAll(io.LimitReader(r, x.lim.MaxInput))
-	if err != nil && len(raw) == 0 {
-		x.fail(name, fmt.Errorf("%w: %s part: %w", ErrMalformed, ct, err))
-		return
-	}
-	k := kind(raw)
-	looksXML := k == kindXML && bytes.Contains(raw, []byte("feedback"))
-	if k == kindGzip || k == kindZip || looksXML {
-		x.payload(raw, name, 0)
-	}
-}
-
-func filename(h textproto.MIMEHeader, ctParams map[string]string) string {
-	if _, p, err := mime.ParseMediaType(h.Get("Content-Disposition")); err == nil && p["filename"] != "" {
-		return p["filename"]
-	}
-	return ctParams["name"]
-}
-
-// spaceless drops the line breaks and blanks of a base64 body, which
-// encoding/base64 would otherwise refuse.
-type spaceless struct{ r io.Reader }
-
-func (s *spaceless) Read(p []byte) (int, error) {
-	for {
-		n, err := s.r.Read(p)
-		j := 0
-		for _, c := range p[:n] {
-			if c != '\r' && c != '\n' && c != ' ' && c != '\t' {
-				p[j] = c
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
+		k := kind(p.Body)
+		looksXML := k == kindXML && bytes.Contains(p.Body, []byte("feedback"))
+		if k == kindGzip || k == kindZip || looksXML {
+			x.payload(p.Body, p.Filename, 0)
 		}
 	}
 }

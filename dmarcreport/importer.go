@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 )
 
 // Source of an import: one input (a file, or one message of an mbox).
@@ -190,31 +191,58 @@ func splitMbox(path string, r io.Reader, max int64, each func(Input, error) erro
 // ImportProgress is called after each input.
 type ImportProgress func(done int, name string, res IngestResult, err error)
 
-// Import reads every input of path into the store.
+// importWorkers ingest inputs concurrently, so that the embedded store
+// shares one fsync among several reports (bbolt's Batch).
+const importWorkers = 8
+
+// Import reads every input of path into the store; progress is called
+// after each input, from one goroutine at a time.
 func (s *Service) Import(ctx context.Context, path string, progress ImportProgress) (IngestResult, int, error) {
 	var total IngestResult
+	var mu sync.Mutex
 	done := 0
+	type job struct {
+		in  Input
+		err error
+	}
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range importWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				var res IngestResult
+				err := j.err
+				if err == nil {
+					res, err = s.Ingest(ctx, j.in.Data)
+				}
+				if err != nil {
+					res.Errors = []string{j.in.Name + ": " + err.Error()}
+				} else {
+					for i, e := range res.Errors {
+						res.Errors[i] = j.in.Name + ": " + e
+					}
+				}
+				mu.Lock()
+				done++
+				total.Add(res)
+				if progress != nil {
+					progress(done, j.in.Name, res, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	err := Inputs(path, s.Limits().MaxInput, func(in Input, err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		done++
-		var res IngestResult
-		if err == nil {
-			res, err = s.Ingest(ctx, in.Data)
-		}
-		if err != nil {
-			res.Errors = []string{in.Name + ": " + err.Error()}
-		} else {
-			for i, e := range res.Errors {
-				res.Errors[i] = in.Name + ": " + e
-			}
-		}
-		total.Add(res)
-		if progress != nil {
-			progress(done, in.Name, res, err)
-		}
+		jobs <- job{in, err}
 		return nil
 	})
+	close(jobs)
+	wg.Wait()
+	sort.Strings(total.Errors)
 	return total, done, err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/dns"
@@ -14,10 +15,11 @@ import (
 
 // Service keeps received reports in the store and summarises them.
 type Service struct {
-	st  store.DMARCReports
-	cfg Config
-	ptr *ptrCache
-	log *slog.Logger
+	st    store.DMARCReports
+	cfgMu sync.RWMutex
+	cfg   Config
+	ptr   *ptrCache
+	log   *slog.Logger
 	// Now is the clock (time.Now by default).
 	Now func() time.Time
 }
@@ -32,10 +34,21 @@ func New(st store.DMARCReports, res dns.Resolver, cfg Config, log *slog.Logger) 
 }
 
 // Config returns the service's configuration.
-func (s *Service) Config() Config { return s.cfg }
+func (s *Service) Config() Config {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.cfg
+}
+
+// SetConfig replaces the configuration (a reload).
+func (s *Service) SetConfig(c Config) {
+	s.cfgMu.Lock()
+	s.cfg = c
+	s.cfgMu.Unlock()
+}
 
 // Limits are the parser's bounds from the configuration.
-func (s *Service) Limits() Limits { return Limits{MaxXML: s.cfg.MaxSize}.WithDefaults() }
+func (s *Service) Limits() Limits { return Limits{MaxXML: s.Config().MaxSize}.WithDefaults() }
 
 // IngestResult says what one input gave.
 type IngestResult struct {
@@ -116,7 +129,7 @@ func (s *Service) Store(ctx context.Context, r *Report) (bool, error) {
 		return false, err
 	}
 	now := s.Now().UTC()
-	ret := s.cfg.Retention.D()
+	ret := s.Config().Retention.D()
 	if ret <= 0 {
 		ret = DefaultConfig().Retention.D()
 	}

@@ -81,7 +81,8 @@ func (s *Service) Summarize(ctx context.Context, domain string, from, to time.Ti
 	if err != nil {
 		return nil, err
 	}
-	sum := Build(domain, from, to, rs, s.cfg.own)
+	cfg := s.Config()
+	sum := Build(domain, from, to, rs, cfg.own)
 	ips := make([]netip.Addr, len(sum.Sources))
 	for i, src := range sum.Sources {
 		ips[i] = src.IP
@@ -223,3 +224,5 @@ func (sum *Summary) split() {
 		}
 	}
 }
+
+func parseIP(s string) (netip.Addr, error) { return netip.ParseAddr(s) }

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/internal/mtaenv"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
@@ -143,6 +143,10 @@ type env struct {
 
 	// signKeys are hamlet's signing key files (RSA, Ed25519).
 	signKeys [2]string
+
+	// extraConfig is appended to hamletConfig (a test that restarts
+	// hamlet with a section of its own sets it).
+	extraConfig string
 
 	features map[string]bool
 	// lacking says why a tool feature (sasl) is off.
@@ -275,7 +279,8 @@ func (e *env) startHamlet() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	conf := filepath.Join(e.dir, "hamlet.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(hamletConfig, e.milterSocket(), e.signKeys[0], e.signKeys[1], signDomain, rsaSelector, edSelector, outboundNet)), 0o644); err != nil {
+	text := fmt.Sprintf(hamletConfig, e.milterSocket(), e.signKeys[0], e.signKeys[1], signDomain, rsaSelector, edSelector, outboundNet) + e.extraConfig
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.OpenFile(filepath.Join(e.dir, "hamlet.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -288,7 +293,7 @@ func (e *env) startHamlet() error {
 		return err
 	}
 	e.hamlet = cmd
-	if err := waitTCP(milterAddr, 20*time.Second); err != nil {
+	if err := mtaenv.WaitTCP(milterAddr, 20*time.Second); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return fmt.Errorf("hamlet serve did not listen: %w\n%s", err, e.log("hamlet.log"))
@@ -323,29 +328,6 @@ func (e *env) log(name string) string {
 	return string(b)
 }
 
-func waitTCP(addr string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 // startPostfix runs a private Postfix instance: smtpd on 2525 with
 // hamlet's milter, XCLIENT allowed from loopback, delivery to a maildir.
 func (e *env) startPostfix() error {
@@ -357,10 +339,10 @@ func (e *env) startPostfix() error {
 			return err
 		}
 	}
-	if err := run("chown", "-R", "65534:65534", mail); err != nil {
+	if err := mtaenv.Run("chown", "-R", "65534:65534", mail); err != nil {
 		return err
 	}
-	if err := run("chown", "postfix", filepath.Join(d, "data")); err != nil {
+	if err := mtaenv.Run("chown", "postfix", filepath.Join(d, "data")); err != nil {
 		return err
 	}
 	main := fmt.Sprintf(`compatibility_level = 3.6
@@ -421,18 +403,18 @@ maillog_file = %[1]s/maillog
 	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
 		return err
 	}
-	if err := run("postfix", "-c", conf, "check"); err != nil {
+	if err := mtaenv.Run("postfix", "-c", conf, "check"); err != nil {
 		return err
 	}
-	if err := run("postfix", "-c", conf, "start"); err != nil {
+	if err := mtaenv.Run("postfix", "-c", conf, "start"); err != nil {
 		return err
 	}
 	envClose = append(envClose, func() { exec.Command("postfix", "-c", conf, "stop").Run() })
 	e.postfixConf, e.postfixMail = conf, filepath.Join(mail, "sink")
-	if err := waitTCP(postfixAddr, 20*time.Second); err != nil {
+	if err := mtaenv.WaitTCP(postfixAddr, 20*time.Second); err != nil {
 		return err
 	}
-	return waitTCP(postfixUnix, 20*time.Second)
+	return mtaenv.WaitTCP(postfixUnix, 20*time.Second)
 }
 
 // setupSASL gives the Postfix instance in d SMTP AUTH through Cyrus SASL
@@ -464,7 +446,7 @@ func (e *env) setupSASL(d string) (string, error) {
 		return "", fmt.Errorf("saslpasswd2: %v: %s", err, out)
 	}
 	// smtpd runs as postfix and reads the database itself (auxprop).
-	if err := run("chown", "root:postfix", db); err != nil {
+	if err := mtaenv.Run("chown", "root:postfix", db); err != nil {
 		return "", err
 	}
 	if err := os.Chmod(db, 0o640); err != nil {
@@ -508,8 +490,8 @@ match from any for domain "e2e.test" action "deliver"
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	smtpd := filepath.Join(opensmtpdRoot(), "usr/sbin/smtpd")
-	if err := run(smtpd, "-n", "-f", cf); err != nil {
+	smtpd := filepath.Join(mtaenv.OpenSMTPDRoot(), "usr/sbin/smtpd")
+	if err := mtaenv.Run(smtpd, "-n", "-f", cf); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(e.dir, "smtpd.log"))
@@ -533,7 +515,7 @@ match from any for domain "e2e.test" action "deliver"
 			cmd.Process.Kill()
 		}
 	})
-	if err := waitTCP(chainAddr, 20*time.Second); err != nil {
+	if err := mtaenv.WaitTCP(chainAddr, 20*time.Second); err != nil {
 		return fmt.Errorf("smtpd did not listen: %w\n%s", err, e.log("smtpd.log"))
 	}
 	return nil

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hamlet-mail/hamlet/internal/mtaenv"
 )
 
 const innerEnv = "HAMLET_E2E_INNER"
@@ -27,7 +29,7 @@ var skipReason string
 func TestMain(m *testing.M) {
 	if os.Getenv(innerEnv) == "1" {
 		code := 1
-		if err := setupNamespace(); err != nil {
+		if err := mtaenv.SetupNamespace(nil, true); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: namespace setup: %v\n", err)
 		} else {
 			code = m.Run()
@@ -82,8 +84,8 @@ func missing() string {
 			lack = append(lack, tool)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(opensmtpdRoot(), "usr/sbin/smtpd")); err != nil {
-		lack = append(lack, "opensmtpd (unpacked in "+opensmtpdRoot()+")")
+	if _, err := os.Stat(filepath.Join(mtaenv.OpenSMTPDRoot(), "usr/sbin/smtpd")); err != nil {
+		lack = append(lack, "opensmtpd (unpacked in "+mtaenv.OpenSMTPDRoot()+")")
 	}
 	if len(lack) > 0 {
 		return "missing " + strings.Join(lack, ", ") + " (run .ci/install-e2e)"
@@ -104,39 +106,10 @@ func requireEnv(t *testing.T) {
 	t.Skipf("e2e: %s", skipReason)
 }
 
-// opensmtpdRoot is where .ci/install-e2e unpacked OpenSMTPD.
-func opensmtpdRoot() string {
-	if r := os.Getenv("HAMLET_OPENSMTPD_ROOT"); r != "" {
-		return r
-	}
-	if b, err := os.ReadFile("/opt/hamlet-e2e/opensmtpd.root"); err == nil {
-		return strings.TrimSpace(string(b))
-	}
-	return "/opt/hamlet-e2e/opensmtpd"
-}
-
-// repoRoot walks up from the test's directory to go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above %s", dir)
-		}
-		dir = parent
-	}
-}
-
 // buildHamlet builds the hamlet binary into a directory every user can
 // read (smtpd runs its filter as an unprivileged user).
 func buildHamlet() (string, error) {
-	root, err := repoRoot()
+	root, err := mtaenv.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -155,32 +128,4 @@ func buildHamlet() (string, error) {
 		return "", err
 	}
 	return bin, nil
-}
-
-// setupNamespace runs inside the private namespaces: loopback up, private
-// /run and /var/spool, OpenSMTPD's libexec, and a resolv.conf pointing at
-// the test DNS server on 127.0.0.1:53.
-func setupNamespace() error {
-	steps := [][]string{
-		{"ip", "link", "set", "lo", "up"},
-		{"mount", "-t", "tmpfs", "tmpfs", "/run"},
-		{"mount", "-t", "tmpfs", "tmpfs", "/var/spool"},
-		{"mount", "--bind", filepath.Join(opensmtpdRoot(), "usr/libexec"), "/usr/libexec"},
-	}
-	for _, s := range steps {
-		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %v: %s", strings.Join(s, " "), err, out)
-		}
-	}
-	f, err := os.CreateTemp("", "e2e-resolv-")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(f, "nameserver 127.0.0.1")
-	f.Close()
-	os.Chmod(f.Name(), 0o644)
-	if out, err := exec.Command("mount", "--bind", f.Name(), "/etc/resolv.conf").CombinedOutput(); err != nil {
-		return fmt.Errorf("resolv.conf: %v: %s", err, out)
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -173,8 +174,55 @@ func (r HistoryRecord) Normalize() (HistoryRecord, error) {
 type HistoryQuery struct {
 	// Before, when not zero, returns only records strictly older (paging).
 	Before time.Time
+	// After, when not zero, returns only records at or after it.
+	After time.Time
 	// Limit bounds the result (<= 0: 100).
 	Limit int
+	// Needles, when set, must each occur in a record's stored JSON for
+	// it to be decoded at all: a cheap pre-filter a store applies before
+	// Match. A needle with Fold matches ASCII letters in either case.
+	Needles []Needle
+	// Match, when not nil, keeps only the records it accepts.
+	Match func(*HistoryRecord) bool
+	// MaxScan, when positive, bounds the records a filtered query
+	// examines; Scanned in the result says how far it got.
+	MaxScan int
+}
+
+// Needle is a byte string a filtered history query looks for.
+type Needle struct {
+	Bytes []byte
+	Fold  bool // Bytes is lower case; match either case
+}
+
+// Filtered reports whether q filters (needles or Match).
+func (q HistoryQuery) Filtered() bool { return len(q.Needles) > 0 || q.Match != nil }
+
+// Pass reports whether raw, a record's stored JSON, contains every needle;
+// fold is a scratch buffer (returned, maybe grown).
+func (q HistoryQuery) Pass(raw, fold []byte) (bool, []byte) {
+	lowered := false
+	for _, n := range q.Needles {
+		if !n.Fold {
+			if !bytes.Contains(raw, n.Bytes) {
+				return false, fold
+			}
+			continue
+		}
+		if !lowered {
+			fold = append(fold[:0], raw...)
+			for i, c := range fold {
+				if c >= 'A' && c <= 'Z' {
+					fold[i] = c + 'a' - 'A'
+				}
+			}
+			lowered = true
+		}
+		if !bytes.Contains(fold, n.Bytes) {
+			return false, fold
+		}
+	}
+	return true, fold
 }
 
 // DefaultLimit returns the limit to use for a query limit.

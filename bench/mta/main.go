@@ -27,7 +27,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -36,6 +35,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/internal/mtaenv"
 )
 
 const innerEnv = "HAMLET_MTABENCH_INNER"
@@ -70,7 +71,12 @@ func main() {
 	}
 }
 
-var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "opensmtpd", "opensmtpd-hamlet"}
+// allTargets: checkv2 scans the same messages over hamlet's HTTP API, no
+// MTA in the way, at the rate the last hamlet run reached: the reference
+// for the milter path's CPU per message.
+// null-milter is Postfix with a milter that decides nothing (in this
+// process, counted in client+dns): what any milter costs Postfix.
+var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "opensmtpd", "opensmtpd-hamlet", "checkv2", "null-milter"}
 
 // Options configure a benchmark run.
 type Options struct {
@@ -93,7 +99,7 @@ func defaultOptions() Options {
 	if corpus == "" {
 		shared := os.Getenv("HAMLET_SHARED")
 		if shared == "" {
-			root, _ := repoRoot()
+			root, _ := mtaenv.RepoRoot()
 			shared = filepath.Join(root, "..", "shared")
 		}
 		corpus = filepath.Join(shared, "corpus")
@@ -137,8 +143,8 @@ func missing(o Options) []string {
 				lack = append(lack, "rspamd ("+rspamdBin+")")
 			}
 		case "opensmtpd", "opensmtpd-hamlet":
-			if _, err := os.Stat(filepath.Join(opensmtpdRoot(), "usr/sbin/smtpd")); err != nil {
-				lack = append(lack, "opensmtpd (unpacked in "+opensmtpdRoot()+", .ci/install-e2e)")
+			if _, err := os.Stat(filepath.Join(mtaenv.OpenSMTPDRoot(), "usr/sbin/smtpd")); err != nil {
+				lack = append(lack, "opensmtpd (unpacked in "+mtaenv.OpenSMTPDRoot()+", .ci/install-e2e)")
 			}
 		}
 	}
@@ -177,7 +183,7 @@ func reexec(o Options, args []string) error {
 		defer os.RemoveAll(dir)
 		os.Chmod(dir, 0o755)
 		bin = filepath.Join(dir, "hamlet")
-		root, err := repoRoot()
+		root, err := mtaenv.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -213,33 +219,6 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func opensmtpdRoot() string {
-	if r := os.Getenv("HAMLET_OPENSMTPD_ROOT"); r != "" {
-		return r
-	}
-	if b, err := os.ReadFile("/opt/hamlet-e2e/opensmtpd.root"); err == nil {
-		return strings.TrimSpace(string(b))
-	}
-	return "/opt/hamlet-e2e/opensmtpd"
 }
 
 // report collects every run.
@@ -300,7 +279,22 @@ func (r *report) print(w *os.File) {
 	ratio("hamlet", "rspamd")
 	ratio("hamlet-unix", "rspamd")
 	ratio("rspamd", "postfix")
+	ratio("null-milter", "postfix")
+	ratio("hamlet", "null-milter")
 	ratio("opensmtpd-hamlet", "opensmtpd")
+	cpu := func(a string) {
+		if len(r.runs[a]) == 0 || len(r.runs["checkv2"]) == 0 {
+			return
+		}
+		var rs []float64
+		for i := range min(len(r.runs[a]), len(r.runs["checkv2"])) {
+			rs = append(rs, r.runs[a][i].CPU["hamlet"]/r.runs["checkv2"][i].CPU["hamlet"])
+		}
+		sort.Float64s(rs)
+		fmt.Fprintf(w, "  hamlet CPU per message, %s / checkv2: median %.2f (per round %s)\n", a, rs[len(rs)/2], fmtFloats(rs))
+	}
+	cpu("hamlet")
+	cpu("hamlet-unix")
 }
 
 func fmtFloats(fs []float64) string {

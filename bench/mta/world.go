@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,11 +15,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/internal/mtaenv"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
@@ -32,12 +33,14 @@ const (
 
 	hamletMilter = "127.0.0.1:11332"
 	hamletCtrl   = "127.0.0.1:11334"
+	hamletScan   = "127.0.0.1:11333"
 	rspamdMilter = "127.0.0.1:11432"
+	nullAddr     = "127.0.0.1:11532"
 	sinkAddr     = "127.0.0.1:2600"
 )
 
 // Postfix smtpd ports, one per target, all on every address.
-var postfixPorts = map[string]int{"postfix": 25, "hamlet": 26, "hamlet-unix": 27, "rspamd": 28}
+var postfixPorts = map[string]int{"postfix": 25, "hamlet": 26, "hamlet-unix": 27, "rspamd": 28, "null-milter": 29}
 
 // OpenSMTPD ports.
 var smtpdPorts = map[string]int{"opensmtpd": 2525, "opensmtpd-hamlet": 2526}
@@ -57,7 +60,10 @@ type world struct {
 	postfixPID            int
 	maillog               string
 	sink                  *sink
-	closers               []func()
+	checked               atomic.Int64 // /checkv2 scans answered
+	// paceRate is the last hamlet run's msg/s: checkv2 runs at it.
+	paceRate float64
+	closers  []func()
 }
 
 func newWorld(o Options, bin string, out io.Writer) (w *world, err error) {
@@ -68,7 +74,11 @@ func newWorld(o Options, bin string, out io.Writer) (w *world, err error) {
 		}
 	}()
 	needSMTPD := contains(o.Targets, "opensmtpd") || contains(o.Targets, "opensmtpd-hamlet")
-	if err := setupNamespace(needSMTPD); err != nil {
+	var addrs []string
+	for i := range clients {
+		addrs = append(addrs, clientIP(i)+"/32")
+	}
+	if err := mtaenv.SetupNamespace(addrs, needSMTPD); err != nil {
 		return w, fmt.Errorf("namespace: %w", err)
 	}
 	w.dir, err = os.MkdirTemp("", "hamlet-mtabench-")
@@ -102,6 +112,13 @@ func newWorld(o Options, bin string, out io.Writer) (w *world, err error) {
 			return w, fmt.Errorf("rspamd: %w", err)
 		}
 	}
+	if contains(o.Targets, "null-milter") {
+		nm, err := startNullMilter(nullAddr)
+		if err != nil {
+			return w, fmt.Errorf("null milter: %w", err)
+		}
+		w.closers = append(w.closers, nm.close)
+	}
 	if err := w.startPostfix(); err != nil {
 		return w, fmt.Errorf("postfix: %w", err)
 	}
@@ -130,38 +147,6 @@ func (w *world) avgKB() float64 {
 		n += len(m)
 	}
 	return float64(n) / float64(len(w.msgs)) / 1024
-}
-
-// setupNamespace runs inside the private namespaces: loopback up with the
-// client addresses, a resolv.conf naming the test DNS server, and for
-// OpenSMTPD private /run and /var/spool and its libexec.
-func setupNamespace(smtpd bool) error {
-	steps := [][]string{{"ip", "link", "set", "lo", "up"}}
-	for i := range clients {
-		steps = append(steps, []string{"ip", "addr", "add", clientIP(i) + "/32", "dev", "lo"})
-	}
-	if smtpd {
-		steps = append(steps,
-			[]string{"mount", "-t", "tmpfs", "tmpfs", "/run"},
-			[]string{"mount", "-t", "tmpfs", "tmpfs", "/var/spool"},
-			[]string{"mount", "--bind", filepath.Join(opensmtpdRoot(), "usr/libexec"), "/usr/libexec"})
-	}
-	for _, s := range steps {
-		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %v: %s", strings.Join(s, " "), err, out)
-		}
-	}
-	f, err := os.CreateTemp("", "mtabench-resolv-")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(f, "nameserver 127.0.0.1")
-	f.Close()
-	os.Chmod(f.Name(), 0o644)
-	if out, err := exec.Command("mount", "--bind", f.Name(), "/etc/resolv.conf").CombinedOutput(); err != nil {
-		return fmt.Errorf("resolv.conf: %v: %s", err, out)
-	}
-	return nil
 }
 
 // zone is the DNS of the benchmark's world: each client has a PTR whose
@@ -317,10 +302,10 @@ func (w *world) startHamlet() error {
 	}
 	w.hamlet = cmd
 	w.closers = append(w.closers, func() { stopCmd(cmd, 20*time.Second); logf.Close() })
-	if err := waitTCP(hamletMilter, 30*time.Second); err != nil {
+	if err := mtaenv.WaitTCP(hamletMilter, 30*time.Second); err != nil {
 		return fmt.Errorf("did not listen: %w\n%s", err, readFile(filepath.Join(w.dir, "hamlet.log")))
 	}
-	return waitTCP(hamletCtrl, 10*time.Second)
+	return mtaenv.WaitTCP(hamletCtrl, 10*time.Second)
 }
 
 func stopCmd(cmd *exec.Cmd, d time.Duration) {
@@ -341,29 +326,6 @@ func stopCmd(cmd *exec.Cmd, d time.Duration) {
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
-}
-
-func waitTCP(addr string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
 }
 
 // hamletScans is hamlet_scans_total summed over its actions.
@@ -402,7 +364,7 @@ func (w *world) startPostfix() error {
 			return err
 		}
 	}
-	if err := run("chown", "postfix", filepath.Join(d, "data")); err != nil {
+	if err := mtaenv.Run("chown", "postfix", filepath.Join(d, "data")); err != nil {
 		return err
 	}
 	mainCf := fmt.Sprintf(`compatibility_level = 3.6
@@ -443,12 +405,13 @@ maillog_file = %[1]s/maillog
 		"hamlet":      "inet:" + hamletMilter,
 		"hamlet-unix": "unix:" + w.milterSocket(),
 		"rspamd":      "inet:" + rspamdMilter,
+		"null-milter": "inet:" + nullAddr,
 	}
 	var out []string
 	for _, l := range strings.Split(string(master), "\n") {
 		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
 			var svc []string
-			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd"} {
+			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "null-milter"} {
 				svc = append(svc, fmt.Sprintf("%d inet n - n - - smtpd -o smtpd_milters=%s", postfixPorts[t], milters[t]))
 			}
 			l = strings.Join(svc, "\n")
@@ -458,15 +421,15 @@ maillog_file = %[1]s/maillog
 	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
 		return err
 	}
-	if err := run("postfix", "-c", conf, "check"); err != nil {
+	if err := mtaenv.Run("postfix", "-c", conf, "check"); err != nil {
 		return err
 	}
-	if err := run("postfix", "-c", conf, "start"); err != nil {
+	if err := mtaenv.Run("postfix", "-c", conf, "start"); err != nil {
 		return err
 	}
 	w.closers = append(w.closers, func() { exec.Command("postfix", "-c", conf, "stop").Run() })
 	w.postfixConf, w.maillog = conf, filepath.Join(d, "maillog")
-	if err := waitTCP(fmt.Sprintf("%s:%d", clientIP(0), postfixPorts["postfix"]), 20*time.Second); err != nil {
+	if err := mtaenv.WaitTCP(fmt.Sprintf("%s:%d", clientIP(0), postfixPorts["postfix"]), 20*time.Second); err != nil {
 		return err
 	}
 	pid, err := os.ReadFile(filepath.Join(d, "spool", "pid", "master.pid"))
@@ -526,7 +489,7 @@ upstream "local" { default = yes; self_scan = yes; }
 	}
 	w.rspamd = cmd
 	w.closers = append(w.closers, func() { stopCmd(cmd, 20*time.Second) })
-	if err := waitTCP(rspamdMilter, 180*time.Second); err != nil {
+	if err := mtaenv.WaitTCP(rspamdMilter, 180*time.Second); err != nil {
 		return fmt.Errorf("%w (log in %s)", err, filepath.Join(root, "log"))
 	}
 	return nil
@@ -549,8 +512,8 @@ match from any for domain "%s" action "sink"
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	smtpd := filepath.Join(opensmtpdRoot(), "usr/sbin/smtpd")
-	if err := run(smtpd, "-n", "-f", cf); err != nil {
+	smtpd := filepath.Join(mtaenv.OpenSMTPDRoot(), "usr/sbin/smtpd")
+	if err := mtaenv.Run(smtpd, "-n", "-f", cf); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(w.dir, "smtpd.log"))
@@ -564,7 +527,7 @@ match from any for domain "%s" action "sink"
 	}
 	w.smtpd = cmd
 	w.closers = append(w.closers, func() { stopCmd(cmd, 10*time.Second); logf.Close() })
-	if err := waitTCP(fmt.Sprintf("%s:%d", clientIP(0), smtpdPorts["opensmtpd-hamlet"]), 20*time.Second); err != nil {
+	if err := mtaenv.WaitTCP(fmt.Sprintf("%s:%d", clientIP(0), smtpdPorts["opensmtpd-hamlet"]), 20*time.Second); err != nil {
 		return fmt.Errorf("smtpd did not listen: %w\n%s", err, readFile(filepath.Join(w.dir, "smtpd.log")))
 	}
 	return nil

@@ -104,8 +104,11 @@ zone = "score.test"
 enabled = false
 
 # The cases test the connection checks; the header check's symbols
-# (ONCE_RECEIVED, DATE_IN_PAST of the fixed Date) would blur their scores.
+# (ONCE_RECEIVED, DATE_IN_PAST of the fixed Date) and the content rules'
+# (MIME_GOOD) would blur their scores.
 [headers]
+enabled = false
+[content]
 enabled = false
 
 [dnsbl]
@@ -213,7 +216,7 @@ var connectionCases = []connectionCase{
 	{name: "Senderscore 5", ip: "198.51.100.5", helo: "m5.example.com",
 		symbols: "RBL_SENDERSCORE_REPUT_BAD,RDNS_FCRDNS_PASS", score: 6, action: "reject", smtp: "Sender Score 5"},
 	{name: "Senderscore 50", ip: "198.51.100.50", helo: "m50.example.com",
-		symbols: "RBL_SENDERSCORE_REPUT_LOW,RDNS_FCRDNS_PASS", score: 2.03, action: "no action", option: "RBL_SENDERSCORE_REPUT_LOW=score=50"},
+		symbols: "RBL_SENDERSCORE_REPUT_LOW,RDNS_FCRDNS_PASS", score: 2.03, action: "add header", option: "RBL_SENDERSCORE_REPUT_LOW=score=50"},
 	{name: "Senderscore 95", ip: "198.51.100.95", helo: "m95.example.com",
 		symbols: "RBL_SENDERSCORE_REPUT_GOOD,RDNS_FCRDNS_PASS", score: -1, action: "no action"},
 	{name: "Senderscore absent", ip: "198.51.100.1", helo: "m1.example.com",

@@ -274,7 +274,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestCheckCommand(t *testing.T) {
 	msgFile := filepath.Join(t.TempDir(), "m.eml")
 	os.WriteFile(msgFile, []byte("From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n"), 0o600)
-	cfg := writeConfig(t, "[symbols]\nMIME_MALFORMED = 7.0\n[headers]\nenabled = false\n")
+	cfg := writeConfig(t, "[symbols]\nMIME_MALFORMED = 7.0\n[headers]\nenabled = false\n[content]\nenabled = false\n")
 	var out, errb bytes.Buffer
 	code := run([]string{"check", "-c", cfg, "--dns", "127.0.0.1:9", "--ip", "192.0.2.1", msgFile}, strings.NewReader(""), &out, &errb)
 	if code != 0 || !strings.Contains(out.String(), "Action: no action") || !strings.Contains(out.String(), "SYMBOL") {
@@ -298,7 +298,7 @@ func TestCheckCommand(t *testing.T) {
 // and symbols.
 func TestRspamcAgainstServe(t *testing.T) {
 	rspamc := sharedtest.Require(t, "rspamc", "rspamd")
-	cfg := writeConfig(t, loopbackConfig+"[symbols]\nMIME_MALFORMED = 7.5\n")
+	cfg := writeConfig(t, loopbackConfig+"[symbols]\nMIME_MALFORMED = 7.5\n[content]\nenabled = false\n")
 	d := startServe(t, "-c", cfg, "--data", t.TempDir())
 	msg := filepath.Join(t.TempDir(), "m.eml")
 	os.WriteFile(msg, []byte("From: a@example.org\r\nSubject: no body separator"), 0o600)

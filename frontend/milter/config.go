@@ -43,6 +43,20 @@ type Config struct {
 	MaxMessageSize int64 `toml:"max_message_size"`
 	// TempfailReply is the SMTP reply text used when OnError tempfails.
 	TempfailReply string `toml:"tempfail_reply"`
+	// MaxConnections caps the milter connections served at once; more
+	// wait in the listen queue. Zero means half the process's file
+	// descriptor limit (DefaultMaxConnections).
+	MaxConnections int `toml:"max_connections"`
+	// IdleTimeout closes a connection on which the MTA has sent nothing
+	// for this long. Zero means DefaultIdleTimeout, longer than Postfix's
+	// smtpd_timeout (300 s), so that a slow SMTP client's milter
+	// connection survives.
+	IdleTimeout duration.Duration `toml:"idle_timeout"`
+	// MaxInflightBytes bounds the message bytes held by all connections
+	// together while they arrive and are scanned; a message that would
+	// exceed it gets OnError (by default 451 4.7.1, the MTA retries).
+	// Zero means DefaultMaxInflightBytes.
+	MaxInflightBytes int64 `toml:"max_inflight_bytes"`
 }
 
 // Defaults.
@@ -51,6 +65,9 @@ const (
 	MinTimeout            = time.Second
 	DefaultMaxMessageSize = 50 << 20
 	DefaultTempfailReply  = "4.7.1 Mail filter unavailable, try again later"
+	DefaultIdleTimeout    = 330 * time.Second
+	// DefaultMaxInflightBytes: 256 MiB of messages in flight.
+	DefaultMaxInflightBytes = 256 << 20
 )
 
 // DefaultConfig returns the configuration used when [milter] is absent.
@@ -61,6 +78,10 @@ func DefaultConfig() Config {
 		Timeout:        duration.Duration(DefaultTimeout),
 		MaxMessageSize: DefaultMaxMessageSize,
 		TempfailReply:  DefaultTempfailReply,
+		IdleTimeout:    duration.Duration(DefaultIdleTimeout),
+		// MaxConnections stays 0 here: the limit is the running
+		// process's, read when the server starts.
+		MaxInflightBytes: DefaultMaxInflightBytes,
 	}
 }
 
@@ -83,6 +104,15 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.TempfailReply == "" {
 		c.TempfailReply = d.TempfailReply
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = d.MaxInflightBytes
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections()
 	}
 	return c
 }
@@ -110,6 +140,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageSize < 0 {
 		return errors.New("milter.max_message_size: negative")
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("milter.max_connections: negative")
+	}
+	if c.IdleTimeout < 0 {
+		return errors.New("milter.idle_timeout: negative")
+	}
+	if c.MaxInflightBytes < 0 {
+		return errors.New("milter.max_inflight_bytes: negative")
 	}
 	if c.TempfailReply != "" && !strings.HasPrefix(c.TempfailReply, "4.") {
 		return fmt.Errorf("milter.tempfail_reply: %q must start with a 4.x.x enhanced status code", c.TempfailReply)

@@ -53,8 +53,16 @@ type Server struct {
 
 	conns, messages, early, errs atomic.Uint64
 
-	// idleTimeout bounds the wait for the MTA's next packet.
-	idleTimeout time.Duration
+	// slots holds a token per connection served (Config.MaxConnections).
+	slots chan struct{}
+	// closed is closed by Shutdown: it wakes an accept loop waiting for
+	// a free slot.
+	closed    chan struct{}
+	closeOnce sync.Once
+	// inflight is the message bytes all sessions hold
+	// (Config.MaxInflightBytes).
+	inflight atomic.Int64
+	full     atomic.Bool // the connection limit was reached (logged once)
 }
 
 // NewServer returns a server that scans with the engine eng returns at
@@ -66,15 +74,29 @@ func NewServer(eng func() *engine.Engine, cfg Config, logger *slog.Logger) *Serv
 	if logger == nil {
 		logger = slog.Default()
 	}
+	cfg = cfg.WithDefaults()
 	return &Server{
-		engine:      eng,
-		cfg:         cfg.WithDefaults(),
-		log:         logger.With("frontend", "milter"),
-		listeners:   map[net.Listener]struct{}{},
-		sessions:    map[*session]struct{}{},
-		idleTimeout: 30 * time.Minute,
+		engine:    eng,
+		cfg:       cfg,
+		log:       logger.With("frontend", "milter"),
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[*session]struct{}{},
+		slots:     make(chan struct{}, cfg.MaxConnections),
+		closed:    make(chan struct{}),
 	}
 }
+
+// reserve accounts n more message bytes in flight; false when that would
+// pass Config.MaxInflightBytes (nothing is accounted then).
+func (s *Server) reserve(n int64) bool {
+	if s.inflight.Add(n) > s.cfg.MaxInflightBytes {
+		s.inflight.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (s *Server) release(n int64) { s.inflight.Add(-n) }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
@@ -112,19 +134,40 @@ func (s *Server) Serve(ln net.Listener) error {
 	}()
 	var delay time.Duration
 	for {
+		// A free slot first: past MaxConnections the MTA's connections
+		// wait in the listen queue instead of costing descriptors.
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			if !s.full.Swap(true) {
+				s.log.Warn("milter connection limit reached, new connections wait", "max_connections", s.cfg.MaxConnections)
+			}
+			select {
+			case s.slots <- struct{}{}:
+			case <-s.closed:
+				return ErrServerClosed
+			}
+		}
 		c, err := ln.Accept()
 		if err != nil {
+			<-s.slots
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Out of descriptors (EMFILE, ENFILE), buffers, an aborted
+			// handshake: all pass. Back off and accept again rather
+			// than take the daemon down.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.closed:
+				return ErrServerClosed
+			}
+			continue
 		}
 		delay = 0
 		sess := newSession(s, c)
@@ -132,6 +175,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		if s.closing.Load() {
 			s.mu.Unlock()
 			c.Close()
+			<-s.slots
 			return ErrServerClosed
 		}
 		s.sessions[sess] = struct{}{}
@@ -144,6 +188,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Lock()
 			delete(s.sessions, sess)
 			s.mu.Unlock()
+			<-s.slots
+			s.full.Store(false)
 		}()
 	}
 }
@@ -156,6 +202,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Postfix's milter_default_action) and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	s.closeOnce.Do(func() { close(s.closed) })
 	s.mu.Lock()
 	for ln := range s.listeners {
 		ln.Close()

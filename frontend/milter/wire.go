@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -118,28 +119,52 @@ type Packet struct {
 	Data []byte
 }
 
-// ReadPacket reads one packet from r.
+// ReadPacket reads one packet from r. The packet's buffer grows as its
+// bytes arrive: a declared length reserves nothing.
 func ReadPacket(r io.Reader) (Packet, error) {
+	p, _, err := readPacket(r, nil)
+	return p, err
+}
+
+// readPacket reads one packet into buf (reused when large enough) and
+// returns the buffer for the next call. Memory follows the bytes that
+// arrived, not the length the peer declared: a peer that announces 1 MiB
+// and sends 9 bytes costs 9 bytes rounded up to firstChunk, not 1 MiB.
+func readPacket(r io.Reader, buf []byte) (Packet, []byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return Packet{}, err
+		return Packet{}, buf, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	n := int(binary.BigEndian.Uint32(hdr[:]))
 	if n == 0 {
-		return Packet{}, errors.New("milter: empty packet")
+		return Packet{}, buf, errors.New("milter: empty packet")
 	}
 	if n > MaxPacket {
-		return Packet{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
+		return Packet{}, buf, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	buf = buf[:0]
+	if cap(buf) < min(n, firstChunk) {
+		buf = make([]byte, 0, min(n, firstChunk))
+	}
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			// Double what has arrived, never beyond the declared length.
+			buf = slices.Grow(buf, min(n, 2*cap(buf))-len(buf))
 		}
-		return Packet{}, err
+		k, err := r.Read(buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+k]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Packet{}, buf, err
+		}
 	}
-	return Packet{Cmd: buf[0], Data: buf[1:]}, nil
+	return Packet{Cmd: buf[0], Data: buf[1:]}, buf, nil
 }
+
+// firstChunk is the buffer a packet starts with.
+const firstChunk = 4 << 10
 
 // AppendPacket appends the encoding of a packet to b.
 func AppendPacket(b []byte, cmd byte, data ...[]byte) []byte {

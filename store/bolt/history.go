@@ -114,9 +114,31 @@ func (s *Store) HistoryList(ctx context.Context, q store.HistoryQuery) ([]store.
 				k, v = c.Prev()
 			}
 		}
+		var after []byte
+		if !q.After.IsZero() {
+			after = historyKey(q.After, 0)
+		}
+		var fold []byte
+		scanned := 0
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			if after != nil && bytes.Compare(k, after) < 0 {
+				break
+			}
+			if q.MaxScan > 0 && scanned >= q.MaxScan {
+				break
+			}
+			scanned++
+			if len(q.Needles) > 0 {
+				var ok bool
+				if ok, fold = q.Pass(v, fold); !ok {
+					continue
+				}
+			}
 			var r store.HistoryRecord
 			if json.Unmarshal(v, &r) != nil {
+				continue
+			}
+			if q.Match != nil && !q.Match(&r) {
 				continue
 			}
 			out = append(out, r)

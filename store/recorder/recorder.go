@@ -32,6 +32,10 @@ type Options struct {
 	// Timeout bounds each store write (default 5 s).
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// KeepHourly and KeepDaily bound the hourly and the daily/monthly
+	// aggregates (top symbols, rejected networks and sender domains;
+	// defaults 14 and 400 days).
+	KeepHourly, KeepDaily time.Duration
 	// HashKey, when not nil, makes the history keep addresses only as
 	// keyed hashes (see HashAddress): a search by address still finds
 	// them, a reader of the store learns nothing.
@@ -39,15 +43,20 @@ type Options struct {
 }
 
 // HashAddress is the keyed hash an address is kept as: "h:" and 16 hex
-// digits of HMAC-SHA-256 over the lower-cased address. The null sender
-// stays "".
+// digits of HMAC-SHA-256 over the lower-cased local part, then "@" and
+// the domain, which stays readable (the dashboard's sender domains, the
+// allowlist buttons). The null sender stays "".
 func HashAddress(key []byte, addr string) string {
 	if addr == "" || strings.HasPrefix(addr, "h:") {
 		return addr
 	}
+	local, domain := addr, ""
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		local, domain = addr[:i], addr[i:]
+	}
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(strings.ToLower(addr)))
-	return "h:" + hex.EncodeToString(m.Sum(nil)[:8])
+	m.Write([]byte(strings.ToLower(local)))
+	return "h:" + hex.EncodeToString(m.Sum(nil)[:8]) + strings.ToLower(domain)
 }
 
 // Recorder implements engine.Observer.
@@ -58,6 +67,8 @@ type Recorder struct {
 	timeout time.Duration
 	log     *slog.Logger
 	hashKey []byte
+	keepH   time.Duration
+	keepD   time.Duration
 
 	dropped, failed, written atomic.Int64
 
@@ -82,7 +93,13 @@ func New(st store.Store, o Options) *Recorder {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	r := &Recorder{st: st, q: make(chan store.HistoryRecord, o.Queue), now: o.Now, timeout: o.Timeout, log: o.Logger, done: make(chan struct{}), hashKey: o.HashKey}
+	r := &Recorder{st: st, q: make(chan store.HistoryRecord, o.Queue), now: o.Now, timeout: o.Timeout, log: o.Logger, done: make(chan struct{}), hashKey: o.HashKey, keepH: o.KeepHourly, keepD: o.KeepDaily}
+	if r.keepH <= 0 {
+		r.keepH = 14 * 24 * time.Hour
+	}
+	if r.keepD <= 0 {
+		r.keepD = 400 * 24 * time.Hour
+	}
 	go r.run()
 	return r
 }
@@ -194,6 +211,9 @@ func (r *Recorder) write(batch []store.HistoryRecord) {
 			if err = r.st.StatsAdd(ctx, k.hour, k.action, counts[k]); err != nil {
 				break
 			}
+		}
+		if err == nil {
+			err = r.aggregate(ctx, batch)
 		}
 	}
 	if err != nil {

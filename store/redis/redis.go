@@ -568,26 +568,64 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 	return wrap(err)
 }
 
-// HistoryList implements store.Store.
+// HistoryList implements store.Store. It reads the sorted set newest
+// first by rank, in chunks when filtering (rank ranges cost O(log N + M),
+// so a deep scan stays linear), and filters here.
 func (s *Store) HistoryList(ctx context.Context, q store.HistoryQuery) ([]store.HistoryRecord, error) {
 	limit := store.DefaultLimit(q.Limit, 100)
-	max := "+inf"
+	k := s.prefix + "history"
+	var start int64
 	if !q.Before.IsZero() {
-		max = "(" + strconv.FormatInt(store.Millis(q.Before), 10)
+		// Members at or after Before come first in reverse order.
+		n, err := s.c.ZCount(ctx, k, strconv.FormatInt(store.Millis(q.Before), 10), "+inf").Result()
+		if err != nil {
+			return nil, wrap(err)
+		}
+		start = n
 	}
-	vals, err := s.c.ZRevRangeByScore(ctx, s.prefix+"history", &goredis.ZRangeBy{Min: "-inf", Max: max, Count: int64(limit)}).Result()
-	if err != nil {
-		return nil, wrap(err)
+	minScore := float64(store.Millis(q.After))
+	chunk := int64(limit)
+	if q.Filtered() {
+		chunk = historyChunk
 	}
-	out := make([]store.HistoryRecord, 0, len(vals))
-	for _, v := range vals {
-		var r store.HistoryRecord
-		if json.Unmarshal([]byte(v), &r) == nil {
+	out := make([]store.HistoryRecord, 0, min(limit, 1024))
+	var fold []byte
+	scanned := 0
+	for done := false; !done && len(out) < limit; start += chunk {
+		zs, err := s.c.ZRevRangeWithScores(ctx, k, start, start+chunk-1).Result()
+		if err != nil {
+			return nil, wrap(err)
+		}
+		done = int64(len(zs)) < chunk || !q.Filtered()
+		for _, z := range zs {
+			if len(out) >= limit || (!q.After.IsZero() && z.Score < minScore) || (q.MaxScan > 0 && scanned >= q.MaxScan) {
+				done = true
+				break
+			}
+			scanned++
+			v, _ := z.Member.(string)
+			if len(q.Needles) > 0 {
+				var ok bool
+				if ok, fold = q.Pass([]byte(v), fold); !ok {
+					continue
+				}
+			}
+			var r store.HistoryRecord
+			if json.Unmarshal([]byte(v), &r) != nil {
+				continue
+			}
+			if q.Match != nil && !q.Match(&r) {
+				continue
+			}
 			out = append(out, r)
 		}
 	}
 	return out, nil
 }
+
+// historyChunk is how many records a filtered history query reads per
+// round trip.
+const historyChunk = 2000
 
 // ---- statistics ----
 

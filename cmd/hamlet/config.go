@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/hamlet-mail/hamlet/daemon"
+	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/frontend/milter"
+)
+
+func init() {
+	commands["config"] = command{"check the configuration and print it in effect (config check [-c FILE])", cmdConfig}
+}
+
+func cmdConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "check" {
+		fmt.Fprintln(stderr, "usage: hamlet config check [-c hamlet.toml] [-q]")
+		return exitConfig
+	}
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var file, data string
+	var quiet bool
+	var dnsServers multiFlag
+	fs.StringVar(&file, "c", "", "configuration `file` (TOML); none: embedded defaults")
+	fs.StringVar(&file, "config", "", "same as -c")
+	fs.StringVar(&data, "data", "", "data `directory`, as given to serve")
+	fs.Var(&dnsServers, "dns", "DNS server `HOST:PORT`, as given to serve (repeatable)")
+	fs.BoolVar(&quiet, "q", false, "print only problems and warnings (for ExecStartPre=)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitConfig
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hamlet config check: unexpected argument %q\n", fs.Arg(0))
+		return exitConfig
+	}
+	name := file
+	if name == "" {
+		name = "(defaults)"
+	}
+	s, problems := checkConfig(file, daemon.Overrides{DataDir: data, DNS: dnsServers})
+	if s != nil && !quiet {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "# The configuration in effect from %s, defaults filled in.\n", name)
+		if err := encodeSettings(&b, s); err != nil {
+			problems = append(problems, fmt.Errorf("printing the configuration: %w", err))
+		} else {
+			stdout.Write(b.Bytes())
+		}
+	}
+	if s != nil {
+		for _, w := range configWarnings(s) {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", name, w)
+		}
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%v\n", p)
+		}
+		fmt.Fprintf(stderr, "hamlet config check: %s: %d problem(s)\n", name, len(problems))
+		return exitConfig
+	}
+	if !quiet {
+		fmt.Fprintf(stderr, "hamlet config check: %s: OK\n", name)
+	}
+	return exitOK
+}
+
+// checkConfig loads the configuration as serve does and builds its engine
+// (keys, lists, policy), without opening the store or any listener. It
+// returns every problem found; s is nil when the file could not be read
+// at all.
+func checkConfig(file string, ov daemon.Overrides) (s *daemon.Settings, problems []error) {
+	s, problems = daemon.CheckSettings(file, ov)
+	if s == nil || len(problems) > 0 {
+		return s, problems
+	}
+	res, err := dns.NewClient(s.DNS)
+	if err != nil {
+		return s, []error{fmt.Errorf("%s: dns: %w", s.File(), err)}
+	}
+	if _, err := daemon.BuildEngine(s, daemon.Deps{Resolver: res, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		problems = append(problems, splitErrors(err)...)
+	}
+	return s, problems
+}
+
+// splitErrors undoes errors.Join.
+func splitErrors(err error) []error {
+	var j interface{ Unwrap() []error }
+	if errors.As(err, &j) {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// configWarnings names what is legal but exposed.
+func configWarnings(s *daemon.Settings) []string {
+	var out []string
+	for _, a := range s.Scan.Listen {
+		if daemon.Exposed("tcp", a) {
+			out = append(out, fmt.Sprintf("scan.listen %q is not on loopback: firewall it", a))
+		}
+	}
+	for _, a := range s.Milter.Listen {
+		if network, addr, err := milter.ParseListen(a); err == nil && daemon.Exposed(network, addr) {
+			out = append(out, fmt.Sprintf("milter.listen %q is not on loopback: firewall it", a))
+		}
+	}
+	return out
+}
+
+// encodeSettings writes s as TOML: the core options, then each feature's
+// section under the key LoadSettings decodes it from (its toml tag, or
+// its field name in lower case); a table read by both (controller) is
+// printed once with the options of both.
+func encodeSettings(w io.Writer, s *daemon.Settings) error {
+	all, err := asTable(s.Config)
+	if err != nil {
+		return err
+	}
+	v := reflect.ValueOf(s).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous || !f.IsExported() {
+			continue
+		}
+		key := strings.ToLower(f.Name)
+		if tag, _, _ := strings.Cut(f.Tag.Get("toml"), ","); tag == "-" {
+			continue
+		} else if tag != "" {
+			key = tag
+		}
+		sec, err := asTable(v.Field(i).Interface())
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if have, ok := all[key].(map[string]any); ok {
+			for k, x := range sec {
+				have[k] = x
+			}
+			continue
+		}
+		all[key] = sec
+	}
+	redact(all)
+	return toml.NewEncoder(w).Encode(all)
+}
+
+// redact hides secrets (passwords, tokens) that are set: the output may go
+// to a terminal, a ticket or a log.
+func redact(m map[string]any) {
+	for k, v := range m {
+		switch x := v.(type) {
+		case map[string]any:
+			redact(x)
+		case []map[string]any:
+			for _, e := range x {
+				redact(e)
+			}
+		case string:
+			l := strings.ToLower(k)
+			if x != "" && (strings.Contains(l, "password") || strings.Contains(l, "secret") || strings.Contains(l, "token")) {
+				m[k] = "(set, not shown)"
+			}
+		}
+	}
+}
+
+// asTable turns a section's value into a TOML table, through its TOML text.
+func asTable(v any) (map[string]any, error) {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(v); err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	_, err := toml.Decode(b.String(), &m)
+	return m, err
+}

@@ -1,0 +1,378 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hamlet-mail/hamlet/checks"
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/bolt"
+	"github.com/hamlet-mail/hamlet/store/recorder"
+)
+
+// liveEnv is a controller over an engine that records its verdicts (the
+// daemon's set-up: recorder, counters, greylisting), served on loopback.
+type liveEnv struct {
+	*env
+	rec *recorder.Recorder
+	url string
+}
+
+func newLiveEnv(t *testing.T, mod func(*Options)) *liveEnv {
+	t.Helper()
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := recorder.New(st, recorder.Options{})
+	t.Cleanup(func() { rec.Close(); st.Close() })
+	g, err := greylist.New(st, greylist.DefaultConfig(), greylist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counters := NewCounters()
+	eng, err := engine.New(engine.Options{
+		Checks: []engine.Check{wordCheck{}}, Policy: engine.DefaultPolicy(),
+		Finishers: []engine.Finisher{checks.NewGreylist(g, checks.SPFPassDomain, nil)},
+		Observers: []engine.Observer{counters, rec},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Sources: Sources{Store: st, Engine: func() *engine.Engine { return eng },
+		Greylist: func() *greylist.Greylister { return g }, Counters: counters, Version: "test"}}
+	if mod != nil {
+		mod(&o)
+	}
+	srv, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &liveEnv{env: &env{st: st, eng: eng, srv: srv, g: g}, rec: rec, url: hs.URL}
+}
+
+// scan scans one transaction from ip with sender from and returns its
+// verdict.
+func (l *liveEnv) scan(t *testing.T, qid, ip, from string) *engine.Verdict {
+	t.Helper()
+	addr := netip.MustParseAddr(ip)
+	return l.eng.Scan(context.Background(), &engine.Transaction{QueueID: qid, ClientIP: addr, Helo: "mail.example.net", MailFrom: from, Rcpts: []string{"user@example.com"}})
+}
+
+// waitHistory waits until the store holds n records.
+func (l *liveEnv) waitHistory(t *testing.T, n int) {
+	t.Helper()
+	for range 200 {
+		rs, err := l.st.HistoryList(context.Background(), store.HistoryQuery{Limit: n + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("history did not reach %d records", n)
+}
+
+// browser starts headless Chromium (Debian's) for the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := sharedtest.Require(t, "chromium", "chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("hide-scrollbars", true),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+// screenshotDir is where browser tests save their screenshots
+// ($HAMLET_SCREENSHOTS, default a directory in the system temp dir).
+func screenshotDir(t *testing.T) string {
+	d := os.Getenv("HAMLET_SCREENSHOTS")
+	if d == "" {
+		d = filepath.Join(os.TempDir(), "hamlet-screenshots")
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// shoot saves full-page screenshots of the current page at desktop and
+// phone widths.
+func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := screenshotDir(t)
+	for _, sz := range []struct {
+		tag  string
+		w, h int64
+	}{{"desktop", 1280, 900}, {"phone", 390, 844}} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(sz.w, sz.h), chromedp.Sleep(150*time.Millisecond)); err != nil {
+			t.Fatalf("viewport %s: %v", name, err)
+		}
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		p := filepath.Join(dir, name+"-"+sz.tag+".png")
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots: %s/%s-{desktop,phone}.png", dir, name)
+}
+
+// The flows a postmaster uses: log in, read the dashboard, filter the
+// history, read a verdict's explanation, allowlist a sender.
+func TestBrowserFlows(t *testing.T) {
+	l := newLiveEnv(t, withPasswords(t))
+	ctx := browser(t)
+
+	// 50 messages: 30 clean, 10 tagged, 5 rejected, 5 greylisted.
+	n := 0
+	mix := []struct {
+		k    int
+		from string
+		ip   string
+	}{{30, "ok%d@good.example", "198.51.100.%d"}, {10, "tag%d@promo.example", "203.0.113.%d"}, {5, "spam%d@bad.example", "192.0.2.%d"}, {5, "grey%d@new.example", "100.64.0.%d"}}
+	for _, m := range mix {
+		for i := range m.k {
+			n++
+			l.scan(t, fmt.Sprintf("Q%03d", n), fmt.Sprintf(m.ip, i+1), fmt.Sprintf(m.from, i))
+		}
+	}
+	l.waitHistory(t, 50)
+
+	// Log in.
+	err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#password`)))
+	loc := run(t, ctx, chromedp.Location())
+	if err != nil || !strings.Contains(loc, "/login?next=") {
+		t.Fatalf("not sent to the login form: %v %s", err, loc)
+	}
+	shoot(t, ctx, "login")
+	t.Log("logging in")
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#password`), "boss"),
+		chromedp.Submit(chromedp.CSS(`#password`)),
+		chromedp.WaitVisible(chromedp.CSS(`.tiles`)),
+	); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	// The dashboard's counts are the 50 messages.
+	t.Log("dashboard")
+	shoot(t, ctx, "dashboard")
+	want := map[string]int{"no action": 30, "add header": 10, "reject": 5, "soft reject": 5}
+	for a, w := range want {
+		got := run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('a.tile[data-kind=%q] b').dataset.count`, a)))
+		if got != strconv.Itoa(w) {
+			t.Errorf("dashboard %s: %s, want %d", a, got, w)
+		}
+	}
+	top := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
+	for _, w := range []string{"TEST_TAG", "192.0.2.0/24", "bad.example"} {
+		if !strings.Contains(top, w) {
+			t.Errorf("dashboard lacks %q", w)
+		}
+	}
+	shoot(t, ctx, "dashboard")
+
+	// Filter the history by action.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(l.url+"/mail"),
+		chromedp.WaitVisible(chromedp.CSS(`select[name=action]`)),
+		chromedp.SetValue(chromedp.CSS(`select[name=action]`), "reject"),
+		chromedp.Submit(chromedp.CSS(`select[name=action]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#filtered`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	rows := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.history tbody tr[data-id]").length`))
+	badges := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tbody .badge")].map(b => b.textContent)`))
+	if rows != 5 || len(badges) != 5 || strings.Count(strings.Join(badges, ","), "reject") != 5 {
+		t.Errorf("history filtered by reject: %d rows %v", rows, badges)
+	}
+	shoot(t, ctx, "history-reject")
+
+	// Open a detail page and read the explanation.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`table.history tbody tr[data-id] a`)), chromedp.WaitVisible(chromedp.CSS(`#summary`))); err != nil {
+		t.Fatal(err)
+	}
+	summary := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#summary").innerText`))
+	change := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#wouldchange").innerText`))
+	if !strings.Contains(summary, "Reject with a score of 20.00") || !strings.Contains(change, "Without TEST_SPAM this would have been no action") {
+		t.Errorf("explanation: %q / %q", summary, change)
+	}
+	shoot(t, ctx, "detail-reject")
+
+	// A greylisted sender: allowlist its address from its detail page,
+	// and its next message passes.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(l.url+"/mail?qid=Q050"),
+		chromedp.WaitVisible(chromedp.CSS(`table.history tbody tr[data-id] a`)),
+		chromedp.Click(chromedp.CSS(`table.history tbody tr[data-id] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#summary`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	summary = run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#decision").innerText`))
+	if !strings.Contains(summary, "greylist band") {
+		t.Errorf("greylisted explanation: %q", summary)
+	}
+	shoot(t, ctx, "detail-greylisted")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-target="100.64.0.5"]`)), chromedp.WaitVisible(chromedp.CSS(`.flash`))); err != nil {
+		t.Fatal(err)
+	}
+	flash := run(t, ctx, chromedp.Evaluate[string](`document.querySelector(".flash").innerText`))
+	if !strings.Contains(flash, "Allowlisted net:100.64.0.5/32") {
+		t.Errorf("flash after allowlisting: %q", flash)
+	}
+	if v := l.scan(t, "Q051", "100.64.0.5", "grey9@new.example"); v.Action != engine.NoAction {
+		t.Errorf("next message from the allowlisted sender: %v %v", v.Action, v.Symbols)
+	}
+}
+
+// run runs a and fails the test on an error.
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// What-if shows the changed counts; the scan page and the configuration
+// view render; rspamd's own web UI shows hamlet's stat numbers.
+func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
+	const www = "/usr/share/rspamd/www"
+	if _, err := os.Stat(filepath.Join(www, "index.html")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("rspamd's web UI is required (Debian package rspamd): %v", err)
+		}
+		t.Skipf("rspamd's web UI not installed: %v", err)
+	}
+	l := newLiveEnv(t, func(o *Options) { o.RspamdWebUI = www })
+	ctx := browser(t)
+	for i := range 10 {
+		l.scan(t, fmt.Sprintf("T%02d", i), fmt.Sprintf("203.0.113.%d", i+1), fmt.Sprintf("tag%d@promo.example", i))
+		l.scan(t, fmt.Sprintf("O%02d", i), fmt.Sprintf("198.51.100.%d", i+1), fmt.Sprintf("ok%d@good.example", i))
+	}
+	l.waitHistory(t, 20)
+
+	// What if add header started at 8 and greylisting were off: the ten
+	// tagged messages (TEST_TAG, 7) pass.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(l.url+"/whatif"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=add_header]`)),
+		chromedp.SetValue(chromedp.CSS(`input[name=add_header]`), "8"),
+		chromedp.SetValue(chromedp.CSS(`input[name=greylist]`), ""),
+		chromedp.SendKeys(chromedp.CSS(`#weights`), "TEST_GOOD = -2"),
+		chromedp.Submit(chromedp.CSS(`input[name=add_header]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#whatif-counts`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	cell := func(action, col string) string {
+		return run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#whatif-counts tr[data-kind=%q] .%s').innerText`, action, col)))
+	}
+	if b, a := cell("add header", "before"), cell("add header", "after"); b != "10" || a != "0" {
+		t.Errorf("what-if add header: %s → %s, want 10 → 0", b, a)
+	}
+	if b, a := cell("no action", "before"), cell("no action", "after"); b != "10" || a != "20" {
+		t.Errorf("what-if no action: %s → %s, want 10 → 20", b, a)
+	}
+	changed := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#whatif-changed tbody a").length`))
+	toml := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#toml").innerText`))
+	if changed != 10 || !strings.Contains(toml, "add_header = 8") || !strings.Contains(toml, "greylist = false") || !strings.Contains(toml, "TEST_GOOD = -2") {
+		t.Errorf("what-if: %d changed, TOML %q", changed, toml)
+	}
+	shoot(t, ctx, "whatif")
+
+	// The scan page gives a verdict and records nothing.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(l.url+"/try"),
+		chromedp.WaitVisible(chromedp.CSS(`#message`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=from]`), "spam@bad.example"),
+		chromedp.SendKeys(chromedp.CSS(`#message`), "From: spam@bad.example\nSubject: buy\n\nnow\n"),
+		chromedp.Submit(chromedp.CSS(`#message`)),
+		chromedp.WaitVisible(chromedp.CSS(`#try-action`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if a := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#try-action").innerText`)); a != "reject" {
+		t.Errorf("scan page verdict: %q", a)
+	}
+	shoot(t, ctx, "scan")
+	time.Sleep(200 * time.Millisecond)
+	if rs, _ := l.st.HistoryList(context.Background(), store.HistoryQuery{Limit: 100}); len(rs) != 20 {
+		t.Errorf("the scan page recorded its scan: %d records", len(rs))
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/config"), chromedp.WaitVisible(chromedp.CSS(`#weights`))); err != nil {
+		t.Fatal(err)
+	}
+	if w := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#weights").innerText`)); !strings.Contains(w, "TEST_SPAM") {
+		t.Errorf("configuration view lacks TEST_SPAM")
+	}
+	shoot(t, ctx, "config")
+
+	// rspamd's web UI, served by hamlet, shows hamlet's numbers.
+	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/rspamd/")); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(`#statWidgets .stat-box`))); err != nil {
+		shoot(t, ctx, "rspamd-webui-failed")
+		res := run(t, ctx, chromedp.Evaluate[[]string](`[...performance.getEntriesByType('resource')].map(e => e.name + ' ' + e.responseStatus)`))
+		t.Logf("resources: %q", res)
+		t.Fatalf("rspamd web UI: %v", err)
+	}
+	widgets := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#statWidgets").innerText`))
+	norm := strings.Join(strings.Fields(strings.ToLower(widgets)), " ")
+	for _, want := range []string{"20 scanned", "10 no action", "10 add header"} {
+		if !strings.Contains(norm, want) {
+			t.Errorf("rspamd web UI widgets lack %q: %q", want, norm)
+		}
+	}
+	shoot(t, ctx, "rspamd-webui")
+}

@@ -1,0 +1,61 @@
+package controller
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/hamlet-mail/hamlet/config/duration"
+)
+
+// The fix buttons: form posts that change the allowlist and greylist,
+// then go back to the page they came from with a message.
+func (s *Server) mountFixes() {
+	if s.src.Greylist == nil {
+		return
+	}
+	s.HandleFunc("POST /fix/allow", Admin, func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
+		target := strings.TrimSpace(r.FormValue("target"))
+		var ttl duration.Duration
+		if t := r.FormValue("ttl"); t != "" {
+			if err := ttl.UnmarshalText([]byte(t)); err != nil {
+				back(w, r, "error: ttl: "+err.Error())
+				return
+			}
+		}
+		e, err := s.allow(r, s.src.Greylist(), target, r.FormValue("reason"), ttl)
+		if err != nil {
+			back(w, r, "error: "+err.Error())
+			return
+		}
+		back(w, r, "Allowlisted "+e.Key+".")
+	})
+	s.HandleFunc("POST /fix/drop", Admin, func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
+		key := r.FormValue("key")
+		ok, err := s.drop(r, s.src.Greylist(), key)
+		switch {
+		case err != nil:
+			back(w, r, "error: "+err.Error())
+		case !ok:
+			back(w, r, "error: no entry "+key)
+		default:
+			back(w, r, "Dropped "+key+".")
+		}
+	})
+}
+
+// back redirects to the form's "back" page (on this site) with a flash
+// message.
+func back(w http.ResponseWriter, r *http.Request, msg string) {
+	to := safeNext(r.FormValue("back"))
+	u, err := url.Parse(to)
+	if err != nil {
+		u = &url.URL{Path: "/"}
+	}
+	q := u.Query()
+	q.Set("flash", msg)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}

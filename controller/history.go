@@ -1,0 +1,340 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/recorder"
+)
+
+// HistoryFilter selects history records for the history page and
+// `hamlet why`. Empty fields match everything.
+type HistoryFilter struct {
+	QueueID string
+	// Addr matches the envelope sender or a recipient, case-insensitively,
+	// as a substring ("@example.org" finds a domain).
+	Addr string
+	// IP is an address or a network ("192.0.2.0/24").
+	IP     string
+	Action string
+	Symbol string
+	// From and To bound the time (To exclusive).
+	From, To time.Time
+}
+
+// ErrBadFilter is a filter that cannot be parsed.
+var ErrBadFilter = errors.New("bad filter")
+
+// ParseHistoryFilter reads a filter from URL query values (qid, addr, ip,
+// action, symbol, from, to; times as "2006-01-02T15:04" local time or
+// Unix seconds).
+func ParseHistoryFilter(v url.Values) (HistoryFilter, error) {
+	f := HistoryFilter{
+		QueueID: strings.TrimSpace(v.Get("qid")), Addr: strings.TrimSpace(v.Get("addr")),
+		IP: strings.TrimSpace(v.Get("ip")), Action: strings.TrimSpace(v.Get("action")),
+		Symbol: strings.ToUpper(strings.TrimSpace(v.Get("symbol"))),
+	}
+	if f.Action != "" {
+		a, ok := engine.ParseAction(f.Action)
+		if !ok {
+			return f, fmt.Errorf("%w: action %q", ErrBadFilter, f.Action)
+		}
+		f.Action = a.String()
+	}
+	if f.IP != "" {
+		if _, err := parseIPFilter(f.IP); err != nil {
+			return f, fmt.Errorf("%w: ip %q is not an address or network", ErrBadFilter, f.IP)
+		}
+	}
+	var err error
+	if f.From, err = parseTime(v.Get("from")); err != nil {
+		return f, err
+	}
+	if f.To, err = parseTime(v.Get("to")); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%w: time %q (want 2006-01-02T15:04)", ErrBadFilter, s)
+}
+
+func parseIPFilter(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()), nil
+}
+
+// Empty reports whether f matches everything.
+func (f HistoryFilter) Empty() bool { return f == HistoryFilter{} }
+
+// Values are f as URL query values.
+func (f HistoryFilter) Values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("qid", f.QueueID)
+	set("addr", f.Addr)
+	set("ip", f.IP)
+	set("action", f.Action)
+	set("symbol", f.Symbol)
+	if !f.From.IsZero() {
+		v.Set("from", f.From.Local().Format("2006-01-02T15:04"))
+	}
+	if !f.To.IsZero() {
+		v.Set("to", f.To.Local().Format("2006-01-02T15:04"))
+	}
+	return v
+}
+
+// jsonSafe reports whether s appears unchanged in encoding/json output.
+func jsonSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// Query turns f into a store query (needles for the store's cheap
+// pre-filter, then an exact Match). hashKey, when set, is the key
+// addresses are hashed with in the history.
+func (f HistoryFilter) Query(before time.Time, limit int, hashKey []byte) store.HistoryQuery {
+	q := store.HistoryQuery{Before: before, After: f.From, Limit: limit}
+	if !f.To.IsZero() && (q.Before.IsZero() || f.To.Before(q.Before)) {
+		q.Before = f.To
+	}
+	var tests []func(*store.HistoryRecord) bool
+	if f.QueueID != "" {
+		if jsonSafe(f.QueueID) {
+			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(strings.ToLower(f.QueueID)), Fold: true})
+		}
+		tests = append(tests, func(r *store.HistoryRecord) bool { return strings.EqualFold(r.QueueID, f.QueueID) })
+	}
+	if f.Action != "" {
+		q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"action":"` + f.Action + `"`)})
+		tests = append(tests, func(r *store.HistoryRecord) bool { return r.Action == f.Action })
+	}
+	if f.Symbol != "" {
+		if jsonSafe(f.Symbol) {
+			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"` + f.Symbol + `"`)})
+		}
+		tests = append(tests, func(r *store.HistoryRecord) bool { return slices.Contains(r.Symbols, f.Symbol) })
+	}
+	if f.IP != "" {
+		p, _ := parseIPFilter(f.IP)
+		if p.IsSingleIP() {
+			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"client_ip":"` + p.Addr().String() + `"`)})
+		}
+		tests = append(tests, func(r *store.HistoryRecord) bool {
+			ip, err := netip.ParseAddr(r.ClientIP)
+			return err == nil && p.Contains(ip.Unmap())
+		})
+	}
+	if f.Addr != "" {
+		needle := strings.ToLower(f.Addr)
+		if hashKey != nil && strings.Contains(needle, "@") && !strings.HasPrefix(needle, "@") {
+			needle = recorder.HashAddress(hashKey, needle)
+		}
+		if jsonSafe(needle) {
+			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(needle), Fold: true})
+		}
+		tests = append(tests, func(r *store.HistoryRecord) bool {
+			if strings.Contains(strings.ToLower(r.From), needle) {
+				return true
+			}
+			return slices.ContainsFunc(r.RcptList, func(a string) bool { return strings.Contains(strings.ToLower(a), needle) })
+		})
+	}
+	if len(tests) > 0 {
+		q.Match = func(r *store.HistoryRecord) bool {
+			for _, t := range tests {
+				if !t(r) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return q
+}
+
+// pageSize is the history page's length.
+const pageSize = 50
+
+type historyRow struct {
+	store.HistoryRecord
+	Link    string
+	Senders string
+}
+
+type historyData struct {
+	Filter  HistoryFilter
+	FromStr string
+	ToStr   string
+	Rows    []historyRow
+	Older   string
+	Newer   bool
+	Error   string
+	Actions []string
+}
+
+// FindHistory returns a page of records matching f, older than before.
+func (s *Server) FindHistory(ctx context.Context, f HistoryFilter, before time.Time, limit int) ([]store.HistoryRecord, error) {
+	return s.src.Store.HistoryList(ctx, f.Query(before, limit, s.src.HashKey))
+}
+
+func recordLink(r store.HistoryRecord) string {
+	return "/mail/" + url.PathEscape(r.ID) + "?t=" + strconv.FormatInt(r.Time.UnixMilli(), 10)
+}
+
+func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := historyData{Actions: uiActions}
+	f, err := ParseHistoryFilter(q)
+	d.Filter = f
+	if !f.From.IsZero() {
+		d.FromStr = f.From.Local().Format("2006-01-02T15:04")
+	}
+	if !f.To.IsZero() {
+		d.ToStr = f.To.Local().Format("2006-01-02T15:04")
+	}
+	if err != nil {
+		d.Error = err.Error()
+		s.render(w, r, http.StatusBadRequest, "history", "History", d)
+		return
+	}
+	var before time.Time
+	if b := q.Get("before"); b != "" {
+		ms, err := strconv.ParseInt(b, 10, 64)
+		if err != nil {
+			d.Error = "bad page cursor"
+			s.render(w, r, http.StatusBadRequest, "history", "History", d)
+			return
+		}
+		before = time.UnixMilli(ms)
+		d.Newer = true
+	}
+	recs, err := s.FindHistory(r.Context(), f, before, pageSize+1)
+	if err != nil {
+		http.Error(w, "the store did not answer: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if len(recs) > pageSize {
+		recs = recs[:pageSize]
+		v := f.Values()
+		v.Set("before", strconv.FormatInt(recs[len(recs)-1].Time.UnixMilli(), 10))
+		d.Older = "/mail?" + v.Encode()
+	}
+	for _, rec := range recs {
+		d.Rows = append(d.Rows, historyRow{HistoryRecord: rec, Link: recordLink(rec)})
+	}
+	s.render(w, r, http.StatusOK, "history", "History", d)
+}
+
+// findRecord finds the record id; t (Unix ms), when known, makes it a
+// seek instead of a scan.
+func (s *Server) findRecord(ctx context.Context, id string, t int64) (store.HistoryRecord, bool, error) {
+	q := store.HistoryQuery{Limit: 1, Match: func(r *store.HistoryRecord) bool { return r.ID == id }}
+	if jsonSafe(id) {
+		q.Needles = []store.Needle{{Bytes: []byte(`"id":"` + id + `"`)}}
+	}
+	if t > 0 {
+		q.After, q.Before = time.UnixMilli(t), time.UnixMilli(t+1)
+	}
+	recs, err := s.src.Store.HistoryList(ctx, q)
+	if err != nil || len(recs) == 0 {
+		return store.HistoryRecord{}, false, err
+	}
+	return recs[0], true, nil
+}
+
+func (s *Server) detailPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	t, _ := strconv.ParseInt(r.URL.Query().Get("t"), 10, 64)
+	rec, ok, err := s.findRecord(r.Context(), id, t)
+	if err != nil {
+		http.Error(w, "the store did not answer: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if !ok {
+		s.render(w, r, http.StatusNotFound, "detail", "Not found", detailData{Missing: true})
+		return
+	}
+	ex := Explain(rec, s.src.Engine())
+	s.render(w, r, http.StatusOK, "detail", "Message "+rec.QueueID, detailData{Rec: rec, Ex: ex, Fixes: fixesFor(rec), Back: r.URL.Path + "?t=" + strconv.FormatInt(rec.Time.UnixMilli(), 10)})
+}
+
+type detailData struct {
+	Rec     store.HistoryRecord
+	Ex      Explanation
+	Fixes   []Fix
+	Back    string
+	Missing bool
+}
+
+// WhyAnswer is GET /api/why's answer: the records of a queue id (newest
+// first, at most 20) with their explanations.
+type WhyAnswer struct {
+	Records []WhyRecord `json:"records"`
+}
+
+// WhyRecord is one explained record.
+type WhyRecord struct {
+	Record      store.HistoryRecord `json:"record"`
+	Explanation Explanation         `json:"explanation"`
+}
+
+func (s *Server) apiWhy(w http.ResponseWriter, r *http.Request) {
+	f, err := ParseHistoryFilter(r.URL.Query())
+	if err != nil || f.QueueID == "" {
+		writeErr(w, http.StatusBadRequest, "want ?qid=QUEUEID")
+		return
+	}
+	recs, err := s.FindHistory(r.Context(), f, time.Time{}, 20)
+	if err != nil {
+		writeErr(w, http.StatusServiceUnavailable, "store: "+err.Error())
+		return
+	}
+	ans := WhyAnswer{Records: []WhyRecord{}}
+	for _, rec := range recs {
+		ans.Records = append(ans.Records, WhyRecord{rec, Explain(rec, s.src.Engine())})
+	}
+	writeJSON(w, http.StatusOK, ans)
+}

@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+
+	"github.com/hamlet-mail/hamlet/controller"
+	"github.com/hamlet-mail/hamlet/dmarcreport"
+	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/store"
+)
+
+// currentResolver is the resolver in force (a reload replaces it).
+type currentResolver struct{ d *Daemon }
+
+func (c currentResolver) r() dns.Resolver { return c.d.resolver.Load() }
+func (c currentResolver) LookupTXT(ctx context.Context, n string) ([]string, error) {
+	return c.r().LookupTXT(ctx, n)
+}
+func (c currentResolver) LookupA(ctx context.Context, n string) ([]netip.Addr, error) {
+	return c.r().LookupA(ctx, n)
+}
+func (c currentResolver) LookupAAAA(ctx context.Context, n string) ([]netip.Addr, error) {
+	return c.r().LookupAAAA(ctx, n)
+}
+func (c currentResolver) LookupMX(ctx context.Context, n string) ([]dns.MX, error) {
+	return c.r().LookupMX(ctx, n)
+}
+func (c currentResolver) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, error) {
+	return c.r().LookupPTR(ctx, ip)
+}
+
+// openDMARCReports starts the received-report service and its filter-flow
+// reader when the store keeps reports (both stores do).
+func (d *Daemon) openDMARCReports(s *Settings) {
+	st, ok := d.store.(store.DMARCReports)
+	if !ok {
+		return
+	}
+	d.dmarcReports = dmarcreport.New(st, currentResolver{d}, s.DMARCReports, d.log)
+	d.dmarcInbox = dmarcreport.NewInbox(d.dmarcReports)
+	d.dmarcCollector = dmarcreport.NewCollector(d.store, s.DMARCReports.Send)
+	d.dmarcSender = dmarcreport.NewSender(d.store, currentResolver{d}, s.DMARCReports.Send, s.AuthServID(), d.log)
+}
+
+// startDMARCSender sends due reports in the background until ctx ends
+// (it does nothing while [dmarc.reports.send] is off).
+func (d *Daemon) startDMARCSender(ctx context.Context) {
+	if d.dmarcSender != nil {
+		go d.dmarcSender.Run(ctx)
+	}
+}
+
+// dmarcObservers are the engine observers of the DMARC report features,
+// with s's configuration.
+func (d *Daemon) dmarcObservers(s *Settings) []engine.Observer {
+	if d.dmarcInbox == nil {
+		return nil
+	}
+	d.dmarcInbox.SetConfig(s.DMARCReports)
+	d.dmarcCollector.SetConfig(s.DMARCReports.Send)
+	d.dmarcSender.SetConfig(s.DMARCReports.Send)
+	return []engine.Observer{d.dmarcInbox}
+}
+
+// mountDMARCReports puts the reports' API and page on the controller.
+func (d *Daemon) mountDMARCReports(ctl *controller.Server) {
+	svc := d.dmarcReports
+	if svc == nil {
+		return
+	}
+	ctl.HandleFunc("GET /api/dmarc/domains", controller.Read, svc.HandleDomains)
+	ctl.HandleFunc("GET /api/dmarc/summary", controller.Read, svc.HandleSummary)
+	ctl.HandleFunc("GET /api/dmarc/reports", controller.Read, svc.HandleReports)
+	ctl.HandleFunc("POST /api/dmarc/reports", controller.Admin, svc.HandleUpload)
+	ctl.HandleFunc("GET /dmarc", controller.Read, func(w http.ResponseWriter, r *http.Request) {
+		admin := controller.WhoFrom(r).Level >= controller.Admin
+		ctl.RenderHTML(w, r, http.StatusOK, "DMARC reports", svc.Page(r, admin, controller.CSRFToken(r)))
+	})
+	ctl.AddMenu("DMARC", "/dmarc", controller.Read)
+}
+
+func (d *Daemon) closeDMARCReports() {
+	if d.dmarcInbox != nil {
+		d.dmarcInbox.Close()
+	}
+}

@@ -1,0 +1,183 @@
+package dmarcreport
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/checks"
+	"github.com/hamlet-mail/hamlet/dkim"
+	"github.com/hamlet-mail/hamlet/dmarc"
+	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
+	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/spf"
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/bolt"
+)
+
+type results map[string]any
+
+func (r results) Get(n string) (any, bool) { v, ok := r[n]; return v, ok }
+
+const policyTXT = "v=DMARC1; p=reject; rua=mailto:dmarc@example.net,mailto:agg@reports.example,mailto:small@reports.example!1k"
+
+// collectSome runs the collector over messages from three sources.
+func collectSome(t *testing.T, st store.Store, now time.Time) {
+	t.Helper()
+	rec, err := dmarc.Parse(policyTXT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector(st, SendConfig{Enabled: true, Interval: DefaultConfig().Send.Interval, MaxDomains: 100})
+	c.Now = func() time.Time { return now }
+	msgs := []struct {
+		ip      string
+		pass    bool
+		n       int
+		action  engine.Action
+		dkimDom string
+	}{
+		{"192.0.2.10", true, 3, engine.NoAction, "example.org"},
+		{"198.51.100.7", false, 2, engine.Reject, ""},
+		{"2001:db8::25", true, 1, engine.NoAction, "example.org"},
+	}
+	for _, m := range msgs {
+		for range m.n {
+			r := dmarc.Result{Status: dmarc.StatusFail, FromDomain: "example.org", RecordDomain: "example.org", Record: rec,
+				Policy: dmarc.PolicyReject, Disposition: dmarc.PolicyReject}
+			if m.pass {
+				r.Status, r.DKIMAligned, r.Disposition = dmarc.StatusPass, true, dmarc.PolicyNone
+			}
+			deps := results{
+				checks.CheckDMARC: &checks.DMARCOutcome{Result: r, All: []dmarc.Result{r}},
+				"spf":             &spf.Result{Code: spf.Code("softfail"), Domain: "bounce.example.com", Identity: spf.IdentityMailFrom},
+			}
+			if m.dkimDom != "" {
+				deps["dkim"] = []dkim.Result{{Status: dkim.Status("pass"), Domain: m.dkimDom, Selector: "s1"}}
+			}
+			tx := &engine.Transaction{ClientIP: netip.MustParseAddr(m.ip), MailFrom: "x@bounce.example.com", Rcpts: []string{"u@example.com"}}
+			if err := c.Finish(context.Background(), tx, deps, &engine.Verdict{Final: true, Action: m.action}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestSendReports(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 3, 15, 0, 0, 0, time.UTC)
+	collectSome(t, st, now)
+	res := &dnstest.Mock{TXT: map[string][]string{
+		"_dmarc.example.org": {policyTXT},
+		// reports.example accepts reports for example.org; example.net
+		// publishes no such record (RFC 7489 §7.1).
+		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
+	}}
+	cfg := DefaultConfig().Send
+	cfg.Enabled, cfg.OrgName, cfg.From = true, "mx.example.com", "dmarc-reports@example.com"
+	s := NewSender(st, res, cfg, "mx.example.com", nil)
+	type sent struct {
+		to  []string
+		msg []byte
+	}
+	var out []sent
+	fail := true
+	s.Deliver = func(_ context.Context, from string, to []string, msg []byte) error {
+		if fail {
+			return errors.New("sendmail: exit status 75")
+		}
+		out = append(out, sent{to, msg})
+		return nil
+	}
+	ctx := context.Background()
+	// The period is not over: nothing is sent.
+	s.Now = func() time.Time { return now }
+	if n, err := s.SendDue(ctx); n != 0 || err != nil {
+		t.Fatalf("during the period: %d sent, %v", n, err)
+	}
+	// Over, but the MTA fails: the data is kept.
+	s.Now = func() time.Time { return now.Add(24 * time.Hour) }
+	if n, _ := s.SendDue(ctx); n != 0 {
+		t.Fatalf("failing MTA: %d sent", n)
+	}
+	if names, _ := st.TallyList(ctx, tallyPrefix, s.Now(), 10); len(names) != 1 {
+		t.Fatalf("data after a failed send: %v", names)
+	}
+	fail = false
+	if n, err := s.SendDue(ctx); n != 1 || err != nil {
+		t.Fatalf("sent %d, %v", n, err)
+	}
+	if names, _ := st.TallyList(ctx, tallyPrefix, s.Now(), 10); len(names) != 0 {
+		t.Errorf("data kept after sending: %v", names)
+	}
+	// Only the authorised destination without a size limit got it:
+	// example.net has no authorisation record, small@ has !1k.
+	if len(out) != 1 || strings.Join(out[0].to, ",") != "agg@reports.example" {
+		t.Fatalf("sent to %v", out)
+	}
+	msg := out[0].msg
+	m := message.Parse(msg)
+	subj, _ := m.First("Subject")
+	if !strings.HasPrefix(subj, "Report Domain: example.org Submitter: mx.example.com Report-ID: <") {
+		t.Errorf("subject %q", subj)
+	}
+	mm := message.ParseMIME(m, message.Limits{})
+	var gz []byte
+	for _, p := range mm.Parts {
+		if p.Type == "application/gzip" {
+			gz = p.Body
+			if !strings.HasPrefix(p.Filename, "mx.example.com!example.org!1793664000!1793750399!") || !strings.HasSuffix(p.Filename, ".xml.gz") {
+				t.Errorf("filename %q", p.Filename)
+			}
+		}
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xmlData, _ := io.ReadAll(zr)
+	// What we send, we can read: the same counts come back.
+	reps, err := Extract(msg, Limits{})
+	if err != nil || len(reps) != 1 {
+		t.Fatalf("reading our own report: %v", err)
+	}
+	r := reps[0]
+	if r.Messages() != 6 || len(r.Records) != 3 || r.Policy.Domain != "example.org" || r.Policy.P != "reject" || r.Org != "mx.example.com" {
+		t.Errorf("report %+v", r)
+	}
+	for _, rec := range r.Records {
+		switch rec.SourceIP.String() {
+		case "198.51.100.7":
+			if rec.Count != 2 || rec.Disposition != "reject" || rec.DKIM != "fail" || len(rec.AuthDKIM) != 0 || rec.AuthSPF[0].Result != "softfail" {
+				t.Errorf("failing row %+v", rec)
+			}
+		case "192.0.2.10":
+			if rec.Count != 3 || rec.Disposition != "pass" || rec.DKIM != "pass" || rec.AuthDKIM[0].Selector != "s1" {
+				t.Errorf("passing row %+v", rec)
+			}
+		}
+	}
+	// And it validates against RFC 9990's schema.
+	xsd := filepath.Join(sharedtest.Dir(t, "conformance/dmarc/schema"), "rfc9990-draft32-dmarc-xml-0.2.xsd")
+	xmllint := sharedtest.Require(t, "xmllint", "libxml2-utils")
+	f := filepath.Join(t.TempDir(), "report.xml")
+	os.WriteFile(f, xmlData, 0o600)
+	if b, err := exec.Command(xmllint, "--noout", "--schema", xsd, f).CombinedOutput(); err != nil {
+		t.Fatalf("xmllint: %v\n%s\n%s", err, b, xmlData)
+	}
+}

@@ -1,0 +1,105 @@
+// Package mtaenv is what the end-to-end tests and the MTA benchmark share
+// to run real MTAs in a private network and mount namespace: the
+// namespace's set-up, where OpenSMTPD was unpacked, waiting for a port.
+package mtaenv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// OpenSMTPDRoot is where .ci/install-e2e unpacked OpenSMTPD (it conflicts
+// with Postfix in apt): $HAMLET_OPENSMTPD_ROOT, or the path recorded in
+// /opt/hamlet-e2e/opensmtpd.root, or /opt/hamlet-e2e/opensmtpd.
+func OpenSMTPDRoot() string {
+	if r := os.Getenv("HAMLET_OPENSMTPD_ROOT"); r != "" {
+		return r
+	}
+	if b, err := os.ReadFile("/opt/hamlet-e2e/opensmtpd.root"); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return "/opt/hamlet-e2e/opensmtpd"
+}
+
+// RepoRoot walks up from the working directory to go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above " + dir)
+		}
+		dir = parent
+	}
+}
+
+// SetupNamespace runs inside a fresh network and mount namespace
+// (unshare --net --mount --propagation private): loopback up with addrs
+// on it, a resolv.conf naming a DNS server on 127.0.0.1:53 (OpenSMTPD's
+// resolver ignores ports), and for OpenSMTPD private /run and /var/spool
+// and its libexec over /usr/libexec.
+func SetupNamespace(addrs []string, opensmtpd bool) error {
+	steps := [][]string{{"ip", "link", "set", "lo", "up"}}
+	for _, a := range addrs {
+		steps = append(steps, []string{"ip", "addr", "add", a, "dev", "lo"})
+	}
+	if opensmtpd {
+		steps = append(steps,
+			[]string{"mount", "-t", "tmpfs", "tmpfs", "/run"},
+			[]string{"mount", "-t", "tmpfs", "tmpfs", "/var/spool"},
+			[]string{"mount", "--bind", filepath.Join(OpenSMTPDRoot(), "usr/libexec"), "/usr/libexec"})
+	}
+	for _, s := range steps {
+		if err := Run(s[0], s[1:]...); err != nil {
+			return err
+		}
+	}
+	f, err := os.CreateTemp("", "mtaenv-resolv-")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f, "nameserver 127.0.0.1")
+	f.Close()
+	os.Chmod(f.Name(), 0o644)
+	if err := Run("mount", "--bind", f.Name(), "/etc/resolv.conf"); err != nil {
+		return fmt.Errorf("resolv.conf: %w", err)
+	}
+	return nil
+}
+
+// WaitTCP waits up to d for addr to accept a connection.
+func WaitTCP(addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Run runs a command, its output in the error when it fails.
+func Run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/store"
+)
+
+// Aggregates are tallies (see store.TallyAdd) per hour, day and month,
+// so that the dashboard's top lists over a year read a dozen tallies,
+// not a year of history. Rows:
+//
+//	"s|SYMBOL"         verdicts with the symbol
+//	"n|192.0.2.0/24"   rejected verdicts from the client network (/24, /64)
+//	"d|example.org"    rejected verdicts from the envelope sender's domain
+//	"g|greylisted"     greylisted attempts; "g|retry" retries that passed
+const (
+	AggHourPrefix  = "agg:h:"
+	AggDayPrefix   = "agg:d:"
+	AggMonthPrefix = "agg:m:"
+)
+
+// AggNames returns the tally names of the hour, the day and the month
+// containing t (UTC).
+func AggNames(t time.Time) (hour, day, month string) {
+	t = t.UTC()
+	return AggHourPrefix + t.Format("2006010215"), AggDayPrefix + t.Format("20060102"), AggMonthPrefix + t.Format("200601")
+}
+
+// AggRows returns the aggregate rows of one record.
+func AggRows(rec store.HistoryRecord, add func(row string)) {
+	for i, s := range rec.Symbols {
+		add("s|" + s)
+		if s == "GREYLIST" && i < len(rec.Hits) && len(rec.Hits[i].Options) > 0 {
+			o := rec.Hits[i].Options
+			switch {
+			case o[0] == "greylisted":
+				add("g|greylisted")
+			case o[0] == "pass" && len(o) > 1 && o[1] == "retry":
+				add("g|retry")
+			}
+		}
+	}
+	if rec.Action != "reject" {
+		return
+	}
+	if ip, err := netip.ParseAddr(rec.ClientIP); err == nil {
+		bits := 24
+		if ip.Is6() {
+			bits = 64
+		}
+		p, _ := ip.Prefix(bits)
+		add("n|" + p.String())
+	}
+	if i := strings.LastIndexByte(rec.From, '@'); i >= 0 && i+1 < len(rec.From) {
+		add("d|" + strings.ToLower(rec.From[i+1:]))
+	}
+}
+
+func (r *Recorder) aggregate(ctx context.Context, batch []store.HistoryRecord) error {
+	type tally struct {
+		rows    map[string]int64
+		expires time.Time
+	}
+	ts := map[string]*tally{}
+	get := func(name string, exp time.Time) *tally {
+		t := ts[name]
+		if t == nil {
+			t = &tally{rows: map[string]int64{}, expires: exp}
+			ts[name] = t
+		}
+		return t
+	}
+	for _, rec := range batch {
+		h, d, m := AggNames(rec.Time)
+		th := get(h, rec.Time.Add(r.keepH))
+		td := get(d, rec.Time.Add(r.keepD))
+		tm := get(m, rec.Time.Add(r.keepD+31*24*time.Hour))
+		AggRows(rec, func(row string) {
+			th.rows[row]++
+			td.rows[row]++
+			tm.rows[row]++
+		})
+	}
+	now := r.now()
+	for name, t := range ts {
+		if len(t.rows) == 0 {
+			continue
+		}
+		if err := r.st.TallyAdd(ctx, name, t.rows, now, t.expires); err != nil && !errors.Is(err, store.ErrFull) {
+			return err
+		}
+	}
+	return nil
+}
