@@ -126,7 +126,12 @@ const (
 	CheckDNSBLHelo     = "dnsbl_helo"     // domain lists on the HELO and PTR names
 	CheckDNSBLMailFrom = "dnsbl_mailfrom" // domain lists on the envelope sender's domain
 	CheckDNSBLFrom     = "dnsbl_from"     // domain lists on the header From domain
+	CheckDNSBLURL      = "dnsbl_url"      // domain lists on the domains of the message's URLs
 )
+
+// MaxURLDomains bounds the URL domains asked per message (the first ones
+// in the message, each once), as rspamd's rbl module bounds its URLs.
+const MaxURLDomains = 32
 
 // DNSBL holds the enabled lists; Checks returns the engine checks that
 // query them, one per phase that has something to ask.
@@ -164,7 +169,7 @@ func (d *DNSBL) Lists() []*dnsbl.List { return d.lists }
 // Checks returns the checks needed by the enabled lists: none when no list
 // is enabled.
 func (d *DNSBL) Checks() []engine.Check {
-	var ipLists, helo, mailFrom, from []*dnsbl.List
+	var ipLists, helo, mailFrom, from, urls []*dnsbl.List
 	for _, l := range d.lists {
 		if l.Kind() == dnsbl.KindIP {
 			ipLists = append(ipLists, l)
@@ -178,6 +183,9 @@ func (d *DNSBL) Checks() []engine.Check {
 		}
 		if l.Checks(dnsbl.SourceFrom) {
 			from = append(from, l)
+		}
+		if l.Checks(dnsbl.SourceURL) {
+			urls = append(urls, l)
 		}
 	}
 	var out []engine.Check
@@ -196,6 +204,9 @@ func (d *DNSBL) Checks() []engine.Check {
 	}
 	if len(from) > 0 {
 		out = append(out, &dnsblCheck{name: CheckDNSBLFrom, phase: engine.PhaseData, lists: from})
+	}
+	if len(urls) > 0 {
+		out = append(out, &dnsblCheck{name: CheckDNSBLURL, phase: engine.PhaseData, lists: urls})
 	}
 	return out
 }
@@ -273,7 +284,7 @@ const sourceIP = "ip"
 // ("192.0.2.1:from" for the client address, "example.com:helo").
 var optionSuffix = map[string]string{
 	sourceIP: "from", dnsbl.SourceHelo: "helo", dnsbl.SourceRDNS: "rdns",
-	dnsbl.SourceMailFrom: "mailfrom", dnsbl.SourceFrom: "hdrfrom",
+	dnsbl.SourceMailFrom: "mailfrom", dnsbl.SourceFrom: "hdrfrom", dnsbl.SourceURL: "url",
 }
 
 // Run implements engine.Check.
@@ -298,6 +309,8 @@ func (c *dnsblCheck) Run(ctx context.Context, tx *engine.Transaction, deps engin
 		if tx.MailFrom != "" {
 			subjects = append(subjects, subject{dnsbl.SourceMailFrom, domainOf(tx.MailFrom)})
 		}
+	case CheckDNSBLURL:
+		subjects = urlSubjects(tx)
 	case CheckDNSBLFrom:
 		if tx.Message != nil {
 			// Every author domain that could be extracted, whatever the
@@ -375,6 +388,28 @@ func rejectMessage(l *dnsbl.List, res dnsbl.Result) string {
 		return m
 	}
 	return fmt.Sprintf("5.7.1 Service unavailable; %s blocked using %s", res.Subject, res.Zone)
+}
+
+// urlSubjects are the registrable domains of the message's URLs (from
+// the parsed form the engine shares), each once, at most MaxURLDomains.
+func urlSubjects(tx *engine.Transaction) []subject {
+	c := tx.Content()
+	if c == nil {
+		return nil
+	}
+	var out []subject
+	seen := map[string]bool{}
+	for _, u := range c.URLs {
+		if u.Domain == "" || seen[u.Domain] {
+			continue
+		}
+		seen[u.Domain] = true
+		out = append(out, subject{dnsbl.SourceURL, u.Domain})
+		if len(out) == MaxURLDomains {
+			break
+		}
+	}
+	return out
 }
 
 // domainOf returns the domain of an address, lower case.

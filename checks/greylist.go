@@ -57,6 +57,10 @@ var _ engine.Finisher = (*Greylist)(nil)
 // authenticated from the finished checks' results (SPFPassDomain does it
 // for the "spf" check's *spf.Result); nil keys every message by client
 // network.
+// Stateful implements engine.Stateful: a decision records the triplet,
+// so a dry scan skips greylisting.
+func (f *Greylist) Stateful() bool { return true }
+
 func NewGreylist(g *greylist.Greylister, spfDomain func(*engine.Transaction, engine.Results) string, log *slog.Logger) *Greylist {
 	if log == nil {
 		log = slog.Default()

@@ -197,3 +197,32 @@ func TestAllCaps(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHeaders: any header gives a defined answer (no panic), with every
+// symbol declared.
+func FuzzHeaders(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "headers", "*.txt"))
+	for _, file := range files {
+		data, _ := os.ReadFile(file)
+		if _, msg, ok := strings.Cut(string(data), "-- message --\n"); ok {
+			msg, _, _ = strings.Cut(msg, "-- want --")
+			f.Add(msg, "a@example.com", "b@example.org")
+		}
+	}
+	c, err := NewHeaders(DefaultHeadersConfig(), false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	declared := map[string]bool{}
+	for _, d := range c.Symbols() {
+		declared[d.Name] = true
+	}
+	f.Fuzz(func(t *testing.T, msg, from, rcpt string) {
+		tx := &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), MailFrom: from, Rcpts: []string{rcpt}, Message: message.Parse([]byte(msg))}
+		for _, s := range c.Run(context.Background(), tx, nil).Symbols {
+			if !declared[s.Name] {
+				t.Fatalf("undeclared symbol %s", s.Name)
+			}
+		}
+	})
+}

@@ -62,9 +62,25 @@ const (
 	SymContentLimit       = "CONTENT_LIMIT"
 )
 
+// Options tune Analyze with what other checks know.
+type Options struct {
+	// Trusted are domains authenticated for this message (the From
+	// domain after a DMARC pass): a link to one of them, whatever its
+	// text, is not PHISHING (rspamd's DMARC exclusion).
+	Trusted []string
+}
+
 // Analyze applies the content rules to c.
-func Analyze(c *Message) []Finding {
+func Analyze(c *Message) []Finding { return AnalyzeWith(c, Options{}) }
+
+// AnalyzeWith is Analyze with opt.
+func AnalyzeWith(c *Message, opt Options) []Finding {
 	a := &analysis{c: c, idx: map[string]int{}}
+	for _, d := range opt.Trusted {
+		if r := RegistrableDomain(strings.ToLower(strings.TrimSuffix(d, "."))); r != "" {
+			a.trusted = append(a.trusted, r)
+		}
+	}
 	a.limits()
 	a.mime()
 	a.texts()
@@ -75,9 +91,10 @@ func Analyze(c *Message) []Finding {
 }
 
 type analysis struct {
-	c   *Message
-	out []Finding
-	idx map[string]int // symbol → index in out
+	c       *Message
+	trusted []string // registrable domains authenticated for the message
+	out     []Finding
+	idx     map[string]int // symbol → index in out
 }
 
 // add records a finding; a symbol found again keeps the largest
@@ -248,18 +265,7 @@ func has8bit(b []byte) bool {
 // wordDistance is the share of words the two texts do not have in common
 // (1 - |A∩B| / |A∪B| over word multisets), and the number of words.
 func wordDistance(x, y string) (float64, int) {
-	count := func(s string) map[string]int {
-		m := map[string]int{}
-		n := 0
-		for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-			m[strings.ToLower(w)]++
-			if n++; n > 5000 {
-				break
-			}
-		}
-		return m
-	}
-	a, b := count(x), count(y)
+	a, b := wordCounts(x), wordCounts(y)
 	inter, union := 0, 0
 	for w, n := range a {
 		m := b[w]
@@ -275,6 +281,49 @@ func wordDistance(x, y string) (float64, int) {
 		return 0, 0
 	}
 	return 1 - float64(inter)/float64(union), union
+}
+
+// wordCounts counts the words of s (letters and digits, case folded) by
+// a 64-bit FNV-1a hash, at most 5000 words.
+func wordCounts(s string) map[uint64]int {
+	m := make(map[uint64]int, 64)
+	const offset, prime = 14695981039346656037, 1099511628211
+	h, in, n := uint64(offset), false, 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		var word bool
+		var r rune
+		if c < utf8.RuneSelf {
+			r, word = rune(c|0x20), isAlnum(c)
+			if !isAlpha(c) {
+				r = rune(c)
+			}
+			i++
+		} else {
+			var size int
+			r, size = utf8.DecodeRuneInString(s[i:])
+			i += size
+			if word = unicode.IsLetter(r) || unicode.IsDigit(r); word {
+				r = unicode.ToLower(r)
+			}
+		}
+		if word {
+			h = (h ^ uint64(r)) * prime
+			in = true
+			continue
+		}
+		if in {
+			m[h]++
+			if n++; n >= 5000 {
+				return m
+			}
+			h, in = offset, false
+		}
+	}
+	if in {
+		m[h]++
+	}
+	return m
 }
 
 // script classes for mixed-script detection.
@@ -306,6 +355,9 @@ func scriptOf(r rune) int {
 // with Cyrillic or Greek letters, the trick of text written to fool
 // filters ("Vіagra" with a Cyrillic і); it reads at most max words.
 func mixedScriptWords(s string, max int) (mixed, words int) {
+	if isASCII(s) {
+		return 0, 0 // Latin only
+	}
 	for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return !unicode.IsLetter(r) }) {
 		if words >= max {
 			break

@@ -16,7 +16,7 @@
 //	c.Subject                         // Subject with RFC 2047 words decoded
 //	for _, t := range c.Texts { t.Text }  // text/plain and text/html parts as UTF-8 (HTML: visible text)
 //	t.HTML.Links, t.HTML.Images, t.HTML.Forms   // HTML structure (nil for text/plain)
-//	c.URLs                            // every URL of text and HTML, normalised (Host, Domain, IP, Flags)
+//	c.URLs                            // each distinct URL of text and HTML once, normalised (Host, Domain, IP, Flags, Count)
 //	c.Attachments                     // files: name, declared and detected type, archive listing
 //	c.Exceeded                        // bounds the message went past (Limits)
 //
@@ -115,7 +115,9 @@ type Message struct {
 	// attachments, in message order.
 	Texts []*Text
 	// URLs are the URLs found in the texts and in the HTML attributes
-	// (href, src, action), in order, at most Limits.MaxURLs.
+	// (href, src, action), in order of first appearance, each distinct
+	// one (same text, same source) once with its Count, at most
+	// Limits.MaxURLs.
 	URLs []*URL
 	// Attachments are the parts meant as files.
 	Attachments []*Attachment

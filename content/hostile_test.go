@@ -322,10 +322,18 @@ func TestHostile(t *testing.T) {
 		t.Logf("zip bomb: message %d bytes, allocated %d bytes, exceeded %v", len(msg), alloc, c.Exceeded)
 	})
 	t.Run("many URLs", func(t *testing.T) {
-		msg := "Content-Type: text/plain\r\n\r\n" + strings.Repeat("http://u.example/ ", 5000)
+		var b strings.Builder
+		for i := range 5000 {
+			fmt.Fprintf(&b, "http://u%d.example/ http://same.example/ ", i)
+		}
+		msg := "Content-Type: text/plain\r\n\r\n" + b.String()
 		c := parse(msg)
 		if len(c.URLs) != DefaultLimits().MaxURLs || !slices.Contains(c.Exceeded, ExceededURLs) {
 			t.Errorf("%d URLs, exceeded %v", len(c.URLs), c.Exceeded)
+		}
+		// A URL written again is counted, not listed again.
+		if u := c.URLs[1]; u.Host != "same.example" || u.Count < 500 {
+			t.Errorf("second URL %s counted %d times", u.Host, u.Count)
 		}
 	})
 	t.Run("deep HTML", func(t *testing.T) {

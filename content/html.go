@@ -3,6 +3,7 @@ package content
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -121,6 +122,7 @@ func ExtractHTML(doc string) *HTML {
 	var text strings.Builder
 	text.Grow(len(doc) / 2)
 	stack := []frame{{}}
+	var attrs attrList
 	invisible := 0 // depth inside invisible elements
 	space := true  // last byte written to text is white space
 	writeBreak := func() {
@@ -164,24 +166,40 @@ func ExtractHTML(doc string) *HTML {
 					l.Text = strings.TrimSpace(truncUTF8(l.Text+t, maxLinkText))
 				}
 			}
-			for _, c := range string(raw) {
-				if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\u00a0' {
+			for i := 0; i < len(raw); {
+				c := raw[i]
+				if c < utf8.RuneSelf {
+					i++
+					if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' {
+						if !space {
+							text.WriteByte(' ')
+							space = true
+						}
+						continue
+					}
+					text.WriteByte(c)
+					space = false
+					continue
+				}
+				r, size := utf8.DecodeRune(raw[i:])
+				i += size
+				if r == '\u00a0' {
 					if !space {
 						text.WriteByte(' ')
 						space = true
 					}
 					continue
 				}
-				text.WriteRune(c)
+				text.WriteRune(r) // U+FFFD for an invalid byte
 				space = false
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
 			h.Tags++
 			name, hasAttr := z.TagName()
 			a := atom.Lookup(name)
-			var attrs map[string]string
+			attrs = attrs[:0]
 			if hasAttr {
-				attrs = readAttrs(z)
+				attrs = readAttrs(z, attrs)
 			}
 			if blockTags[a] {
 				writeBreak()
@@ -234,57 +252,58 @@ func ExtractHTML(doc string) *HTML {
 }
 
 // element records what a start tag says and sets the frame's state.
-func (h *HTML) element(a atom.Atom, attrs map[string]string, f *frame) {
-	if style := attrs["style"]; style != "" {
+func (h *HTML) element(a atom.Atom, attrs attrList, f *frame) {
+	if style := attrs.val("style"); style != "" {
 		h.applyStyle(style, f)
 	}
-	if c := attrs["color"]; c != "" && a == atom.Font {
+	if c := attrs.val("color"); c != "" && a == atom.Font {
 		f.color = normColour(c)
 	}
-	if c := attrs["bgcolor"]; c != "" {
+	if c := attrs.val("bgcolor"); c != "" {
 		f.bg = normColour(c)
 	}
-	if _, ok := attrs["hidden"]; ok {
+	if attrs.has("hidden") {
 		f.hidden = true
 	}
 	if a == atom.Font {
-		if s := strings.TrimSpace(attrs["size"]); s == "0" {
+		if s := strings.TrimSpace(attrs.val("size")); s == "0" {
 			f.hidden, f.zero = true, true
 			h.ZeroFont = true
 		}
 	}
 	switch a {
 	case atom.A, atom.Area:
-		if href, ok := attrs["href"]; ok {
+		if attrs.has("href") {
+			href := attrs.val("href")
 			h.Links = append(h.Links, Link{Href: strings.TrimSpace(href)})
 			if a == atom.A {
 				f.link = len(h.Links)
 			}
 		}
 	case atom.Img:
-		img := Image{Src: strings.TrimSpace(attrs["src"]), Width: pixels(attrs, "width"), Height: pixels(attrs, "height"),
-			Alt: attrs["alt"], InLink: f.link > 0}
+		img := Image{Src: strings.TrimSpace(attrs.val("src")), Width: pixels(attrs, "width"), Height: pixels(attrs, "height"),
+			Alt: attrs.val("alt"), InLink: f.link > 0}
 		img.Embedded = len(img.Src) > 4 && strings.EqualFold(img.Src[:4], "cid:")
 		h.Images = append(h.Images, img)
 		if f.link > 0 {
 			h.Links[f.link-1].Image = true
 		}
 	case atom.Form:
-		h.Forms = append(h.Forms, Form{Action: strings.TrimSpace(attrs["action"])})
+		h.Forms = append(h.Forms, Form{Action: strings.TrimSpace(attrs.val("action"))})
 		f.form = len(h.Forms)
 	case atom.Input:
-		if f.form > 0 && strings.EqualFold(attrs["type"], "password") {
+		if f.form > 0 && strings.EqualFold(attrs.val("type"), "password") {
 			h.Forms[f.form-1].Password = true
 		}
 	case atom.Meta:
-		if strings.EqualFold(attrs["http-equiv"], "refresh") {
-			c := attrs["content"]
+		if strings.EqualFold(attrs.val("http-equiv"), "refresh") {
+			c := attrs.val("content")
 			if i := strings.Index(strings.ToLower(c), "url="); i >= 0 {
 				h.MetaRefresh = strings.Trim(strings.TrimSpace(c[i+4:]), `'"`)
 			}
 		}
 	case atom.Link:
-		href := strings.ToLower(attrs["href"])
+		href := strings.ToLower(attrs.val("href"))
 		if i := strings.IndexAny(href, "?#"); i >= 0 {
 			href = href[:i]
 		}
@@ -294,19 +313,49 @@ func (h *HTML) element(a atom.Atom, attrs map[string]string, f *frame) {
 	}
 }
 
-func readAttrs(z *html.Tokenizer) map[string]string {
-	attrs := map[string]string{}
+// attr is an attribute as the tokenizer gives it: valid until its next
+// token.
+type attr struct{ key, val []byte }
+
+type attrList []attr
+
+// wantedAttrs are the attributes element reads; others are not kept.
+var wantedAttrs = map[string]bool{
+	"style": true, "color": true, "bgcolor": true, "hidden": true, "size": true, "href": true, "src": true,
+	"width": true, "height": true, "alt": true, "action": true, "type": true, "http-equiv": true, "content": true,
+}
+
+func (l attrList) val(k string) string {
+	for _, a := range l {
+		if string(a.key) == k {
+			return string(a.val)
+		}
+	}
+	return ""
+}
+
+func (l attrList) has(k string) bool {
+	for _, a := range l {
+		if string(a.key) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// readAttrs appends the wanted attributes of the current tag to l (the
+// first of each name; at most 64 read).
+func readAttrs(z *html.Tokenizer, l attrList) attrList {
 	for n := 0; n < 64; n++ {
 		k, v, more := z.TagAttr()
-		key := string(k)
-		if _, dup := attrs[key]; !dup {
-			attrs[key] = string(v)
+		if wantedAttrs[string(k)] && !l.has(string(k)) {
+			l = append(l, attr{k, v})
 		}
 		if !more {
 			break
 		}
 	}
-	return attrs
+	return l
 }
 
 // applyStyle reads the declarations of a style attribute that hide text.
@@ -447,11 +496,11 @@ func sameColour(fg, bg string) bool {
 	return d < 24
 }
 
-func pixels(attrs map[string]string, k string) int {
-	v, ok := attrs[k]
-	if !ok {
+func pixels(attrs attrList, k string) int {
+	if !attrs.has(k) {
 		return -1
 	}
+	v := attrs.val(k)
 	v = strings.TrimSuffix(strings.TrimSpace(v), "px")
 	n, err := strconv.Atoi(v)
 	if err != nil {

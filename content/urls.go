@@ -69,8 +69,12 @@ type URL struct {
 	Path   string
 	Flags  Flags
 	Source Source
-	// LinkText is the visible text of the link, for SourceHref.
+	// LinkText is the visible text of the first link to it, for
+	// SourceHref.
 	LinkText string
+	// Count is how many times the URL appears (same text, same source);
+	// Message.URLs lists each once.
+	Count int
 }
 
 // Has reports whether all of f are set.
@@ -81,7 +85,12 @@ const maxURLLen = 2048
 type urlCollector struct {
 	max  int
 	c    *Message
-	seen map[string]*URL
+	seen map[urlKey]*URL
+}
+
+type urlKey struct {
+	raw string
+	src Source
 }
 
 // add parses and keeps one URL from an HTML attribute; it returns nil for
@@ -89,6 +98,10 @@ type urlCollector struct {
 func (u *urlCollector) add(raw string, src Source, linkText string) *URL {
 	if raw == "" {
 		return nil
+	}
+	if p := u.seen[urlKey{raw, src}]; p != nil {
+		p.Count++
+		return p
 	}
 	p := ParseURL(raw)
 	if p == nil {
@@ -103,13 +116,22 @@ func (u *urlCollector) keep(p *URL) *URL {
 		u.c.exceed(ExceededURLs)
 		return nil
 	}
+	if u.seen == nil {
+		u.seen = map[urlKey]*URL{}
+	}
+	p.Count = 1
+	u.seen[urlKey{p.Raw, p.Source}] = p
 	u.c.URLs = append(u.c.URLs, p)
 	return p
 }
 
 // text finds the URLs written in a text.
 func (u *urlCollector) text(s string) {
-	for _, raw := range FindURLs(s, u.max-len(u.c.URLs)+1) {
+	for _, raw := range FindURLs(s, 4*u.max) {
+		if p := u.seen[urlKey{raw, SourceText}]; p != nil {
+			p.Count++
+			continue
+		}
 		p := ParseURL(raw)
 		if p == nil {
 			continue
@@ -126,13 +148,13 @@ func (u *urlCollector) text(s string) {
 // linear in len(s).
 func FindURLs(s string, max int) []string {
 	var out []string
+	f := urlFinder{s: s}
 	pos := 0
 	for pos < len(s) && len(out) < max {
-		i := indexURLStart(s[pos:])
-		if i < 0 {
+		start := f.next(pos)
+		if start < 0 {
 			break
 		}
-		start := pos + i
 		end := start
 		for end < len(s) && end-start < maxURLLen && urlChar(s[end]) {
 			end++
@@ -158,34 +180,84 @@ func FindURLs(s string, max int) []string {
 	return out
 }
 
-// indexURLStart returns the index of the next "scheme://" (http, https,
-// ftp, hxxp) or word-initial "www.", or -1.
-func indexURLStart(s string) int {
-	off := 0
+// urlFinder finds URL starts: "scheme://" (http, https, ftp, hxxp) and a
+// word-initial "www." (any case). It keeps the next "://" and "www." it
+// found, so that the text is searched once whatever the number of URLs.
+type urlFinder struct {
+	s                   string
+	scheme, www         int // next candidate, valid when ≥ the search start
+	schemeDone, wwwDone bool
+	searched            bool
+}
+
+func (f *urlFinder) next(pos int) int {
+	if !f.searched {
+		f.searched = true
+		f.scheme, f.www = f.findScheme(0), f.findWWW(0)
+	}
 	for {
-		i := strings.IndexAny(s[off:], ":wW")
-		if i < 0 {
+		for !f.schemeDone && f.scheme < pos {
+			f.scheme = f.findScheme(f.scheme + 1)
+		}
+		for !f.wwwDone && f.www < pos {
+			f.www = f.findWWW(f.www + 1)
+		}
+		var j int
+		isScheme := false
+		switch {
+		case !f.schemeDone && (f.wwwDone || f.scheme <= f.www):
+			j, isScheme = f.scheme, true
+		case !f.wwwDone:
+			j = f.www
+		default:
 			return -1
 		}
-		j := off + i
-		if s[j] == ':' {
-			if strings.HasPrefix(s[j:], "://") {
-				k := j
-				for k > 0 && isAlpha(s[k-1]) && j-k < 5 {
-					k--
-				}
-				switch strings.ToLower(s[k:j]) {
-				case "http", "https", "ftp", "hxxp", "hxxps":
-					if k == 0 || !isAlnum(s[k-1]) {
-						return k
-					}
+		if isScheme {
+			f.scheme = f.findScheme(j + 1)
+			k := j
+			for k > pos && isAlpha(f.s[k-1]) && j-k < 5 {
+				k--
+			}
+			switch strings.ToLower(f.s[k:j]) {
+			case "http", "https", "ftp", "hxxp", "hxxps":
+				if k == 0 || !isAlnum(f.s[k-1]) {
+					return k
 				}
 			}
-		} else if len(s)-j > 4 && (j == 0 || !urlWordChar(s[j-1])) && strings.EqualFold(s[j:j+4], "www.") {
+			continue
+		}
+		f.www = f.findWWW(j + 1)
+		if j == 0 || !urlWordChar(f.s[j-1]) {
 			return j
 		}
-		off = j + 1
 	}
+}
+
+func (f *urlFinder) findScheme(from int) int {
+	if from < len(f.s) {
+		if i := strings.Index(f.s[from:], "://"); i >= 0 {
+			return from + i
+		}
+	}
+	f.schemeDone = true
+	return len(f.s)
+}
+
+// findWWW finds the next "www." (any case) starting at or after from.
+func (f *urlFinder) findWWW(from int) int {
+	for p := from + 3; p < len(f.s); {
+		i := strings.IndexByte(f.s[p:], '.')
+		if i < 0 {
+			break
+		}
+		j := p + i // the dot
+		if j-3 >= from && strings.EqualFold(f.s[j-3:j], "www") && j+1 < len(f.s) {
+			return j - 3
+		}
+		p = j + 1
+	}
+	f.wwwDone = true
+	return len(f.s)
 }
 
 func isAlpha(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
@@ -379,10 +451,8 @@ func percentDecode(s string) (string, bool) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
-			h, ok1 := unhexByte(s[i+1])
-			l, ok2 := unhexByte(s[i+2])
-			if ok1 && ok2 {
-				b.WriteByte(h<<4 | l)
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(v))
 				i += 2
 				continue
 			}
@@ -390,18 +460,6 @@ func percentDecode(s string) (string, bool) {
 		b.WriteByte(s[i])
 	}
 	return b.String(), true
-}
-
-func unhexByte(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // parseIPv4 reads host as browsers read an IPv4 address (WHATWG URL

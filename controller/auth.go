@@ -154,7 +154,9 @@ func newAuthenticator(o Options) *authenticator {
 func (a *authenticator) identify(w http.ResponseWriter, r *http.Request) (Who, int, string) {
 	remote := remoteAddr(r)
 	who := Who{Level: Public, By: "anonymous", Remote: r.RemoteAddr}
-	if pw, ok := passwordOf(r); ok {
+	// Without passwords a Password header means nothing (rspamd's web UI
+	// sends one, "undefined", when it has none).
+	if pw, ok := passwordOf(r); ok && a.hasPasswd {
 		if retry, blocked := a.blocked(remote.String()); blocked {
 			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
 			return who, http.StatusTooManyRequests, "Too many failed logins from this address; try again later"

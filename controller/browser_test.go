@@ -279,3 +279,100 @@ func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	}
 	return v
 }
+
+// What-if shows the changed counts; the scan page and the configuration
+// view render; rspamd's own web UI shows hamlet's stat numbers.
+func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
+	const www = "/usr/share/rspamd/www"
+	if _, err := os.Stat(filepath.Join(www, "index.html")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("rspamd's web UI is required (Debian package rspamd): %v", err)
+		}
+		t.Skipf("rspamd's web UI not installed: %v", err)
+	}
+	l := newLiveEnv(t, func(o *Options) { o.RspamdWebUI = www })
+	ctx := browser(t)
+	for i := range 10 {
+		l.scan(t, fmt.Sprintf("T%02d", i), fmt.Sprintf("203.0.113.%d", i+1), fmt.Sprintf("tag%d@promo.example", i))
+		l.scan(t, fmt.Sprintf("O%02d", i), fmt.Sprintf("198.51.100.%d", i+1), fmt.Sprintf("ok%d@good.example", i))
+	}
+	l.waitHistory(t, 20)
+
+	// What if add header started at 8 and greylisting were off: the ten
+	// tagged messages (TEST_TAG, 7) pass.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(l.url+"/whatif"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=add_header]`)),
+		chromedp.SetValue(chromedp.CSS(`input[name=add_header]`), "8"),
+		chromedp.SetValue(chromedp.CSS(`input[name=greylist]`), ""),
+		chromedp.SendKeys(chromedp.CSS(`#weights`), "TEST_GOOD = -2"),
+		chromedp.Submit(chromedp.CSS(`input[name=add_header]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#whatif-counts`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	cell := func(action, col string) string {
+		return run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#whatif-counts tr[data-kind=%q] .%s').innerText`, action, col)))
+	}
+	if b, a := cell("add header", "before"), cell("add header", "after"); b != "10" || a != "0" {
+		t.Errorf("what-if add header: %s → %s, want 10 → 0", b, a)
+	}
+	if b, a := cell("no action", "before"), cell("no action", "after"); b != "10" || a != "20" {
+		t.Errorf("what-if no action: %s → %s, want 10 → 20", b, a)
+	}
+	changed := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#whatif-changed tbody a").length`))
+	toml := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#toml").innerText`))
+	if changed != 10 || !strings.Contains(toml, "add_header = 8") || !strings.Contains(toml, "greylist = false") || !strings.Contains(toml, "TEST_GOOD = -2") {
+		t.Errorf("what-if: %d changed, TOML %q", changed, toml)
+	}
+	shoot(t, ctx, "whatif")
+
+	// The scan page gives a verdict and records nothing.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(l.url+"/try"),
+		chromedp.WaitVisible(chromedp.CSS(`#message`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=from]`), "spam@bad.example"),
+		chromedp.SendKeys(chromedp.CSS(`#message`), "From: spam@bad.example\nSubject: buy\n\nnow\n"),
+		chromedp.Submit(chromedp.CSS(`#message`)),
+		chromedp.WaitVisible(chromedp.CSS(`#try-action`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if a := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#try-action").innerText`)); a != "reject" {
+		t.Errorf("scan page verdict: %q", a)
+	}
+	shoot(t, ctx, "scan")
+	time.Sleep(200 * time.Millisecond)
+	if rs, _ := l.st.HistoryList(context.Background(), store.HistoryQuery{Limit: 100}); len(rs) != 20 {
+		t.Errorf("the scan page recorded its scan: %d records", len(rs))
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/config"), chromedp.WaitVisible(chromedp.CSS(`#weights`))); err != nil {
+		t.Fatal(err)
+	}
+	if w := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#weights").innerText`)); !strings.Contains(w, "TEST_SPAM") {
+		t.Errorf("configuration view lacks TEST_SPAM")
+	}
+	shoot(t, ctx, "config")
+
+	// rspamd's web UI, served by hamlet, shows hamlet's numbers.
+	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/rspamd/")); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(`#statWidgets .stat-box`))); err != nil {
+		shoot(t, ctx, "rspamd-webui-failed")
+		res := run(t, ctx, chromedp.Evaluate[[]string](`[...performance.getEntriesByType('resource')].map(e => e.name + ' ' + e.responseStatus)`))
+		t.Logf("resources: %q", res)
+		t.Fatalf("rspamd web UI: %v", err)
+	}
+	widgets := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#statWidgets").innerText`))
+	norm := strings.Join(strings.Fields(strings.ToLower(widgets)), " ")
+	for _, want := range []string{"20 scanned", "10 no action", "10 add header"} {
+		if !strings.Contains(norm, want) {
+			t.Errorf("rspamd web UI widgets lack %q: %q", want, norm)
+		}
+	}
+	shoot(t, ctx, "rspamd-webui")
+}

@@ -8,5 +8,12 @@ func (s *Server) mountPages() {
 	s.HandleFunc("GET /mail/{id}", Read, s.detailPage)
 	s.AddMenu("History", "/mail", Read)
 	s.HandleFunc("GET /api/why", Read, s.apiWhy)
+	s.HandleFunc("GET /whatif", Read, s.whatIfPage)
+	s.AddMenu("What if", "/whatif", Read)
+	s.HandleFunc("GET /try", Read, s.tryPage)
+	s.HandleFunc("POST /try", Read, s.tryScan)
+	s.AddMenu("Scan", "/try", Read)
+	s.HandleFunc("GET /config", Read, s.configPage)
+	s.AddMenu("Configuration", "/config", Read)
 	s.mountFixes()
 }

@@ -57,6 +57,7 @@ var funcs = template.FuncMap{
 	"num64u": func(n uint64) string { return formatInt(int64(n)) },
 	"abs":    math.Abs,
 	"add":    func(a, b int) int { return a + b },
+	"int64":  func(n int) int64 { return int64(n) },
 }
 
 func formatInt(n int64) string {

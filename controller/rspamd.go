@@ -39,6 +39,12 @@ func (s *Server) mountRspamd() {
 	s.HandleFunc("GET /symbols", Read, s.apiSymbols)
 	s.HandleFunc("GET /errors", Read, s.apiErrors)
 	s.HandleFunc("GET /counters", Read, s.apiCounters)
+	// hamlet has no maps editor or selectors: empty lists, so that rspamd's
+	// web UI shows empty tabs rather than errors.
+	empty := func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, []any{}) }
+	s.HandleFunc("GET /maps", Read, empty)
+	s.HandleFunc("GET /plugins/selectors/list_extractors", Read, empty)
+	s.HandleFunc("GET /plugins/selectors/list_transforms", Read, empty)
 	s.HandleFunc("GET /neighbours", Read, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]any{}) })
 }
 

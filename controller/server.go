@@ -63,6 +63,9 @@ type Options struct {
 	// block that address until the window ends (defaults 5 and 15 min).
 	MaxLoginFailures int
 	LoginWindow      time.Duration
+	// RspamdWebUI, when set, is the directory of rspamd's web UI, served
+	// under /rspamd/ against this controller's API.
+	RspamdWebUI string
 	// SessionTTL is how long an idle session lasts (default 12 h).
 	SessionTTL time.Duration
 	Logger     *slog.Logger
@@ -94,6 +97,10 @@ type Sources struct {
 	// HashKey is the key the history hashes addresses with, when it does
 	// ([history] hash_addresses): searches by address hash theirs.
 	HashKey []byte
+	// Config, when not nil, lists the effective settings the
+	// configuration page shows besides thresholds and weights (never
+	// password hashes).
+	Config func() []ConfigItem
 }
 
 // Server is the controller's HTTP handler. Mount endpoints with Handle
@@ -107,8 +114,9 @@ type Server struct {
 	log   *slog.Logger
 	hosts map[string]bool
 
-	mu   sync.Mutex
-	menu []MenuItem
+	mu        sync.Mutex
+	menu      []MenuItem
+	learnable bool
 }
 
 // MenuItem is an entry of the UI's navigation.
@@ -163,6 +171,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Greylist != nil {
 		s.mountGreylist(o.Greylist)
+	}
+	if o.RspamdWebUI != "" {
+		s.mountRspamdWebUI(o.RspamdWebUI)
 	}
 	return s, nil
 }

@@ -339,6 +339,9 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.File(), err)
 		}
+		if s.DMARC.Enabled {
+			c.WithDMARC()
+		}
 		cs = append(cs, c)
 	}
 	if s.Bayes.Enabled && d.Bayes != nil {

@@ -35,11 +35,11 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	hosts := append([]string{s.AuthServID()}, s.Control.Hosts...)
 	ctl, err := controller.New(controller.Options{
 		Listen: strings.Join(s.Controller.Listen, " "), Password: s.Control.Password, EnablePassword: s.Control.EnablePassword,
-		Hosts: hosts, SecureIP: secure, Logger: d.log,
+		Hosts: hosts, SecureIP: secure, Logger: d.log, RspamdWebUI: s.Control.RspamdWebUI,
 		Sources: controller.Sources{
 			Store: d.store, Engine: d.Engine, Counters: d.counters, Version: Version,
 			Greylist: func() *greylist.Greylister { return d.grey.Load() },
-			HashKey:  d.hashKey, Health: d.health,
+			HashKey:  d.hashKey, Health: d.health, Config: d.configItems,
 		},
 	})
 	if err != nil {
@@ -119,4 +119,50 @@ func (d *Daemon) health() controller.Health {
 		}
 	}
 	return h
+}
+
+// configItems are the effective settings the controller's configuration
+// page shows (never a password hash).
+func (d *Daemon) configItems() []controller.ConfigItem {
+	s := d.settings.Load()
+	yes := func(b bool) string {
+		if b {
+			return "on"
+		}
+		return "off"
+	}
+	st := s.Store
+	if st == "" {
+		st = "embedded (" + s.DataDir + ")"
+	} else if i := strings.Index(st, "@"); i >= 0 {
+		st = "redis://…" + st[i:] // no credentials on a page
+	}
+	items := []controller.ConfigItem{
+		{Section: "general", Key: "hostname", Value: s.AuthServID()},
+		{Section: "general", Key: "store", Value: st},
+		{Section: "general", Key: "local_networks", Value: strings.Join(s.LocalNetworks, ", ")},
+		{Section: "checks", Key: "rdns", Value: yes(s.RDNS.Enabled)},
+		{Section: "checks", Key: "senderscore", Value: yes(s.Senderscore.Enabled)},
+		{Section: "checks", Key: "hfilter", Value: yes(s.Hfilter.Enabled)},
+		{Section: "checks", Key: "dnsbl", Value: yes(s.DNSBL.Enabled)},
+		{Section: "checks", Key: "dmarc", Value: yes(s.DMARC.Enabled)},
+		{Section: "checks", Key: "greylist", Value: yes(s.Greylist.Enabled)},
+		{Section: "checks", Key: "authentication_results", Value: yes(s.AuthResults.Enabled)},
+		{Section: "checks", Key: "dkim signing", Value: fmt.Sprintf("%d key(s)", len(s.DKIM.Sign))},
+		{Section: "checks", Key: "arc seal", Value: yes(s.ARC.Seal)},
+		{Section: "history", Key: "max_records", Value: fmt.Sprint(s.History.MaxRecords)},
+		{Section: "history", Key: "max_age", Value: s.History.MaxAge.D().String()},
+		{Section: "history", Key: "hash_addresses", Value: yes(s.History.HashAddresses)},
+		{Section: "controller", Key: "listen", Value: strings.Join(s.Controller.Listen, ", ")},
+		{Section: "controller", Key: "password (read-only)", Value: yes(s.Control.Password != "")},
+		{Section: "controller", Key: "enable_password (admin)", Value: yes(s.Control.EnablePassword != "")},
+	}
+	if s.DNSBL.Enabled {
+		if lists, err := s.DNSBL.Effective(); err == nil {
+			for _, l := range lists {
+				items = append(items, controller.ConfigItem{Section: "dnsbl lists", Key: l.Name, Value: yes(l.Enabled)})
+			}
+		}
+	}
+	return items
 }

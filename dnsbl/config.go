@@ -20,13 +20,21 @@ const (
 	SourceRDNS     = "rdns"     // the client's PTR name
 	SourceMailFrom = "mailfrom" // the envelope sender's domain
 	SourceFrom     = "from"     // the header From domain
+	// SourceURL is the registrable domain of each URL in the message
+	// (SURBL/URIBL style, RFC 5782 §2.2 on the domain). Only lists that
+	// name it in Check are asked.
+	SourceURL = "url"
 )
 
 // Code maps list answers to a symbol.
 type Code struct {
 	// Answer is an address ("127.0.0.2"), an inclusive range
 	// ("127.0.0.4-127.0.0.7") or a prefix ("127.0.1.0/24").
-	Answer      string  `toml:"answer"`
+	Answer string `toml:"answer"`
+	// Bits, instead of Answer, matches an answer 127.0.0.x whose last
+	// octet has one of these bits set: lists that add up their categories
+	// (multi.surbl.org, multi.uribl.com; rspamd's returnbits).
+	Bits        uint8   `toml:"bits"`
 	Symbol      string  `toml:"symbol"`
 	Weight      float64 `toml:"weight"`
 	Description string  `toml:"description"`
@@ -46,7 +54,8 @@ type ListConfig struct {
 	// about: "ip4", "ip6"; empty means ip4 only.
 	Families []string `toml:"families"`
 	// Check lists the domains a domain list is asked about: "helo",
-	// "rdns", "mailfrom", "from"; empty means all four.
+	// "rdns", "mailfrom", "from", "url" (the domains of the URLs in the
+	// message); empty means the first four.
 	Check []string `toml:"check"`
 	// Symbol and Weight are used for a listed answer that matches no
 	// Code (rspamd's "unknown" result); Symbol defaults to RBL_<NAME>.
@@ -99,16 +108,20 @@ func (c *ListConfig) Validate() error {
 	}
 	for _, s := range c.Check {
 		switch s {
-		case SourceHelo, SourceRDNS, SourceMailFrom, SourceFrom:
+		case SourceHelo, SourceRDNS, SourceMailFrom, SourceFrom, SourceURL:
 		default:
-			return fmt.Errorf("%s: check: %q is not helo, rdns, mailfrom or from", pfx, s)
+			return fmt.Errorf("%s: check: %q is not helo, rdns, mailfrom, from or url", pfx, s)
 		}
 	}
 	if c.Symbol != "" && !symbolRE.MatchString(c.Symbol) {
 		return fmt.Errorf("%s: symbol %q: use upper-case letters, digits and '_'", pfx, c.Symbol)
 	}
 	for i, code := range c.Codes {
-		if _, err := ParseAnswer(code.Answer); err != nil {
+		if code.Bits != 0 {
+			if code.Answer != "" {
+				return fmt.Errorf("%s: code %d: set answer or bits, not both", pfx, i+1)
+			}
+		} else if _, err := ParseAnswer(code.Answer); err != nil {
 			return fmt.Errorf("%s: code %d: %w", pfx, i+1, err)
 		}
 		if !symbolRE.MatchString(code.Symbol) {
@@ -188,7 +201,15 @@ type Matcher struct {
 	// wild marks IPv4 octets written '*' (match any value); lo and hi
 	// then hold the fixed octets.
 	wild [4]bool
+	// bits, when not zero, matches 127.0.0.x with x&bits != 0.
+	bits byte
 	spec string
+}
+
+// BitsMatcher matches an answer 127.0.0.x whose last octet has one of
+// bits set.
+func BitsMatcher(bits uint8) Matcher {
+	return Matcher{bits: bits, spec: fmt.Sprintf("127.0.0.x&%d", bits)}
 }
 
 // String returns the specification the matcher was parsed from.
@@ -197,6 +218,10 @@ func (m Matcher) String() string { return m.spec }
 // Match reports whether the answer a is covered.
 func (m Matcher) Match(a netip.Addr) bool {
 	a = a.Unmap()
+	if m.bits != 0 {
+		b := a.As16()
+		return a.Is4() && b[12] == 127 && b[13] == 0 && b[14] == 0 && b[15]&m.bits != 0
+	}
 	if m.wild != [4]bool{} {
 		if !a.Is4() {
 			return false
@@ -306,7 +331,7 @@ func DefaultLists() []ListConfig {
 		},
 		{
 			Name: "spamhaus_dbl", Zone: "dbl.spamhaus.org", Kind: KindDomain,
-			Check:  []string{SourceHelo, SourceRDNS, SourceMailFrom, SourceFrom},
+			Check:  []string{SourceHelo, SourceRDNS, SourceMailFrom, SourceFrom, SourceURL},
 			Symbol: "DBL", Description: "Unrecognised result from Spamhaus DBL",
 			TestListed: "dbltest.com",
 			Codes: []Code{
@@ -315,6 +340,30 @@ func DefaultLists() []ListConfig {
 				{Answer: "127.0.1.5", Symbol: "DBL_MALWARE", Weight: 6.5, Description: "Domain listed in Spamhaus DBL as malware"},
 				{Answer: "127.0.1.6", Symbol: "DBL_BOTNET", Weight: 5.0, Description: "Domain listed in Spamhaus DBL as botnet C&C"},
 				{Answer: "127.0.1.102-127.0.1.106", Symbol: "DBL_ABUSE", Weight: 3.0, Description: "Domain listed in Spamhaus DBL as abused legitimate domain"},
+			},
+		},
+		{
+			// SURBL and URIBL list the domains of URLs found in spam
+			// (RFC 5782 §2.2 on the registrable domain), bits added up.
+			Name: "surbl", Zone: "multi.surbl.org", Kind: KindDomain, Check: []string{SourceURL},
+			Symbol: "SURBL_MULTI", Description: "Unrecognised result from SURBL",
+			TestListed: "test.surbl.org", ErrorAnswers: []string{"127.0.0.1"},
+			Codes: []Code{
+				{Bits: 8, Symbol: "PH_SURBL_MULTI", Weight: 7.5, Description: "A domain in the message is listed in SURBL as phishing"},
+				{Bits: 16, Symbol: "MW_SURBL_MULTI", Weight: 7.5, Description: "A domain in the message is listed in SURBL as malware"},
+				{Bits: 64, Symbol: "ABUSE_SURBL", Weight: 5.0, Description: "A domain in the message is listed in SURBL as abused"},
+				{Bits: 128, Symbol: "CRACKED_SURBL", Weight: 5.0, Description: "A domain in the message is listed in SURBL as cracked"},
+				{Bits: 4 | 32, Symbol: "DM_SURBL", Weight: 0, Description: "A domain in the message is listed in SURBL (other categories)"},
+			},
+		},
+		{
+			Name: "uribl", Zone: "multi.uribl.com", Kind: KindDomain, Check: []string{SourceURL},
+			Symbol: "URIBL_MULTI", Description: "Unrecognised result from URIBL",
+			TestListed: "test.uribl.com", ErrorAnswers: []string{"127.0.0.1"},
+			Codes: []Code{
+				{Bits: 2, Symbol: "URIBL_BLACK", Weight: 7.5, Description: "A domain in the message is listed in URIBL.com black"},
+				{Bits: 4, Symbol: "URIBL_GREY", Weight: 2.5, Description: "A domain in the message is listed in URIBL.com grey"},
+				{Bits: 8, Symbol: "URIBL_RED", Weight: 0.5, Description: "A domain in the message is listed in URIBL.com red"},
 			},
 		},
 		{

@@ -174,6 +174,9 @@ func NewList(cfg ListConfig, r dns.Resolver, opt Options) (*List, error) {
 	l := &List{cfg: cfg, r: r, opt: opt, sources: map[string]bool{}}
 	for _, c := range cfg.Codes {
 		m, _ := ParseAnswer(c.Answer)
+		if c.Bits != 0 {
+			m = BitsMatcher(c.Bits)
+		}
 		reject := cfg.Reject
 		if c.Reject != nil {
 			reject = *c.Reject

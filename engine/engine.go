@@ -176,6 +176,16 @@ func (e *Engine) acyclic() error {
 	return nil
 }
 
+// DryScan is Scan as a trial: nothing is recorded or changed (see
+// Scan.Dry).
+func (e *Engine) DryScan(ctx context.Context, tx *Transaction) *Verdict {
+	s := e.NewScan(ctx)
+	defer s.Close()
+	s.Dry()
+	s.Update(PhaseData, func(t *Transaction) { *t = *tx.clone() })
+	return s.Verdict(ctx, true)
+}
+
 // Scan runs a complete transaction at once (the /checkv2 and `hamlet
 // check` case) and returns the final verdict.
 func (e *Engine) Scan(ctx context.Context, tx *Transaction) *Verdict {

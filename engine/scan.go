@@ -65,7 +65,19 @@ type Scan struct {
 	tx    *Transaction
 	phase Phase // highest phase reached; -1 before the first Update
 	runs  map[string]*run
+	dry   bool
 }
+
+// Stateful is implemented by a Finisher that changes state (greylisting
+// records triplets): a dry scan skips it.
+type Stateful interface {
+	Stateful() bool
+}
+
+// Dry makes the scan a trial (the controller's scan page): its verdict
+// is not observed (no history, statistics or log line) and stateful
+// finishers are skipped. Call it before Verdict.
+func (s *Scan) Dry() { s.dry = true }
 
 // NewScan starts a scan. ctx bounds the scan's whole life (a connection);
 // each check also gets the engine's timeout from the moment its phase is
@@ -289,6 +301,9 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 		return v
 	}
 	for _, f := range s.e.finishers {
+		if sf, ok := f.(Stateful); ok && s.dry && sf.Stateful() {
+			continue
+		}
 		fctx, cancel := context.WithTimeout(ctx, s.e.timeout)
 		err := f.Finish(fctx, tx, runs, v)
 		cancel()
@@ -308,6 +323,9 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 
 // observe writes the verdict's log line and tells the observers.
 func (s *Scan) observe(tx *Transaction, v *Verdict) {
+	if s.dry {
+		return
+	}
 	elapsed := time.Since(s.start)
 	s.e.logVerdict(tx, v, elapsed)
 	for _, o := range s.e.observers {

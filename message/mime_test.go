@@ -279,29 +279,3 @@ func TestParseMIMEBounds(t *testing.T) {
 		}
 	})
 }
-
-func BenchmarkParseMIME100KB(b *testing.B) {
-	raw := []byte(attachmentMessage(100 << 10))
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		ParseMIME(Parse(raw), Limits{})
-	}
-}
-
-// attachmentMessage is a text+HTML message with a base64 attachment of
-// about size bytes.
-func attachmentMessage(size int) string {
-	var b strings.Builder
-	b.WriteString("From: a@example.org\r\nTo: b@example.net\r\nSubject: report\r\nMIME-Version: 1.0\r\n" +
-		"Content-Type: multipart/mixed; boundary=\"mix\"\r\n\r\n--mix\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
-		strings.Repeat("Please find the report attached, see https://example.org/report.\r\n", 20) +
-		"--mix\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\n" +
-		"Content-Transfer-Encoding: base64\r\n\r\n")
-	line := "JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVyIC9GbGF0ZURlY29k\r\n"
-	for b.Len() < size {
-		b.WriteString(line)
-	}
-	b.WriteString("--mix--\r\n")
-	return b.String()
-}

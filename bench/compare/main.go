@@ -8,7 +8,10 @@
 // serve` built from this tree; then it runs the load generator against
 // each in turn, rounds times, and reports medians.
 //
-//	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3]
+// hamlet runs with its defaults, which include every content check
+// ([content], [headers]); -clamd adds a clamd that both scanners use.
+//
+//	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3] [-clamd]
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/internal/clamdtest"
 	"github.com/hamlet-mail/hamlet/internal/loadgen"
 )
 
@@ -44,6 +48,7 @@ func run() error {
 	rounds := flag.Int("rounds", 3, "rounds per scanner (alternating)")
 	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary")
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
+	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
 	flag.Parse()
 
 	msgs, err := loadgen.Load(*corpus)
@@ -61,12 +66,29 @@ func run() error {
 	}
 	defer dnsSrv.Close()
 
-	hamletURL, stopHamlet, err := startHamlet(dir, dnsSrv.Addr())
+	hamletAV, rspamdAV := "", ""
+	if *withAV {
+		bin, err := exec.LookPath("clamd")
+		if err != nil {
+			return fmt.Errorf("-clamd: %w (apt-get install clamav-daemon)", err)
+		}
+		os.Chmod(dir, 0o755)
+		av, err := clamdtest.Run(bin, filepath.Join(dir, "clamd"), false)
+		if err != nil {
+			return err
+		}
+		defer av.Stop()
+		hamletAV = fmt.Sprintf("[antivirus]\nclamd = \"unix:%s\"\n", av.Socket)
+		// The whole message, as hamlet sends it; rspamd's default would
+		// send each attachment.
+		rspamdAV = fmt.Sprintf("clamav {\n  type = \"clamav\";\n  servers = \"%s\";\n  symbol = \"CLAM_VIRUS\";\n  action = \"reject\";\n  scan_mime_parts = false;\n}\n", av.Socket)
+	}
+	hamletURL, stopHamlet, err := startHamlet(dir, dnsSrv.Addr(), hamletAV)
 	if err != nil {
 		return fmt.Errorf("hamlet: %w", err)
 	}
 	defer stopHamlet()
-	rspamdURL, stopRspamd, err := startRspamd(*rspamdBin, dir, dnsSrv.Addr(), *workers)
+	rspamdURL, stopRspamd, err := startRspamd(*rspamdBin, dir, dnsSrv.Addr(), *workers, rspamdAV)
 	if err != nil {
 		return fmt.Errorf("rspamd: %w", err)
 	}
@@ -76,8 +98,8 @@ func run() error {
 		IP: "192.0.2.1", Helo: "mail.example.com", From: "sender@example.com"}
 	res := map[string][]loadgen.Result{}
 	ctx := context.Background()
-	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s\n",
-		len(msgs), *corpus, *n, *conc, *rounds, cpus())
+	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v\n",
+		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV)
 	for r := 0; r < *rounds; r++ {
 		for _, t := range []struct{ name, url string }{{"hamlet", hamletURL}, {"rspamd", rspamdURL}} {
 			o := opts
@@ -130,7 +152,7 @@ func waitPing(url string, d time.Duration) error {
 	return fmt.Errorf("%s did not answer /ping within %v", url, d)
 }
 
-func startHamlet(dir, dnsAddr string) (string, func(), error) {
+func startHamlet(dir, dnsAddr, extra string) (string, func(), error) {
 	bin := filepath.Join(dir, "hamlet")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
 		return "", nil, fmt.Errorf("build: %v\n%s", err, out)
@@ -140,7 +162,7 @@ func startHamlet(dir, dnsAddr string) (string, func(), error) {
 		return "", nil, err
 	}
 	cfg := filepath.Join(dir, "hamlet.toml")
-	text := fmt.Sprintf("[scan]\nlisten = [\"127.0.0.1:%d\"]\n[controller]\nlisten = \"\"\n[milter]\nlisten = []\n[log]\nlevel = \"warn\"\n", port)
+	text := fmt.Sprintf("[scan]\nlisten = [\"127.0.0.1:%d\"]\n[controller]\nlisten = \"\"\n[milter]\nlisten = []\n[log]\nlevel = \"warn\"\n", port) + extra
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		return "", nil, err
 	}
@@ -161,7 +183,7 @@ func startHamlet(dir, dnsAddr string) (string, func(), error) {
 // startRspamd runs rspamd 3.4 on loopback with a private configuration:
 // one normal worker pool on a free port, no controller or proxy, fuzzy
 // checks off, DNS from the test server.
-func startRspamd(bin, dir, dnsAddr string, workers int) (string, func(), error) {
+func startRspamd(bin, dir, dnsAddr string, workers int, antivirus string) (string, func(), error) {
 	if _, err := os.Stat(bin); err != nil {
 		return "", nil, fmt.Errorf("%s not installed (apt-get install rspamd): %w", bin, err)
 	}
@@ -177,6 +199,9 @@ func startRspamd(bin, dir, dnsAddr string, workers int) (string, func(), error) 
 		"local/local.d/options.inc":              fmt.Sprintf("dns { nameserver = [\"%s\"]; timeout = 1s; retransmits = 1; }\n", dnsAddr),
 		"local/local.d/fuzzy_check.conf":         "enabled = false;\n",
 		"local/local.d/logging.inc":              "level = \"error\";\n",
+	}
+	if antivirus != "" {
+		files["local/local.d/antivirus.conf"] = antivirus
 	}
 	for name, text := range files {
 		p := filepath.Join(root, name)

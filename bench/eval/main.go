@@ -74,7 +74,7 @@ const (
 )
 
 func run() error {
-	corpus := flag.String("corpus", "../shared/corpus/spamassassin-testdata", "SpamAssassin fixtures")
+	corpus := flag.String("corpus", defaultCorpus(), "SpamAssassin fixtures")
 	n := flag.Int("n", 40, "generated messages of each kind")
 	verbose := flag.Bool("v", false, "list every message acted on")
 	flag.Parse()
@@ -221,6 +221,18 @@ relay.corpus.example. A %[5]s
 		}
 	}
 	return nil
+}
+
+// defaultCorpus is where the tests find the shared corpus: $HAMLET_CORPUS,
+// else $HAMLET_SHARED/corpus, else ../shared/corpus beside the checkout.
+func defaultCorpus() string {
+	if d := os.Getenv("HAMLET_CORPUS"); d != "" {
+		return filepath.Join(d, "spamassassin-testdata")
+	}
+	if d := os.Getenv("HAMLET_SHARED"); d != "" {
+		return filepath.Join(d, "corpus", "spamassassin-testdata")
+	}
+	return filepath.Join("..", "shared", "corpus", "spamassassin-testdata")
 }
 
 func pct(a, b int) float64 {

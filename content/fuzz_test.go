@@ -1,0 +1,108 @@
+package content
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/hamlet-mail/hamlet/message"
+)
+
+func addGolden(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/golden/*.eml")
+	for _, s := range seeds {
+		if b, err := os.ReadFile(s); err == nil {
+			f.Add(string(b))
+		}
+	}
+}
+
+// FuzzExtractHTML: any input gives valid UTF-8 text of bounded length, and
+// no more links, images and forms than tags.
+func FuzzExtractHTML(f *testing.F) {
+	f.Add(`<html><body><p>a<b>b</b></p><a href="http://x.example/">x</a><img src=cid:1 width=300 height=200></body></html>`)
+	f.Add(`<div style="display:none"><span style="font-size:0">h</span></div><font color=#fff>w</font>`)
+	f.Add(`<style>@import url(x.css)</style><script>document.write("<a href=x>")</script><a href="`)
+	f.Add(`</a></b></div><div><div><div>`)
+	f.Add(`<meta http-equiv=refresh content="0;url=http://x/"><form action=http://f.example/><input type=password>`)
+	addGolden(f)
+	f.Fuzz(func(t *testing.T, doc string) {
+		h := ExtractHTML(doc)
+		if !utf8.ValidString(h.Text) {
+			t.Fatalf("text is not UTF-8: %q", h.Text)
+		}
+		// An invalid byte becomes U+FFFD (3 bytes).
+		if len(h.Text) > 3*len(doc)+h.Tags*2+8 {
+			t.Fatalf("text %d bytes from a %d-byte document", len(h.Text), len(doc))
+		}
+		for _, l := range h.Links {
+			if len(l.Text) > maxLinkText {
+				t.Fatalf("link text of %d bytes", len(l.Text))
+			}
+		}
+		if len(h.Images)+len(h.Links)+len(h.Forms) > h.Tags {
+			t.Fatalf("%d images, %d links, %d forms from %d tags", len(h.Images), len(h.Links), len(h.Forms), h.Tags)
+		}
+	})
+}
+
+// FuzzURLs: every URL found is a substring of the text and parses to a
+// lower-case host without white space; ParseURL never panics.
+func FuzzURLs(f *testing.F) {
+	f.Add("see http://3232235777/ and https://a@b.example/x, www.c.example.")
+	f.Add("http://[::1]/ http://%41.example hxxp://x.example http:\\\\evil.example\\ http://xn--pypal-4ve.com/")
+	f.Add("http://bücher.example/ http://0x7f.1/ http://0300.0250.0.1/ http://1.2.3.4.5/ http://a..b/")
+	f.Add(strings.Repeat("http://", 100))
+	addGolden(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, raw := range FindURLs(s, 100) {
+			if !strings.Contains(s, raw) {
+				t.Fatalf("found %q, not in the text", raw)
+			}
+			u := ParseURL(raw)
+			if u == nil {
+				continue
+			}
+			if u.Host != strings.ToLower(u.Host) && u.Flags&FlagBadHost == 0 {
+				t.Fatalf("host %q not lower case", u.Host)
+			}
+			if strings.ContainsAny(u.Host, " \t\r\n") && u.Flags&FlagBadHost == 0 {
+				t.Fatalf("host %q has white space", u.Host)
+			}
+			if u.Domain != "" && !strings.HasSuffix(u.Host, u.Domain) {
+				t.Fatalf("domain %q is not a suffix of host %q", u.Domain, u.Host)
+			}
+			if u.IP.IsValid() != (u.Flags&FlagIP != 0) {
+				t.Fatalf("IP %v but flags %b", u.IP, u.Flags)
+			}
+		}
+		ParseURL(s)
+		linkTextURL(s)
+	})
+}
+
+// FuzzAnalyze runs the whole content stage on arbitrary messages within
+// small bounds: no panic, bounds hold.
+func FuzzAnalyze(f *testing.F) {
+	addGolden(f)
+	lim := Limits{MIME: message.Limits{MaxDepth: 6, MaxParts: 40, MaxDecoded: 1 << 16}, MaxText: 1 << 14,
+		MaxURLs: 20, MaxArchiveFiles: 20, MaxInflate: 1 << 16, MaxArchiveDepth: 2}
+	f.Fuzz(func(t *testing.T, raw string) {
+		c := Parse(message.Parse([]byte(raw)), lim)
+		if len(c.URLs) > lim.MaxURLs {
+			t.Fatalf("%d URLs", len(c.URLs))
+		}
+		for _, a := range c.Attachments {
+			if a.Archive != nil && len(a.Archive.Files) > lim.MaxArchiveFiles {
+				t.Fatalf("%d archive entries", len(a.Archive.Files))
+			}
+		}
+		for _, fd := range Analyze(c) {
+			if fd.Symbol == "" || fd.Mult < 0 && fd.Symbol != SymMIMEGood {
+				t.Fatalf("finding %+v", fd)
+			}
+		}
+	})
+}
