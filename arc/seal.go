@@ -11,6 +11,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/message/header"
 )
 
 // SealOptions describe the ARC set a sealer adds (RFC 8617 §5.1).
@@ -139,45 +140,45 @@ func Seal(msg *message.Message, chain *Result, authResults string, o SealOptions
 }
 
 // signTags signs the field made of tags (b= empty) and returns its value
-// with the signature in b=. Lines are folded only between tags, never
-// inside a value: relaxed canonicalization turns such a fold back into
-// the single space it replaced, so the seal of a later hop hashes the same
-// bytes whether or not a relay refolds (b= folded inside would become
-// spaces inside the value).
+// with the signature in b=. Lines are folded between tags (relaxed
+// canonicalization reads a fold there as the space it replaced, so the
+// hash does not depend on where). The seal's b= is folded inside as well
+// (RFC 6376 §3.5 FWS; this hop's hashes never cover it). The AMS's b= is
+// kept whole: the seal hashes the AMS, and a fold inside its b= would
+// hash as a space inside the value, giving every seal a different b=
+// from the published ARC signing vectors (and from a seal over a relay's
+// refolded copy).
 func signTags(alg dkim.Algorithm, s crypto.Signer, name string, tags []string, selected [][]byte) (string, error) {
-	sig, err := dkim.SignatureOver(alg, s, dkim.Relaxed, selected, []byte(name+": "+foldTags(name, tags)+"\r\n"))
+	sig, err := dkim.SignatureOver(alg, s, dkim.Relaxed, selected, []byte(name+": "+foldTags(name, tags, "")+"\r\n"))
 	if err != nil {
 		return "", fmt.Errorf("arc: seal: %w", err)
 	}
-	for k, tag := range tags {
-		if tag == "b=" {
-			tags[k] = "b=" + sig
-		}
-	}
-	return foldTags(name, tags), nil
+	return foldTags(name, tags, sig), nil
 }
 
-// foldTags joins tags with "; ", starting a new line (CRLF TAB) before a
-// tag that would pass column 78.
-func foldTags(name string, tags []string) string {
-	var b strings.Builder
-	col := len(name) + 2
+// foldTags writes tags joined by "; " with header's folding; the tag
+// "b=" gets sig, folded inside in the ARC-Seal.
+func foldTags(name string, tags []string, sig string) string {
+	w := header.NewWriter(name)
 	for k, tag := range tags {
-		if k > 0 {
-			b.WriteByte(';')
-			col++
-			if col+1+len(tag) > 78 {
-				b.WriteString("\r\n\t")
-				col = 8
-			} else {
-				b.WriteByte(' ')
-				col++
+		last := k == len(tags)-1
+		switch {
+		case tag == "b=" && name == SealField && sig != "":
+			w.Word("b=")
+			w.Base64(sig)
+			if !last {
+				w.Append(";")
 			}
+			continue
+		case tag == "b=":
+			tag += sig
 		}
-		b.WriteString(tag)
-		col += len(tag)
+		if !last {
+			tag += ";"
+		}
+		w.Word(tag)
 	}
-	return b.String()
+	return w.String()
 }
 
 // highestInstance returns the largest i= found on any ARC field, 0 when

@@ -2,50 +2,12 @@ package authres
 
 import (
 	"strings"
+
+	"github.com/hamlet-mail/hamlet/message/header"
 )
 
-// maxLine is the line length folding aims at (RFC 5322 §2.1.1: 78
-// characters excluding CRLF).
-const maxLine = 78
-
-// isTSpecial reports the tspecials of RFC 2045 §5.1, which a token cannot
-// hold.
-func isTSpecial(c byte) bool {
-	return strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0
-}
-
-// isToken reports whether s is an RFC 2045 token: printable US-ASCII
-// without space and tspecials.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || isTSpecial(c) {
-			return false
-		}
-	}
-	return true
-}
-
-func isAtext(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
-}
-
-// isDotAtom reports whether s is an RFC 5322 dot-atom-text.
-func isDotAtom(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] != '.' && !isAtext(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+// maxLine is the line length folding aims at (RFC 5322 §2.1.1).
+const maxLine = header.Width
 
 // isDomainName reports whether s is a plausible domain-name (RFC 8601
 // §2.2 refers to RFC 6376's: letters, digits, hyphens, underscores, dots).
@@ -66,7 +28,7 @@ func isDomainName(s string) bool {
 // a quoted-string), for the authserv-id and reason. Control characters
 // (CR, LF included) become spaces so that a value cannot break the field.
 func quoteValue(v string) string {
-	if isToken(v) {
+	if header.IsToken(v) {
 		return v
 	}
 	return quote(v)
@@ -76,58 +38,25 @@ func quoteValue(v string) string {
 // is, an address [local-part] "@" domain-name as is when its local part
 // is a dot-atom, anything else as a quoted-string.
 func quotePValue(v string) string {
-	if isToken(v) {
+	if header.IsToken(v) {
 		return v
 	}
 	if i := strings.LastIndexByte(v, '@'); i >= 0 {
 		local, dom := v[:i], v[i+1:]
-		if (local == "" || isDotAtom(local)) && isDomainName(dom) {
+		if (local == "" || header.IsDotAtom(local)) && isDomainName(dom) {
 			return v
 		}
 	}
 	return quote(v)
 }
 
-func quote(v string) string {
-	var b strings.Builder
-	b.Grow(len(v) + 2)
-	b.WriteByte('"')
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < ' ' || c == 0x7f:
-			b.WriteByte(' ')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
+// quote writes v as a quoted-string, control characters as spaces (the
+// field may carry UTF-8, RFC 8601 §2.2 / RFC 6532).
+func quote(v string) string { return header.Quote(v, ' ') }
 
 // comment formats text as an RFC 5322 comment, escaping parentheses and
 // backslashes.
-func comment(text string) string {
-	var b strings.Builder
-	b.WriteByte('(')
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c == '(' || c == ')' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < ' ' || c == 0x7f:
-			b.WriteByte(' ')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte(')')
-	return b.String()
-}
+func comment(text string) string { return "(" + header.CommentText(text, ' ') + ")" }
 
 // keyword returns s if it is a Keyword (RFC 8601 §2.2, RFC 5321 ldh-str
 // with underscores tolerated), else a sanitised form, so that a bad
@@ -202,36 +131,22 @@ func (h Header) String() string {
 // folds, no leading space and no final CRLF; a word longer than a line is
 // left whole (RFC 5322 §2.1.1 allows up to 998).
 func (h Header) Fold() string {
-	var b strings.Builder
-	b.WriteString(h.id())
-	b.WriteByte(';')
+	w := header.NewWriter(FieldName)
+	w.Word(h.id())
+	w.Append(";")
 	if len(h.Results) == 0 {
-		b.WriteString(" none")
-		return b.String()
+		w.Append(" none")
+		return w.String()
 	}
 	for i, r := range h.Results {
-		b.WriteString("\r\n\t")
-		col := 8 // a tab counts as up to 8 columns
+		w.NewLine()
 		pieces := r.pieces()
 		for j, p := range pieces {
-			suffix := ""
 			if j == len(pieces)-1 && i < len(h.Results)-1 {
-				suffix = ";"
+				p += ";"
 			}
-			w := len(p) + len(suffix)
-			if j > 0 {
-				if col+1+w > maxLine {
-					b.WriteString("\r\n\t")
-					col = 8
-				} else {
-					b.WriteByte(' ')
-					col++
-				}
-			}
-			b.WriteString(p)
-			b.WriteString(suffix)
-			col += w
+			w.Word(p)
 		}
 	}
-	return b.String()
+	return w.String()
 }

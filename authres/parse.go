@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/message/header"
 )
 
 // ErrSyntax is wrapped by every parse error.
@@ -230,7 +231,7 @@ func (p *parser) value() (string, error) {
 	start := p.pos
 	for !p.eof() {
 		c := p.peek()
-		if c <= ' ' || c == 0x7f || isTSpecial(c) {
+		if c <= ' ' || c == 0x7f || header.IsTSpecial(c) {
 			break
 		}
 		p.pos++

@@ -112,7 +112,9 @@ var ContentSymbols = []engine.SymbolDef{
 
 // Content runs the content rules (package content) on the parsed form of
 // the message that the engine shares between checks.
-type Content struct{}
+type Content struct {
+	afterDMARC bool
+}
 
 var (
 	_ engine.Check  = (*Content)(nil)
@@ -127,19 +129,32 @@ func NewContent(cfg ContentConfig) (*Content, error) {
 	return &Content{}, nil
 }
 
-func (*Content) Name() string                { return CheckContent }
-func (*Content) Phase() engine.Phase         { return engine.PhaseData }
-func (*Content) After() []string             { return nil }
+func (*Content) Name() string        { return CheckContent }
+func (*Content) Phase() engine.Phase { return engine.PhaseData }
+func (c *Content) After() []string {
+	if c.afterDMARC {
+		return []string{CheckDMARC}
+	}
+	return nil
+}
+
+// WithDMARC makes the check wait for the "dmarc" check, so that a link to
+// the From domain of a message that passed DMARC is not PHISHING, as in
+// rspamd. Use it when the dmarc check is registered. It returns c.
+func (c *Content) WithDMARC() *Content {
+	c.afterDMARC = true
+	return c
+}
 func (*Content) Symbols() []engine.SymbolDef { return ContentSymbols }
 func (*Content) MayForce() bool              { return false }
 
 // Run implements engine.Check. Its Value is the []content.Finding.
-func (*Content) Run(ctx context.Context, tx *engine.Transaction, _ engine.Results) engine.Result {
+func (*Content) Run(ctx context.Context, tx *engine.Transaction, deps engine.Results) engine.Result {
 	c := tx.Content()
 	if c == nil {
 		return engine.Result{}
 	}
-	findings := content.Analyze(c)
+	findings := content.AnalyzeWith(c, content.Options{Trusted: DMARCPassDomains(tx, deps)})
 	syms := make([]engine.Symbol, 0, len(findings))
 	for _, f := range findings {
 		syms = append(syms, engine.Symbol{Name: f.Symbol, Options: f.Options, Multiplier: f.Mult})

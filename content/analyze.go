@@ -62,9 +62,25 @@ const (
 	SymContentLimit       = "CONTENT_LIMIT"
 )
 
+// Options tune Analyze with what other checks know.
+type Options struct {
+	// Trusted are domains authenticated for this message (the From
+	// domain after a DMARC pass): a link to one of them, whatever its
+	// text, is not PHISHING (rspamd's DMARC exclusion).
+	Trusted []string
+}
+
 // Analyze applies the content rules to c.
-func Analyze(c *Message) []Finding {
+func Analyze(c *Message) []Finding { return AnalyzeWith(c, Options{}) }
+
+// AnalyzeWith is Analyze with opt.
+func AnalyzeWith(c *Message, opt Options) []Finding {
 	a := &analysis{c: c, idx: map[string]int{}}
+	for _, d := range opt.Trusted {
+		if r := RegistrableDomain(strings.ToLower(strings.TrimSuffix(d, "."))); r != "" {
+			a.trusted = append(a.trusted, r)
+		}
+	}
 	a.limits()
 	a.mime()
 	a.texts()
@@ -75,9 +91,10 @@ func Analyze(c *Message) []Finding {
 }
 
 type analysis struct {
-	c   *Message
-	out []Finding
-	idx map[string]int // symbol → index in out
+	c       *Message
+	trusted []string // registrable domains authenticated for the message
+	out     []Finding
+	idx     map[string]int // symbol → index in out
 }
 
 // add records a finding; a symbol found again keeps the largest

@@ -3,6 +3,7 @@ package content
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -219,7 +220,7 @@ func (a *analysis) phishing(l Link) {
 	if target.IP.IsValid() {
 		td = target.Host
 	}
-	if td == sd {
+	if td == sd || slices.Contains(a.trusted, td) {
 		return
 	}
 	if spoofedPair(shown, target) {

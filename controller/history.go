@@ -159,8 +159,17 @@ func (f HistoryFilter) Query(before time.Time, limit int, hashKey []byte) store.
 	}
 	if f.IP != "" {
 		p, _ := parseIPFilter(f.IP)
-		if p.IsSingleIP() {
+		switch {
+		case p.IsSingleIP():
 			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"client_ip":"` + p.Addr().String() + `"`)})
+		case p.Addr().Is4() && p.Bits()%8 == 0 && p.Bits() > 0:
+			// 192.0.2.0/24 → records whose address starts "192.0.2."
+			b := p.Addr().As4()
+			pre := ""
+			for i := 0; i < p.Bits()/8; i++ {
+				pre += strconv.Itoa(int(b[i])) + "."
+			}
+			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"client_ip":"` + pre)})
 		}
 		tests = append(tests, func(r *store.HistoryRecord) bool {
 			ip, err := netip.ParseAddr(r.ClientIP)

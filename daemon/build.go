@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/classify"
 	"github.com/hamlet-mail/hamlet/config"
@@ -47,6 +48,7 @@ type Settings struct {
 	DKIM        checks.DKIMConfig
 	ARC         checks.ARCSealConfig
 	History     History
+	Bayes       bayes.Config
 	Headers     checks.HeadersConfig
 	Antivirus   checks.AntivirusConfig
 	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
@@ -154,6 +156,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		AuthResults: checks.DefaultAuthResConfig(c.AuthServID()),
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
+		Bayes:       bayes.DefaultConfig(),
 		Headers:     checks.DefaultHeadersConfig(),
 		Antivirus:   checks.DefaultAntivirusConfig(),
 
@@ -177,6 +180,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		{"dkim", &s.DKIM},
 		{"arc", &s.ARC},
 		{"history", &s.History},
+		{"bayes", &s.Bayes},
 		{"headers", &s.Headers},
 		{"antivirus", &s.Antivirus},
 		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
@@ -245,6 +249,9 @@ type Deps struct {
 	Greylister *greylist.Greylister
 	// ListMetrics are registered once per process.
 	ListMetrics *checks.ListMetrics
+	// Bayes, when not nil, classifies (if [bayes] enables it); without
+	// it there is none (as in `hamlet check`).
+	Bayes *bayes.Classifier
 	// DMARCCollector, when not nil, counts DMARC evaluations for the
 	// aggregate reports hamlet sends ([dmarc.reports.send]).
 	DMARCCollector engine.Finisher
@@ -332,7 +339,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.File(), err)
 		}
+		if s.DMARC.Enabled {
+			c.WithDMARC()
+		}
 		cs = append(cs, c)
+	}
+	if s.Bayes.Enabled && d.Bayes != nil {
+		cs = append(cs, checks.NewBayes(d.Bayes, d.Logger))
 	}
 
 	var fs []engine.Finisher

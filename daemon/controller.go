@@ -12,10 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
 	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/store"
 )
 
 // Version is hamlet's version as /auth and /stat report it (set by the
@@ -54,6 +56,10 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 		ctl.Handle("POST "+p, controller.Read, scan)
 	}
 	ctl.Handle("POST /symbols", controller.Read, scan)
+	// Learning changes what hamlet decides: rspamd asks for the enable
+	// password (rspamc -P) when one is set.
+	ctl.Handle("POST /learnspam", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesSpam, d.log))
+	ctl.Handle("POST /learnham", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesHam, d.log))
 	d.mountDMARCReports(ctl)
 	return ctl, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dmarcreport"
@@ -50,6 +51,8 @@ type Daemon struct {
 	store    store.Store
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
+	bayes    atomic.Pointer[bayes.Classifier]
+	learner  *checks.Autolearn
 	// dmarcReports and dmarcInbox keep and read received DMARC reports.
 	dmarcReports *dmarcreport.Service
 	dmarcInbox   *dmarcreport.Inbox
@@ -102,9 +105,11 @@ func New(file string, ov Overrides) (*Daemon, error) {
 		}
 	}
 	d.recorder = recorder.New(st, ropts)
+	d.learner = checks.NewAutolearn(d.log)
 	d.hashKey = ropts.HashKey
 	d.openDMARCReports(s)
 	if err := d.apply(s); err != nil {
+		d.learner.Close()
 		d.recorder.Close()
 		st.Close()
 		return nil, err
@@ -122,14 +127,20 @@ func (d *Daemon) apply(s *Settings) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.File(), err)
 	}
+	var cl *bayes.Classifier
+	if bs, ok := d.store.(store.Bayes); ok {
+		cl = bayes.New(bs, s.Bayes, d.log)
+	}
 	eng, err := BuildEngine(s, Deps{
-		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters}, d.dmarcObservers(s)...),
-		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector,
+		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters, d.learner}, d.dmarcObservers(s)...),
+		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl,
 	})
 	if err != nil {
 		return err
 	}
 	d.grey.Store(g)
+	d.bayes.Store(cl)
+	d.learner.SetClassifier(cl)
 	d.settings.Store(s)
 	d.resolver.Store(res)
 	d.engine.Store(eng)
@@ -307,6 +318,7 @@ func (d *Daemon) shutdown() {
 
 // closeStore flushes the history and closes the store.
 func (d *Daemon) closeStore() {
+	d.learner.Close()
 	d.recorder.Close()
 	d.closeDMARCReports()
 	if err := d.store.Close(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/message/header"
 )
 
 // DefaultHeaders are signed when SignOptions.Headers is nil: the fields
@@ -107,40 +108,41 @@ func sign(msg *message.Message, o SignOptions, body *BodyHasher) (string, error)
 	}
 	names := HeaderList(msg.Fields, o.Headers, o.Oversign)
 
-	var tb tagBuilder
-	tb.add("v", "1")
-	tb.add("a", alg.String())
-	tb.add("c", canon)
-	tb.add("d", o.Domain)
-	tb.add("s", o.Selector)
+	w := header.NewWriter("DKIM-Signature")
+	tag := func(name, value string) { w.Word(name + "=" + value + ";") }
+	tag("v", "1")
+	tag("a", alg.String())
+	tag("c", canon)
+	tag("d", o.Domain)
+	tag("s", o.Selector)
 	if o.Identity != "" {
-		tb.add("i", o.Identity)
+		tag("i", o.Identity)
 	}
-	tb.add("t", strconv.FormatInt(now.Unix(), 10))
+	tag("t", strconv.FormatInt(now.Unix(), 10))
 	if o.Expire > 0 {
-		tb.add("x", strconv.FormatInt(now.Add(o.Expire).Unix(), 10))
+		tag("x", strconv.FormatInt(now.Add(o.Expire).Unix(), 10))
 	}
 	sum, n := body.Sum(alg.Hash(), bc, -1)
 	if o.BodyLength {
-		tb.add("l", strconv.FormatInt(n, 10))
+		tag("l", strconv.FormatInt(n, 10))
 	}
-	tb.addList("h", names)
-	tb.add("bh", base64.StdEncoding.EncodeToString(sum))
-	return SignFields(alg, o.Signer, hc, "DKIM-Signature", tb.String(), SelectFields(msg.Fields, names, nil))
+	writeList(w, "h", names)
+	tag("bh", base64.StdEncoding.EncodeToString(sum))
+	return SignFields(alg, o.Signer, hc, "DKIM-Signature", w, SelectFields(msg.Fields, names, nil))
 }
 
-// SignFields completes a signature field: value holds every tag but b=
-// (and ends with "; " or is empty); the field "name: value b=" is hashed
-// after the selected fields (RFC 6376 §3.7), signed, and the folded b=
-// appended. It returns the complete field value. ARC uses it for
-// ARC-Message-Signature and ARC-Seal.
-func SignFields(alg Algorithm, s crypto.Signer, c Canon, name, value string, selected [][]byte) (string, error) {
-	value += "b="
-	sig, err := SignatureOver(alg, s, c, selected, []byte(name+": "+value+"\r\n"))
+// SignFields completes a DKIM-Signature written into w up to its last tag
+// but b=: it adds an empty "b=", hashes the field "name: value" after the
+// selected fields (RFC 6376 §3.7), signs, and writes the signature into
+// b=, folded inside (§3.5). It returns the complete field value.
+func SignFields(alg Algorithm, s crypto.Signer, c Canon, name string, w *header.Writer, selected [][]byte) (string, error) {
+	w.Word("b=")
+	sig, err := SignatureOver(alg, s, c, selected, []byte(name+": "+w.String()+"\r\n"))
 	if err != nil {
 		return "", err
 	}
-	return value + FoldBase64(sig), nil
+	w.Base64(sig)
+	return w.String(), nil
 }
 
 // SignatureOver signs the selected fields followed by field, the new
@@ -197,45 +199,18 @@ func HeaderList(fields []message.Field, headers, oversign []string) []string {
 	return out
 }
 
-// tagBuilder writes "tag=value; " pairs folded at about 78 columns,
-// counting the field name ("DKIM-Signature: ") on the first line.
-type tagBuilder struct {
-	b   strings.Builder
-	col int
-}
-
-const foldWidth = 78
-
-func (t *tagBuilder) add(name, value string) {
-	t.piece(name + "=" + value + ";")
-}
-
-func (t *tagBuilder) piece(p string) {
-	switch {
-	case t.b.Len() == 0:
-		t.col = len("DKIM-Signature: ")
-	case t.col+1+len(p) > foldWidth:
-		t.b.WriteString("\r\n\t")
-		t.col = 8
-	default:
-		t.b.WriteByte(' ')
-		t.col++
-	}
-	t.b.WriteString(p)
-	t.col += len(p)
-}
-
-// addList adds a colon-separated list, folding after a colon when the
-// line gets long (h= allows FWS around colons, RFC 6376 §3.5).
-func (t *tagBuilder) addList(name string, items []string) {
+// writeList writes a colon-separated tag list ("h=from:to:subject;"),
+// folding after a colon when the line gets long (h= allows FWS around
+// colons, RFC 6376 §3.5).
+func writeList(w *header.Writer, name string, items []string) {
 	line := name + "="
 	for i, it := range items {
 		sep := ":"
 		if i == len(items)-1 {
 			sep = ";"
 		}
-		if len(line)+len(it)+1 > foldWidth-8 && line != name+"=" {
-			t.piece(line)
+		if len(line)+len(it)+1 > header.Width-8 && line != name+"=" {
+			w.Word(line)
 			line = ""
 		}
 		line += it + sep
@@ -243,28 +218,5 @@ func (t *tagBuilder) addList(name string, items []string) {
 	if len(items) == 0 {
 		line += ";"
 	}
-	t.piece(line)
-}
-
-// String returns the tags written so far, ready for "b=" to follow.
-func (t *tagBuilder) String() string {
-	s := t.b.String()
-	if t.col+3 > foldWidth {
-		return s + "\r\n\t"
-	}
-	return s + " "
-}
-
-// FoldBase64 splits a base64 string into lines of at most 72 characters
-// joined by CRLF + TAB (white space inside b= is ignored, RFC 6376 §3.5).
-func FoldBase64(s string) string {
-	var b strings.Builder
-	const width = 72
-	for len(s) > width {
-		b.WriteString(s[:width])
-		b.WriteString("\r\n\t")
-		s = s[width:]
-	}
-	b.WriteString(s)
-	return b.String()
+	w.Word(line)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"github.com/hamlet-mail/hamlet/message/header"
 )
 
 // Address is one mailbox of an address header field (RFC 5322 §3.4).
@@ -277,15 +279,7 @@ func (p *addrParser) comment() error {
 
 // isAtext reports whether c may appear in an atom (RFC 5322 §3.2.3,
 // extended by RFC 6532 §3.2 to UTF-8 octets).
-func isAtext(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	case c >= 0x80:
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
-}
+func isAtext(c byte) bool { return c >= 0x80 || header.IsAtext(c) }
 
 type tokKind int
 

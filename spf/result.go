@@ -3,6 +3,8 @@ package spf
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/hamlet-mail/hamlet/message/header"
 )
 
 // Code is an SPF result (RFC 7208 §2.6).
@@ -156,53 +158,16 @@ func (r *Result) ReceivedSPF() string {
 // without final CRLF.
 func (r *Result) Header() string { return "Received-SPF: " + r.ReceivedSPF() }
 
-// commentEscape makes s safe inside an RFC 5322 comment: parentheses and
-// backslashes are quoted, control characters replaced.
-func commentEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '(' || c == ')' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c > 0x7e:
-			b.WriteByte('?')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func isAtext(c byte) bool {
-	return isAlpha(c) || isDigit(c) || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
-}
+// commentEscape makes s safe inside an RFC 5322 comment of a US-ASCII
+// field: parentheses and backslashes are quoted, anything not printable
+// becomes '?'.
+func commentEscape(s string) string { return header.CommentText(s, '?') }
 
 // kvValue writes v as a dot-atom when it is one, else as a quoted-string
 // (RFC 7208 §9.1, RFC 5322 §3.2.3, §3.2.4).
 func kvValue(v string) string {
-	dotAtom := v != "" && v[0] != '.' && v[len(v)-1] != '.' && !strings.Contains(v, "..")
-	for i := 0; dotAtom && i < len(v); i++ {
-		dotAtom = isAtext(v[i]) || v[i] == '.'
-	}
-	if dotAtom {
+	if header.IsDotAtom(v) {
 		return v
 	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c > 0x7e:
-			b.WriteByte('?')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	return header.Quote(v, '?')
 }

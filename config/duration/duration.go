@@ -7,7 +7,7 @@
 // others in any order ("35d", "2w", "1w3d", "1d12h"). Days and weeks
 // are 24 and 168 hours: configuration lengths such as a greylisting pass
 // or a key's lifetime do not care about leap seconds or DST. A duration
-// is never negative and never longer than Max (ten years); "0" is zero.
+// is never negative and never longer than Max (a hundred years); "0" is zero.
 //
 // The package imports nothing of hamlet, so any package's configuration
 // (dns, greylist, dkimkeys, the front ends) can use it without importing
@@ -30,8 +30,9 @@ const (
 	Week = 7 * Day
 )
 
-// Max is the longest duration accepted: ten years of days.
-const Max = 3650 * Day
+// Max is the longest duration accepted: a hundred years of days, far
+// below time.Duration's 292 years, so no sum overflows.
+const Max = 36500 * Day
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -12,14 +12,14 @@ func TestParse(t *testing.T) {
 		"0": 0, "0s": 0, "90s": 90 * time.Second, "5m": 5 * time.Minute, "48h": 48 * time.Hour,
 		"1h30m": 90 * time.Minute, "1.5h": 90 * time.Minute, " 90m ": 90 * time.Minute, "250ms": 250 * time.Millisecond,
 		"35d": 35 * Day, "7d": 7 * Day, "2w": 2 * Week, "1w3d": 10 * Day, "1d12h": 36 * time.Hour, "12h1d": 36 * time.Hour,
-		"3650d": Max, "168h": Week,
+		"36500d": Max, "3651d": 3651 * Day, "5000d": 5000 * Day, "168h": Week,
 	} {
 		if got, err := Parse(in); err != nil || got != want {
 			t.Errorf("Parse(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", " ", "5", "d", "w", "-3d", "-1d", "-5m", "1.5d", "soon", "7 days", "1d 2h",
-		"99999999d", "99999999999d", "18446744073709551616d", "110000d", "3651d", "522w", "3650d1s", "87601h", "1x", "1e3s", "+5m"} {
+		"99999999d", "99999999999d", "18446744073709551616d", "110000d", "36501d", "5215w", "36500d1s", "876001h", "1x", "1e3s", "+5m"} {
 		if got, err := Parse(in); err == nil {
 			t.Errorf("Parse(%q) = %v, want an error", in, got)
 		}

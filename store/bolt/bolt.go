@@ -48,6 +48,9 @@ var (
 	allBucket = [][]byte{bGreylist, bAllow, bCounters, bHistory, bStatsH, bStatsD, bMeta, bTally}
 )
 
+// ErrLocked: another process (a running hamlet) has the file open.
+var ErrLocked = errors.New("locked by another process")
+
 // Store is the embedded store.
 type Store struct {
 	db   *bbolt.DB
@@ -76,7 +79,7 @@ func Open(path string, opts store.Options) (*Store, error) {
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
 	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("bolt store: %s is locked by another process (is hamlet already running?)", path)
+		return nil, fmt.Errorf("bolt store: %s: %w (is hamlet already running?)", path, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bolt store: open %s: %w", path, err)

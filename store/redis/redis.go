@@ -584,9 +584,15 @@ func (s *Store) HistoryList(ctx context.Context, q store.HistoryQuery) ([]store.
 		start = n
 	}
 	minScore := float64(store.Millis(q.After))
+	// A filtered or time-bounded query reads in chunks: it may stop long
+	// before limit records.
+	chunked := q.Filtered() || !q.After.IsZero()
 	chunk := int64(limit)
-	if q.Filtered() {
-		chunk = historyChunk
+	if chunked {
+		chunk = min(int64(limit), historyChunk)
+		if q.Filtered() {
+			chunk = historyChunk
+		}
 	}
 	out := make([]store.HistoryRecord, 0, min(limit, 1024))
 	var fold []byte
@@ -596,7 +602,7 @@ func (s *Store) HistoryList(ctx context.Context, q store.HistoryQuery) ([]store.
 		if err != nil {
 			return nil, wrap(err)
 		}
-		done = int64(len(zs)) < chunk || !q.Filtered()
+		done = int64(len(zs)) < chunk || !chunked
 		for _, z := range zs {
 			if len(out) >= limit || (!q.After.IsZero() && z.Score < minScore) || (q.MaxScan > 0 && scanned >= q.MaxScan) {
 				done = true

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("TallyConcurrent", func(t *testing.T) { testTallyConcurrent(t, open(t, store.Options{})) })
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, open(t, store.Options{})) })
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, open(t, store.Options{})) })
+	t.Run("Bayes", func(t *testing.T) { RunBayes(t, open) })
 }
 
 func ctx(t *testing.T) context.Context {

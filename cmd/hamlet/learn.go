@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/bayes"
+	"github.com/hamlet-mail/hamlet/daemon"
+	"github.com/hamlet-mail/hamlet/internal/mailbox"
+	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/bolt"
+	"github.com/hamlet-mail/hamlet/store/stores"
+)
+
+func init() {
+	commands["learn"] = command{"teach the Bayes classifier spam or ham from files, directories, mbox or Maildir", cmdLearn}
+}
+
+// learnBatch is how many messages share one store write.
+const learnBatch = 200
+
+// learnTally counts what a learn run did.
+type learnTally struct {
+	learned, relearned, already, skipped, failed int
+	firstErr                                     string
+}
+
+func (t *learnTally) total() int {
+	return t.learned + t.relearned + t.already + t.skipped + t.failed
+}
+
+func (t *learnTally) add(o store.BayesOutcome) {
+	switch o {
+	case store.BayesLearned:
+		t.learned++
+	case store.BayesRelearned:
+		t.relearned++
+	case store.BayesAlready:
+		t.already++
+	}
+}
+
+func cmdLearn(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("learn", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var spam, ham, quiet bool
+	var file, dataDir, ctlURL, password string
+	fs.BoolVar(&spam, "spam", false, "learn the messages as spam")
+	fs.BoolVar(&ham, "ham", false, "learn the messages as ham")
+	fs.StringVar(&file, "c", "", "configuration `file` (to find the store)")
+	fs.StringVar(&dataDir, "data", "", "data `directory` (overrides the file's data_dir)")
+	fs.StringVar(&ctlURL, "controller", "", "send to a running daemon's controller at `URL` instead of opening the store (default when the embedded store is in use by a running hamlet)")
+	fs.StringVar(&password, "P", "", "controller admin `password` (default $HAMLET_PASSWORD)")
+	fs.BoolVar(&quiet, "q", false, "no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: hamlet learn --spam|--ham [-c hamlet.toml] FILE|DIR|MBOX|MAILDIR|- ...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if spam == ham || fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "hamlet learn: give exactly one of --spam and --ham, and at least one path")
+		fs.Usage()
+		return exitConfig
+	}
+	class := store.BayesHam
+	if spam {
+		class = store.BayesSpam
+	}
+	s, err := daemon.LoadSettings(file, daemon.Overrides{DataDir: dataDir})
+	if err != nil {
+		fmt.Fprintf(stderr, "hamlet: %v\n", err)
+		return exitConfig
+	}
+	if password == "" {
+		password = os.Getenv("HAMLET_PASSWORD")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var lr learner
+	if ctlURL == "" {
+		st, err := stores.Open(s.Store, s.DataDir, s.History.StoreOptions())
+		switch {
+		case errors.Is(err, bolt.ErrLocked) && len(s.Controller.Listen) > 0:
+			ctlURL = "http://" + s.Controller.Listen[0]
+			fmt.Fprintf(stderr, "hamlet learn: the store is in use by a running hamlet; learning through its controller at %s\n", ctlURL)
+		case err != nil:
+			fmt.Fprintf(stderr, "hamlet learn: store: %v\n", err)
+			return exitFail
+		default:
+			defer st.Close()
+			bs, ok := st.(store.Bayes)
+			if !ok {
+				fmt.Fprintln(stderr, "hamlet learn: this store keeps no Bayes tokens")
+				return exitFail
+			}
+			lr = &storeLearner{c: bayes.New(bs, s.Bayes, nil)}
+		}
+	}
+	if ctlURL != "" {
+		lr = &httpLearner{base: strings.TrimSuffix(ctlURL, "/"), password: password, client: &http.Client{Timeout: time.Minute}}
+	}
+
+	prog := newProgress(stderr, !quiet && isTerminal(stderr), class.String())
+	if prog.on && !slices.Contains(fs.Args(), "-") {
+		// A bar needs the total: count first (reading twice costs less
+		// than it seems: the second read comes from the page cache).
+		mailbox.Walk(fs.Args(), nil, func(mailbox.Message) error { prog.total++; return ctx.Err() })
+	}
+	t0 := time.Now()
+	tally, err := runLearn(ctx, fs.Args(), class, lr, prog)
+	prog.done()
+	el := time.Since(t0)
+	rate := float64(tally.total()) / max(el.Seconds(), 1e-9)
+	fmt.Fprintf(stdout, "learned %d messages as %s (%d new, %d relearned from %s), %d already learned, %d skipped (too few tokens), %d failed, in %.1f s (%.0f msg/s)",
+		tally.learned+tally.relearned, class, tally.learned, tally.relearned, other(class), tally.already, tally.skipped, tally.failed, el.Seconds(), rate)
+	if st, err := lr.stats(ctx); err == nil {
+		fmt.Fprintf(stdout, "; database: %d spam, %d ham, %d tokens", st.Spam, st.Ham, st.Tokens)
+	}
+	fmt.Fprintln(stdout)
+	if tally.firstErr != "" {
+		fmt.Fprintf(stderr, "hamlet learn: first failure: %s\n", tally.firstErr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hamlet learn: %v\n", err)
+		return exitFail
+	}
+	if tally.failed > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+func other(c store.BayesClass) store.BayesClass {
+	if c == store.BayesSpam {
+		return store.BayesHam
+	}
+	return store.BayesSpam
+}
+
+// learner learns tokenized messages: into the store, or through the
+// controller.
+type learner interface {
+	// learn learns msgs; tally counts the outcomes.
+	learn(ctx context.Context, msgs []learnMsg, class store.BayesClass, tally *learnTally) error
+	stats(ctx context.Context) (store.BayesStats, error)
+}
+
+type learnMsg struct {
+	source string
+	raw    []byte
+	item   store.BayesItem
+}
+
+type storeLearner struct{ c *bayes.Classifier }
+
+func (l *storeLearner) learn(ctx context.Context, msgs []learnMsg, _ store.BayesClass, tally *learnTally) error {
+	items := make([]store.BayesItem, len(msgs))
+	for i, m := range msgs {
+		items[i] = m.item
+	}
+	out, err := l.c.Learn(ctx, items...)
+	if err != nil {
+		return err
+	}
+	for _, o := range out {
+		tally.add(o)
+	}
+	return nil
+}
+
+func (l *storeLearner) stats(ctx context.Context) (store.BayesStats, error) { return l.c.Stats(ctx) }
+
+type httpLearner struct {
+	base, password string
+	client         *http.Client
+}
+
+func (l *httpLearner) learn(ctx context.Context, msgs []learnMsg, class store.BayesClass, tally *learnTally) error {
+	path := "/learnham"
+	if class == store.BayesSpam {
+		path = "/learnspam"
+	}
+	for _, m := range msgs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.base+path, bytes.NewReader(m.raw))
+		if err != nil {
+			return err
+		}
+		if l.password != "" {
+			req.Header.Set("Password", l.password)
+		}
+		resp, err := l.client.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			tally.learned++
+		case http.StatusAlreadyReported:
+			tally.already++
+		case http.StatusBadRequest:
+			tally.skipped++
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("controller %s: %s (give the admin password with -P or $HAMLET_PASSWORD)", l.base, resp.Status)
+		default:
+			tally.failed++
+			if tally.firstErr == "" {
+				tally.firstErr = fmt.Sprintf("%s: %s %s", m.source, resp.Status, strings.TrimSpace(string(body)))
+			}
+		}
+	}
+	return nil
+}
+
+func (l *httpLearner) stats(context.Context) (store.BayesStats, error) {
+	return store.BayesStats{}, errors.New("not known through the controller")
+}
+
+// runLearn reads the messages of paths, tokenizes them on every CPU and
+// learns them in batches.
+func runLearn(ctx context.Context, paths []string, class store.BayesClass, lr learner, prog *progress) (learnTally, error) {
+	var tally learnTally
+	raws := make(chan mailbox.Message, 64)
+	toks := make(chan learnMsg, 64)
+	var readErr error
+	go func() {
+		defer close(raws)
+		readErr = mailbox.Walk(paths, stdin, func(m mailbox.Message) error {
+			select {
+			case raws <- m:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range raws {
+				msg := message.Parse(m.Raw)
+				t := bayes.TokenizeMessage(msg)
+				if len(t) < bayes.MinTokens {
+					mu.Lock()
+					tally.skipped++
+					mu.Unlock()
+					prog.step(1)
+					continue
+				}
+				toks <- learnMsg{source: m.Source, raw: m.Raw, item: bayes.Item(msg, t, class)}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(toks) }()
+	var batch []learnMsg
+	var learnErr error
+	flush := func() {
+		if len(batch) == 0 || learnErr != nil {
+			batch = batch[:0]
+			return
+		}
+		var t learnTally
+		if err := lr.learn(ctx, batch, class, &t); err != nil {
+			learnErr = err
+		}
+		mu.Lock()
+		tally.learned += t.learned
+		tally.relearned += t.relearned
+		tally.already += t.already
+		tally.skipped += t.skipped
+		tally.failed += t.failed
+		if tally.firstErr == "" {
+			tally.firstErr = t.firstErr
+		}
+		mu.Unlock()
+		prog.step(len(batch))
+		batch = batch[:0]
+	}
+	for m := range toks {
+		batch = append(batch, m)
+		if len(batch) >= learnBatch {
+			flush()
+		}
+	}
+	flush()
+	if learnErr != nil {
+		return tally, learnErr
+	}
+	if readErr != nil && !errors.Is(readErr, context.Canceled) {
+		return tally, readErr
+	}
+	return tally, ctx.Err()
+}
+
+// progress draws a progress line on a terminal: messages done, rate.
+// Off a terminal it draws nothing (the summary line says it all).
+type progress struct {
+	w     io.Writer
+	on    bool
+	label string
+	mu    sync.Mutex
+	n     int
+	total int // 0: unknown
+	t0    time.Time
+	last  time.Time
+}
+
+func newProgress(w io.Writer, on bool, label string) *progress {
+	return &progress{w: w, on: on, label: label, t0: time.Now()}
+}
+
+func (p *progress) step(k int) {
+	if p == nil || !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n += k
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
+		p.last = now
+		p.draw()
+	}
+}
+
+func (p *progress) draw() {
+	el := time.Since(p.t0).Seconds()
+	rate := float64(p.n) / max(el, 1e-9)
+	const width = 30
+	if p.total > 0 {
+		frac := min(1, float64(p.n)/float64(p.total))
+		full := int(frac * width)
+		bar := strings.Repeat("=", full) + strings.Repeat(" ", width-full)
+		eta := float64(p.total-p.n) / max(rate, 1e-9)
+		fmt.Fprintf(p.w, "\rlearning %s [%s] %3.0f%% %d/%d, %.0f msg/s, %.0f s left ", p.label, bar, frac*100, p.n, p.total, rate, eta)
+		return
+	}
+	// Total unknown (standard input): a bouncing marker.
+	pos := p.n / 50 % (2 * width)
+	if pos >= width {
+		pos = 2*width - pos - 1
+	}
+	bar := strings.Repeat(" ", pos) + "#" + strings.Repeat(" ", width-pos-1)
+	fmt.Fprintf(p.w, "\rlearning %s [%s] %d messages, %.0f msg/s, %.0f s ", p.label, bar, p.n, rate, el)
+}
+
+func (p *progress) done() {
+	if p == nil || !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.draw()
+	fmt.Fprintln(p.w)
+}

@@ -1,0 +1,72 @@
+package controller
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/hamlet-mail/hamlet/store"
+)
+
+func TestHistoryFilter(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	recs := []store.HistoryRecord{
+		{Time: t0, QueueID: "AAA1", ClientIP: "192.0.2.7", From: "Bob@Example.org", RcptList: []string{"u@example.net"}, Action: "reject", Symbols: []string{"TEST_SPAM"}},
+		{Time: t0.Add(time.Minute), QueueID: "BBB2", ClientIP: "192.0.3.7", From: "alice@example.com", Action: "no action", Symbols: []string{"TEST_GOOD"}},
+		{Time: t0.Add(2 * time.Minute), QueueID: "CCC3", ClientIP: "2001:db8::1", From: "", RcptList: []string{"Bob@example.org"}, Action: "add header", Symbols: []string{"TEST_TAG", "TEST_SPAM"}},
+		{Time: t0.Add(3 * time.Minute), QueueID: "DDD4", ClientIP: "192.0.20.1", From: "x@y.example", Action: "reject"},
+	}
+	if err := e.st.HistoryAdd(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		query string
+		want  []string // queue ids, newest first
+	}{
+		{"", []string{"DDD4", "CCC3", "BBB2", "AAA1"}},
+		{"qid=aaa1", []string{"AAA1"}},
+		{"action=reject", []string{"DDD4", "AAA1"}},
+		{"action=add_header", []string{"CCC3"}},
+		{"symbol=test_spam", []string{"CCC3", "AAA1"}},
+		{"ip=192.0.2.0/24", []string{"AAA1"}},
+		{"ip=192.0.0.0/16", []string{"DDD4", "BBB2", "AAA1"}},
+		{"ip=2001:db8::/32", []string{"CCC3"}},
+		{"ip=192.0.2.7", []string{"AAA1"}},
+		{"addr=bob@example.org", []string{"CCC3", "AAA1"}},
+		{"addr=@example.com", []string{"BBB2"}},
+		{"from=" + url.QueryEscape(t0.Add(time.Minute).Format(time.RFC3339)) + "&to=" + url.QueryEscape(t0.Add(3*time.Minute).Format(time.RFC3339)), []string{"CCC3", "BBB2"}},
+		{"action=reject&ip=192.0.2.0/24", []string{"AAA1"}},
+	} {
+		v, _ := url.ParseQuery(tt.query)
+		f, err := ParseHistoryFilter(v)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		got, err := e.srv.FindHistory(ctx, f, time.Time{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range got {
+			ids = append(ids, r.QueueID)
+		}
+		if len(ids) != len(tt.want) {
+			t.Errorf("%s: %v, want %v", tt.query, ids, tt.want)
+			continue
+		}
+		for i := range ids {
+			if ids[i] != tt.want[i] {
+				t.Errorf("%s: %v, want %v", tt.query, ids, tt.want)
+				break
+			}
+		}
+	}
+	for _, bad := range []string{"action=maybe", "ip=nowhere", "from=yesterday"} {
+		v, _ := url.ParseQuery(bad)
+		if _, err := ParseHistoryFilter(v); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
