@@ -201,7 +201,7 @@ func startEnv() (*env, error) {
 		return nil, err
 	}
 	pub, _ := x509.MarshalPKIXPublicKey(&e.key.PublicKey)
-	z := zone + fmt.Sprintf("e2e._domainkey.good.test. TXT %s\n", txtChunks("v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(pub)))
+	z := zone + fmt.Sprintf("e2e._domainkey.good.test. TXT %s\n", mtaenv.TXT("v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(pub)))
 	signRecords, err := e.makeSignKeys()
 	if err != nil {
 		return nil, fmt.Errorf("dkim signing keys: %w", err)
@@ -259,20 +259,9 @@ func (e *env) makeSignKeys() (string, error) {
 			return "", err
 		}
 		e.signKeys[i] = path
-		fmt.Fprintf(&zone, "%s._domainkey.%s. TXT %s\n", k.selector, signDomain, txtChunks(rec))
+		fmt.Fprintf(&zone, "%s._domainkey.%s. TXT %s\n", k.selector, signDomain, mtaenv.TXT(rec))
 	}
 	return zone.String(), nil
-}
-
-// txtChunks splits a TXT value into quoted strings of at most 255 bytes.
-func txtChunks(s string) string {
-	var parts []string
-	for len(s) > 0 {
-		n := min(len(s), 250)
-		parts = append(parts, `"`+s[:n]+`"`)
-		s = s[n:]
-	}
-	return strings.Join(parts, " ")
 }
 
 func (e *env) startHamlet() error {
@@ -486,21 +475,8 @@ listen on 127.0.0.1 port 2527 proxy-v2 filter "inbound"
 action "deliver" maildir "%s/%%{user.username}" virtual <vusers>
 match from any for domain "e2e.test" action "deliver"
 `, e.bin, milterAddr, mail)
-	cf := filepath.Join(d, "smtpd.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		return err
-	}
-	smtpd := filepath.Join(mtaenv.OpenSMTPDRoot(), "usr/sbin/smtpd")
-	if err := mtaenv.Run(smtpd, "-n", "-f", cf); err != nil {
-		return err
-	}
-	logf, err := os.Create(filepath.Join(e.dir, "smtpd.log"))
+	cmd, _, err := mtaenv.StartOpenSMTPD(d, conf, filepath.Join(e.dir, "smtpd.log"))
 	if err != nil {
-		return err
-	}
-	cmd := exec.Command(smtpd, "-d", "-f", cf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
 		return err
 	}
 	e.smtpd = cmd

@@ -159,23 +159,13 @@ func zone(pub *rsa.PublicKey) string {
 	z.WriteString(`good.test. TXT "v=spf1 ip4:203.0.113.0/24 -all"` + "\n")
 	z.WriteString(`_dmarc.good.test. TXT "v=DMARC1; p=reject"` + "\n")
 	z.WriteString("good.test. MX 10 mail1.good.test.\n")
-	fmt.Fprintf(&z, "bench._domainkey.good.test. TXT %s\n", txtChunks("v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(der)))
+	fmt.Fprintf(&z, "bench._domainkey.good.test. TXT %s\n", mtaenv.TXT("v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(der)))
 	for i := range clients {
 		fmt.Fprintf(&z, "mail%d.good.test. A %s\n", i+1, clientIP(i))
 		fmt.Fprintf(&z, "%d.113.0.203.in-addr.arpa. PTR mail%d.good.test.\n", i+1, i+1)
 	}
 	z.WriteString("bench.test. MX 10 mx.bench.test.\nmx.bench.test. A 127.0.0.1\n")
 	return z.String()
-}
-
-func txtChunks(s string) string {
-	var parts []string
-	for len(s) > 0 {
-		n := min(len(s), 250)
-		parts = append(parts, `"`+s[:n]+`"`)
-		s = s[n:]
-	}
-	return strings.Join(parts, " ")
 }
 
 // loadMessages reads the corpus and re-signs each message as mail from
@@ -508,21 +498,8 @@ listen on lo port %d filter "hamlet"
 action "sink" relay host smtp://%s
 match from any for domain "%s" action "sink"
 `, w.bin, hamletMilter, smtpdPorts["opensmtpd"], smtpdPorts["opensmtpd-hamlet"], sinkAddr, rcptDomain)
-	cf := filepath.Join(d, "smtpd.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		return err
-	}
-	smtpd := filepath.Join(mtaenv.OpenSMTPDRoot(), "usr/sbin/smtpd")
-	if err := mtaenv.Run(smtpd, "-n", "-f", cf); err != nil {
-		return err
-	}
-	logf, err := os.Create(filepath.Join(w.dir, "smtpd.log"))
+	cmd, logf, err := mtaenv.StartOpenSMTPD(d, conf, filepath.Join(w.dir, "smtpd.log"))
 	if err != nil {
-		return err
-	}
-	cmd := exec.Command(smtpd, "-d", "-f", cf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
 		return err
 	}
 	w.smtpd = cmd

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/dkimkeys"
 )
 
 // OpenSMTPDRoot is where .ci/install-e2e unpacked OpenSMTPD (it conflicts
@@ -102,4 +104,40 @@ func Run(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
 	return nil
+}
+
+// TXT is a TXT value in zone-file presentation: quoted character-strings
+// of at most 255 bytes each (RFC 1035 §3.3.14), as dkimkeys.SplitTXT cuts
+// them.
+func TXT(s string) string {
+	parts := dkimkeys.SplitTXT(s)
+	for i, p := range parts {
+		parts[i] = `"` + p + `"`
+	}
+	return strings.Join(parts, " ")
+}
+
+// StartOpenSMTPD writes conf to dir/smtpd.conf, has smtpd check it (-n),
+// then runs it in the foreground (-d) with its output in the file logPath.
+// The caller stops the command and closes the log.
+func StartOpenSMTPD(dir, conf, logPath string) (*exec.Cmd, *os.File, error) {
+	cf := filepath.Join(dir, "smtpd.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		return nil, nil, err
+	}
+	smtpd := filepath.Join(OpenSMTPDRoot(), "usr/sbin/smtpd")
+	if err := Run(smtpd, "-n", "-f", cf); err != nil {
+		return nil, nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(smtpd, "-d", "-f", cf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, nil, err
+	}
+	return cmd, logf, nil
 }
