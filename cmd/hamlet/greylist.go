@@ -6,13 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/config/duration"
-	"github.com/hamlet-mail/hamlet/controller"
-	"github.com/hamlet-mail/hamlet/daemon"
 )
 
 func init() {
@@ -22,12 +19,11 @@ func init() {
 func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("greylist", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var file, ctlURL, reason, ttl, password string
+	var ctl controllerFlags
+	var reason, ttl string
 	var limit int
 	var asJSON bool
-	fs.StringVar(&file, "c", "", "configuration `file` of the daemon (to find its controller)")
-	fs.StringVar(&ctlURL, "controller", "", "controller `URL` (default: http:// + [controller] listen)")
-	fs.StringVar(&password, "P", "", "controller `password` (admin password for allow and drop; default $HAMLET_PASSWORD)")
+	ctl.register(fs, "controller `password` (admin password for allow and drop)")
 	fs.StringVar(&reason, "reason", "admin", "reason recorded with allow")
 	fs.StringVar(&ttl, "ttl", "", "lifetime of an allow entry, e.g. 30d (default: for ever)")
 	fs.IntVar(&limit, "limit", 1000, "entries to list, of each kind")
@@ -39,21 +35,9 @@ func cmdGreylist(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	if ctlURL == "" {
-		s, err := daemon.LoadSettings(file, daemon.Overrides{})
-		if err != nil {
-			fmt.Fprintf(stderr, "hamlet: %v\n", err)
-			return exitConfig
-		}
-		if len(s.Controller.Listen) == 0 {
-			fmt.Fprintln(stderr, "hamlet: [controller] listen is empty: give -controller URL")
-			return exitConfig
-		}
-		ctlURL = "http://" + s.Controller.Listen[0]
-	}
-	c := &controller.Client{BaseURL: ctlURL, Password: password}
-	if c.Password == "" {
-		c.Password = os.Getenv("HAMLET_PASSWORD")
+	c, ok := ctl.client("greylist", stderr)
+	if !ok {
+		return exitConfig
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

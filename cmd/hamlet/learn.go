@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/signal"
 	"runtime"
 	"slices"
@@ -58,13 +57,14 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("learn", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var spam, ham, quiet bool
-	var file, dataDir, ctlURL, password string
+	var ctl controllerFlags
+	var dataDir string
 	fs.BoolVar(&spam, "spam", false, "learn the messages as spam")
 	fs.BoolVar(&ham, "ham", false, "learn the messages as ham")
-	fs.StringVar(&file, "c", "", "configuration `file` (to find the store)")
+	fs.StringVar(&ctl.file, "c", "", "configuration `file` (to find the store)")
 	fs.StringVar(&dataDir, "data", "", "data `directory` (overrides the file's data_dir)")
-	fs.StringVar(&ctlURL, "controller", "", "send to a running daemon's controller at `URL` instead of opening the store (default when the embedded store is in use by a running hamlet)")
-	fs.StringVar(&password, "P", "", "controller admin `password` (default $HAMLET_PASSWORD)")
+	fs.StringVar(&ctl.url, "controller", "", "send to a running daemon's controller at `URL` instead of opening the store (default when the embedded store is in use by a running hamlet)")
+	fs.StringVar(&ctl.password, "P", "", "controller admin `password` (default $HAMLET_PASSWORD)")
 	fs.BoolVar(&quiet, "q", false, "no progress bar")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: hamlet learn --spam|--ham [-c hamlet.toml] FILE|DIR|MBOX|MAILDIR|- ...")
@@ -82,18 +82,16 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 	if spam {
 		class = store.BayesSpam
 	}
-	s, err := daemon.LoadSettings(file, daemon.Overrides{DataDir: dataDir})
+	s, err := daemon.LoadSettings(ctl.file, daemon.Overrides{DataDir: dataDir})
 	if err != nil {
 		fmt.Fprintf(stderr, "hamlet: %v\n", err)
 		return exitConfig
-	}
-	if password == "" {
-		password = os.Getenv("HAMLET_PASSWORD")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	var lr learner
+	ctlURL := ctl.url
 	if ctlURL == "" {
 		st, err := stores.Open(s.Store, s.DataDir, s.History.StoreOptions())
 		switch {
@@ -114,7 +112,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if ctlURL != "" {
-		lr = &httpLearner{base: strings.TrimSuffix(ctlURL, "/"), password: password, client: &http.Client{Timeout: time.Minute}}
+		lr = &httpLearner{base: strings.TrimSuffix(ctlURL, "/"), password: ctl.pass(), client: &http.Client{Timeout: time.Minute}}
 	}
 
 	prog := newProgress(stderr, !quiet && isTerminal(stderr), class.String())

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/controller"
-	"github.com/hamlet-mail/hamlet/daemon"
 )
 
 func init() {
@@ -21,11 +19,9 @@ func init() {
 func cmdWhy(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("why", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var file, ctlURL, password string
+	var ctl controllerFlags
 	var asJSON bool
-	fs.StringVar(&file, "c", "", "configuration `file` of the daemon (to find its controller)")
-	fs.StringVar(&ctlURL, "controller", "", "controller `URL` (default: http:// + [controller] listen)")
-	fs.StringVar(&password, "P", "", "controller `password` (default $HAMLET_PASSWORD)")
+	ctl.register(fs, "controller `password`")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: hamlet why [options] QUEUEID")
@@ -38,22 +34,10 @@ func cmdWhy(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitConfig
 	}
-	if ctlURL == "" {
-		s, err := daemon.LoadSettings(file, daemon.Overrides{})
-		if err != nil {
-			fmt.Fprintf(stderr, "hamlet: %v\n", err)
-			return exitConfig
-		}
-		if len(s.Controller.Listen) == 0 {
-			fmt.Fprintln(stderr, "hamlet why: the controller is off ([controller] listen is empty); give --controller")
-			return exitConfig
-		}
-		ctlURL = "http://" + s.Controller.Listen[0]
+	c, ok := ctl.client("why", stderr)
+	if !ok {
+		return exitConfig
 	}
-	if password == "" {
-		password = os.Getenv("HAMLET_PASSWORD")
-	}
-	c := &controller.Client{BaseURL: ctlURL, Password: password}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ans controller.WhyAnswer
