@@ -1,5 +1,6 @@
 // Package mailbox reads the messages of files, directories, mbox files and
-// Maildirs, for bulk imports (`hamlet learn`) and corpus runs.
+// Maildirs, for bulk imports (`hamlet learn`, `hamlet dmarc import`) and
+// corpus runs.
 //
 // A path is read as:
 //   - "-": one message (or an mbox) from standard input;
