@@ -153,16 +153,6 @@ func printJSON(stdout, stderr io.Writer, v any) int {
 	return exitOK
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 func dmarcImport(ctx context.Context, svc *dmarcreport.Service, paths []string, asJSON, quiet bool, stdout, stderr io.Writer) int {
 	start := time.Now()
 	bar := !quiet && isTerminal(stderr)
@@ -170,21 +160,12 @@ func dmarcImport(ctx context.Context, svc *dmarcreport.Service, paths []string, 
 	files := 0
 	var fatal error
 	for _, p := range paths {
-		n := 0
+		prog := newProgress(stderr, bar, "importing "+p)
 		if bar {
-			n = dmarcreport.CountInputs(p)
+			prog.count(ctx, []string{p})
 		}
-		last := time.Time{}
-		res, done, err := svc.Import(ctx, p, func(done int, name string, sofar dmarcreport.IngestResult, _ error) {
-			if !bar || time.Since(last) < 100*time.Millisecond && done != n {
-				return
-			}
-			last = time.Now()
-			progressBar(stderr, p, done, n)
-		})
-		if bar {
-			fmt.Fprintln(stderr)
-		}
+		res, done, err := svc.Import(ctx, p, func(int, string, dmarcreport.IngestResult, error) { prog.step(1) })
+		prog.done()
 		files += done
 		total.Add(res)
 		if err != nil {
@@ -220,21 +201,6 @@ func dmarcImport(ctx context.Context, svc *dmarcreport.Service, paths []string, 
 		return exitFail
 	}
 	return exitOK
-}
-
-func progressBar(w io.Writer, name string, done, n int) {
-	const width = 30
-	if n <= 0 {
-		n = done
-	}
-	fill := width
-	if n > 0 {
-		fill = min(width, done*width/n)
-	}
-	if len(name) > 30 {
-		name = "…" + name[len(name)-29:]
-	}
-	fmt.Fprintf(w, "\r%-30s [%s%s] %d/%d", name, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, n)
 }
 
 // maxRows bounds each list of sources on a terminal unless --all.

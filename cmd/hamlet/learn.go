@@ -115,11 +115,9 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 		lr = &httpLearner{base: strings.TrimSuffix(ctlURL, "/"), password: ctl.pass(), client: &http.Client{Timeout: time.Minute}}
 	}
 
-	prog := newProgress(stderr, !quiet && isTerminal(stderr), class.String())
+	prog := newProgress(stderr, !quiet && isTerminal(stderr), "learning "+class.String())
 	if prog.on && !slices.Contains(fs.Args(), "-") {
-		// A bar needs the total: count first (reading twice costs less
-		// than it seems: the second read comes from the page cache).
-		mailbox.Walk(fs.Args(), nil, func(mailbox.Message) error { prog.total++; return ctx.Err() })
+		prog.count(ctx, fs.Args())
 	}
 	t0 := time.Now()
 	tally, err := runLearn(ctx, fs.Args(), class, lr, prog)
@@ -309,65 +307,4 @@ func runLearn(ctx context.Context, paths []string, class store.BayesClass, lr le
 		return tally, readErr
 	}
 	return tally, ctx.Err()
-}
-
-// progress draws a progress line on a terminal: messages done, rate.
-// Off a terminal it draws nothing (the summary line says it all).
-type progress struct {
-	w     io.Writer
-	on    bool
-	label string
-	mu    sync.Mutex
-	n     int
-	total int // 0: unknown
-	t0    time.Time
-	last  time.Time
-}
-
-func newProgress(w io.Writer, on bool, label string) *progress {
-	return &progress{w: w, on: on, label: label, t0: time.Now()}
-}
-
-func (p *progress) step(k int) {
-	if p == nil || !p.on {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.n += k
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
-		p.last = now
-		p.draw()
-	}
-}
-
-func (p *progress) draw() {
-	el := time.Since(p.t0).Seconds()
-	rate := float64(p.n) / max(el, 1e-9)
-	const width = 30
-	if p.total > 0 {
-		frac := min(1, float64(p.n)/float64(p.total))
-		full := int(frac * width)
-		bar := strings.Repeat("=", full) + strings.Repeat(" ", width-full)
-		eta := float64(p.total-p.n) / max(rate, 1e-9)
-		fmt.Fprintf(p.w, "\rlearning %s [%s] %3.0f%% %d/%d, %.0f msg/s, %.0f s left ", p.label, bar, frac*100, p.n, p.total, rate, eta)
-		return
-	}
-	// Total unknown (standard input): a bouncing marker.
-	pos := p.n / 50 % (2 * width)
-	if pos >= width {
-		pos = 2*width - pos - 1
-	}
-	bar := strings.Repeat(" ", pos) + "#" + strings.Repeat(" ", width-pos-1)
-	fmt.Fprintf(p.w, "\rlearning %s [%s] %d messages, %.0f msg/s, %.0f s ", p.label, bar, p.n, rate, el)
-}
-
-func (p *progress) done() {
-	if p == nil || !p.on {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.draw()
-	fmt.Fprintln(p.w)
 }
