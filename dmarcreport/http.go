@@ -55,6 +55,22 @@ func period(q url.Values, now time.Time) (from, to time.Time, err error) {
 	return to.Add(-d.D()), to, nil
 }
 
+// domainPeriod reads the domain= and period parameters of a GET; a
+// problem is answered with 400 and ok false.
+func (s *Service) domainPeriod(w http.ResponseWriter, r *http.Request) (dom string, from, to time.Time, ok bool) {
+	q := r.URL.Query()
+	if dom = q.Get("domain"); dom == "" {
+		jsonError(w, http.StatusBadRequest, "domain= is required")
+		return "", from, to, false
+	}
+	from, to, err := period(q, s.Now())
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return "", from, to, false
+	}
+	return dom, from, to, true
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -82,14 +98,8 @@ func (s *Service) HandleDomains(w http.ResponseWriter, r *http.Request) {
 
 // HandleSummary serves GET /api/dmarc/summary.
 func (s *Service) HandleSummary(w http.ResponseWriter, r *http.Request) {
-	dom := r.URL.Query().Get("domain")
-	if dom == "" {
-		jsonError(w, http.StatusBadRequest, "domain= is required")
-		return
-	}
-	from, to, err := period(r.URL.Query(), s.Now())
-	if err != nil {
-		jsonError(w, http.StatusBadRequest, err.Error())
+	dom, from, to, ok := s.domainPeriod(w, r)
+	if !ok {
 		return
 	}
 	sum, err := s.Summarize(r.Context(), dom, from, to)
@@ -115,14 +125,8 @@ type ReportInfo struct {
 
 // HandleReports serves GET /api/dmarc/reports.
 func (s *Service) HandleReports(w http.ResponseWriter, r *http.Request) {
-	dom := r.URL.Query().Get("domain")
-	if dom == "" {
-		jsonError(w, http.StatusBadRequest, "domain= is required")
-		return
-	}
-	from, to, err := period(r.URL.Query(), s.Now())
-	if err != nil {
-		jsonError(w, http.StatusBadRequest, err.Error())
+	dom, from, to, ok := s.domainPeriod(w, r)
+	if !ok {
 		return
 	}
 	rs, err := s.Reports(r.Context(), strings.ToLower(dom), from, to)
