@@ -150,17 +150,29 @@ func (c *Classifier) cachedStats(ctx context.Context) (store.BayesStats, error) 
 	return c.Stats(ctx)
 }
 
-// Classify returns the spam probability of a message with the tokens toks.
-func (c *Classifier) Classify(ctx context.Context, toks Tokens) (Result, error) {
+// Trained is the result of a classification before any token is read:
+// the learned counts, and whether there are enough of them (MinLearns of
+// each class) to classify at all. A scan asks it first, so that an
+// untrained database costs no tokenizing.
+func (c *Classifier) Trained(ctx context.Context) (Result, error) {
 	st, err := c.cachedStats(ctx)
 	if err != nil {
 		return Result{Prob: 0.5}, err
 	}
-	r := Result{Prob: 0.5, Spam: st.Spam, Ham: st.Ham, Tokens: len(toks)}
-	if st.Spam < int64(c.cfg.MinLearns) || st.Ham < int64(c.cfg.MinLearns) {
+	min := int64(c.cfg.MinLearns)
+	return Result{Prob: 0.5, Spam: st.Spam, Ham: st.Ham, Trained: st.Spam >= min && st.Ham >= min}, nil
+}
+
+// Classify returns the spam probability of a message with the tokens toks.
+func (c *Classifier) Classify(ctx context.Context, toks Tokens) (Result, error) {
+	r, err := c.Trained(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.Tokens = len(toks)
+	if !r.Trained {
 		return r, nil
 	}
-	r.Trained = true
 	counts := make([]store.BayesCounts, len(toks))
 	if err := c.st.BayesGet(ctx, toks, counts); err != nil {
 		return r, err
@@ -170,7 +182,7 @@ func (c *Classifier) Classify(ctx context.Context, toks Tokens) (Result, error) 
 			r.Known++
 		}
 	}
-	probs := Significant(counts, st.Spam, st.Ham, MaxDiscriminators)
+	probs := Significant(counts, r.Spam, r.Ham, MaxDiscriminators)
 	r.Used = len(probs)
 	r.Prob = Combine(probs)
 	return r, nil

@@ -57,7 +57,10 @@ func (b *Bayes) Run(ctx context.Context, tx *engine.Transaction, _ engine.Result
 	if c == nil {
 		return engine.Result{}
 	}
-	r, err := b.c.Classify(ctx, bayes.Tokenize(bayes.FromContent(c)))
+	r, err := b.c.Trained(ctx)
+	if err == nil && r.Trained {
+		r, err = b.c.Classify(ctx, bayes.Tokenize(bayes.FromContent(c)))
+	}
 	if err != nil {
 		b.log.Warn("bayes: classification skipped", "queue_id", tx.QueueID, "err", err)
 		return engine.Result{Symbols: []engine.Symbol{{Name: bayes.SymError, Options: []string{"store unavailable"}}}}
