@@ -48,7 +48,7 @@ func donut(counts map[string]int64, total int64) template.HTML {
 
 // bars draws stacked bars: one per bucket, one colour per action.
 func bars(starts []time.Time, series map[string][]int64, step time.Duration) template.HTML {
-	const W, H, left, bottom, top = 640.0, 220.0, 44.0, 24.0, 8.0
+	const W, H, left, bottom, top = 480.0, 210.0, 44.0, 24.0, 8.0
 	n := len(starts)
 	var maxv int64
 	for i := range n {
@@ -67,7 +67,7 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 	for i := 0; i <= 4; i++ {
 		y := top + plotH - plotH*float64(i)/4
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%.1f" y2="%.1f" stroke="var(--line)" stroke-width="1"/>`, left, W, y, y)
-		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end" font-size="11" fill="currentColor" opacity=".7">%s</text>`, left-6, y+4, esc(formatInt(scale*int64(i)/4)))
+		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end" font-size="13" fill="currentColor" opacity=".7">%s</text>`, left-6, y+4, esc(formatInt(scale*int64(i)/4)))
 	}
 	if n == 0 {
 		b.WriteString(`</svg>`)
@@ -93,9 +93,9 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 		if len(parts) > 0 {
 			fmt.Fprintf(&b, `<rect x="%.2f" y="%g" width="%.2f" height="%.1f" fill="transparent"><title>%s: %s</title></rect>`, x, top, bw, plotH, esc(label), esc(strings.Join(parts, ", ")))
 		}
-		every := max(1, n/8)
+		every := max(1, n/6)
 		if i%every == 0 {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%g" text-anchor="middle" font-size="11" fill="currentColor" opacity=".7">%s</text>`, x+bw/2, H-6, esc(label))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%g" text-anchor="middle" font-size="13" fill="currentColor" opacity=".7">%s</text>`, x+bw/2, H-6, esc(label))
 		}
 	}
 	b.WriteString(`</svg>`)
@@ -106,16 +106,22 @@ func niceMax(v int64) int64 {
 	if v <= 4 {
 		return 4
 	}
+	// The axis has four ticks: a round step (1, 1.5, 2, 2.5, 3, 4, 5, 6,
+	// 8 times a power of ten, whole numbers only) that reaches v.
+	q := (v + 3) / 4
 	p := int64(1)
-	for p*10 <= v {
+	for p*10 <= q {
 		p *= 10
 	}
-	for _, m := range []int64{1, 2, 4, 5, 8, 10} {
-		if m*p >= v {
-			return m * p
+	for _, m := range []int64{10, 15, 20, 25, 30, 40, 50, 60, 80, 100} {
+		if m*p%10 != 0 {
+			continue
+		}
+		if s := m * p / 10; s >= q {
+			return 4 * s
 		}
 	}
-	return 10 * p
+	return 40 * p
 }
 
 func stepName(step time.Duration) string {
