@@ -149,7 +149,7 @@ func TestNearDuplicates(t *testing.T) {
 					"confidential", "secret", "Manager", "Director").Replace(fmt.Sprintf(spamText, "Carol", "900,000", "X-1"))), true},
 				{"as HTML", "From: p@win-big.example\r\nTo: d@example.org\r\nSubject: offer\r\nContent-Type: text/html\r\n\r\n<html><body><p>" +
 					strings.ReplaceAll(fmt.Sprintf(spamText, "Dave", "1,000,000", "Z-9"), "\n\n", "</p><p>") + "</p></body></html>", true},
-				{"half rewritten", msg("erin@example.org", fmt.Sprintf(spamText, "Erin", "1", "2")[:400] + " " + hamText), false},
+				{"half rewritten", msg("erin@example.org", fmt.Sprintf(spamText, "Erin", "1", "2")[:400]+" "+hamText), false},
 				{"unrelated ham", msg("bob@example.net", hamText), false},
 			}
 			for _, c := range cases {
