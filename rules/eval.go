@@ -128,7 +128,10 @@ func (r *Rule) matchOne(v string) (string, bool) {
 		}
 	}
 	if r.list != nil {
-		if r.list.match(r.Match, v, shown) {
+		if m, ok := r.list.match(r.Match, v, shown); ok {
+			if r.Field == "body" {
+				return m, true
+			}
 			return shown, true
 		}
 	}

@@ -174,27 +174,27 @@ func (l *List) current() *listData {
 }
 
 // match matches a value (v as compared, shown as written) against the
-// list's entries.
-func (l *List) match(match, v, shown string) bool {
+// list's entries; for patterns it returns the text matched.
+func (l *List) match(match, v, shown string) (string, bool) {
 	d := l.current()
 	switch match {
 	case "exact":
 		_, ok := d.names[v]
-		return ok
+		return shown, ok
 	case "suffix":
 		_, ok := d.names.suffix(v)
-		return ok
+		return shown, ok
 	case "cidr":
 		a, ok := parseAddr(v)
 		if !ok {
-			return false
+			return "", false
 		}
 		_, ok = d.cidr.match(a)
-		return ok
+		return shown, ok
 	default:
-		hit := false
-		d.pats.each(shown, func(int, string) bool { hit = true; return false })
-		return hit
+		hit, m := false, ""
+		d.pats.each(shown, func(_ int, s string) bool { hit, m = true, s; return false })
+		return m, hit
 	}
 }
 

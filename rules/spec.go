@@ -161,7 +161,10 @@ func Parse(file string, text []byte) ([]Spec, error) {
 	Locate(file, string(text), rf.Rules)
 	if und := md.Undecoded(); len(und) > 0 {
 		var errs []error
-		for _, k := range und {
+		for i, k := range und {
+			if i+1 < len(und) && strings.HasPrefix(und[i+1].String(), k.String()+".") {
+				continue // a table whose keys are reported
+			}
 			errs = append(errs, unknownKey(file, rf.Rules, k))
 		}
 		return nil, errors.Join(errs...)
