@@ -453,7 +453,7 @@ func ReportMail(cfg SendConfig, rep *Report, to string, gz []byte, now time.Time
 func (s *Sender) deliver(ctx context.Context, from string, to []string, msg []byte) error {
 	cfg := s.config()
 	if cfg.Relay != "" {
-		return sendSMTP(ctx, cfg.Relay, from, to, msg)
+		return sendSMTP(ctx, cfg.Relay, s.hostname, from, to, msg)
 	}
 	cmd := exec.CommandContext(ctx, cfg.Sendmail, "-t", "-i", "-f", from)
 	cmd.Stdin = bytes.NewReader(msg)
@@ -464,8 +464,9 @@ func (s *Sender) deliver(ctx context.Context, from string, to []string, msg []by
 	return nil
 }
 
-// sendSMTP sends msg through the relay within ctx (2 minutes at most).
-func sendSMTP(ctx context.Context, relay, from string, to []string, msg []byte) error {
+// sendSMTP sends msg through the relay within ctx (2 minutes at most),
+// greeting it as helo (the host name; "localhost" when empty).
+func sendSMTP(ctx context.Context, relay, helo, from string, to []string, msg []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", relay)
@@ -479,6 +480,11 @@ func sendSMTP(ctx context.Context, relay, from string, to []string, msg []byte) 
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		return err
+	}
+	if helo != "" {
+		if err := c.Hello(helo); err != nil {
+			return err
+		}
 	}
 	if err := c.Mail(from); err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -201,7 +203,7 @@ func TestFlush(t *testing.T) {
 	now := begin.Add(15 * time.Hour)
 	collectSome(t, st, now) // 6 messages
 	res := &dnstest.Mock{TXT: map[string][]string{
-		"_dmarc.example.org": {policyTXT},
+		"_dmarc.example.org":                         {policyTXT},
 		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
 	}}
 	cfg := DefaultConfig().Send
@@ -244,5 +246,42 @@ func TestFlush(t *testing.T) {
 	}
 	if names, _ := st.TallyList(ctx, tallyPrefix, s.Now(), 10); len(names) != 0 {
 		t.Errorf("data kept after sending: %v", names)
+	}
+}
+
+// TestHandleSend: POST /api/dmarc/send refuses while sending is off and
+// flushes on flush=1.
+func TestHandleSend(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 3, 15, 0, 0, 0, time.UTC)
+	collectSome(t, st, now)
+	res := &dnstest.Mock{TXT: map[string][]string{
+		"_dmarc.example.org":                         {policyTXT},
+		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
+	}}
+	cfg := DefaultConfig().Send
+	s := NewSender(st, res, cfg, "mx.example.com", nil)
+	s.Now = func() time.Time { return now.Add(time.Hour) }
+	sent := 0
+	s.Deliver = func(context.Context, string, []string, []byte) error { sent++; return nil }
+	post := func(url string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		s.HandleSend(nil)(w, httptest.NewRequest("POST", url, nil))
+		return w
+	}
+	if w := post("/api/dmarc/send?flush=1"); w.Code != http.StatusConflict || sent != 0 {
+		t.Errorf("sending off: %d %s, %d sent", w.Code, w.Body, sent)
+	}
+	cfg.Enabled = true
+	s.SetConfig(cfg)
+	if w := post("/api/dmarc/send"); w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"sent":0}` {
+		t.Errorf("nothing due: %d %s", w.Code, w.Body)
+	}
+	if w := post("/api/dmarc/send?flush=1"); w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"sent":1}` || sent != 1 {
+		t.Errorf("flush: %d %s, %d sent", w.Code, w.Body, sent)
 	}
 }
