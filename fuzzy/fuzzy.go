@@ -58,10 +58,10 @@ type Config struct {
 }
 
 // DefaultConfig: on, learning from learn_spam with weight 5, texts of 16
-// words, attachments of 1 KiB, 90 days, 100,000 hashes.
+// words, attachments of 1 KiB, 90 days, 20,000 hashes.
 func DefaultConfig() Config {
 	return Config{Enabled: true, Learn: true, LearnWeight: 5, MinWords: 16, MinBytes: 1024,
-		Expire: duration.Duration(90 * duration.Day), MaxHashes: 100_000}
+		Expire: duration.Duration(90 * duration.Day), MaxHashes: 20_000}
 }
 
 // Validate checks the section.

@@ -3,7 +3,6 @@ package fuzzy
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"hash/fnv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -117,6 +116,13 @@ func Words(s string, limit int) []string {
 	for len(s) > 0 && len(out) < limit {
 		i := 0
 		for i < len(s) {
+			if c := s[i]; c < utf8.RuneSelf {
+				if asciiClass[c] != 0 {
+					break
+				}
+				i++
+				continue
+			}
 			r, n := utf8.DecodeRuneInString(s[i:])
 			if unicode.IsLetter(r) || unicode.IsDigit(r) {
 				break
@@ -128,12 +134,22 @@ func Words(s string, limit int) []string {
 		digit, ascii := false, true
 		runes := 0
 		for j < len(s) {
+			if c := s[j]; c < utf8.RuneSelf {
+				k := asciiClass[c]
+				if k == 0 {
+					break
+				}
+				digit = digit || k == 2
+				runes++
+				j++
+				continue
+			}
 			r, n := utf8.DecodeRuneInString(s[j:])
 			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r) {
 				break
 			}
 			digit = digit || unicode.IsDigit(r)
-			ascii = ascii && r < utf8.RuneSelf
+			ascii = false
 			runes++
 			j += n
 		}
@@ -165,12 +181,28 @@ func Words(s string, limit int) []string {
 	return out
 }
 
-// seeds are the FuzzyShingles hash functions' keys (splitmix64 of 1…32).
-var seeds = func() (s [store.FuzzyShingles]uint64) {
+// asciiClass is 1 for ASCII letters, 2 for digits, 0 otherwise.
+var asciiClass = func() (t [utf8.RuneSelf]byte) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = 1, 1
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 2
+	}
+	return t
+}()
+
+// seeds are the FuzzyShingles hash functions' multipliers and addends
+// (from splitmix64 of 1…64; multipliers odd): function i maps a
+// trigram's hash x to mul[i]·x + add[i] mod 2^64, a multiply-add family
+// whose high bits (which decide a minimum) are well mixed when x is.
+var seeds = func() (s [store.FuzzyShingles][2]uint64) {
 	var x uint64
 	for i := range s {
 		x += 0x9e3779b97f4a7c15
-		s[i] = mix(x)
+		s[i][0] = mix(x) | 1
+		x += 0x9e3779b97f4a7c15
+		s[i][1] = mix(x)
 	}
 	return s
 }()
@@ -183,10 +215,14 @@ func mix(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// wordHash is FNV-1a, 64 bits.
 func wordHash(w string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(w))
-	return h.Sum64()
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(w); i++ {
+		h ^= uint64(w[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // Shingles returns the FuzzyShingles min-hashes of the word trigrams of
@@ -208,7 +244,7 @@ func Shingles(words []string) []uint64 {
 		c := wordHash(w)
 		tri := mix(mix(a^(b<<21|b>>43)) ^ (c<<42 | c>>22))
 		for i, s := range seeds {
-			if v := mix(tri ^ s); v < out[i] {
+			if v := s[0]*tri + s[1]; v < out[i] {
 				out[i] = v
 			}
 		}

@@ -33,7 +33,7 @@ func do(t *testing.T, h http.Handler, c call) (int, map[string]any) {
 }
 
 func TestHandlers(t *testing.T) {
-	d := New(stores(t)["bolt"], DefaultConfig(), nil)
+	d := New(stores(t)["bolt"](t), DefaultConfig(), nil)
 	get := func() *DB { return d }
 	mux := http.NewServeMux()
 	mux.Handle("POST /fuzzyadd", AddHandler(get, nil))
@@ -113,7 +113,7 @@ func TestHandlers(t *testing.T) {
 }
 
 func TestLearnHandler(t *testing.T) {
-	d := New(stores(t)["bolt"], DefaultConfig(), nil)
+	d := New(stores(t)["bolt"](t), DefaultConfig(), nil)
 	get := func() *DB { return d }
 	spam := msg("a@example.org", fmt.Sprintf(spamText, "A", "1", "2"))
 	// next stands for the Bayes endpoint: it must see the whole body, and

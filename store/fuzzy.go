@@ -18,9 +18,9 @@ import (
 //   - shingles: (index 0…FuzzyShingles-1, min-hash value) → the digest of
 //     the last text added with that shingle.
 //
-// A text matches a stored one when more than half of its shingles point
-// to that digest (rspamd's rule); an attachment or image only by its
-// digest.
+// A text matches a stored one when more than half of their shingles are
+// equal (rspamd's rule); the shingles index finds the candidates. An
+// attachment or image matches only by its digest.
 
 // FuzzyShingles is the number of min-hash shingles of a text.
 const FuzzyShingles = 32
@@ -63,7 +63,7 @@ type FuzzyMatch struct {
 	// Found is false when nothing matched.
 	Found bool
 	FuzzyEntry
-	// Shingles counts the query's shingles that point to the entry:
+	// Shingles counts the shingles the query shares with the entry:
 	// FuzzyShingles for a match of the digest itself.
 	Shingles int
 }
@@ -89,9 +89,9 @@ type Fuzzy interface {
 	// them, and returns how many digests were stored.
 	FuzzyDelete(ctx context.Context, digests ...string) (int, error)
 	// FuzzyCheck answers each query: the entry of its digest when stored,
-	// else the entry most of its shingles point to when that is more than
-	// FuzzyShingles/2 of them; entries updated before notBefore count as
-	// absent (expired).
+	// else, among the texts its shingles point to, the one that shares the
+	// most shingles with it when that is more than FuzzyShingles/2 of
+	// them; entries updated before notBefore count as absent (expired).
 	FuzzyCheck(ctx context.Context, notBefore time.Time, qs []FuzzyQuery) ([]FuzzyMatch, error)
 	// FuzzyStats returns the number of hashes.
 	FuzzyStats(ctx context.Context) (FuzzyStats, error)
@@ -130,26 +130,52 @@ func CheckFuzzyHash(h FuzzyHash) error {
 	return nil
 }
 
-// FuzzyVote finds the digest most shingles point to: owners[i] is the
-// digest shingle i points to ("" none). It returns the digest and its
-// count when the count is more than FuzzyShingles/2, else "" and 0. Ties
-// cannot pass the bar (two digests cannot both have more than half).
-func FuzzyVote(owners []string) (string, int) {
-	best, n := "", 0
-	counts := make(map[string]int, 4)
-	for _, o := range owners {
+// FuzzyCandidates returns the digests that shingles point to, most
+// pointed to first, at most k: owners[i] is the digest shingle i points
+// to ("" none). The index only finds candidates; a later text sharing
+// shingles with an earlier one takes them over, so the match is decided by
+// comparing the candidates' own shingles (FuzzySame).
+func FuzzyCandidates(owners []string, k int) []string {
+	type cand struct {
+		d     string
+		n, at int
+	}
+	var cs []cand
+	for i, o := range owners {
 		if o == "" {
 			continue
 		}
-		counts[o]++
-		if c := counts[o]; c > n {
-			best, n = o, c
+		j := slices.IndexFunc(cs, func(c cand) bool { return c.d == o })
+		if j < 0 {
+			cs = append(cs, cand{o, 0, i})
+			j = len(cs) - 1
+		}
+		cs[j].n++
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int { return b.n - a.n })
+	out := make([]string, 0, min(k, len(cs)))
+	for _, c := range cs[:min(k, len(cs))] {
+		out = append(out, c.d)
+	}
+	return out
+}
+
+// FuzzyMaxCandidates bounds the candidates a query compares.
+const FuzzyMaxCandidates = 4
+
+// FuzzySame counts the indexes where two texts' shingles are equal; a
+// match needs more than FuzzyShingles/2 (rspamd's rule).
+func FuzzySame(a, b []uint64) int {
+	if len(a) != FuzzyShingles || len(b) != FuzzyShingles {
+		return 0
+	}
+	n := 0
+	for i := range a {
+		if a[i] == b[i] {
+			n++
 		}
 	}
-	if n > FuzzyShingles/2 {
-		return best, n
-	}
-	return "", 0
+	return n
 }
 
 // FuzzyCutoff returns the Unix time below which hashes are expired: those

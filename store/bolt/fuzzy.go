@@ -179,17 +179,14 @@ func (s *Store) FuzzyCheck(ctx context.Context, notBefore time.Time, qs []store.
 		if hashes == nil {
 			return nil
 		}
-		get := func(d string) (store.FuzzyEntry, bool) {
+		get := func(d string) (fuzzyRec, bool) {
 			r, ok := decodeFuzzy([]byte(d), hashes.Get([]byte(d)))
-			if !ok || r.Updated.Before(notBefore) {
-				return store.FuzzyEntry{}, false
-			}
-			return r.FuzzyEntry, true
+			return r, ok && !r.Updated.Before(notBefore)
 		}
 		owners := make([]string, store.FuzzyShingles)
 		for i, q := range qs {
-			if e, ok := get(q.Digest); ok {
-				out[i] = store.FuzzyMatch{Found: true, FuzzyEntry: e, Shingles: store.FuzzyShingles}
+			if r, ok := get(q.Digest); ok {
+				out[i] = store.FuzzyMatch{Found: true, FuzzyEntry: r.FuzzyEntry, Shingles: store.FuzzyShingles}
 				continue
 			}
 			if len(q.Shingles) != store.FuzzyShingles {
@@ -198,9 +195,10 @@ func (s *Store) FuzzyCheck(ctx context.Context, notBefore time.Time, qs []store.
 			for j, sh := range q.Shingles {
 				owners[j] = string(shingles.Get(shingleKey(j, sh)))
 			}
-			if d, n := store.FuzzyVote(owners); n > 0 {
-				if e, ok := get(d); ok {
-					out[i] = store.FuzzyMatch{Found: true, FuzzyEntry: e, Shingles: n}
+			for _, d := range store.FuzzyCandidates(owners, store.FuzzyMaxCandidates) {
+				r, ok := get(d)
+				if n := store.FuzzySame(q.Shingles, r.shingles); ok && n > store.FuzzyShingles/2 && n > out[i].Shingles {
+					out[i] = store.FuzzyMatch{Found: true, FuzzyEntry: r.FuzzyEntry, Shingles: n}
 				}
 			}
 		}

@@ -22,7 +22,7 @@ import (
 //	P{fuzzy}:shingles  hash  "i:s" (index, shingle in hex) → digest
 //
 // No TTL: FuzzyExpire bounds them, and FuzzyCheck ignores what is older
-// than its notBefore. About 2.5 KB per learned text (32 shingles).
+// than its notBefore. About 3 KB per learned text (32 shingles).
 
 var _ store.Fuzzy = (*Store)(nil)
 
@@ -36,19 +36,27 @@ func shingleHex(sh uint64) string { return fmt.Sprintf("%016x", sh) }
 func shingleField(i int, sh uint64) string { return strconv.Itoa(i) + ":" + shingleHex(sh) }
 
 // parseFuzzy reads a hashes record.
-func parseFuzzy(d, v string) (store.FuzzyEntry, bool) {
+func parseFuzzy(d, v string) (store.FuzzyEntry, []uint64, bool) {
 	f := strings.Fields(v)
 	if len(f) < 4 {
-		return store.FuzzyEntry{}, false
+		return store.FuzzyEntry{}, nil, false
 	}
 	flag, e1 := strconv.ParseUint(f[0], 10, 32)
 	val, e2 := strconv.ParseInt(f[1], 10, 64)
 	added, e3 := strconv.ParseInt(f[2], 10, 64)
 	upd, e4 := strconv.ParseInt(f[3], 10, 64)
 	if e1 != nil || e2 != nil || e3 != nil || e4 != nil {
-		return store.FuzzyEntry{}, false
+		return store.FuzzyEntry{}, nil, false
 	}
-	return store.FuzzyEntry{Digest: d, Flag: uint32(flag), Value: val, Added: time.Unix(added, 0), Updated: time.Unix(upd, 0)}, true
+	var sh []uint64
+	for _, x := range f[4:] {
+		n, err := strconv.ParseUint(x, 16, 64)
+		if err != nil {
+			return store.FuzzyEntry{}, nil, false
+		}
+		sh = append(sh, n)
+	}
+	return store.FuzzyEntry{Digest: d, Flag: uint32(flag), Value: val, Added: time.Unix(added, 0), Updated: time.Unix(upd, 0)}, sh, true
 }
 
 // fuzzyAddScript adds one hash. KEYS hashes, shingles; ARGV now, digest,
@@ -189,24 +197,21 @@ func (s *Store) FuzzyCheck(ctx context.Context, notBefore time.Time, qs []store.
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, wrap(err)
 	}
-	entry := func(d string, v any) (store.FuzzyEntry, bool) {
+	entry := func(d string, v any) (store.FuzzyEntry, []uint64, bool) {
 		str, ok := v.(string)
 		if !ok {
-			return store.FuzzyEntry{}, false
+			return store.FuzzyEntry{}, nil, false
 		}
-		e, ok := parseFuzzy(d, str)
-		if !ok || e.Updated.Before(notBefore) {
-			return store.FuzzyEntry{}, false
-		}
-		return e, true
+		e, sh, ok := parseFuzzy(d, str)
+		return e, sh, ok && !e.Updated.Before(notBefore)
 	}
 	var owners []any
 	if sc != nil {
 		owners = sc.Val()
 	}
 	type cand struct {
-		q, n int
-		d    string
+		q int
+		d string
 	}
 	var cands []cand
 	own := make([]string, store.FuzzyShingles)
@@ -220,7 +225,7 @@ func (s *Store) FuzzyCheck(ctx context.Context, notBefore time.Time, qs []store.
 		if hasSh {
 			next += store.FuzzyShingles
 		}
-		if e, ok := entry(q.Digest, hc.Val()[i]); ok {
+		if e, _, ok := entry(q.Digest, hc.Val()[i]); ok {
 			out[i] = store.FuzzyMatch{Found: true, FuzzyEntry: e, Shingles: store.FuzzyShingles}
 			continue
 		}
@@ -230,8 +235,8 @@ func (s *Store) FuzzyCheck(ctx context.Context, notBefore time.Time, qs []store.
 		for j, v := range mine {
 			own[j], _ = v.(string)
 		}
-		if d, n := store.FuzzyVote(own); n > 0 {
-			cands = append(cands, cand{i, n, d})
+		for _, d := range store.FuzzyCandidates(own, store.FuzzyMaxCandidates) {
+			cands = append(cands, cand{i, d})
 		}
 	}
 	if len(cands) == 0 {
@@ -246,8 +251,9 @@ func (s *Store) FuzzyCheck(ctx context.Context, notBefore time.Time, qs []store.
 		return nil, wrap(err)
 	}
 	for i, c := range cands {
-		if e, ok := entry(c.d, vals[i]); ok {
-			out[c.q] = store.FuzzyMatch{Found: true, FuzzyEntry: e, Shingles: c.n}
+		e, sh, ok := entry(c.d, vals[i])
+		if n := store.FuzzySame(qs[c.q].Shingles, sh); ok && n > store.FuzzyShingles/2 && n > out[c.q].Shingles {
+			out[c.q] = store.FuzzyMatch{Found: true, FuzzyEntry: e, Shingles: n}
 		}
 	}
 	return out, nil
@@ -269,7 +275,7 @@ func (s *Store) FuzzyExpire(ctx context.Context, notBefore time.Time, maxHashes 
 	key := s.fuzzyKeys()[0]
 	var updated []int64
 	err := s.hscan(ctx, key, func(d, v string) {
-		if e, ok := parseFuzzy(d, v); ok {
+		if e, _, ok := parseFuzzy(d, v); ok {
 			updated = append(updated, e.Updated.Unix())
 		}
 	})
@@ -279,7 +285,7 @@ func (s *Store) FuzzyExpire(ctx context.Context, notBefore time.Time, maxHashes 
 	cut := store.FuzzyCutoff(updated, notBefore.Unix(), maxHashes)
 	var gone []string
 	err = s.hscan(ctx, key, func(d, v string) {
-		if e, ok := parseFuzzy(d, v); !ok || e.Updated.Unix() < cut {
+		if e, _, ok := parseFuzzy(d, v); !ok || e.Updated.Unix() < cut {
 			gone = append(gone, d)
 		}
 	})
