@@ -62,7 +62,14 @@ func (f *Fuzzy) Run(ctx context.Context, tx *engine.Transaction, _ engine.Result
 	if c == nil {
 		return engine.Result{}
 	}
-	ms, err := f.db.Check(ctx, f.db.Hashes(c))
+	empty, err := f.db.Empty(ctx)
+	if err == nil && empty {
+		return engine.Result{}
+	}
+	var ms []fuzzy.Match
+	if err == nil {
+		ms, err = f.db.Check(ctx, f.db.Hashes(c))
+	}
 	if err != nil {
 		f.log.Warn("fuzzy: check skipped", "queue_id", tx.QueueID, "err", err)
 		return engine.Result{Symbols: []engine.Symbol{{Name: fuzzy.SymError, Options: []string{"store unavailable"}}}}

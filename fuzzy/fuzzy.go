@@ -174,6 +174,33 @@ type DB struct {
 
 	mu       sync.Mutex
 	expireAt time.Time
+	// hashes and hashesAt cache the count of stored hashes (Empty).
+	hashes   int64
+	hashesAt time.Time
+}
+
+// statsTTL is how long the count of hashes is cached (another host's
+// first add shows after at most this).
+const statsTTL = 2 * time.Second
+
+// Empty reports whether no hash is stored, from a count cached for
+// statsTTL: a site that never learned pays no hashing per message.
+func (d *DB) Empty(ctx context.Context) (bool, error) {
+	d.mu.Lock()
+	if now := d.now(); now.Sub(d.hashesAt) < statsTTL && !now.Before(d.hashesAt) {
+		n := d.hashes
+		d.mu.Unlock()
+		return n == 0, nil
+	}
+	d.mu.Unlock()
+	st, err := d.st.FuzzyStats(ctx)
+	if err != nil {
+		return false, err
+	}
+	d.mu.Lock()
+	d.hashes, d.hashesAt = st.Hashes, d.now()
+	d.mu.Unlock()
+	return st.Hashes == 0, nil
 }
 
 // New returns a DB on st.
@@ -225,6 +252,9 @@ func (d *DB) Add(ctx context.Context, hs []Hash, flag uint32, weight int64) erro
 	if err := d.st.FuzzyAdd(ctx, d.now(), items...); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	d.hashesAt = time.Time{} // count again
+	d.mu.Unlock()
 	d.maybeExpire()
 	return nil
 }

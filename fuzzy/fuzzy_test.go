@@ -481,3 +481,31 @@ func jaccard(a, b []string) float64 {
 	}
 	return float64(n) / float64(len(sa)+len(sb)-n)
 }
+
+func TestEmpty(t *testing.T) {
+	d := New(stores(t)["bolt"](t), DefaultConfig(), nil)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return now }
+	d.expireAt = now.Add(1000 * time.Hour)
+	if e, err := d.Empty(ctxT(t)); err != nil || !e {
+		t.Fatalf("new database: Empty = %v, %v", e, err)
+	}
+	hs := hashes(msg("a@example.org", fmt.Sprintf(spamText, "A", "1", "2")))
+	if err := d.LearnSpam(ctxT(t), hs); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := d.Empty(ctxT(t)); e {
+		t.Error("Empty after an add (the cache must be dropped)")
+	}
+	// Another host's delete shows once the cached count is older than statsTTL.
+	if _, err := d.st.FuzzyDelete(ctxT(t), hs[0].Digest); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := d.Empty(ctxT(t)); e {
+		t.Error("Empty within statsTTL of the count")
+	}
+	now = now.Add(statsTTL)
+	if e, _ := d.Empty(ctxT(t)); !e {
+		t.Error("not Empty after the delete and statsTTL")
+	}
+}
