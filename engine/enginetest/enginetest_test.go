@@ -24,9 +24,11 @@ func TestFakesInAnEngine(t *testing.T) {
 				}},
 			&Check{Label: "silent", Stage: engine.PhaseConnect, Needs: []string{"conn"}},
 		},
-		Finishers: []engine.Finisher{AuthResults(func(tx *engine.Transaction) string { return "mx.test; iprev=pass smtp.remote-ip=" + tx.ClientIP.String() })},
-		Policy:    engine.DefaultPolicy(),
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Finishers: []engine.Finisher{AuthResults(func(tx *engine.Transaction) string {
+			return "mx.test; iprev=pass smtp.remote-ip=" + tx.ClientIP.String()
+		})},
+		Policy: engine.DefaultPolicy(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
