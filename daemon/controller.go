@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 			Store: d.store, Engine: d.Engine, Counters: d.counters, Version: Version,
 			Greylist: func() *greylist.Greylister { return d.grey.Load() },
 			HashKey:  d.hashKey, Health: d.health, Config: d.configItems,
+			Learned: d.learned,
 		},
 	})
 	if err != nil {
@@ -62,6 +64,17 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	ctl.Handle("POST /learnham", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesHam, d.log))
 	d.mountDMARCReports(ctl)
 	return ctl, nil
+}
+
+// learned counts the messages the Bayes classifier has learned, for
+// /stat (rspamc stat, the Dovecot learning scripts) and the dashboard.
+func (d *Daemon) learned(ctx context.Context) (spam, ham int64, err error) {
+	c := d.bayes.Load()
+	if c == nil {
+		return 0, 0, errors.New("the store keeps no Bayes tokens")
+	}
+	st, err := c.Stats(ctx)
+	return st.Spam, st.Ham, err
 }
 
 // historyKey reads (or creates) the key history addresses are hashed
