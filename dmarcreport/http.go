@@ -23,6 +23,8 @@ import (
 //	GET  /api/dmarc/reports?domain=D&since=7d       the reports' metadata
 //	POST /api/dmarc/reports                         upload: the body is a report file or
 //	                                                mail (or a multipart form with "file")
+//	POST /api/dmarc/send[?flush=1]                  send the own reports that are due now
+//	                                                (flush: the current period's too)
 
 // period reads since= or from=/to= (default: the last 7 days).
 func period(q url.Values, now time.Time) (from, to time.Time, err error) {
@@ -207,6 +209,33 @@ func (s *Service) HandleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// HandleSend serves POST /api/dmarc/send (admin): the reports whose
+// period is over are sent now, with flush=1 those of the current period
+// too, cut at this instant (Flush; c is the collector of this process).
+// It answers {"sent": N}, with "error" when a report could not be sent
+// (its data is kept for the next round); 409 when sending is off.
+func (s *Sender) HandleSend(c *Collector) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.config().Enabled {
+			jsonError(w, http.StatusConflict, "sending reports is off ([dmarc.reports.send] enabled = false)")
+			return
+		}
+		var n int
+		var err error
+		if f := r.URL.Query().Get("flush"); f == "1" || f == "true" {
+			n, err = s.Flush(r.Context(), c)
+		} else {
+			n, err = s.SendDue(r.Context())
+		}
+		out := map[string]any{"sent": n}
+		if err != nil {
+			s.log.Warn("dmarc reports: sending on request", "sent", n, "err", err)
+			out["error"] = err.Error()
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
 }
 
 // ---- the page ----
@@ -398,7 +427,7 @@ const pageHTML = `<style>.nowrap{white-space:nowrap}</style><h1>DMARC reports</h
 <p class="hint">Spoofing, or forwarding that broke authentication. With p=reject these are refused.</p>
 {{template "srcs" .ForeignFailing}}</div>
 <div class="card" id="own"><h2>Your own servers that fail ({{len .OwnFailing}})</h2>
-<p class="hint">Yours by own_networks, a PTR name in your domain, or a DKIM/SPF pass for your domain that did not align — fix their SPF or DKIM before tightening the policy.</p>
+<p class="hint">Yours by own_networks, a forward-confirmed PTR name in your domain, or a DKIM/SPF pass for your domain that did not align — fix their SPF or DKIM before tightening the policy.</p>
 {{template "srcs" .OwnFailing}}</div>
 <div class="card"><h2>Reporters</h2><table><thead><tr><th>organisation</th><th class="num">reports</th><th class="num">messages</th></tr></thead><tbody>
 {{range .Reporters}}<tr><td>{{.Org}}</td><td class="num">{{.Reports}}</td><td class="num">{{.Messages}}</td></tr>{{end}}</tbody></table></div>
@@ -410,5 +439,5 @@ const pageHTML = `<style>.nowrap{white-space:nowrap}</style><h1>DMARC reports</h
 <button type="submit">Upload</button></form>
 <p class="hint">XML, .xml.gz, .zip or a report mail (.eml). Reports are kept {{.Retain}}; one sent twice is stored once.</p></div>{{end}}
 {{define "srcs"}}{{if not .}}<p class="muted">none</p>{{else}}<div class="scroll"><table><thead><tr><th>source</th><th>PTR</th><th class="num">messages</th><th class="num">fail</th><th>SPF</th><th>DKIM</th><th class="hide-s">raw results</th><th>disposition</th><th class="hide-s">reporters</th></tr></thead><tbody>
-{{range first .}}<tr><td class="mono">{{.IP}}{{if .Own}} <span class="badge a-no-action" title="{{.OwnWhy}}">own</span>{{end}}</td><td>{{if .PTR}}{{.PTR}}{{else}}<span class="muted">–</span>{{end}}</td><td class="num">{{.Messages}}</td><td class="num">{{.Fail}}</td><td class="nowrap">{{counts .SPF}}</td><td class="nowrap">{{counts .DKIM}}</td><td class="hide-s mono">{{counts .AuthSPF}}<br>{{counts .AuthDKIM}}</td><td class="nowrap">{{counts .Dispositions}}</td><td class="hide-s">{{join .Reporters ", "}}</td></tr>{{end}}
+{{range first .}}<tr><td class="mono">{{.IP}}{{if .Own}} <span class="badge a-no-action" title="{{.OwnWhy}}">own</span>{{end}}</td><td>{{if .PTR}}{{.PTR}}{{if not .PTRConfirmed}} <span class="muted" title="does not resolve back to the address (not forward-confirmed)">?</span>{{end}}{{else}}<span class="muted">–</span>{{end}}</td><td class="num">{{.Messages}}</td><td class="num">{{.Fail}}</td><td class="nowrap">{{counts .SPF}}</td><td class="nowrap">{{counts .DKIM}}</td><td class="hide-s mono">{{counts .AuthSPF}}<br>{{counts .AuthDKIM}}</td><td class="nowrap">{{counts .Dispositions}}</td><td class="hide-s">{{join .Reporters ", "}}</td></tr>{{end}}
 </tbody></table></div>{{with more .}}<p class="hint">… and {{.}} more (the JSON API at /api/dmarc/summary lists all).</p>{{end}}{{end}}{{end}}`
