@@ -3,6 +3,7 @@ package bayes
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,26 +15,31 @@ import (
 	"github.com/hamlet-mail/hamlet/store/redis/redistest"
 )
 
-// stores returns the embedded store and, with redis-server installed, a
-// Redis store, each empty.
-func stores(t *testing.T) map[string]store.Bayes {
+// stores opens, for a subtest, an empty embedded store or an empty Redis
+// store (a prefix of its own on one server; without redis-server the
+// Redis subtest skips, or fails under CI=true).
+func stores(t *testing.T) map[string]func(t *testing.T) store.Bayes {
 	t.Helper()
-	b, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
+	srv := redistest.Shared(t)
+	var n atomic.Int64
+	return map[string]func(t *testing.T) store.Bayes{
+		"bolt": func(t *testing.T) store.Bayes {
+			b, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		},
+		"redis": func(t *testing.T) store.Bayes {
+			r, err := redis.Open(srv(t).URL(0, fmt.Sprintf("b%d:", n.Add(1))), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			return r
+		},
 	}
-	t.Cleanup(func() { b.Close() })
-	out := map[string]store.Bayes{"bolt": b}
-	if redistest.Available(t) {
-		srv := redistest.Start(t)
-		r, err := redis.Open(srv.URL(0, ""), store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		out["redis"] = r
-	}
-	return out
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -57,8 +63,9 @@ func items(t *testing.T, g *mailgen.Gen, class store.BayesClass, n int) []store.
 }
 
 func TestClassifier(t *testing.T) {
-	for name, st := range stores(t) {
+	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
+			st := open(t)
 			ctx := ctxT(t)
 			cfg := DefaultConfig()
 			c := New(st, cfg, nil)
@@ -102,8 +109,9 @@ func TestClassifier(t *testing.T) {
 // TestRelearn: a message learned as spam and then as ham counts once, as
 // ham, and its tokens moved.
 func TestRelearn(t *testing.T) {
-	for name, st := range stores(t) {
+	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
+			st := open(t)
 			ctx := ctxT(t)
 			c := New(st, DefaultConfig(), nil)
 			m := message.Parse(mailgen.New(3).Spam(500))
@@ -144,8 +152,9 @@ func TestRelearn(t *testing.T) {
 // max_tokens keeps the database at most max_tokens, and reports its size
 // every ReportEvery learned messages.
 func TestExpiryBoundsDatabase(t *testing.T) {
-	for name, st := range stores(t) {
+	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
+			st := open(t)
 			ctx := ctxT(t)
 			cfg := DefaultConfig()
 			cfg.MaxTokens, cfg.MaxLearned = 20_000, 15_000

@@ -28,6 +28,7 @@ import (
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
@@ -143,10 +144,7 @@ func dkimpyVerify(t *testing.T, srv *dnstest.Server, files ...string) map[string
 	t.Helper()
 	const py = "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import dkim, dns.resolver, nacl").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("dkimpy not available: install the Debian package python3-dkim")
-		}
-		t.Skip("dkimpy not available: install the Debian package python3-dkim")
+		sharedtest.Missing(t, "dkimpy not available: install the Debian package python3-dkim: %v", err)
 	}
 	host, port, _ := strings.Cut(srv.Addr(), ":")
 	out, err := exec.Command(py, append([]string{"testdata/dkimpy_verify.py", host, port}, files...)...).CombinedOutput()

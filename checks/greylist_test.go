@@ -119,18 +119,16 @@ func glStores(t *testing.T) map[string]func(t *testing.T) store.Store {
 			return s
 		},
 	}
-	if redistest.Available(t) {
-		srv := redistest.Start(t)
-		n := 0
-		m["redis"] = func(t *testing.T) store.Store {
-			n++
-			s, err := redis.Open(srv.URL(0, fmt.Sprintf("c%d:", n)), store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
+	srv := redistest.Shared(t)
+	n := 0
+	m["redis"] = func(t *testing.T) store.Store {
+		n++
+		s, err := redis.Open(srv(t).URL(0, fmt.Sprintf("c%d:", n)), store.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
+		t.Cleanup(func() { s.Close() })
+		return s
 	}
 	return m
 }

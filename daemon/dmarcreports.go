@@ -75,6 +75,7 @@ func (d *Daemon) mountDMARCReports(ctl *controller.Server) {
 	ctl.HandleFunc("GET /api/dmarc/summary", controller.Read, svc.HandleSummary)
 	ctl.HandleFunc("GET /api/dmarc/reports", controller.Read, svc.HandleReports)
 	ctl.HandleFunc("POST /api/dmarc/reports", controller.Admin, svc.HandleUpload)
+	ctl.HandleFunc("POST /api/dmarc/send", controller.Admin, d.dmarcSender.HandleSend(d.dmarcCollector))
 	ctl.HandleFunc("GET /dmarc", controller.Read, func(w http.ResponseWriter, r *http.Request) {
 		admin := controller.WhoFrom(r).Level >= controller.Admin
 		ctl.RenderHTML(w, r, http.StatusOK, "DMARC reports", svc.Page(r, admin, controller.CSRFToken(r)))

@@ -1,10 +1,10 @@
 package dkim
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
@@ -12,18 +12,7 @@ import (
 // shared SpamAssassin fixtures (real signers, no DNS needed for the body
 // hash): canonicalization on real MIME mail must reproduce them.
 func TestCorpusBodyHashes(t *testing.T) {
-	// $HAMLET_CORPUS, or the corpus beside the conformance data.
-	base := os.Getenv("HAMLET_CORPUS")
-	if base == "" {
-		base = filepath.Join(filepath.Dir(conformanceDir(t, ".")), "corpus")
-	}
-	dir := filepath.Join(base, "spamassassin-testdata")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus %s missing: %v", dir, err)
-		}
-		t.Skipf("corpus %s missing: %v", dir, err)
-	}
+	dir := sharedtest.Dir(t, "corpus/spamassassin-testdata")
 	for _, tc := range []struct {
 		file  string
 		match bool

@@ -25,6 +25,9 @@ type Collector struct {
 	st  store.Store
 	mu  sync.Mutex
 	cfg SendConfig
+	// cut is when the current period was last flushed (Sender.Flush):
+	// rows counted after it go to a tally of their own, begun at cut.
+	cut time.Time
 	// Now is the clock (time.Now by default).
 	Now func() time.Time
 }
@@ -51,6 +54,15 @@ func (c *Collector) Name() string { return "dmarc_report_collect" }
 
 // Symbols implements engine.Finisher: none.
 func (c *Collector) Symbols() []engine.SymbolDef { return nil }
+
+// Cut starts a new tally for every domain at t (whole seconds): what is
+// counted from t on is reported after t, so that the reports of a flush
+// end at t without losing a message counted while it runs.
+func (c *Collector) Cut(t time.Time) {
+	c.mu.Lock()
+	c.cut = t.UTC().Truncate(time.Second)
+	c.mu.Unlock()
+}
 
 // row is one tally row: what RFC 7489 §7.2.1.1 groups messages by.
 type row struct {
@@ -84,7 +96,7 @@ func tallyName(begin time.Time, domain string) string {
 // Finish implements engine.Finisher.
 func (c *Collector) Finish(ctx context.Context, tx *engine.Transaction, deps engine.Results, v *engine.Verdict) error {
 	c.mu.Lock()
-	cfg := c.cfg
+	cfg, cut := c.cfg, c.cut
 	c.mu.Unlock()
 	if !cfg.Enabled || !v.Final {
 		return nil
@@ -115,6 +127,9 @@ func (c *Collector) Finish(ctx context.Context, tx *engine.Transaction, deps eng
 	}
 	now := c.Now()
 	begin := periodStart(now, interval)
+	if cut.After(begin) && !cut.After(now) {
+		begin = cut
+	}
 	envTo := ""
 	if len(tx.Rcpts) > 0 {
 		if i := strings.LastIndexByte(tx.Rcpts[0], '@'); i >= 0 {

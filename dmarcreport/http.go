@@ -23,6 +23,8 @@ import (
 //	GET  /api/dmarc/reports?domain=D&since=7d       the reports' metadata
 //	POST /api/dmarc/reports                         upload: the body is a report file or
 //	                                                mail (or a multipart form with "file")
+//	POST /api/dmarc/send[?flush=1]                  send the own reports that are due now
+//	                                                (flush: the current period's too)
 
 // period reads since= or from=/to= (default: the last 7 days).
 func period(q url.Values, now time.Time) (from, to time.Time, err error) {
@@ -207,6 +209,33 @@ func (s *Service) HandleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// HandleSend serves POST /api/dmarc/send (admin): the reports whose
+// period is over are sent now, with flush=1 those of the current period
+// too, cut at this instant (Flush; c is the collector of this process).
+// It answers {"sent": N}, with "error" when a report could not be sent
+// (its data is kept for the next round); 409 when sending is off.
+func (s *Sender) HandleSend(c *Collector) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.config().Enabled {
+			jsonError(w, http.StatusConflict, "sending reports is off ([dmarc.reports.send] enabled = false)")
+			return
+		}
+		var n int
+		var err error
+		if f := r.URL.Query().Get("flush"); f == "1" || f == "true" {
+			n, err = s.Flush(r.Context(), c)
+		} else {
+			n, err = s.SendDue(r.Context())
+		}
+		out := map[string]any{"sent": n}
+		if err != nil {
+			s.log.Warn("dmarc reports: sending on request", "sent", n, "err", err)
+			out["error"] = err.Error()
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
 }
 
 // ---- the page ----

@@ -104,8 +104,26 @@ func (s *Sender) Run(ctx context.Context) {
 // SendDue sends every report whose period is over; it returns how many
 // report mails were handed to the MTA.
 func (s *Sender) SendDue(ctx context.Context) (int, error) {
+	return s.send(ctx, s.Now(), false)
+}
+
+// Flush sends the reports of the current, unfinished period too, ending
+// now (before the host is shut down for good, or to see what a report
+// will say): c, the collector of this process, starts new tallies at
+// that instant, so nothing counted meanwhile is lost; it is reported with
+// the rest of the period.
+func (s *Sender) Flush(ctx context.Context, c *Collector) (int, error) {
+	now := s.Now().UTC().Truncate(time.Second)
+	if c != nil {
+		c.Cut(now)
+	}
+	return s.send(ctx, now, true)
+}
+
+// send sends the reports whose period ends by now, or with flush every
+// report begun before now, its period cut at now.
+func (s *Sender) send(ctx context.Context, now time.Time, flush bool) (int, error) {
 	cfg := s.config()
-	now := s.Now()
 	names, err := s.st.TallyList(ctx, tallyPrefix, now, cfg.MaxDomains*4)
 	if err != nil {
 		return 0, err
@@ -120,9 +138,13 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 			continue
 		}
 		begin := time.Unix(unix, 0).UTC()
-		end := begin.Add(cfg.Interval.D())
+		// A tally begun by a flush ends with the period it is in.
+		end := periodStart(begin, cfg.Interval.D()).Add(cfg.Interval.D())
 		if end.After(now) {
-			continue // the period is not over
+			if !flush || !begin.Before(now) {
+				continue // the period is not over
+			}
+			end = now
 		}
 		n, done, err := s.sendOne(ctx, cfg, name, domain, begin, end)
 		sent += n
@@ -216,7 +238,7 @@ func (s *Sender) sendOne(ctx context.Context, cfg SendConfig, name, domain strin
 func BuildReport(cfg SendConfig, domain string, begin, end time.Time, rows map[string]int64) *Report {
 	rep := &Report{Version: "1.0", Org: cfg.OrgName, Email: cfg.From, ExtraContact: cfg.Contact,
 		Generator: "hamlet", Begin: begin, End: end.Add(-time.Second)}
-	sum := sha256.Sum256([]byte(cfg.OrgName + "\x00" + domain + "\x00" + strconv.FormatInt(begin.Unix(), 10)))
+	sum := sha256.Sum256([]byte(cfg.OrgName + "\x00" + domain + "\x00" + strconv.FormatInt(begin.Unix(), 10) + "\x00" + strconv.FormatInt(end.Unix(), 10)))
 	rep.ReportID = hex.EncodeToString(sum[:10]) // RFC 7489 §7.2.1.1 unique-id: ALPHA / DIGIT only
 	keys := make([]string, 0, len(rows))
 	for k := range rows {
@@ -431,7 +453,7 @@ func ReportMail(cfg SendConfig, rep *Report, to string, gz []byte, now time.Time
 func (s *Sender) deliver(ctx context.Context, from string, to []string, msg []byte) error {
 	cfg := s.config()
 	if cfg.Relay != "" {
-		return sendSMTP(ctx, cfg.Relay, from, to, msg)
+		return sendSMTP(ctx, cfg.Relay, s.hostname, from, to, msg)
 	}
 	cmd := exec.CommandContext(ctx, cfg.Sendmail, "-t", "-i", "-f", from)
 	cmd.Stdin = bytes.NewReader(msg)
@@ -442,8 +464,9 @@ func (s *Sender) deliver(ctx context.Context, from string, to []string, msg []by
 	return nil
 }
 
-// sendSMTP sends msg through the relay within ctx (2 minutes at most).
-func sendSMTP(ctx context.Context, relay, from string, to []string, msg []byte) error {
+// sendSMTP sends msg through the relay within ctx (2 minutes at most),
+// greeting it as helo (the host name; "localhost" when empty).
+func sendSMTP(ctx context.Context, relay, helo, from string, to []string, msg []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", relay)
@@ -457,6 +480,11 @@ func sendSMTP(ctx context.Context, relay, from string, to []string, msg []byte) 
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		return err
+	}
+	if helo != "" {
+		if err := c.Hello(helo); err != nil {
+			return err
+		}
 	}
 	if err := c.Mail(from); err != nil {
 		return err

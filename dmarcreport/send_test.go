@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -35,11 +37,16 @@ const policyTXT = "v=DMARC1; p=reject; rua=mailto:dmarc@example.net,mailto:agg@r
 // collectSome runs the collector over messages from three sources.
 func collectSome(t *testing.T, st store.Store, now time.Time) {
 	t.Helper()
+	collectSomeWith(t, NewCollector(st, SendConfig{Enabled: true, Interval: DefaultConfig().Send.Interval, MaxDomains: 100}), now)
+}
+
+// collectSomeWith has c count six messages at now.
+func collectSomeWith(t *testing.T, c *Collector, now time.Time) {
+	t.Helper()
 	rec, err := dmarc.Parse(policyTXT)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewCollector(st, SendConfig{Enabled: true, Interval: DefaultConfig().Send.Interval, MaxDomains: 100})
 	c.Now = func() time.Time { return now }
 	msgs := []struct {
 		ip      string
@@ -179,5 +186,102 @@ func TestSendReports(t *testing.T) {
 	os.WriteFile(f, xmlData, 0o600)
 	if b, err := exec.Command(xmllint, "--noout", "--schema", xsd, f).CombinedOutput(); err != nil {
 		t.Fatalf("xmllint: %v\n%s\n%s", err, b, xmlData)
+	}
+}
+
+// TestFlush: a flush sends the current period so far, ending at the
+// flush; what is counted afterwards goes into a tally of its own and is
+// sent with the rest of the period — nothing counted twice or lost.
+func TestFlush(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	begin := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	now := begin.Add(15 * time.Hour)
+	collectSome(t, st, now) // 6 messages
+	res := &dnstest.Mock{TXT: map[string][]string{
+		"_dmarc.example.org":                         {policyTXT},
+		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
+	}}
+	cfg := DefaultConfig().Send
+	cfg.Enabled, cfg.OrgName, cfg.From = true, "mx.example.com", "dmarc-reports@example.com"
+	s := NewSender(st, res, cfg, "mx.example.com", nil)
+	var got []*Report
+	s.Deliver = func(_ context.Context, _ string, _ []string, msg []byte) error {
+		reps, err := Extract(msg, Limits{})
+		if err != nil || len(reps) != 1 {
+			t.Fatalf("reading our own report: %v", err)
+		}
+		got = append(got, reps[0])
+		return nil
+	}
+	c := NewCollector(st, cfg)
+	flushAt := now.Add(time.Hour + 500*time.Millisecond)
+	s.Now = func() time.Time { return flushAt }
+	if n, err := s.Flush(ctx, c); n != 1 || err != nil {
+		t.Fatalf("flush: %d sent, %v", n, err)
+	}
+	if r := got[0]; r.Messages() != 6 || !r.Begin.Equal(begin) || !r.End.Equal(flushAt.Truncate(time.Second).Add(-time.Second)) {
+		t.Fatalf("flushed report: %d messages, %v – %v", r.Messages(), r.Begin, r.End)
+	}
+	// Counted after the flush, in the same period: 6 more messages.
+	collectSomeWith(t, c, flushAt.Add(time.Minute))
+	s.Now = func() time.Time { return flushAt.Add(time.Hour) }
+	if n, err := s.SendDue(ctx); n != 0 || err != nil {
+		t.Fatalf("before the period's end: %d sent, %v", n, err)
+	}
+	s.Now = func() time.Time { return begin.Add(24 * time.Hour) }
+	if n, err := s.SendDue(ctx); n != 1 || err != nil {
+		t.Fatalf("after the period's end: %d sent, %v", n, err)
+	}
+	r := got[1]
+	if r.Messages() != 6 || !r.Begin.Equal(flushAt.Truncate(time.Second)) || !r.End.Equal(begin.Add(24*time.Hour-time.Second)) {
+		t.Fatalf("rest of the period: %d messages, %v – %v", r.Messages(), r.Begin, r.End)
+	}
+	if r.ReportID == got[0].ReportID {
+		t.Errorf("both reports have the id %s", r.ReportID)
+	}
+	if names, _ := st.TallyList(ctx, tallyPrefix, s.Now(), 10); len(names) != 0 {
+		t.Errorf("data kept after sending: %v", names)
+	}
+}
+
+// TestHandleSend: POST /api/dmarc/send refuses while sending is off and
+// flushes on flush=1.
+func TestHandleSend(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 3, 15, 0, 0, 0, time.UTC)
+	collectSome(t, st, now)
+	res := &dnstest.Mock{TXT: map[string][]string{
+		"_dmarc.example.org":                         {policyTXT},
+		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
+	}}
+	cfg := DefaultConfig().Send
+	s := NewSender(st, res, cfg, "mx.example.com", nil)
+	s.Now = func() time.Time { return now.Add(time.Hour) }
+	sent := 0
+	s.Deliver = func(context.Context, string, []string, []byte) error { sent++; return nil }
+	post := func(url string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		s.HandleSend(nil)(w, httptest.NewRequest("POST", url, nil))
+		return w
+	}
+	if w := post("/api/dmarc/send?flush=1"); w.Code != http.StatusConflict || sent != 0 {
+		t.Errorf("sending off: %d %s, %d sent", w.Code, w.Body, sent)
+	}
+	cfg.Enabled = true
+	s.SetConfig(cfg)
+	if w := post("/api/dmarc/send"); w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"sent":0}` {
+		t.Errorf("nothing due: %d %s", w.Code, w.Body)
+	}
+	if w := post("/api/dmarc/send?flush=1"); w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"sent":1}` || sent != 1 {
+		t.Errorf("flush: %d %s, %d sent", w.Code, w.Body, sent)
 	}
 }

@@ -32,24 +32,19 @@ func BenchmarkDecide(b *testing.B) {
 			return s
 		},
 	}
-	if redistest.Available(b) {
-		srv := redistest.Start(b)
-		n := 0
-		stores["redis"] = func(b *testing.B) store.Store {
-			n++
-			s, err := redis.Open(srv.URL(0, fmt.Sprintf("b%d:", n)), store.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			return s
+	srv := redistest.Shared(b)
+	n := 0
+	stores["redis"] = func(b *testing.B) store.Store {
+		n++
+		s, err := redis.Open(srv(b).URL(0, fmt.Sprintf("b%d:", n)), store.Options{})
+		if err != nil {
+			b.Fatal(err)
 		}
+		b.Cleanup(func() { s.Close() })
+		return s
 	}
 	for _, name := range []string{"bolt", "redis"} {
-		open, ok := stores[name]
-		if !ok {
-			continue
-		}
+		open := stores[name]
 		for _, mode := range []string{"first", "pass"} {
 			for _, par := range []bool{false, true} {
 				label := name + "/" + mode + "/serial"

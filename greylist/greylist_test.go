@@ -57,12 +57,9 @@ func backends(t *testing.T) []backend {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}}}
-	if !redistest.Available(t) {
-		return bs
-	}
-	srv := redistest.Start(t)
+	srv := redistest.Shared(t)
 	return append(bs, backend{"redis", func(t *testing.T) store.Store {
-		s, err := redis.Open(srv.URL(0, fmt.Sprintf("g%d:", prefixN.Add(1))), store.Options{})
+		s, err := redis.Open(srv(t).URL(0, fmt.Sprintf("g%d:", prefixN.Add(1))), store.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

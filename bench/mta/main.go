@@ -281,6 +281,7 @@ func (r *report) print(w *os.File) {
 	ratio("rspamd", "postfix")
 	ratio("null-milter", "postfix")
 	ratio("hamlet", "null-milter")
+	ratio("hamlet-unix", "null-milter")
 	ratio("opensmtpd-hamlet", "opensmtpd")
 	cpu := func(a string) {
 		if len(r.runs[a]) == 0 || len(r.runs["checkv2"]) == 0 {

@@ -60,3 +60,36 @@ func TestDMARCImportReport(t *testing.T) {
 		t.Errorf("domains: exit %d %q", code, out.String())
 	}
 }
+
+// TestDMARCImportSamples: `hamlet dmarc import` of both sample
+// directories as they are (XML, gzip, zip, mails) reads every file: the
+// two broken ones are refused with the file's name and why, and one
+// sample repeats another's report id (a duplicate, stored once).
+func TestDMARCImportSamples(t *testing.T) {
+	root := sharedtest.Dir(t, "conformance/dmarc/parsedmarc-samples")
+	dirs := []string{filepath.Join(root, "aggregate"), filepath.Join(root, "aggregate_invalid")}
+	var files int
+	for _, d := range dirs {
+		fs, _ := os.ReadDir(d)
+		files += len(fs)
+	}
+	var out, errb bytes.Buffer
+	code := run(append([]string{"dmarc", "import", "--data", t.TempDir(), "--json"}, dirs...), nil, &out, &errb)
+	var res struct {
+		Reports, Duplicates, Inputs int
+		Errors                      []string
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); code != exitOK || err != nil {
+		t.Fatalf("import: exit %d, %v\n%s%s", code, err, out.String(), errb.String())
+	}
+	t.Logf("hamlet dmarc import of the parsedmarc samples: %d/%d inputs read, %d reports, %d duplicates, %d refused",
+		res.Inputs, files, res.Reports, res.Duplicates, len(res.Errors))
+	if res.Inputs != files || res.Reports+res.Duplicates+len(res.Errors) != files || res.Duplicates != 1 || len(res.Errors) != 2 {
+		t.Errorf("import: %+v of %d files", res, files)
+	}
+	for _, e := range res.Errors {
+		if !strings.Contains(e, "malformed report") || !(strings.Contains(e, "invalid_xml.xml") || strings.Contains(e, "empty.xml")) {
+			t.Errorf("refusal %q does not say which file and why", e)
+		}
+	}
+}

@@ -5,10 +5,10 @@ import (
 	"syscall"
 )
 
-// noQuickAck turns ackNow off, for the benchmark that shows the stall.
+// noQuickAck turns AckNow off, for the benchmark that shows the stall.
 var noQuickAck bool
 
-// ackNow sends the acknowledgement the kernel is holding back for data
+// AckNow sends the acknowledgement the kernel is holding back for data
 // already read from c (TCP_QUICKACK, tcp(7)), when c is TCP.
 //
 // Why: Postfix writes each milter event with its own write(2) and leaves
@@ -20,8 +20,9 @@ var noQuickAck bool
 // by about 40 ms over loopback TCP (a unix socket has neither). Sending
 // the ACK as soon as a no-reply event has been read releases Postfix's
 // next write at once; setting TCP_QUICKACK with an acknowledgement
-// pending sends it immediately.
-func ackNow(c net.Conn) {
+// pending sends it immediately. Exported for other milters in this module
+// (bench/mta's null milter) that stream no-reply events too.
+func AckNow(c net.Conn) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok || noQuickAck {
 		return

@@ -4,5 +4,5 @@ package milter
 
 import "net"
 
-// ackNow is a no-op where TCP_QUICKACK does not exist.
-func ackNow(net.Conn) {}
+// AckNow is a no-op where TCP_QUICKACK does not exist.
+func AckNow(net.Conn) {}

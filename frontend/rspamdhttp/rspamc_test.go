@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
 
 // serve runs the handler on a real TCP listener on loopback, behind the
@@ -36,14 +37,7 @@ func serve(t *testing.T, h *Handler, cfg Config) string {
 // required on CI (CI=true) and optional elsewhere.
 func rspamcPath(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("rspamc")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("rspamc not found: CI must install Debian's rspamd package (apt-get install -y rspamd)")
-		}
-		t.Skip("rspamc not found; install Debian's rspamd package to run this test")
-	}
-	return p
+	return sharedtest.Require(t, "rspamc", "rspamd")
 }
 
 func runRspamc(t *testing.T, rspamc string, args ...string) string {

@@ -33,10 +33,7 @@ func Dir(t testing.TB, sub string) string {
 		dir = filepath.Join(root, sub)
 	}
 	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared test data %s is missing (set HAMLET_SHARED, HAMLET_CONFORMANCE or HAMLET_CORPUS): %v", dir, err)
-		}
-		t.Skipf("shared test data %s is missing (set HAMLET_SHARED to run this test): %v", dir, err)
+		Missing(t, "shared test data %s is missing (set HAMLET_SHARED, HAMLET_CONFORMANCE or HAMLET_CORPUS): %v", dir, err)
 	}
 	return dir
 }
@@ -64,10 +61,7 @@ func Require(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := lookPath(name)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required (Debian package %s; .ci/run installs it): %v", name, pkg, err)
-		}
-		t.Skipf("%s not installed (apt-get install %s): %v", name, pkg, err)
+		Missing(t, "%s not installed (Debian package %s; apt-get install %s, .ci/install does): %v", name, pkg, pkg, err)
 	}
 	return p
 }

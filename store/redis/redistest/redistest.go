@@ -1,8 +1,10 @@
 // Package redistest runs a real redis-server for tests: on a random
 // loopback port, with a temporary directory, no persistence, killed when
-// the test ends. Tests call Start; without redis-server installed they
-// skip, except under CI=true where they fail (CI must install the Debian
-// package redis-server).
+// the test ends. Tests call Start, or Shared when several subtests (the
+// Redis case beside the embedded store's) use one server; without
+// redis-server installed they skip with the reason — go test reports
+// SKIP — except under CI=true where they fail (CI must install the Debian
+// package redis-server). The rule lives in sharedtest.Missing.
 package redistest
 
 import (
@@ -16,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
 
 // Server is one redis-server process.
@@ -31,37 +35,35 @@ type Server struct {
 	cmd *exec.Cmd
 }
 
-// Available reports whether redis-server is installed; under CI=true its
-// absence fails the test, elsewhere it is logged.
-func Available(t testing.TB) bool {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server not found; CI must install the Debian package redis-server")
-		}
-		t.Log("redis-server not installed (Debian package redis-server); Redis cases skipped")
-		return false
-	}
-	return true
-}
-
 // Start starts a redis-server and registers its end with t.Cleanup. Without
 // redis-server it skips the test (fails it under CI=true).
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server not found; CI must install the Debian package redis-server")
-		}
-		t.Skip("redis-server not installed (Debian package redis-server); skipping Redis tests")
-	}
+	bin := sharedtest.Require(t, "redis-server", "redis-server")
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t)}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// Shared starts one redis-server for parent's subtests and returns how a
+// subtest gets it; the server stops when parent ends. Without
+// redis-server the parent still runs (its embedded-store cases pass) and
+// each subtest that asks for Redis is skipped with the reason, so go test
+// shows SKIP for exactly the cases not run — or fails it under CI=true.
+func Shared(parent testing.TB) func(t testing.TB) *Server {
+	parent.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return func(t testing.TB) *Server {
+			t.Helper()
+			sharedtest.Require(t, "redis-server", "redis-server")
+			return nil
+		}
+	}
+	s := Start(parent)
+	return func(testing.TB) *Server { return s }
 }
 
 // Addr is host:port.
@@ -169,17 +171,8 @@ type Cluster struct {
 // with redis-cli --cluster create; it skips like Start without the tools.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	if !Available(t) {
-		t.Skip("redis-server not installed")
-	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-cli not found (Debian package redis-tools)")
-		}
-		t.Skip("redis-cli not installed (Debian package redis-tools)")
-	}
-	bin, _ := exec.LookPath("redis-server")
+	bin := sharedtest.Require(t, "redis-server", "redis-server")
+	cli := sharedtest.Require(t, "redis-cli", "redis-tools")
 	c := &Cluster{}
 	var addrs []string
 	for range n {
