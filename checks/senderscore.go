@@ -94,11 +94,6 @@ func (c *SenderscoreConfig) Validate() error {
 		return fmt.Errorf("senderscore: junk_below %d must be above block_below %d", c.JunkBelow, c.BlockBelow)
 	case c.TagBelow < 0 || c.TagBelow > 101:
 		return fmt.Errorf("senderscore: tag_below %d: want 0 (off) to 101", c.TagBelow)
-	case c.TagBelow > c.JunkBelow:
-		// Scores from junk_below up get no symbol to carry the floor:
-		// they would silently go untagged.
-		return fmt.Errorf("senderscore: tag_below %d is above junk_below %d: scores %d to %d would not be tagged; raise junk_below too",
-			c.TagBelow, c.JunkBelow, c.JunkBelow, c.TagBelow-1)
 	case c.GoodAbove < c.JunkBelow || c.GoodAbove > 101:
 		return fmt.Errorf("senderscore: good_above %d: want junk_below (%d) to 101 (off)", c.GoodAbove, c.JunkBelow)
 	case c.JunkWeight < 0:

@@ -195,7 +195,6 @@ func TestSenderscoreConfig(t *testing.T) {
 		func(c *SenderscoreConfig) { c.JunkWeight = -1 },
 		func(c *SenderscoreConfig) { c.TagBelow = -1 },
 		func(c *SenderscoreConfig) { c.TagBelow = 102 },
-		func(c *SenderscoreConfig) { c.TagBelow = 80 }, // above junk_below 70
 		func(c *SenderscoreConfig) { c.RecheckInterval = duration.Duration(-time.Second) },
 	} {
 		c := DefaultSenderscoreConfig()
@@ -203,11 +202,6 @@ func TestSenderscoreConfig(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
-	}
-	raised := DefaultSenderscoreConfig()
-	raised.TagBelow, raised.JunkBelow = 80, 80
-	if err := raised.Validate(); err != nil {
-		t.Errorf("tag_below = junk_below = 80 refused: %v", err)
 	}
 	// The block band can be turned off: score 5 is then junk at full weight.
 	cfg := DefaultSenderscoreConfig()
