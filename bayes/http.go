@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -44,23 +43,20 @@ func LearnHandler(get func() *Classifier, class store.BayesClass, log *slog.Logg
 			reply(w, http.StatusBadRequest, map[string]any{"error": "reading the message: " + err.Error()})
 			return
 		}
-		m := message.Parse(raw)
-		toks := TokenizeMessage(m)
-		if len(toks) < MinTokens {
-			reply(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("message has %d tokens, too few to learn (at least %d)", len(toks), MinTokens)})
+		l, err := c.LearnMessage(r.Context(), raw, class)
+		switch {
+		case errors.Is(err, ErrTooFewTokens):
+			reply(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("message has %d tokens, too few to learn (at least %d)", l.Tokens, MinTokens)})
 			return
-		}
-		it := Item(m, toks, class)
-		out, err := c.Learn(r.Context(), it)
-		if err != nil {
+		case err != nil:
 			log.Warn("bayes: learn failed", "class", class, "err", err)
 			reply(w, http.StatusServiceUnavailable, map[string]any{"error": "learning failed: the store is unavailable"})
 			return
 		}
-		log.Info("bayes: learned", "class", class, "outcome", out[0], "digest", it.Digest, "tokens", len(toks), "via", "controller")
-		if out[0] == store.BayesAlready {
+		log.Info("bayes: learned", "class", class, "outcome", l.Outcome, "digest", l.Digest, "tokens", l.Tokens, "via", "controller")
+		if l.Outcome == store.BayesAlready {
 			// rspamd answers 208 Already Reported.
-			reply(w, http.StatusAlreadyReported, map[string]any{"error": fmt.Sprintf("<%s> has been already learned as %s, ignore it", it.Digest, class)})
+			reply(w, http.StatusAlreadyReported, map[string]any{"error": fmt.Sprintf("<%s> has been already learned as %s, ignore it", l.Digest, class)})
 			return
 		}
 		reply(w, http.StatusOK, map[string]any{"success": true})

@@ -209,16 +209,22 @@ func capital(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// Fix is a fix button of a detail page.
+// Fix is a fix button of a detail or list page.
 type Fix struct {
 	Label  string
-	Target string // what to allowlist, or the greylist key to drop
-	Drop   bool
+	Target string // what to allowlist
+	// Drop lists the greylist keys to drop instead (the button drops
+	// those that exist).
+	Drop []string
 }
 
-// fixesFor offers the allowlist entries that would have helped rec.
+// fixesFor offers the allowlist entries that would have helped rec and,
+// for a greylisted message, dropping its greylist entries.
 func fixesFor(rec store.HistoryRecord) []Fix {
 	var out []Fix
+	if keys := greylistKeys(rec); len(keys) > 0 {
+		out = append(out, Fix{Label: "Drop its greylist entry", Drop: keys})
+	}
 	if i := strings.LastIndexByte(rec.From, '@'); i >= 0 && i+1 < len(rec.From) {
 		d := strings.ToLower(rec.From[i+1:])
 		out = append(out, Fix{Label: "Allowlist the sender domain " + d, Target: d})

@@ -3,9 +3,11 @@ package controller
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/hamlet-mail/hamlet/config/duration"
+	"github.com/hamlet-mail/hamlet/greylist"
 )
 
 // The fix buttons: form posts that change the allowlist and greylist,
@@ -31,18 +33,35 @@ func (s *Server) mountFixes() {
 		}
 		back(w, r, "Allowlisted "+e.Key+".")
 	})
+	// A form may name several keys (a message's greylist triplets: one
+	// per recipient); those that exist are dropped.
 	s.HandleFunc("POST /fix/drop", Admin, func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
-		key := r.FormValue("key")
-		ok, err := s.drop(r, s.src.Greylist(), key)
-		switch {
-		case err != nil:
+		if err := r.ParseForm(); err != nil {
 			back(w, r, "error: "+err.Error())
-		case !ok:
-			back(w, r, "error: no entry "+key)
-		default:
-			back(w, r, "Dropped "+key+".")
+			return
 		}
+		keys := r.PostForm["key"]
+		if len(keys) == 0 || len(keys) > 2*greylist.MaxRcpts {
+			back(w, r, "error: name one to "+strconv.Itoa(2*greylist.MaxRcpts)+" entries")
+			return
+		}
+		var dropped []string
+		for _, key := range keys {
+			ok, err := s.drop(r, s.src.Greylist(), key)
+			if err != nil {
+				back(w, r, "error: "+err.Error())
+				return
+			}
+			if ok {
+				dropped = append(dropped, key)
+			}
+		}
+		if len(dropped) == 0 {
+			back(w, r, "error: no entry "+strings.Join(keys, ", ")+" (expired, passed or dropped already)")
+			return
+		}
+		back(w, r, "Dropped "+strings.Join(dropped, ", ")+".")
 	})
 }
 

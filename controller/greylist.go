@@ -81,7 +81,7 @@ func (s *Server) mountGreylist(grey func() *greylist.Greylister) {
 // allow allowlists target and logs who did it.
 func (s *Server) allow(r *http.Request, g *greylist.Greylister, target, reason string, ttl duration.Duration) (store.AllowEntry, error) {
 	if reason == "" {
-		reason = "admin (" + WhoFrom(r).By + ")"
+		reason = "by " + WhoFrom(r).By
 	}
 	e, err := g.Allow(r.Context(), target, reason, ttl.D())
 	if err == nil {

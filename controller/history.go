@@ -209,8 +209,8 @@ const pageSize = 50
 
 type historyRow struct {
 	store.HistoryRecord
-	Link    string
-	Senders string
+	Link  string
+	Fixes []Fix
 }
 
 type historyData struct {
@@ -222,6 +222,10 @@ type historyData struct {
 	Newer   bool
 	Error   string
 	Actions []string
+	// CanFix: the caller is an admin and there is a greylist to change;
+	// Back is this page, where a fix button returns.
+	CanFix bool
+	Back   string
 }
 
 // FindHistory returns a page of records matching f, older than before.
@@ -235,7 +239,7 @@ func recordLink(r store.HistoryRecord) string {
 
 func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	d := historyData{Actions: uiActions}
+	d := historyData{Actions: uiActions, CanFix: WhoFrom(r).Level >= Admin && s.src.Greylist != nil, Back: r.URL.RequestURI()}
 	f, err := ParseHistoryFilter(q)
 	d.Filter = f
 	if !f.From.IsZero() {
@@ -272,7 +276,11 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) {
 		d.Older = "/mail?" + v.Encode()
 	}
 	for _, rec := range recs {
-		d.Rows = append(d.Rows, historyRow{HistoryRecord: rec, Link: recordLink(rec)})
+		row := historyRow{HistoryRecord: rec, Link: recordLink(rec)}
+		if d.CanFix {
+			row.Fixes = fixesFor(rec)
+		}
+		d.Rows = append(d.Rows, row)
 	}
 	s.render(w, r, http.StatusOK, "history", "History", d)
 }

@@ -58,6 +58,13 @@ var funcs = template.FuncMap{
 	"abs":    math.Abs,
 	"add":    func(a, b int) int { return a + b },
 	"int64":  func(n int) int64 { return int64(n) },
+	"fixCtx": func(f Fix, csrf, back string) fixCtx { return fixCtx{f, csrf, back} },
+}
+
+// fixCtx is what the "fixform" template draws a fix button from.
+type fixCtx struct {
+	Fix        Fix
+	CSRF, Back string
 }
 
 func formatInt(n int64) string {

@@ -23,31 +23,63 @@ type tryData struct {
 	Ex                            Explanation
 	Action                        string
 	Score                         float64
-	CanLearn                      bool
+	// CanLearn: the caller may learn the message (an admin, and a
+	// classifier exists); Learned is what learning it did.
+	CanLearn bool
+	Learned  string
 }
 
 func (s *Server) tryPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "try", "Scan a message", tryData{IP: "192.0.2.1", Helo: "mail.example.net", CanLearn: s.canLearn()})
+	s.render(w, r, http.StatusOK, "try", "Scan a message", tryData{IP: "192.0.2.1", Helo: "mail.example.net", CanLearn: s.canLearn(r)})
 }
 
-func (s *Server) canLearn() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.learnable
+func (s *Server) canLearn(r *http.Request) bool {
+	return s.src.Learn != nil && WhoFrom(r).Level >= Admin
 }
 
-// SetLearnable tells the scan page that /learnspam and /learnham exist
-// (the classifier mounts them), so it offers to learn the message.
-func (s *Server) SetLearnable() {
-	s.mu.Lock()
-	s.learnable = true
-	s.mu.Unlock()
+// tryForm reads the scan page's form.
+func (s *Server) tryForm(r *http.Request) tryData {
+	return tryData{IP: strings.TrimSpace(r.FormValue("ip")), Helo: strings.TrimSpace(r.FormValue("helo")),
+		From: strings.TrimSpace(r.FormValue("from")), Rcpt: strings.TrimSpace(r.FormValue("rcpt")), Message: r.FormValue("message"), CanLearn: s.canLearn(r)}
+}
+
+// crlf gives a pasted message (a browser sends CRLF, a paste may not)
+// CRLF line ends.
+func crlf(m string) []byte {
+	return []byte(strings.ReplaceAll(strings.ReplaceAll(m, "\r\n", "\n"), "\n", "\r\n"))
+}
+
+// tryLearn learns the message of the scan page's form as spam or ham
+// (class), then shows the page again with what it did.
+func (s *Server) tryLearn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxTrySize+1<<20)
+	d := s.tryForm(r)
+	class := r.FormValue("class")
+	if class != "spam" && class != "ham" {
+		d.Error = "learn as spam or ham"
+		s.render(w, r, http.StatusBadRequest, "try", "Scan a message", d)
+		return
+	}
+	if strings.TrimSpace(d.Message) == "" {
+		d.Error = "paste a message or choose a file"
+		s.render(w, r, http.StatusBadRequest, "try", "Scan a message", d)
+		return
+	}
+	raw := crlf(d.Message)
+	out, err := s.src.Learn(r.Context(), raw, class == "spam")
+	if err != nil {
+		d.Error = "learning failed: " + err.Error()
+		s.render(w, r, http.StatusServiceUnavailable, "try", "Scan a message", d)
+		return
+	}
+	s.Audit(r, "learn", "class", class, "outcome", out, "bytes", len(raw))
+	d.Learned = capital(out)
+	s.render(w, r, http.StatusOK, "try", "Scan a message", d)
 }
 
 func (s *Server) tryScan(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTrySize+1<<20)
-	d := tryData{IP: strings.TrimSpace(r.FormValue("ip")), Helo: strings.TrimSpace(r.FormValue("helo")),
-		From: strings.TrimSpace(r.FormValue("from")), Rcpt: strings.TrimSpace(r.FormValue("rcpt")), Message: r.FormValue("message"), CanLearn: s.canLearn()}
+	d := s.tryForm(r)
 	if f, _, err := r.FormFile("file"); err == nil {
 		b, err := io.ReadAll(io.LimitReader(f, maxTrySize))
 		f.Close()
@@ -73,8 +105,7 @@ func (s *Server) tryScan(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "try", "Scan a message", d)
 		return
 	}
-	raw := strings.ReplaceAll(strings.ReplaceAll(d.Message, "\r\n", "\n"), "\n", "\r\n")
-	tx.Message = message.Parse([]byte(raw))
+	tx.Message = message.Parse(crlf(d.Message))
 	eng := s.src.Engine()
 	ctx, cancel := context.WithTimeout(r.Context(), eng.Timeout()+5*time.Second)
 	defer cancel()

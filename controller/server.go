@@ -92,6 +92,10 @@ type Sources struct {
 	// Learned, when not nil, counts the messages learned as spam and ham
 	// (the classifier's; /stat's "learned", the dashboard).
 	Learned func(ctx context.Context) (spam, ham int64, err error)
+	// Learn, when not nil, learns a message (RFC 5322 text) as spam or
+	// ham and says what it did ("learned as spam", "already learned as
+	// ham"); the scan page offers it to admins.
+	Learn func(ctx context.Context, raw []byte, spam bool) (string, error)
 	// Health, when not nil, reports DNS health for the dashboard.
 	Health func() Health
 	// HashKey is the key the history hashes addresses with, when it does
@@ -114,9 +118,8 @@ type Server struct {
 	log   *slog.Logger
 	hosts map[string]bool
 
-	mu        sync.Mutex
-	menu      []MenuItem
-	learnable bool
+	mu   sync.Mutex
+	menu []MenuItem
 }
 
 // MenuItem is an entry of the UI's navigation.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 			Store: d.store, Engine: d.Engine, Counters: d.counters, Version: Version,
 			Greylist: func() *greylist.Greylister { return d.grey.Load() },
 			HashKey:  d.hashKey, Health: d.health, Config: d.configItems,
+			Learned: d.learned, Learn: d.learnRaw,
 		},
 	})
 	if err != nil {
@@ -69,6 +71,36 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	}
 	d.mountDMARCReports(ctl)
 	return ctl, nil
+}
+
+// learned counts the messages the classifier learned (the dashboard,
+// /stat).
+func (d *Daemon) learned(ctx context.Context) (spam, ham int64, err error) {
+	c := d.bayes.Load()
+	if c == nil {
+		return 0, 0, errors.New("no Bayes classifier")
+	}
+	st, err := c.Stats(ctx)
+	return st.Spam, st.Ham, err
+}
+
+// learnRaw learns a message from the scan page as the learn endpoints
+// do.
+func (d *Daemon) learnRaw(ctx context.Context, raw []byte, spam bool) (string, error) {
+	c := d.bayes.Load()
+	if c == nil {
+		return "", errors.New("the store keeps no Bayes tokens")
+	}
+	class := store.BayesHam
+	if spam {
+		class = store.BayesSpam
+	}
+	l, err := c.LearnMessage(ctx, raw, class)
+	if err != nil {
+		return "", err
+	}
+	d.log.Info("bayes: learned", "class", class, "outcome", l.Outcome, "digest", l.Digest, "tokens", l.Tokens, "via", "scan page")
+	return fmt.Sprintf("%s as %s (%d tokens)", l.Outcome, class, l.Tokens), nil
 }
 
 // historyKey reads (or creates) the key history addresses are hashed

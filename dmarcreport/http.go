@@ -427,7 +427,7 @@ const pageHTML = `<style>.nowrap{white-space:nowrap}</style><h1>DMARC reports</h
 <p class="hint">Spoofing, or forwarding that broke authentication. With p=reject these are refused.</p>
 {{template "srcs" .ForeignFailing}}</div>
 <div class="card" id="own"><h2>Your own servers that fail ({{len .OwnFailing}})</h2>
-<p class="hint">Yours by own_networks, a PTR name in your domain, or a DKIM/SPF pass for your domain that did not align — fix their SPF or DKIM before tightening the policy.</p>
+<p class="hint">Yours by own_networks, a forward-confirmed PTR name in your domain, or a DKIM/SPF pass for your domain that did not align — fix their SPF or DKIM before tightening the policy.</p>
 {{template "srcs" .OwnFailing}}</div>
 <div class="card"><h2>Reporters</h2><table><thead><tr><th>organisation</th><th class="num">reports</th><th class="num">messages</th></tr></thead><tbody>
 {{range .Reporters}}<tr><td>{{.Org}}</td><td class="num">{{.Reports}}</td><td class="num">{{.Messages}}</td></tr>{{end}}</tbody></table></div>
@@ -439,5 +439,5 @@ const pageHTML = `<style>.nowrap{white-space:nowrap}</style><h1>DMARC reports</h
 <button type="submit">Upload</button></form>
 <p class="hint">XML, .xml.gz, .zip or a report mail (.eml). Reports are kept {{.Retain}}; one sent twice is stored once.</p></div>{{end}}
 {{define "srcs"}}{{if not .}}<p class="muted">none</p>{{else}}<div class="scroll"><table><thead><tr><th>source</th><th>PTR</th><th class="num">messages</th><th class="num">fail</th><th>SPF</th><th>DKIM</th><th class="hide-s">raw results</th><th>disposition</th><th class="hide-s">reporters</th></tr></thead><tbody>
-{{range first .}}<tr><td class="mono">{{.IP}}{{if .Own}} <span class="badge a-no-action" title="{{.OwnWhy}}">own</span>{{end}}</td><td>{{if .PTR}}{{.PTR}}{{else}}<span class="muted">–</span>{{end}}</td><td class="num">{{.Messages}}</td><td class="num">{{.Fail}}</td><td class="nowrap">{{counts .SPF}}</td><td class="nowrap">{{counts .DKIM}}</td><td class="hide-s mono">{{counts .AuthSPF}}<br>{{counts .AuthDKIM}}</td><td class="nowrap">{{counts .Dispositions}}</td><td class="hide-s">{{join .Reporters ", "}}</td></tr>{{end}}
+{{range first .}}<tr><td class="mono">{{.IP}}{{if .Own}} <span class="badge a-no-action" title="{{.OwnWhy}}">own</span>{{end}}</td><td>{{if .PTR}}{{.PTR}}{{if not .PTRConfirmed}} <span class="muted" title="does not resolve back to the address (not forward-confirmed)">?</span>{{end}}{{else}}<span class="muted">–</span>{{end}}</td><td class="num">{{.Messages}}</td><td class="num">{{.Fail}}</td><td class="nowrap">{{counts .SPF}}</td><td class="nowrap">{{counts .DKIM}}</td><td class="hide-s mono">{{counts .AuthSPF}}<br>{{counts .AuthDKIM}}</td><td class="nowrap">{{counts .Dispositions}}</td><td class="hide-s">{{join .Reporters ", "}}</td></tr>{{end}}
 </tbody></table></div>{{with more .}}<p class="hint">… and {{.}} more (the JSON API at /api/dmarc/summary lists all).</p>{{end}}{{end}}{{end}}`
