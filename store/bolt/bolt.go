@@ -45,7 +45,7 @@ var (
 	bStatsD   = []byte("stats_day")
 	bMeta     = []byte("meta")
 	bTally    = []byte("tally")
-	allBucket = [][]byte{bGreylist, bAllow, bCounters, bHistory, bStatsH, bStatsD, bMeta, bTally}
+	allBucket = [][]byte{bGreylist, bAllow, bCounters, bHistory, bStatsH, bStatsD, bMeta, bTally, bReplay}
 )
 
 // ErrLocked: another process (a running hamlet) has the file open.
