@@ -225,6 +225,7 @@ const sweepChunk = 5000
 // statistics beyond their retention.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0
+	s.flushReplay()
 	expired := map[string]func(v []byte) bool{
 		string(bGreylist): func(v []byte) bool {
 			e, err := decodeGreylist("", v)

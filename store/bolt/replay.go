@@ -3,7 +3,9 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -18,6 +20,12 @@ import (
 //	             the recipient hashes (u64 each)
 //
 // Expired entries are removed by Sweep (the bucket is in allBucket).
+//
+// Counting must not wait for an fsync per message (that halved the
+// daemon's throughput for signed mail): a sighting updates the entry in
+// memory, and the entries changed are written together ReplayFlushDelay
+// later, at a Sweep and at Close. The file is this process's alone, so the
+// memory is the truth; a crash loses at most that delay of counts.
 var bReplay = []byte("dkim_replay")
 
 var _ store.DKIMReplay = (*Store)(nil)
@@ -73,6 +81,17 @@ func addMember(set []uint64, x uint64, limit int) []uint64 {
 	return append(set, x)
 }
 
+// ReplayFlushDelay is how long changed replay entries wait in memory.
+const ReplayFlushDelay = time.Second
+
+// replayCache is the replay entries not yet written: pending (changed
+// since the last flush) and flushing (being written).
+type replayCache struct {
+	mu                sync.Mutex
+	pending, flushing map[string]replayRec
+	timer             bool
+}
+
 // ReplaySee implements store.DKIMReplay.
 func (s *Store) ReplaySee(ctx context.Context, now time.Time, window time.Duration, limit int, ss ...store.ReplaySighting) ([]store.ReplayCounts, error) {
 	for _, x := range ss {
@@ -80,30 +99,78 @@ func (s *Store) ReplaySee(ctx context.Context, now time.Time, window time.Durati
 			return nil, err
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	out := make([]store.ReplayCounts, len(ss))
 	ms := store.Millis(now)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	c := &s.replay
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.pending = map[string]replayRec{}
+	}
+	for i, x := range ss {
+		r, ok := c.pending[x.Key]
+		if !ok {
+			r, ok = c.flushing[x.Key]
+		}
+		if !ok {
+			err := s.view(ctx, func(tx *bbolt.Tx) error {
+				r, ok = decodeReplay(tx.Bucket(bReplay).Get([]byte(x.Key)))
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		if !ok || ms >= r.expires {
+			r = replayRec{first: ms, expires: ms + window.Milliseconds()}
+		}
+		r.messages++
+		r.nets = addMember(r.nets, x.Network, limit)
+		for _, rc := range x.Rcpts {
+			r.rcpts = addMember(r.rcpts, rc, limit)
+		}
+		c.pending[x.Key] = r
+		out[i] = store.ReplayCounts{First: store.FromMillis(r.first), Messages: int64(r.messages), Networks: len(r.nets), Recipients: len(r.rcpts)}
+	}
+	if !c.timer {
+		c.timer = true
+		time.AfterFunc(ReplayFlushDelay, s.flushReplay)
+	}
+	return out, nil
+}
+
+// flushReplay writes the pending replay entries in one transaction.
+func (s *Store) flushReplay() {
+	c := &s.replay
+	c.mu.Lock()
+	c.timer = false
+	if len(c.pending) == 0 || c.flushing != nil {
+		c.mu.Unlock()
+		return
+	}
+	batch := c.pending
+	c.pending, c.flushing = nil, batch
+	c.mu.Unlock()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bReplay)
-		for i, x := range ss {
-			key := []byte(x.Key)
-			r, ok := decodeReplay(b.Get(key))
-			if !ok || ms >= r.expires {
-				r = replayRec{first: ms, expires: ms + window.Milliseconds()}
-			}
-			r.messages++
-			r.nets = addMember(r.nets, x.Network, limit)
-			for _, rc := range x.Rcpts {
-				r.rcpts = addMember(r.rcpts, rc, limit)
-			}
-			if err := b.Put(key, encodeReplay(r)); err != nil {
+		for k, r := range batch {
+			if err := b.Put([]byte(k), encodeReplay(r)); err != nil {
 				return err
 			}
-			out[i] = store.ReplayCounts{First: store.FromMillis(r.first), Messages: int64(r.messages), Networks: len(r.nets), Recipients: len(r.rcpts)}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil && !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		s.opts.Logger.Warn("store: DKIM replay counters not written", "store", "bolt", "entries", len(batch), "err", err)
 	}
-	return out, nil
+	c.mu.Lock()
+	c.flushing = nil
+	if len(c.pending) > 0 && !c.timer {
+		c.timer = true
+		time.AfterFunc(ReplayFlushDelay, s.flushReplay)
+	}
+	c.mu.Unlock()
 }
