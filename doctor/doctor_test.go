@@ -323,11 +323,7 @@ func TestTimeouts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
 		rep := Run(context.Background(), c, baseOptions())
-		if el := time.Since(start); el > 15*time.Second {
-			t.Errorf("took %v", el)
-		}
 		for _, it := range rep.Items {
 			if it.Status != TempError || !strings.Contains(it.Detail, "timed out") || it.Fix != tempFix {
 				t.Errorf("%s %s: %s %q", it.ID, it.Subject, it.Status, it.Detail)
