@@ -173,6 +173,10 @@ func TestFaults(t *testing.T) {
 		inc = append(inc, fmt.Sprintf("include:i%d.provider.example", i))
 		incRecs = append(incRecs, fmt.Sprintf(`i%d.provider.example. TXT "v=spf1 ip4:198.51.100.%d -all"`, i, i))
 	}
+	var manyMX []string
+	for i := range 11 {
+		manyMX = append(manyMX, fmt.Sprintf("many.example.org. MX %d mx%d.example.org.", i, i))
+	}
 	tests := []struct {
 		name    string
 		zone    []string
@@ -218,6 +222,10 @@ func TestFaults(t *testing.T) {
 			id: "spf.lookups", status: Fail, detail: "11 of the 10", fix: "ip4:/ip6:"},
 		{name: "SPF void lookups", zone: edit(good, includes, `example.org. TXT "v=spf1 a:n1.example.org mx:n2.example.org exists:n3.example.org ip4:`+outIP+` -all"`),
 			id: "spf.void", status: Fail, detail: "3 terms find nothing", fix: "remove the terms"},
+		{name: "SPF mx with 11 MX hosts", zone: append(edit(good, includes, `example.org. TXT "v=spf1 mx:many.example.org ip4:`+outIP+` -all"`), manyMX...),
+			id: "spf.includes", status: Fail, detail: "more than 10 MX records", fix: "permerror"},
+		{name: "SPF a without an A record", zone: append(edit(good, includes, `example.org. TXT "v=spf1 a:v6only.example.org ip4:`+outIP+` -all"`), "v6only.example.org. AAAA 2001:db8::7"),
+			id: "spf.void", status: Warn, detail: "(a:v6only.example.org for IPv4 clients)", fix: "remove the terms"},
 		{name: "SPF include without record", zone: edit(good, []string{"_spf.provider.example."}),
 			id: "spf.includes", status: Fail, detail: "_spf.provider.example has no SPF record", fix: "permerror"},
 		{name: "SPF IP not authorized", zone: edit(good, includes, `example.org. TXT "v=spf1 ip4:198.51.100.1 -all"`),
