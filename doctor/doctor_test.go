@@ -23,6 +23,7 @@ import (
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/dnsbl"
+	"github.com/hamlet-mail/hamlet/senderscore"
 )
 
 var (
@@ -276,10 +277,17 @@ func TestFaults(t *testing.T) {
 			id: "mtasts.record", status: Info, detail: "none at _mta-sts.example.org", fix: "v=STSv1"},
 		{name: "no TLS-RPT", zone: edit(good, []string{"_smtp._tls."}),
 			id: "tlsrpt.record", status: Info, detail: "none at _smtp._tls.example.org", fix: "v=TLSRPTv1"},
-		{name: "poor Senderscore", zone: edit(good, []string{"25.2.0.192.score"}, "25.2.0.192.score.senderscore.com. A 127.0.4.30"),
-			id: "reputation.senderscore", subject: outIP, status: Fail, detail: "30 of 100", fix: "senderscore.org"},
-		{name: "mediocre Senderscore", zone: edit(good, []string{"25.2.0.192.score"}, "25.2.0.192.score.senderscore.com. A 127.0.4.60"),
-			id: "reputation.senderscore", subject: outIP, status: Warn, detail: "60 of 100", fix: "senderscore.org"},
+		// The filter's default bands: rejected ≤ 10, junk < 70, good ≥ 90.
+		{name: "very poor Senderscore", zone: edit(good, []string{"25.2.0.192.score"}, "25.2.0.192.score.senderscore.com. A 127.0.4.10"),
+			id: "reputation.senderscore", subject: outIP, status: Fail, detail: "10 of 100: very poor; hamlet's filter rejects mail from it (block_below 10)", fix: "senderscore.org"},
+		{name: "poor Senderscore", zone: edit(good, []string{"25.2.0.192.score"}, "25.2.0.192.score.senderscore.com. A 127.0.4.69"),
+			id: "reputation.senderscore", subject: outIP, status: Warn, detail: "69 of 100: poor; hamlet's filter counts mail from it as junk (junk_below 70)", fix: "senderscore.org"},
+		{name: "fair Senderscore", zone: edit(good, []string{"25.2.0.192.score"}, "25.2.0.192.score.senderscore.com. A 127.0.4.70"),
+			id: "reputation.senderscore", subject: outIP, status: Pass, detail: "70 of 100: fair"},
+		// The configured bands ([senderscore] of hamlet.toml) are the ones used.
+		{name: "Senderscore with configured bands", zone: edit(good, []string{"25.2.0.192.score"}, "25.2.0.192.score.senderscore.com. A 127.0.4.30"),
+			opts: func(o *Options) { o.SenderscoreBands = senderscore.Bands{BlockBelow: 30, JunkBelow: 80, GoodAbove: 95} },
+			id:   "reputation.senderscore", subject: outIP, status: Fail, detail: "(block_below 30)", fix: "senderscore.org"},
 		{name: "listed", zone: append(good, "25.2.0.192."+blZn+". A 127.0.0.2", "25.2.0.192."+blZn+`. TXT "Listed: see https://bl.test/lookup"`),
 			id: "reputation.dnsbl", subject: blZn + " " + outIP, status: Fail, detail: "listed on bl.test (answer 127.0.0.2): Listed: see https://bl.test/lookup", fix: "request removal"},
 		{name: "list refuses", zone: append(good, "25.2.0.192."+blZn+". A 127.255.255.254"),
