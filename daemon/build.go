@@ -26,6 +26,7 @@ import (
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
 	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/rules"
 	"github.com/hamlet-mail/hamlet/senderscore"
 	"github.com/hamlet-mail/hamlet/store"
 )
@@ -52,6 +53,9 @@ type Settings struct {
 	Bayes       bayes.Config
 	Headers     checks.HeadersConfig
 	Antivirus   checks.AntivirusConfig
+	// Rules are the [[rules]] tables; RuleFiles names more files of them.
+	Rules     []rules.Spec           `toml:"rules"`
+	RuleFiles checks.RuleFilesConfig `toml:"rule_files"`
 	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
 	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
@@ -160,6 +164,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		Bayes:       bayes.DefaultConfig(),
 		Headers:     checks.DefaultHeadersConfig(),
 		Antivirus:   checks.DefaultAntivirusConfig(),
+		RuleFiles:   checks.DefaultRuleFilesConfig(),
 
 		DMARCReports: dmarcreport.DefaultConfig(),
 	}
@@ -184,6 +189,8 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		{"bayes", &s.Bayes},
 		{"headers", &s.Headers},
 		{"antivirus", &s.Antivirus},
+		{"rules", &s.Rules},
+		{"rule_files", &s.RuleFiles},
 		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
@@ -256,6 +263,9 @@ type Deps struct {
 	// DMARCCollector, when not nil, counts DMARC evaluations for the
 	// aggregate reports hamlet sends ([dmarc.reports.send]).
 	DMARCCollector engine.Finisher
+	// RuleLists keeps the rules' list files across reloads (a list that
+	// cannot be read again keeps its contents); nil reads them afresh.
+	RuleLists *rules.Lists
 }
 
 // BuildEngine builds the engine for s: the checks and finishers the
@@ -350,6 +360,17 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	}
 
 	var fs []engine.Finisher
+	var composers []engine.Composer
+	var localRules *checks.Rules
+	if len(s.Rules) > 0 || len(s.RuleFiles.Include) > 0 {
+		localRules, err = buildRules(s, d, cs)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, localRules)
+		composers = append(composers, localRules)
+		fs = append(fs, localRules.PreResult()) // before greylisting
+	}
 	if s.Greylist.Enabled && d.Greylister != nil {
 		fs = append(fs, checks.NewGreylist(d.Greylister, checks.SPFPassDomain, d.Logger).WithAuthDomains(checks.DMARCPassDomains))
 	}
@@ -379,9 +400,10 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	if d.DMARCCollector != nil && s.DMARCReports.Send.Enabled {
 		fs = append(fs, d.DMARCCollector)
 	}
-	return engine.New(engine.Options{
+	eng, err := engine.New(engine.Options{
 		Checks:     cs,
 		Finishers:  fs,
+		Composers:  composers,
 		Policy:     policy,
 		Timeout:    s.Scan.Timeout.D(),
 		Classifier: cl,
@@ -389,6 +411,21 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Logger:     d.Logger,
 		Content:    s.Content.Limits(),
 	})
+	if err == nil && localRules != nil {
+		if unknown := localRules.UnknownSymbols(eng.Symbols()); len(unknown) > 0 {
+			d.Logger.Warn("composite rules name symbols no check emits", "symbols", unknown)
+		}
+	}
+	return eng, err
+}
+
+// buildRules compiles the [[rules]] of s and its rule files.
+func buildRules(s *Settings, d Deps, cs []engine.Check) (*checks.Rules, error) {
+	names := map[string]bool{}
+	for _, c := range cs {
+		names[c.Name()] = true
+	}
+	return checks.LoadRules(s.Rules, s.RuleFiles, s.File(), s.Text(), d.RuleLists, func(n string) bool { return names[n] })
 }
 
 // DoctorOptions are the parts of a doctor run that come from the

@@ -29,6 +29,7 @@ import (
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/internal/sdnotify"
+	"github.com/hamlet-mail/hamlet/rules"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/recorder"
 	"github.com/hamlet-mail/hamlet/store/stores"
@@ -61,6 +62,9 @@ type Daemon struct {
 	dmarcCollector *dmarcreport.Collector
 	dmarcSender    *dmarcreport.Sender
 
+	// ruleLists keeps the rules' list files across reloads.
+	ruleLists *rules.Lists
+
 	mu      sync.Mutex
 	servers []*http.Server
 	milter  *milter.Server
@@ -84,6 +88,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}, []string{"route", "code"})
 	d.metrics.Registry.MustRegister(d.httpReqs)
 	d.lists = checks.NewListMetrics()
+	d.ruleLists = rules.NewLists(d.log)
 	d.greyMet = NewGreylistMetrics()
 	d.counters = controller.NewCounters()
 	d.metrics.Registry.MustRegister(d.lists.Collectors()...)
@@ -134,7 +139,7 @@ func (d *Daemon) apply(s *Settings) error {
 	}
 	eng, err := BuildEngine(s, Deps{
 		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters, d.learner}, d.dmarcObservers(s)...),
-		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl,
+		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl, RuleLists: d.ruleLists,
 	})
 	if err != nil {
 		return err
