@@ -28,6 +28,7 @@ import (
 	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/rules"
+	"github.com/hamlet-mail/hamlet/senderscore"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -473,6 +474,7 @@ func DoctorOptions(s *Settings, domain string) (o doctor.Options, problems []str
 	if s.Senderscore.Enabled {
 		o.SenderscoreZone = s.Senderscore.Zone
 	}
+	o.SenderscoreBands = senderscore.Bands{BlockBelow: s.Senderscore.BlockBelow, JunkBelow: s.Senderscore.JunkBelow, GoodAbove: s.Senderscore.GoodAbove}
 	if s.DNSBL.Enabled {
 		lists, err := s.DNSBL.Effective()
 		if err != nil {
