@@ -124,7 +124,14 @@ func BenchmarkPages(b *testing.B) {
 				{"history-ip", "/mail?ip=192.0.7.0/24"},
 				{"history-addr", "/mail?addr=" + url.QueryEscape("@domain7.example")},
 				{"history-symbol-page2", "/mail?symbol=SYM_7&before=" + strconv.FormatInt(time.Now().Add(-10*24*time.Hour).UnixMilli(), 10)},
+				{"history-qid", "/mail?qid=Q0000BEEF"},
 				{"history-absent-qid", "/mail?qid=NOSUCHID"},
+				{"history-absent-symbol", "/mail?symbol=NO_SUCH_SYMBOL"},
+				{"history-absent-addr", "/mail?addr=" + url.QueryEscape("nobody@nowhere.example")},
+				{"history-absent-domain", "/mail?addr=" + url.QueryEscape("@nowhere.example")},
+				{"history-absent-ip", "/mail?ip=198.51.100.7"},
+				{"history-absent-net", "/mail?ip=198.51.100.0/24"},
+				{"history-absent-action", "/mail?action=rewrite+subject"},
 			} {
 				b.Run(page.name, func(b *testing.B) {
 					for b.Loop() {
