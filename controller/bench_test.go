@@ -95,7 +95,9 @@ func BenchmarkPages(b *testing.B) {
 		},
 		"redis": func(b *testing.B) store.Store {
 			srv := redistest.Start(b)
-			st, err := redis.Open(srv.URL(0, "bench:"), benchStoreOpts())
+			// Long timeouts: the fill writes batches of 5,000 records on a
+			// shared machine.
+			st, err := redis.Open(srv.URL(0, "bench:")+"&read_timeout=60s&write_timeout=60s", benchStoreOpts())
 			if err != nil {
 				b.Fatal(err)
 			}
