@@ -71,7 +71,7 @@ type Options struct {
 	// then its browser logs in again.
 	SessionTTL    time.Duration
 	SessionMaxAge time.Duration
-	Logger     *slog.Logger
+	Logger        *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
