@@ -41,7 +41,8 @@ func fillHistory(b *testing.B, st store.Store, n int) {
 		stats := map[[2]string]int64{}
 		aggs := map[string]map[string]int64{}
 		for i := done; i < min(done+batch, n); i++ {
-			at := now.Add(-span + time.Duration(i)*span/time.Duration(n))
+			// (float: i×span overflows a Duration past 3,558 rows)
+			at := now.Add(-span + time.Duration(float64(span)*float64(i)/float64(n)))
 			a := actions[i%len(actions)]
 			rec := store.HistoryRecord{Time: at, QueueID: fmt.Sprintf("Q%08X", i), ClientIP: fmt.Sprintf("192.0.%d.%d", i%200, i%250+1),
 				From: fmt.Sprintf("user%d@domain%d.example", i%5000, i%700), Rcpts: 1, RcptList: []string{"postmaster@example.com"},
