@@ -1,6 +1,7 @@
 package bayes
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
@@ -76,7 +77,12 @@ func Combine(probs []float64) float64 {
 
 // Significant returns the probabilities of the at most max most
 // significant tokens (farthest from 0.5), leaving out those within
-// minProbStrength of it.
+// minProbStrength of it. Tokens equally far from 0.5 are common while few
+// messages are learned (every token seen once in one class has the same
+// f(w)); when the cut falls among them, the places left are shared
+// between the spam side and the ham side of that group in proportion to
+// their numbers, so that the order of the tokens never decides the
+// verdict.
 func Significant(counts []store.BayesCounts, nspam, nham int64, max int) []float64 {
 	probs := make([]float64, 0, len(counts))
 	for _, c := range counts {
@@ -87,18 +93,38 @@ func Significant(counts []store.BayesCounts, nspam, nham int64, max int) []float
 			probs = append(probs, p)
 		}
 	}
-	if len(probs) > max {
-		slices.SortFunc(probs, func(a, b float64) int {
-			da, db := math.Abs(a-0.5), math.Abs(b-0.5)
-			switch {
-			case da > db:
-				return -1
-			case da < db:
-				return 1
-			}
-			return 0
-		})
-		probs = probs[:max]
+	if len(probs) <= max {
+		return probs
 	}
-	return probs
+	slices.SortFunc(probs, func(a, b float64) int { return cmp.Compare(strength(b), strength(a)) })
+	// The group of equal strength that the cut falls in: [lo, hi).
+	d := strength(probs[max-1])
+	lo, hi := max-1, max
+	for lo > 0 && strength(probs[lo-1]) == d {
+		lo--
+	}
+	for hi < len(probs) && strength(probs[hi]) == d {
+		hi++
+	}
+	if hi-lo == 1 {
+		return probs[:max]
+	}
+	var spamSide, hamSide []float64
+	for _, p := range probs[lo:hi] {
+		if p > 0.5 {
+			spamSide = append(spamSide, p)
+		} else {
+			hamSide = append(hamSide, p)
+		}
+	}
+	room := max - lo
+	nSpam := int(math.Round(float64(room) * float64(len(spamSide)) / float64(hi-lo)))
+	nSpam = min(nSpam, len(spamSide))
+	nHam := min(room-nSpam, len(hamSide))
+	out := append(probs[:lo:lo], spamSide[:nSpam]...)
+	return append(out, hamSide[:nHam]...)
 }
+
+// strength is how far p is from 0.5, rounded to 1e-9 so that the two
+// sides of a tie (0.5±d computed apart) compare equal.
+func strength(p float64) float64 { return math.Round(math.Abs(p-0.5)*1e9) / 1e9 }

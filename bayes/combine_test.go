@@ -2,6 +2,7 @@ package bayes
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/hamlet-mail/hamlet/store"
@@ -104,6 +105,48 @@ func TestSignificant(t *testing.T) {
 	top := Significant(counts, 100, 100, 2)
 	if len(top) != 2 || !(top[0] > 0.99 || top[0] < 0.01) || !(top[1] > 0.99 || top[1] < 0.01) {
 		t.Errorf("top 2: %v, want the two strongest", top)
+	}
+}
+
+// Tokens equally strong on both sides (seen once, in one class): the
+// places left at the cut are shared in proportion, whatever their order.
+func TestSignificantTies(t *testing.T) {
+	var counts []store.BayesCounts
+	for range 10 {
+		counts = append(counts, store.BayesCounts{Ham: 100}) // strong ham
+	}
+	for range 120 {
+		counts = append(counts, store.BayesCounts{Spam: 1}) // weak spam, listed first
+	}
+	for range 180 {
+		counts = append(counts, store.BayesCounts{Ham: 1}) // as weak ham
+	}
+	for _, order := range []string{"spam first", "ham first"} {
+		if order == "ham first" {
+			slices.Reverse(counts)
+		}
+		probs := Significant(counts, 10, 10, 110)
+		if len(probs) != 110 {
+			t.Fatalf("%s: %d probabilities, want 110", order, len(probs))
+		}
+		var strong, spam, ham int
+		for _, p := range probs {
+			switch {
+			case p < 0.1:
+				strong++
+			case p > 0.5:
+				spam++
+			default:
+				ham++
+			}
+		}
+		// 100 places for 300 tied tokens, 2 in 5 of them spam.
+		if strong != 10 || spam != 40 || ham != 60 {
+			t.Errorf("%s: %d strong, %d spam, %d ham; want 10, 40, 60", order, strong, spam, ham)
+		}
+		if p := Combine(probs); p >= 0.5 {
+			t.Errorf("%s: combined %v: ham tokens outnumber spam tokens, want < 0.5", order, p)
+		}
 	}
 }
 

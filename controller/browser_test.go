@@ -38,7 +38,7 @@ func newLiveEnv(t *testing.T, mod func(*Options)) *liveEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := recorder.New(st, recorder.Options{})
+	rec := recorder.New(st, recorder.Options{Linger: -1}) // at once: a test below asserts that a scan was NOT recorded
 	t.Cleanup(func() { rec.Close(); st.Close() })
 	g, err := greylist.New(st, greylist.DefaultConfig(), greylist.Options{})
 	if err != nil {

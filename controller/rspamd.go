@@ -82,14 +82,35 @@ func spamHam(counts map[string]int64) (spam, ham int64) {
 }
 
 func (s *Server) learned(ctx context.Context) int64 {
+	sp, h, _ := s.learnedByClass(ctx)
+	return sp + h
+}
+
+// learnedByClass is what the classifier learned, spam and ham; ok is
+// false without a classifier.
+func (s *Server) learnedByClass(ctx context.Context) (spam, ham int64, ok bool) {
 	if s.src.Learned == nil {
-		return 0
+		return 0, 0, false
 	}
 	sp, h, err := s.src.Learned(ctx)
 	if err != nil {
-		return 0
+		return 0, 0, false
 	}
-	return sp + h
+	return sp, h, true
+}
+
+// statfiles is /stat's "statfiles" as rspamd reports its Bayes
+// statfiles (rspamc stat prints them): one per class, "revision" the
+// messages learned.
+func (s *Server) statfiles(ctx context.Context) []any {
+	sp, h, ok := s.learnedByClass(ctx)
+	if !ok {
+		return []any{}
+	}
+	file := func(sym string, n int64) map[string]any {
+		return map[string]any{"symbol": sym, "type": "hamlet", "revision": n, "users": 1, "languages": 0, "size": 0, "total": 0, "used": 0}
+	}
+	return []any{file("BAYES_SPAM", sp), file("BAYES_HAM", h)}
 }
 
 func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +144,7 @@ func (s *Server) apiStat(w http.ResponseWriter, r *http.Request) {
 		"connections": 0, "control_connections": 0,
 		"pools_allocated": 0, "pools_freed": 0, "bytes_allocated": 0, "chunks_allocated": 0,
 		"shared_chunks_allocated": 0, "chunks_freed": 0, "chunks_oversized": 0, "fragmented": 0,
-		"total_learns": learned, "statfiles": []any{}, "fuzzy_hashes": map[string]any{},
+		"total_learns": learned, "statfiles": s.statfiles(r.Context()), "fuzzy_hashes": map[string]any{},
 		"pid": os.Getpid(),
 	})
 }

@@ -147,7 +147,9 @@ func TestRspamdAPI(t *testing.T) {
 func TestRspamcStat(t *testing.T) {
 	rspamc := sharedtest.Require(t, "rspamc", "rspamd")
 	now := time.Now().UTC()
-	e := newEnv(t, nil)
+	e := newEnv(t, func(o *Options) {
+		o.Sources.Learned = func(context.Context) (int64, int64, error) { return 5, 3, nil }
+	})
 	seed(t, e.st, now, map[string]int{"no action": 7, "reject": 3})
 	e.eng.Scan(context.Background(), &engine.Transaction{MailFrom: "spam@x.example"})
 	srv := httptest.NewServer(e.srv)
@@ -159,7 +161,8 @@ func TestRspamcStat(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rspamc stat: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Messages scanned: 10", "Messages with action reject: 3, 30.00%", "Messages with action no action: 7, 70.00%"} {
+	for _, want := range []string{"Messages scanned: 10", "Messages with action reject: 3, 30.00%", "Messages with action no action: 7, 70.00%",
+		"Messages learned: 8", "Statfile: BAYES_SPAM", "learned: 5", "Statfile: BAYES_HAM", "learned: 3"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("rspamc stat lacks %q:\n%s", want, out)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,8 +27,10 @@ import (
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
+	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/internal/sdnotify"
+	"github.com/hamlet-mail/hamlet/rules"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/recorder"
 	"github.com/hamlet-mail/hamlet/store/stores"
@@ -52,6 +55,7 @@ type Daemon struct {
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
 	bayes    atomic.Pointer[bayes.Classifier]
+	fuzzy    atomic.Pointer[fuzzy.DB]
 	learner  *checks.Autolearn
 	// dmarcReports and dmarcInbox keep and read received DMARC reports.
 	dmarcReports *dmarcreport.Service
@@ -59,6 +63,9 @@ type Daemon struct {
 	// dmarcCollector and dmarcSender count and send hamlet's own reports.
 	dmarcCollector *dmarcreport.Collector
 	dmarcSender    *dmarcreport.Sender
+
+	// ruleLists keeps the rules' list files across reloads.
+	ruleLists *rules.Lists
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -83,6 +90,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}, []string{"route", "code"})
 	d.metrics.Registry.MustRegister(d.httpReqs)
 	d.lists = checks.NewListMetrics()
+	d.ruleLists = rules.NewLists(d.log)
 	d.greyMet = NewGreylistMetrics()
 	d.counters = controller.NewCounters()
 	d.metrics.Registry.MustRegister(d.lists.Collectors()...)
@@ -131,15 +139,20 @@ func (d *Daemon) apply(s *Settings) error {
 	if bs, ok := d.store.(store.Bayes); ok {
 		cl = bayes.New(bs, s.Bayes, d.log)
 	}
+	var fz *fuzzy.DB
+	if fs, ok := d.store.(store.Fuzzy); ok {
+		fz = fuzzy.New(fs, s.Fuzzy, d.log)
+	}
 	eng, err := BuildEngine(s, Deps{
 		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters, d.learner}, d.dmarcObservers(s)...),
-		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl,
+		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl, Fuzzy: fz, RuleLists: d.ruleLists,
 	})
 	if err != nil {
 		return err
 	}
 	d.grey.Store(g)
 	d.bayes.Store(cl)
+	d.fuzzy.Store(fz)
 	d.learner.SetClassifier(cl)
 	d.settings.Store(s)
 	d.resolver.Store(res)
@@ -153,6 +166,7 @@ func (d *Daemon) Engine() *engine.Engine { return d.engine.Load() }
 // Reload reads the configuration again. On error the old configuration
 // stays in force. Listen addresses are not changed by a reload.
 func (d *Daemon) Reload() error {
+	old := d.settings.Load()
 	s, err := LoadSettings(d.file, d.ov)
 	if err == nil {
 		err = d.apply(s)
@@ -162,7 +176,34 @@ func (d *Daemon) Reload() error {
 		return err
 	}
 	d.log.Info("configuration reloaded", "file", d.file)
+	if changed := restartOnly(old, s); len(changed) > 0 {
+		d.log.Warn("changed in the file, applied only by a restart (systemctl restart hamlet)", "options", changed)
+	}
 	return nil
+}
+
+// restartOnly names the options that differ between the running settings
+// and new ones but that a reload does not apply: the listeners, the store
+// and the front ends' limits are set up once, at start.
+func restartOnly(old, s *Settings) []string {
+	var out []string
+	for _, o := range []struct {
+		name     string
+		was, now any
+	}{
+		{"data_dir", old.DataDir, s.DataDir},
+		{"store", old.Store, s.Store},
+		{"scan.listen", old.Scan.Listen, s.Scan.Listen},
+		{"scan.max_size, max_inflight_bytes, body_timeout, max_connections", old.HTTP, s.HTTP},
+		{"controller.listen", old.Controller.Listen, s.Controller.Listen},
+		{"[milter]", old.Milter, s.Milter},
+		{"[history]", old.History, s.History},
+	} {
+		if !reflect.DeepEqual(o.was, o.now) {
+			out = append(out, o.name)
+		}
+	}
+	return out
 }
 
 // Addrs returns the addresses listened on for role ("scan", "controller",

@@ -33,6 +33,11 @@ type Summary struct {
 	// not used: both hold the same pointers.
 	ForeignFailing []*Source `json:"foreign_failing"`
 	OwnFailing     []*Source `json:"own_failing"`
+	// Policy is the policy the newest report saw published.
+	Policy *PolicyPublished `json:"policy,omitempty"`
+	// PTRPending is how many sources' names DNS had not given within the
+	// summary's budget (they are resolved meanwhile for the next view).
+	PTRPending int `json:"ptr_pending,omitempty"`
 }
 
 // Reporter is one reporting organisation.
@@ -51,11 +56,14 @@ type Day struct {
 
 // Source is one sending address, all its rows taken together.
 type Source struct {
-	IP       netip.Addr `json:"ip"`
-	PTR      string     `json:"ptr,omitempty"`
-	Messages int64      `json:"messages"`
-	Pass     int64      `json:"pass"`
-	Fail     int64      `json:"fail"`
+	IP  netip.Addr `json:"ip"`
+	PTR string     `json:"ptr,omitempty"`
+	// PTRConfirmed says PTR resolves back to IP (FCrDNS); an unconfirmed
+	// name is whatever the address's holder chose to publish.
+	PTRConfirmed bool  `json:"ptr_confirmed,omitempty"`
+	Messages     int64 `json:"messages"`
+	Pass         int64 `json:"pass"`
+	Fail         int64 `json:"fail"`
 	// Own says whether the source is the domain's own, and OwnWhy why.
 	Own       bool     `json:"own"`
 	OwnWhy    string   `json:"own_why,omitempty"`
@@ -88,15 +96,20 @@ func (s *Service) Summarize(ctx context.Context, domain string, from, to time.Ti
 		ips[i] = src.IP
 	}
 	// PTR names are a help, not the answer: what DNS gives within
-	// ptrBudget is shown, the rest is asked again next time.
+	// ptrBudget is shown, the rest is resolved for the next view.
 	pctx, cancel := context.WithTimeout(ctx, ptrBudget)
 	names := s.ptr.names(pctx, ips)
 	cancel()
 	org := dmarc.OrganizationalDomain(domain)
 	for _, src := range sum.Sources {
-		src.PTR = names[src.IP]
-		if !src.Own && src.PTR != "" && dmarc.OrganizationalDomain(src.PTR) == org {
-			src.Own, src.OwnWhy = true, "its name "+src.PTR+" is in "+org
+		n, ok := names[src.IP]
+		if !ok && s.ptr.res != nil {
+			sum.PTRPending++
+		}
+		src.PTR, src.PTRConfirmed = n.Name, n.Confirmed
+		// Only a forward-confirmed name says the server is ours.
+		if !src.Own && n.Confirmed && dmarc.OrganizationalDomain(n.Name) == org {
+			src.Own, src.OwnWhy = true, "its name "+n.Name+" (forward-confirmed) is in "+org
 		}
 	}
 	sum.split()
@@ -112,8 +125,13 @@ func Build(domain string, from, to time.Time, rs []*Report, own func(netip.Addr)
 	srcs := map[netip.Addr]*Source{}
 	reporters := map[string]*Reporter{}
 	days := map[time.Time]*Day{}
+	var newest time.Time
 	for _, r := range rs {
 		sum.Reports++
+		if sum.Policy == nil || r.End.After(newest) {
+			p := r.Policy
+			sum.Policy, newest = &p, r.End
+		}
 		rep := reporters[r.Org]
 		if rep == nil {
 			rep = &Reporter{Org: r.Org}

@@ -41,7 +41,8 @@ relay = "` + postfixAddr + `"
 //   - receive: an aggregate report about e2e.test, gzip'd in a mail from
 //     good.test to the report address, is delivered as usual and shows
 //     in the controller's DMARC API: counts, the reporter, the sources
-//     with their PTR names from DNS, own and foreign failing sources.
+//     with their PTR names from DNS (forward-confirmed or not), own and
+//     foreign failing sources.
 //   - send: hamlet counts its own DMARC evaluations of the mail it
 //     filtered; a flush (POST /api/dmarc/send?flush=1) sends good.test's
 //     report to its rua= (authorised by good.test._report._dmarc.e2e.test),
@@ -92,11 +93,15 @@ func TestDMARCReports(t *testing.T) {
 		if own == nil || foreign == nil {
 			t.Fatalf("sources %v", srcs)
 		}
-		if own.PTR != "out1.e2e.test" || !own.Own || own.Messages != 40 {
-			t.Errorf("own source %+v (want PTR out1.e2e.test from the test DNS, own, 40 messages)", own)
+		if own.PTR != "out1.e2e.test" || !own.PTRConfirmed || !own.Own || own.Messages != 40 {
+			t.Errorf("own source %+v (want PTR out1.e2e.test from the test DNS, forward-confirmed, own, 40 messages)", own)
 		}
-		if foreign.PTR != "" || foreign.Own || foreign.Dispositions["reject"] != 3 {
-			t.Errorf("foreign source %+v", foreign)
+		// Its PTR name claims e2e.test, but does not resolve back.
+		if foreign.PTR != "mail.e2e.test" || foreign.PTRConfirmed || foreign.Own || foreign.Dispositions["reject"] != 3 {
+			t.Errorf("foreign source %+v (want the unconfirmed PTR mail.e2e.test, not own)", foreign)
+		}
+		if sum.PTRPending != 0 {
+			t.Errorf("%d PTR names pending", sum.PTRPending)
 		}
 		if len(sum.ForeignFailing) != 1 || sum.ForeignFailing[0].IP.String() != "198.51.100.99" || len(sum.OwnFailing) != 0 {
 			t.Errorf("foreign failing %v, own failing %v", sum.ForeignFailing, sum.OwnFailing)

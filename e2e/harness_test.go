@@ -97,6 +97,8 @@ mx.e2e.test.           A   127.0.0.1
 ; e2e.test's own servers, as the DMARC reports it receives name them
 out1.e2e.test.         A   192.0.2.11
 11.2.0.192.in-addr.arpa. PTR out1.e2e.test.
+; a spoofer whose reverse DNS claims a name of e2e.test (no A record back)
+99.100.51.198.in-addr.arpa. PTR mail.e2e.test.
 `
 
 // hamletConfig: softfail weighs into the add header band (6 ≤ 7 < 15).

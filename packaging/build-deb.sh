@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds hamlet's Debian package with dpkg-deb:
 #   bash packaging/build-deb.sh [OUTDIR]      → OUTDIR/hamlet_VERSION_ARCH.deb
-# VERSION (env) defaults to 0.1.0+git<date>.<commit>; ARCH to dpkg's.
+# VERSION (env) defaults to 0.1.0+git<commit time, to the second>.<commit>
+# (later commits sort higher); ARCH to dpkg's.
 # The package: /usr/bin/hamlet, /etc/hamlet/hamlet.toml (conffile), the
 # systemd unit, a "hamlet" system user made in postinst, /var/lib/hamlet.
 set -euo pipefail
@@ -18,7 +19,7 @@ armhf) goarch=arm ;;
 esac
 if [ -z "${VERSION:-}" ]; then
 	rev=$(git rev-parse --short=10 HEAD 2>/dev/null || echo unknown)
-	when=$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date +%Y%m%d)
+	when=$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S 2>/dev/null || date -u +%Y%m%d%H%M%S)
 	VERSION="0.1.0+git${when}.${rev}"
 fi
 root=$(mktemp -d)

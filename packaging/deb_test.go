@@ -105,7 +105,7 @@ func TestDebInstallRunPurge(t *testing.T) {
 		return run(t, "apt-get", append([]string{"-o", "DPkg::Lock::Timeout=300", "-y", "-q"}, args...)...)
 	}
 	t.Cleanup(func() { exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=300", "-y", "-q", "purge", "hamlet").Run() })
-	apt("install", "--no-install-recommends", deb)
+	apt("install", "--no-install-recommends", "--allow-downgrades", deb) // a newer build may be installed
 
 	u, err := user.Lookup("hamlet")
 	if err != nil {
@@ -119,6 +119,11 @@ func TestDebInstallRunPurge(t *testing.T) {
 	}
 	if conf := run(t, "dpkg-query", "-W", "-f=${Conffiles}", "hamlet"); !strings.Contains(conf, "/etc/hamlet/hamlet.toml") {
 		t.Errorf("conffiles: %q", conf)
+	}
+	// The README's check of the installed configuration.
+	if out := run(t, "hamlet", "config", "check", "-c", "/etc/hamlet/hamlet.toml"); !strings.HasSuffix(strings.TrimSpace(out), "/etc/hamlet/hamlet.toml: OK") ||
+		!strings.Contains(out, `data_dir = "/var/lib/hamlet"`) {
+		t.Errorf("hamlet config check of the installed file:\n%s", out)
 	}
 	unit, err := os.ReadFile("/lib/systemd/system/hamlet.service")
 	if err != nil {

@@ -84,14 +84,26 @@ func (c *Checker) Check(ctx context.Context, args Args) *Result {
 		return c.CheckHelo(ctx, args)
 	}
 	local, domain := splitSender(args.MailFrom)
-	return c.run(ctx, args, IdentityMailFrom, local, domain)
+	return c.run(ctx, args, IdentityMailFrom, local, domain, false)
 }
 
 // CheckHelo evaluates the HELO identity on its own (RFC 7208 §2.3), which
 // RFC 7208 recommends checking before MAIL FROM. <sender> is
 // "postmaster@" + HELO (§4.3).
 func (c *Checker) CheckHelo(ctx context.Context, args Args) *Result {
-	return c.run(ctx, args, IdentityHelo, "postmaster", args.Helo)
+	return c.run(ctx, args, IdentityHelo, "postmaster", args.Helo, false)
+}
+
+// WorstCase evaluates the MAIL FROM policy of domain as for a client that
+// no mechanism matches (a forger, with an address of ip's family): every
+// term up to the first "all" is evaluated and every include followed to
+// its end, whatever it answers; a ptr term is counted without its query
+// (its answer depends on the client). The Result's Lookups, VoidLookups
+// and VoidTerms are then the most that any receiver counts against the
+// limits of RFC 7208 §4.6.4 for that family — what `hamlet doctor`
+// reports. Raise MaxLookups and MaxVoidLookups to count past the limits.
+func (c *Checker) WorstCase(ctx context.Context, domain string, ip netip.Addr) *Result {
+	return c.run(ctx, Args{IP: ip, MailFrom: "postmaster@" + domain}, IdentityMailFrom, "postmaster", domain, true)
 }
 
 // splitSender splits a MAIL FROM address at its last "@". RFC 7208 §4.3:
@@ -108,7 +120,7 @@ func splitSender(s string) (local, domain string) {
 	return local, domain
 }
 
-func (c *Checker) run(ctx context.Context, args Args, id Identity, local, domain string) *Result {
+func (c *Checker) run(ctx context.Context, args Args, id Identity, local, domain string, worst bool) *Result {
 	ip := args.IP.Unmap() // RFC 7208 §5: an IPv4-mapped client is IPv4
 	domain = strings.TrimSuffix(domain, ".")
 	res := &Result{
@@ -127,7 +139,7 @@ func (c *Checker) run(ctx context.Context, args Args, id Identity, local, domain
 		return res
 	}
 	e := &evaluator{
-		c: c, ctx: ctx, ip: ip, res: res,
+		c: c, ctx: ctx, ip: ip, res: res, worst: worst,
 		maxLookups: c.MaxLookups, maxVoid: c.MaxVoidLookups,
 		env: macroEnv{
 			sender: res.Sender, local: local, senderDomain: domain,
@@ -152,7 +164,7 @@ func (c *Checker) run(ctx context.Context, args Args, id Identity, local, domain
 		res.Err = o.err
 		res.Problem = o.err.Error()
 	}
-	res.Lookups, res.VoidLookups = e.lookups, e.voids
+	res.Lookups, res.VoidLookups, res.VoidTerms = e.lookups, e.voids, e.voidTerms
 	return res
 }
 
@@ -232,6 +244,9 @@ type evaluator struct {
 	voids      int
 	maxLookups int
 	maxVoid    int
+	voidTerms  []string
+	// worst makes no mechanism match (WorstCase).
+	worst bool
 
 	pDone bool
 	pName string
@@ -257,9 +272,10 @@ func (e *evaluator) lookupTerm() error {
 	return nil
 }
 
-// void counts a void lookup (RFC 7208 §4.6.4).
-func (e *evaluator) void() error {
+// void counts a void lookup by term (RFC 7208 §4.6.4).
+func (e *evaluator) void(term string) error {
 	e.voids++
+	e.voidTerms = append(e.voidTerms, term)
 	if e.voids > e.maxVoid {
 		return ErrTooManyVoidLookups
 	}
@@ -417,7 +433,7 @@ func (e *evaluator) match(d *Directive, domain string, depth int) (bool, outcome
 	case MechAll: // §5.1
 		return true, outcome{}
 	case MechIP4, MechIP6: // §5.6
-		return d.Network.Addr().Is4() == e.ip.Is4() && d.Network.Contains(e.ip), outcome{}
+		return !e.worst && d.Network.Addr().Is4() == e.ip.Is4() && d.Network.Contains(e.ip), outcome{}
 	case MechInclude: // §5.2
 		name, ok := e.target(d, domain)
 		if !ok {
@@ -426,7 +442,7 @@ func (e *evaluator) match(d *Directive, domain string, depth int) (bool, outcome
 		o := e.checkHost(name, depth+1, true)
 		switch o.code {
 		case Pass:
-			return true, outcome{}
+			return !e.worst, outcome{}
 		case Fail, SoftFail, Neutral:
 			return false, outcome{}
 		case TempError:
@@ -443,7 +459,7 @@ func (e *evaluator) match(d *Directive, domain string, depth int) (bool, outcome
 		}
 		addrs, err := e.addrs(name, e.ip)
 		if err != nil {
-			return false, e.lookupFailed(err)
+			return false, e.lookupFailed(err, d.Text)
 		}
 		return e.contains(addrs, d), outcome{}
 	case MechMX: // §5.4
@@ -453,7 +469,7 @@ func (e *evaluator) match(d *Directive, domain string, depth int) (bool, outcome
 		}
 		mxs, err := query(e, "MX", name, func() ([]dns.MX, error) { return e.c.Resolver.LookupMX(e.ctx, name) })
 		if err != nil {
-			return false, e.lookupFailed(err)
+			return false, e.lookupFailed(err, d.Text)
 		}
 		// §4.6.4: at most 10 MX names are looked up; more is permerror.
 		if len(mxs) > MaxNameLookups {
@@ -482,7 +498,7 @@ func (e *evaluator) match(d *Directive, domain string, depth int) (bool, outcome
 		return false, outcome{}
 	case MechPTR: // §5.5
 		name, ok := e.target(d, domain)
-		if !ok {
+		if !ok || e.worst {
 			return false, outcome{}
 		}
 		names, err := e.validatedNames()
@@ -490,7 +506,7 @@ func (e *evaluator) match(d *Directive, domain string, depth int) (bool, outcome
 			// §5.5: a DNS error on the PTR lookup is no match; a void
 			// answer still counts against the void limit.
 			if dns.IsNotFound(err) {
-				if verr := e.void(); verr != nil {
+				if verr := e.void(d.Text); verr != nil {
 					return false, permErr(verr)
 				}
 			}
@@ -509,18 +525,18 @@ func (e *evaluator) match(d *Directive, domain string, depth int) (bool, outcome
 		}
 		_, err := query(e, "A", name, func() ([]netip.Addr, error) { return e.c.Resolver.LookupA(e.ctx, name) })
 		if err != nil {
-			return false, e.lookupFailed(err)
+			return false, e.lookupFailed(err, d.Text)
 		}
-		return true, outcome{}
+		return !e.worst, outcome{}
 	}
 	return false, permErr(fmt.Errorf("unknown mechanism"))
 }
 
-// lookupFailed turns a failed mechanism lookup into no match (void, with
+// lookupFailed turns a failed lookup of term into no match (void, with
 // the void limit checked) or temperror.
-func (e *evaluator) lookupFailed(err error) outcome {
+func (e *evaluator) lookupFailed(err error, term string) outcome {
 	if dns.IsNotFound(err) {
-		if verr := e.void(); verr != nil {
+		if verr := e.void(term); verr != nil {
 			return permErr(verr)
 		}
 		return outcome{}
@@ -529,6 +545,9 @@ func (e *evaluator) lookupFailed(err error) outcome {
 }
 
 func (e *evaluator) contains(addrs []netip.Addr, d *Directive) bool {
+	if e.worst {
+		return false
+	}
 	bits := d.CIDR6
 	if e.ip.Is4() {
 		bits = d.CIDR4

@@ -225,6 +225,7 @@ func printSummary(w io.Writer, sum *dmarcreport.Summary, all bool) {
 		fmt.Fprintf(tw, "  %s\t%d reports\t%d messages\n", r.Org, r.Reports, r.Messages)
 	}
 	tw.Flush()
+	unconfirmed := false
 	section := func(title string, srcs []*dmarcreport.Source) {
 		fmt.Fprintf(w, "\n%s (%d):\n", title, len(srcs))
 		if len(srcs) == 0 {
@@ -239,8 +240,12 @@ func printSummary(w io.Writer, sum *dmarcreport.Summary, all bool) {
 				break
 			}
 			ptr := s.PTR
-			if ptr == "" {
+			switch {
+			case ptr == "":
 				ptr = "-"
+			case !s.PTRConfirmed:
+				ptr += "?"
+				unconfirmed = true
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.IP, ptr, s.Messages, s.Pass, s.Fail,
 				counts(s.SPF), counts(s.DKIM), counts(s.Dispositions), strings.Join(s.Reporters, ","))
@@ -257,6 +262,12 @@ func printSummary(w io.Writer, sum *dmarcreport.Summary, all bool) {
 		section("Your own servers that fail DMARC", nil)
 	}
 	section("All sources", sum.Sources)
+	if unconfirmed {
+		fmt.Fprintln(w, "  name?: the PTR name does not resolve back to the address (not forward-confirmed)")
+	}
+	if sum.PTRPending > 0 {
+		fmt.Fprintf(w, "  %d PTR names were not resolved in time\n", sum.PTRPending)
+	}
 	fmt.Fprintln(w, "\nPer day (pass/fail):")
 	for _, d := range sum.Days {
 		fmt.Fprintf(w, "  %s  %d / %d\n", d.Day.Format("2006-01-02"), d.Pass, d.Fail)

@@ -65,3 +65,28 @@ func Require(t testing.TB, name, pkg string) string {
 	}
 	return p
 }
+
+// RequireProgram is Require for a program that may live outside PATH
+// (daemons in /usr/sbin, helpers in /usr/lib/…): the first of paths that
+// exists, else name on PATH, else a failure under CI=true or a skip.
+func RequireProgram(t testing.TB, name, pkg string, paths ...string) string {
+	t.Helper()
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return Require(t, name, pkg)
+}
+
+// RequireFile fails (under CI=true) or skips the test when path, a file
+// the Debian package pkg installs (a plugin, a module), is missing.
+func RequireFile(t testing.TB, path, pkg string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required (Debian package %s; .ci/run installs it): %v", path, pkg, err)
+		}
+		t.Skipf("%s missing (apt-get install %s): %v", path, pkg, err)
+	}
+}

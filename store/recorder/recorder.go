@@ -36,6 +36,16 @@ type Options struct {
 	// aggregates (top symbols, rejected networks and sender domains;
 	// defaults 14 and 400 days).
 	KeepHourly, KeepDaily time.Duration
+	// Linger is how long a batch waits for more verdicts after its first
+	// one before it is written (default 200 ms; negative: write at once
+	// what is queued). Each batch costs the embedded store several
+	// commits (history, statistics, aggregates), each with its fdatasync,
+	// whatever the batch's size; lingering bounds those commits to a few
+	// per Linger instead of a few per message at MTA rates. What it costs:
+	// a verdict shows in the history up to Linger later, and a crash loses
+	// up to Linger more of the verdicts still in memory (the queue is in
+	// memory anyway; Close writes everything queued).
+	Linger time.Duration
 	// HashKey, when not nil, makes the history keep addresses only as
 	// keyed hashes (see HashAddress): a search by address still finds
 	// them, a reader of the store learns nothing.
@@ -69,6 +79,7 @@ type Recorder struct {
 	hashKey []byte
 	keepH   time.Duration
 	keepD   time.Duration
+	linger  time.Duration
 
 	dropped, failed, written atomic.Int64
 
@@ -94,6 +105,12 @@ func New(st store.Store, o Options) *Recorder {
 		o.Logger = slog.Default()
 	}
 	r := &Recorder{st: st, q: make(chan store.HistoryRecord, o.Queue), now: o.Now, timeout: o.Timeout, log: o.Logger, done: make(chan struct{}), hashKey: o.HashKey, keepH: o.KeepHourly, keepD: o.KeepDaily}
+	switch {
+	case o.Linger == 0:
+		r.linger = DefaultLinger
+	case o.Linger > 0:
+		r.linger = o.Linger
+	}
 	if r.keepH <= 0 {
 		r.keepH = 14 * 24 * time.Hour
 	}
@@ -166,23 +183,53 @@ func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, elapsed ti
 // maxBatch bounds the records written in one store call.
 const maxBatch = 256
 
-// run writes what is queued, in batches: under load each write carries
-// many records, so the embedded store's fsync per write is no bottleneck.
+// DefaultLinger is Options.Linger's default.
+const DefaultLinger = 200 * time.Millisecond
+
+// run writes what is queued, in batches: a batch collects verdicts for
+// up to the linger time (or maxBatch of them), so that under load each
+// write carries many records and the embedded store's fsyncs per write
+// are shared by them.
 func (r *Recorder) run() {
 	defer close(r.done)
+	var timer *time.Timer
+	if r.linger > 0 {
+		timer = time.NewTimer(r.linger)
+		timer.Stop()
+	}
 	for rec := range r.q {
 		batch := []store.HistoryRecord{rec}
-	drain:
+		var expired <-chan time.Time
+		if timer != nil {
+			timer.Reset(r.linger)
+			expired = timer.C
+		}
+	collect:
 		for len(batch) < maxBatch {
+			if expired == nil { // no linger: what is queued now
+				select {
+				case x, ok := <-r.q:
+					if !ok {
+						break collect
+					}
+					batch = append(batch, x)
+				default:
+					break collect
+				}
+				continue
+			}
 			select {
 			case x, ok := <-r.q:
-				if !ok {
-					break drain
+				if !ok { // Close: write the rest at once
+					break collect
 				}
 				batch = append(batch, x)
-			default:
-				break drain
+			case <-expired:
+				break collect
 			}
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		r.write(batch)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,5 +92,102 @@ func TestRecorderBurst(t *testing.T) {
 	b, err := st.Stats(context.Background(), store.Daily, t0.Add(-24*time.Hour), t0.Add(24*time.Hour))
 	if err != nil || len(b) != 1 || b[0].Counts["no action"] != 1000 || b[0].Counts["reject"] != 1000 || b[0].Counts["add header"] != 1000 {
 		t.Errorf("daily stats: %+v, %v", b, err)
+	}
+}
+
+// countingStore counts HistoryAdd calls and their records.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	calls []int
+}
+
+func (c *countingStore) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error {
+	c.mu.Lock()
+	c.calls = append(c.calls, len(rs))
+	c.mu.Unlock()
+	return c.Store.HistoryAdd(ctx, rs...)
+}
+
+func (c *countingStore) writes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.calls)
+}
+
+// Verdicts that arrive within the linger time share one write; Close
+// does not wait for the linger time to end.
+func TestRecorderLingerGroupsWrites(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cs := &countingStore{Store: st}
+	r := New(cs, Options{Linger: time.Hour, Now: func() time.Time { return t0 }})
+	r.Observe(&engine.Transaction{QueueID: "A"}, &engine.Verdict{}, 0)
+	time.Sleep(50 * time.Millisecond) // without lingering, A is written alone meanwhile
+	r.Observe(&engine.Transaction{QueueID: "B"}, &engine.Verdict{}, 0)
+	r.Close()
+	if got := cs.writes(); !slices.Equal(got, []int{2}) {
+		t.Errorf("history writes %v, want one of 2 records", got)
+	}
+	if w, f, d := r.Stats(); w != 2 || f != 0 || d != 0 {
+		t.Errorf("written=%d failed=%d dropped=%d", w, f, d)
+	}
+}
+
+// A lone verdict is written when the linger time is over, without Close.
+func TestRecorderLingerExpires(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := New(st, Options{Linger: 20 * time.Millisecond, Now: func() time.Time { return t0 }})
+	defer r.Close()
+	r.Observe(&engine.Transaction{QueueID: "A"}, &engine.Verdict{}, 0)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if w, _, _ := r.Stats(); w == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the verdict was never written")
+		}
+	}
+	h, err := st.HistoryList(context.Background(), store.HistoryQuery{})
+	if err != nil || len(h) != 1 || h[0].QueueID != "A" {
+		t.Errorf("history %+v, %v", h, err)
+	}
+}
+
+// More than a batch's worth is written in batches of at most maxBatch.
+func TestRecorderLingerFullBatch(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cs := &countingStore{Store: st}
+	r := New(cs, Options{Queue: 4096, Linger: time.Hour, Now: func() time.Time { return t0 }})
+	for range 3 * maxBatch {
+		r.Observe(&engine.Transaction{}, &engine.Verdict{}, 0)
+	}
+	// Two full batches go out without waiting for the linger time.
+	for deadline := time.Now().Add(30 * time.Second); len(cs.writes()) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("writes %v: full batches waited for the linger time", cs.writes())
+		}
+	}
+	r.Close()
+	total := 0
+	for _, n := range cs.writes() {
+		if n > maxBatch {
+			t.Errorf("a write of %d records (max %d)", n, maxBatch)
+		}
+		total += n
+	}
+	if total != 3*maxBatch {
+		t.Errorf("%d records written, want %d", total, 3*maxBatch)
 	}
 }
