@@ -313,6 +313,12 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return total, err
 	}
+	// Received DMARC reports past their retention.
+	n, err = s.DMARCReportSweep(ctx, now)
+	total += n
+	if err != nil {
+		return total, err
+	}
 	// History and statistics.
 	for {
 		var n int
