@@ -94,9 +94,10 @@ func Compile(specs []Spec, opts Options) (*Set, error) {
 	var errs []error
 	seen := map[string]bool{}
 	groups := map[fieldKey]*group{}
+	read := map[string]*List{}
 	for i := range specs {
 		sp := specs[i]
-		r, err := compileRule(&sp, opts)
+		r, err := compileRule(&sp, opts, read)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -140,7 +141,7 @@ func Compile(specs []Spec, opts Options) (*Set, error) {
 	return s, nil
 }
 
-func compileRule(sp *Spec, opts Options) (*Rule, error) {
+func compileRule(sp *Spec, opts Options, read map[string]*List) (*Rule, error) {
 	r := &Rule{Spec: *sp}
 	if !symbolName.MatchString(sp.Name) {
 		return nil, sp.errorf("name", "name %q is not a symbol name (upper case letters, digits, _)", sp.Name)
@@ -222,7 +223,7 @@ func compileRule(sp *Spec, opts Options) (*Rule, error) {
 		if !filepath.IsAbs(path) && sp.File != "" {
 			path = filepath.Join(filepath.Dir(sp.File), path)
 		}
-		l, err := opts.Lists.get(path, listKind(info.kind, r.Match))
+		l, err := opts.Lists.get(path, listKind(info.kind, r.Match), read)
 		if err != nil {
 			var le *lineError
 			if errors.As(err, &le) {

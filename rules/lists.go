@@ -83,16 +83,27 @@ func (e *lineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.l
 // get returns the list for path read as kind: read now (the first time
 // an error is returned; later, on error the old contents stay and the
 // error is logged).
-func (ls *Lists) get(path, kind string) (*List, error) {
+// read holds the lists one Compile has read already: a list that many
+// rules name is read once per Compile.
+func (ls *Lists) get(path, kind string, read map[string]*List) (*List, error) {
 	key := kind + "\x00" + path
+	if l, ok := read[key]; ok {
+		return l, nil
+	}
 	ls.mu.Lock()
 	l, ok := ls.lists[key]
 	if !ok {
 		l = &List{path: path, kind: kind, ls: ls}
 	}
 	ls.mu.Unlock()
+	defer func() {
+		if l != nil {
+			read[key] = l
+		}
+	}()
 	if err := l.reload(); err != nil {
 		if !ok {
+			l = nil
 			return nil, err
 		}
 		// Already running with it: keep the old contents.
