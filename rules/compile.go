@@ -29,6 +29,7 @@ type Rule struct {
 	list  *List
 	expr  *node
 	group *group // holds the rule's inline glob and regex patterns
+	k     fieldKey
 }
 
 // Composite reports whether the rule is a composite.
@@ -44,6 +45,7 @@ type Set struct {
 	composites []*Rule // in evaluation order (dependencies first)
 	all        []*Rule // as written
 	groups     []*group
+	lists      *Lists
 }
 
 // group gathers the inline patterns of every rule reading the same
@@ -61,9 +63,7 @@ type fieldKey struct {
 	raw           bool
 }
 
-func (r *Rule) key() fieldKey {
-	return fieldKey{r.Field, strings.ToLower(r.Header), r.Raw}
-}
+func (r *Rule) key() fieldKey { return r.k }
 
 // Rules returns every rule, in the order written.
 func (s *Set) Rules() []*Rule { return s.all }
@@ -90,7 +90,7 @@ func Compile(specs []Spec, opts Options) (*Set, error) {
 	if opts.ValidAction == nil {
 		opts.ValidAction = func(a string) bool { return rspamdActions[strings.ToLower(a)] }
 	}
-	s := &Set{}
+	s := &Set{lists: opts.Lists}
 	var errs []error
 	seen := map[string]bool{}
 	groups := map[fieldKey]*group{}
@@ -142,7 +142,7 @@ func Compile(specs []Spec, opts Options) (*Set, error) {
 }
 
 func compileRule(sp *Spec, opts Options, read map[string]*List) (*Rule, error) {
-	r := &Rule{Spec: *sp}
+	r := &Rule{Spec: *sp, k: fieldKey{sp.Field, strings.ToLower(sp.Header), sp.Raw}}
 	if !symbolName.MatchString(sp.Name) {
 		return nil, sp.errorf("name", "name %q is not a symbol name (upper case letters, digits, _)", sp.Name)
 	}

@@ -169,10 +169,9 @@ func (l *List) reload() error {
 }
 
 // current returns the contents, and starts a look at the file (in the
-// background) when the check interval has passed.
-func (l *List) current() *listData {
+// background) when the check interval has passed at now (unix ns).
+func (l *List) current(now int64) *listData {
 	if iv := l.ls.interval.Load(); iv > 0 {
-		now := l.ls.now().UnixNano()
 		if now-l.lastCheck.Load() >= iv && l.checking.CompareAndSwap(false, true) {
 			l.lastCheck.Store(now)
 			go func() {
@@ -186,8 +185,8 @@ func (l *List) current() *listData {
 
 // match matches a value (v as compared, shown as written) against the
 // list's entries; for patterns it returns the text matched.
-func (l *List) match(match, v, shown string) (string, bool) {
-	d := l.current()
+func (l *List) match(match, v, shown string, now int64) (string, bool) {
+	d := l.current(now)
 	switch match {
 	case "exact":
 		_, ok := d.names[v]
