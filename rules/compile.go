@@ -265,19 +265,18 @@ func compilePattern(match, e string) (*regexp.Regexp, error) {
 	}
 	re, err := regexp.Compile(e)
 	if err != nil {
-		return nil, fmt.Errorf("regex %q: %w", e, unwrapSyntax(err))
+		// regexp/syntax says "error parsing regexp: missing closing ):
+		// `(a`"; the problem and the whole expression say more.
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			if se.Expr == e {
+				return nil, fmt.Errorf("regex `%s`: %s", e, se.Code)
+			}
+			return nil, fmt.Errorf("regex `%s`: %s at `%s`", e, se.Code, se.Expr)
+		}
+		return nil, fmt.Errorf("regex `%s`: %w", e, err)
 	}
 	return re, nil
-}
-
-// unwrapSyntax shortens regexp/syntax's message ("error parsing regexp:
-// missing closing ): `(a`") to its problem.
-func unwrapSyntax(err error) error {
-	var se *syntax.Error
-	if errors.As(err, &se) {
-		return fmt.Errorf("%s: `%s`", se.Code, se.Expr)
-	}
-	return err
 }
 
 // normEntry is how an exact or suffix entry is stored.
