@@ -25,8 +25,10 @@ import (
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
+	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/rules"
+	"github.com/hamlet-mail/hamlet/senderscore"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -50,6 +52,7 @@ type Settings struct {
 	ARC         checks.ARCSealConfig
 	History     History
 	Bayes       bayes.Config
+	Fuzzy       fuzzy.Config
 	Headers     checks.HeadersConfig
 	Antivirus   checks.AntivirusConfig
 	// Rules are the [[rules]] tables; RuleFiles names more files of them.
@@ -161,6 +164,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
 		Bayes:       bayes.DefaultConfig(),
+		Fuzzy:       fuzzy.DefaultConfig(),
 		Headers:     checks.DefaultHeadersConfig(),
 		Antivirus:   checks.DefaultAntivirusConfig(),
 		RuleFiles:   checks.DefaultRuleFilesConfig(),
@@ -186,6 +190,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		{"arc", &s.ARC},
 		{"history", &s.History},
 		{"bayes", &s.Bayes},
+		{"fuzzy", &s.Fuzzy},
 		{"headers", &s.Headers},
 		{"antivirus", &s.Antivirus},
 		{"rules", &s.Rules},
@@ -259,6 +264,9 @@ type Deps struct {
 	// Bayes, when not nil, classifies (if [bayes] enables it); without
 	// it there is none (as in `hamlet check`).
 	Bayes *bayes.Classifier
+	// Fuzzy, when not nil, checks near-duplicate hashes (if [fuzzy]
+	// enables it).
+	Fuzzy *fuzzy.DB
 	// DMARCCollector, when not nil, counts DMARC evaluations for the
 	// aggregate reports hamlet sends ([dmarc.reports.send]).
 	DMARCCollector engine.Finisher
@@ -357,6 +365,9 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	if s.Bayes.Enabled && d.Bayes != nil {
 		cs = append(cs, checks.NewBayes(d.Bayes, d.Logger))
 	}
+	if s.Fuzzy.Enabled && d.Fuzzy != nil {
+		cs = append(cs, checks.NewFuzzy(d.Fuzzy, d.Logger))
+	}
 
 	var fs []engine.Finisher
 	var composers []engine.Composer
@@ -437,6 +448,7 @@ func DoctorOptions(s *Settings, domain string) (o doctor.Options, problems []str
 	if s.Senderscore.Enabled {
 		o.SenderscoreZone = s.Senderscore.Zone
 	}
+	o.SenderscoreBands = senderscore.Bands{BlockBelow: s.Senderscore.BlockBelow, JunkBelow: s.Senderscore.JunkBelow, GoodAbove: s.Senderscore.GoodAbove}
 	if s.DNSBL.Enabled {
 		lists, err := s.DNSBL.Effective()
 		if err != nil {

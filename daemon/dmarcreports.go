@@ -2,8 +2,8 @@ package daemon
 
 import (
 	"context"
-	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dmarcreport"
@@ -46,10 +46,14 @@ func (d *Daemon) openDMARCReports(s *Settings) {
 }
 
 // startDMARCSender sends due reports in the background until ctx ends
-// (it does nothing while [dmarc.reports.send] is off).
+// (it does nothing while [dmarc.reports.send] is off), and removes the
+// received reports past their retention every hour.
 func (d *Daemon) startDMARCSender(ctx context.Context) {
 	if d.dmarcSender != nil {
 		go d.dmarcSender.Run(ctx)
+	}
+	if d.dmarcReports != nil {
+		go d.dmarcReports.RunSweeper(ctx, time.Hour)
 	}
 }
 
@@ -67,20 +71,9 @@ func (d *Daemon) dmarcObservers(s *Settings) []engine.Observer {
 
 // mountDMARCReports puts the reports' API and page on the controller.
 func (d *Daemon) mountDMARCReports(ctl *controller.Server) {
-	svc := d.dmarcReports
-	if svc == nil {
-		return
+	if d.dmarcReports != nil {
+		d.dmarcReports.Mount(ctl, d.dmarcSender, d.dmarcCollector)
 	}
-	ctl.HandleFunc("GET /api/dmarc/domains", controller.Read, svc.HandleDomains)
-	ctl.HandleFunc("GET /api/dmarc/summary", controller.Read, svc.HandleSummary)
-	ctl.HandleFunc("GET /api/dmarc/reports", controller.Read, svc.HandleReports)
-	ctl.HandleFunc("POST /api/dmarc/reports", controller.Admin, svc.HandleUpload)
-	ctl.HandleFunc("POST /api/dmarc/send", controller.Admin, d.dmarcSender.HandleSend(d.dmarcCollector))
-	ctl.HandleFunc("GET /dmarc", controller.Read, func(w http.ResponseWriter, r *http.Request) {
-		admin := controller.WhoFrom(r).Level >= controller.Admin
-		ctl.RenderHTML(w, r, http.StatusOK, "DMARC reports", svc.Page(r, admin, controller.CSRFToken(r)))
-	})
-	ctl.AddMenu("DMARC", "/dmarc", controller.Read)
 }
 
 func (d *Daemon) closeDMARCReports() {

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
@@ -239,5 +241,92 @@ func TestRulesErrors(t *testing.T) {
 	_, err = BuildEngine(s, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil || !strings.HasPrefix(err.Error(), inc+":4: rule INC: field rcpt cannot be matched by \"suffix\"") {
 		t.Fatalf("error in an included file: %v", err)
+	}
+}
+
+// TestRulesListSIGHUP: the running daemon reads a rule's list file again
+// on SIGHUP; a list made unreadable keeps its contents across the next
+// SIGHUP, and the daemon goes on.
+func TestRulesListSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "deny.txt")
+	if err := writeFile(list, "old.example\n"); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "hamlet.toml")
+	if err := writeFile(conf, `data_dir = "`+filepath.Join(dir, "data")+`"
+[scan]
+listen = ["127.0.0.1:0"]
+[controller]
+listen = []
+[milter]
+listen = []
+[dns]
+servers = ["127.0.0.1:9"]
+timeout = "100ms"
+[rule_files]
+check_interval = "0s"
+[[rules]]
+name = "LOCAL_DENY_HELO"
+field = "helo"
+list = "deny.txt"
+action = "reject"
+`); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(conf, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	d.Ready = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-d.Ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	rejected := func(helo string) bool {
+		tx := &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), Helo: helo, MailFrom: "a@x.example",
+			Rcpts: []string{"b@y.example"}, Message: message.Parse([]byte("Subject: x\r\n\r\nhi\r\n"))}
+		v := d.Engine().Scan(ctx, tx)
+		return v.Action == engine.Reject && v.ForcedBy == "LOCAL_DENY_HELO"
+	}
+	hup := func() {
+		t.Helper()
+		old := d.Engine()
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 500 && d.Engine() == old; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if d.Engine() == old {
+			t.Fatal("SIGHUP did not rebuild the engine")
+		}
+	}
+	if !rejected("old.example") || rejected("new.example") {
+		t.Fatal("the list is not in force")
+	}
+	if err := writeFile(list, "new.example\n"); err != nil {
+		t.Fatal(err)
+	}
+	hup()
+	if rejected("old.example") || !rejected("new.example") {
+		t.Fatal("SIGHUP did not read the list again")
+	}
+	if err := os.Chmod(list, 0); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		// root reads anything: remove the file instead.
+		os.Remove(list)
+	}
+	hup()
+	if !rejected("new.example") {
+		t.Fatal("an unreadable list lost its contents on SIGHUP")
 	}
 }

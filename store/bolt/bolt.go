@@ -92,7 +92,7 @@ func Open(path string, opts store.Options) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return initIndex(tx)
 	})
 	if err != nil {
 		db.Close()
