@@ -17,7 +17,7 @@ func (s *Server) mountAuth() {
 }
 
 // safeNext keeps a redirect target on this site. Browsers drop ASCII tab
-// and newline from a URL and read "\\" as "/" (WHATWG URL parsing), so
+// and newline from a URL and read a backslash as "/" (WHATWG URL), so
 // "/\t/evil.org" would leave it: a target with a control character is
 // refused too.
 func safeNext(next string) string {
