@@ -76,15 +76,19 @@ func FuzzRequest(f *testing.F) {
 }
 
 // localRedirect: a browser resolving loc against this server's URL
-// stays on it. Browsers remove ASCII tab and newline from URLs and treat
-// "\" as "/" (WHATWG URL).
+// stays on it. Browsers trim leading and trailing C0 controls and spaces,
+// remove ASCII tab and newline inside, and treat "\" as "/" (WHATWG URL).
 func localRedirect(loc string) bool {
+	loc = strings.TrimFunc(loc, func(r rune) bool { return r <= 0x20 })
 	loc = strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(loc)
-	u, err := url.Parse(loc)
-	if err != nil {
-		return false
+	switch {
+	case strings.HasPrefix(loc, "//"):
+		return false // another host, same scheme
+	case strings.HasPrefix(loc, "/"):
+		return true // a path on this host, whatever its escapes
 	}
-	return u.Scheme == "" && u.Host == "" && !strings.HasPrefix(loc, "//")
+	u, err := url.Parse(loc)
+	return err == nil && u.Scheme == "" && u.Host == ""
 }
 
 // safeNext gives a path on this host for any "next" or "back" value.
