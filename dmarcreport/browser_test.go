@@ -118,15 +118,6 @@ func newPageWorld(t *testing.T) *pageWorld {
 	return w
 }
 
-func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // TestBrowserDMARCPage: the DMARC page in Chromium at desktop and phone
 // widths says what the reports say — the verdict, the counts, who fails
 // (not yours / yours, an unconfirmed PTR name marked), a bar per day and
@@ -139,10 +130,10 @@ func TestBrowserDMARCPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := func(sel string) string {
-		return run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).innerText`, sel)))
+		return browsertest.Run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).innerText`, sel)))
 	}
 	count := func(sel string) int {
-		return run(t, ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
+		return browsertest.Run(t, ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
 	}
 	verdict := text("#verdict")
 	for _, want := range []string{"of " + num(w.messages) + " messages sent as example.org in the last 30d passed DMARC",
@@ -171,21 +162,21 @@ func TestBrowserDMARCPage(t *testing.T) {
 		t.Errorf("the own MX:\n%s", mx)
 	}
 	// The biggest source's bar is full length, all pass.
-	if wd := run(t, ctx, chromedp.Evaluate[string](`document.querySelector('#sources li[data-ip="192.0.2.10"] .dm-bar .p').style.width`)); wd != "100%" {
+	if wd := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector('#sources li[data-ip="192.0.2.10"] .dm-bar .p').style.width`)); wd != "100%" {
 		t.Errorf("biggest source's bar %q", wd)
 	}
 	if n := count(".dm-chart .wide rect.pass"); n != 30 {
 		t.Errorf("%d days with passing mail in the chart, want 30", n)
 	}
 	browsertest.AtWidths(t, ctx, func(tag string, width int64) {
-		if sw := run(t, ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`)); sw > width {
+		if sw := browsertest.Run(t, ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`)); sw > width {
 			t.Errorf("%s: the page is %d px wide in a %d px window", tag, sw, width)
 		}
 		// One chart shows, drawn for the width.
 		if n := count(".dm-chart svg"); n != 2 {
 			t.Errorf("%s: %d charts", tag, n)
 		}
-		vis := run(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll(".dm-chart > .wide, .dm-chart > .narrow")].filter(d => d.offsetParent !== null).map(d => d.className).join()`))
+		vis := browsertest.Run(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll(".dm-chart > .wide, .dm-chart > .narrow")].filter(d => d.offsetParent !== null).map(d => d.className).join()`))
 		if want := map[string]string{"desktop": "wide", "phone": "narrow"}[tag]; vis != want {
 			t.Errorf("%s: chart shown %q, want %q", tag, vis, want)
 		}

@@ -273,26 +273,11 @@ func (d *doc) spf(ctx context.Context) {
 	for _, ip := range d.o.IPs {
 		res := spf.Check(ctx, d.r, spf.Args{IP: ip, MailFrom: "postmaster@" + dom, Helo: d.o.Helo})
 		it := Item{ID: "spf.ip", Section: SectionSPF, Subject: ip.String(), Title: "SPF authorizes the outbound address"}
-		switch res.Code {
-		case spf.Pass:
-			it.Status, it.Detail = Pass, "pass ("+res.Mechanism+")"
-		case spf.TempError:
-			it.Status, it.Detail, it.Fix = TempError, "temperror: "+res.Problem, tempFix
-		default:
-			it.Status = Fail
-			it.Detail = string(res.Code)
-			if res.Mechanism != "" {
-				it.Detail += " (" + res.Mechanism + ")"
-			}
-			if res.Problem != "" {
-				it.Detail += ": " + res.Problem
-			}
-			term := "ip4:" + ip.Unmap().String()
-			if !ip.Unmap().Is4() {
-				term = "ip6:" + ip.String()
-			}
-			it.Fix = fmt.Sprintf("add %s before the all term of the record at %s", term, dom)
+		term := "ip4:" + ip.Unmap().String()
+		if !ip.Unmap().Is4() {
+			term = "ip6:" + ip.String()
 		}
+		spfOutcome(&it, res, fmt.Sprintf("add %s before the all term of the record at %s", term, dom))
 		d.out.add(it)
 		d.spfHelo(ctx, ip)
 	}
@@ -309,20 +294,30 @@ func (d *doc) spfHelo(ctx context.Context, ip netip.Addr) {
 	c := spf.Checker{Resolver: d.r}
 	res := c.CheckHelo(ctx, spf.Args{IP: ip, Helo: h})
 	suggest := fmt.Sprintf("publish\n%s.\tIN\tTXT\t\"v=spf1 a -all\"", h)
+	if res.Code == spf.None {
+		it.Status, it.Detail, it.Fix = Warn, h+" has no SPF record: bounces (null sender) are checked against it", suggest
+	} else {
+		spfOutcome(&it, res, suggest)
+	}
+	d.out.add(it)
+}
+
+// spfOutcome reads an SPF result into it: pass (with the term that
+// matched), temperror, or else fail with fix, saying what receivers get,
+// the term and the problem.
+func spfOutcome(it *Item, res *spf.Result, fix string) {
 	switch res.Code {
 	case spf.Pass:
 		it.Status, it.Detail = Pass, "pass ("+res.Mechanism+")"
-	case spf.None:
-		it.Status, it.Detail, it.Fix = Warn, h+" has no SPF record: bounces (null sender) are checked against it", suggest
 	case spf.TempError:
 		it.Status, it.Detail, it.Fix = TempError, "temperror: "+res.Problem, tempFix
 	default:
-		it.Status = Fail
-		it.Detail = string(res.Code)
+		it.Status, it.Detail, it.Fix = Fail, string(res.Code), fix
+		if res.Mechanism != "" {
+			it.Detail += " (" + res.Mechanism + ")"
+		}
 		if res.Problem != "" {
 			it.Detail += ": " + res.Problem
 		}
-		it.Fix = suggest
 	}
-	d.out.add(it)
 }

@@ -91,3 +91,13 @@ func Shoot(t *testing.T, ctx context.Context, name string) {
 	})
 	t.Logf("screenshots: %s/%s-{desktop,phone}.png", dir, name)
 }
+
+// Run runs a and fails the test on an error.
+func Run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
