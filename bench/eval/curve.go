@@ -99,24 +99,26 @@ func runCurve(dir, base string, corpora []curveCorpus) error {
 		fmt.Printf("\n%s — test: %d spam, %d ham; train pool: %d spam, %d ham\n", c.name, c.testSpam, c.testHam, len(c.trainSpam), len(c.trainHam))
 		fmt.Printf("  %-8s %-30s %-30s\n", "learned", "Bayes alone: spam | ham hit", "engine: spam acted | ham acted")
 		for _, k := range c.sizes {
-			bayesLine, engineLine, err := curveRow(dir, base, c, k)
+			learned, bayesLine, engineLine, err := curveRow(dir, base, c, k)
 			if err != nil {
 				return fmt.Errorf("%s, %d learned: %w", c.name, k, err)
 			}
-			fmt.Printf("  %-8s %-30s %-30s\n", fmt.Sprintf("%d+%d", k, k), bayesLine, engineLine)
+			fmt.Printf("  %-8s %-30s %-30s\n", learned, bayesLine, engineLine)
 		}
 	}
 	return nil
 }
 
-func curveRow(dir, base string, c curveCorpus, k int) (string, string, error) {
+// curveRow learns k messages of each class (fewer when some are
+// duplicates) and scans the test half; learned says how many were.
+func curveRow(dir, base string, c curveCorpus, k int) (learned, bayesLine, engineLine string, err error) {
 	data := filepath.Join(dir, fmt.Sprintf("curve-%d-%s", k, filepath.Base(c.name)))
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return "", "", err
+	if err = os.MkdirAll(data, 0o700); err != nil {
+		return "", "", "", err
 	}
 	st, err := bolt.Open(data, store.Options{SweepInterval: -1})
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	defer st.Close()
 	cfg := bayes.DefaultConfig()
@@ -135,18 +137,27 @@ func curveRow(dir, base string, c curveCorpus, k int) (string, string, error) {
 		}
 	}
 	if _, err := cl.Learn(ctx, items...); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
+	// Duplicates (the same digest) are learned once: the threshold is
+	// what was learned.
+	stats, err := cl.Stats(ctx)
+	if err != nil {
+		return "", "", "", err
+	}
+	cfg.MinLearns = int(max(min(stats.Spam, stats.Ham), 1))
+	learned = fmt.Sprintf("%d+%d", stats.Spam, stats.Ham)
+	cl = bayes.New(st, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	text := base + fmt.Sprintf("[bayes]\nmin_learns = %d\n", cfg.MinLearns)
 	eng, err := curveEngine(dir, text, cl)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	var bs, bh, es, eh int
 	for _, x := range c.test {
 		r, err := cl.Classify(ctx, bayes.TokenizeMessage(x.tx.Message))
 		if err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		name, _, _ := r.Verdict(cfg.MinLearns)
 		caught := k > 0 && name == bayes.SymSpam
@@ -168,11 +179,11 @@ func curveRow(dir, base string, c curveCorpus, k int) (string, string, error) {
 			eh++
 		}
 	}
-	bayesLine := fmt.Sprintf("%d/%d %.1f%% | %d/%d", bs, c.testSpam, pct(bs, c.testSpam), bh, c.testHam)
+	bayesLine = fmt.Sprintf("%d/%d %.1f%% | %d/%d", bs, c.testSpam, pct(bs, c.testSpam), bh, c.testHam)
 	if k == 0 {
 		bayesLine = "(no Bayes)"
 	}
-	return bayesLine, fmt.Sprintf("%d/%d %.1f%% | %d/%d", es, c.testSpam, pct(es, c.testSpam), eh, c.testHam), nil
+	return learned, bayesLine, fmt.Sprintf("%d/%d %.1f%% | %d/%d", es, c.testSpam, pct(es, c.testSpam), eh, c.testHam), nil
 }
 
 // curveEngine is buildEngine with the classifier cl.
