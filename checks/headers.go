@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"strconv"
 	"strings"
@@ -419,7 +418,7 @@ func (c *Headers) Run(ctx context.Context, tx *engine.Transaction, deps engine.R
 	}
 
 	// Reply-To.
-	replyTo := c.replyTo(m, from1, mimeRcpts, add)
+	replyTo := c.replyTo(m, from1, mimeRcpts, maillist, add)
 
 	// Freemail.
 	var freeFrom, freeReply string
@@ -508,7 +507,7 @@ func (c *Headers) Run(ctx context.Context, tx *engine.Transaction, deps engine.R
 
 // replyTo runs rspamd's CHECK_REPLYTO rules and returns the first Reply-To
 // mailbox, nil when there is none.
-func (c *Headers) replyTo(m *message.Message, from1 *addr, rcpts []addr, add func(string, ...string)) *addr {
+func (c *Headers) replyTo(m *message.Message, from1 *addr, rcpts []addr, maillist bool, add func(string, ...string)) *addr {
 	fields := m.Get("Reply-To")
 	if len(fields) == 0 {
 		return nil
@@ -537,8 +536,10 @@ func (c *Headers) replyTo(m *message.Message, from1 *addr, rcpts []addr, add fun
 		add(SymReplyToDomEqFromDom)
 	case rt.domain != "" && from1.domain != "":
 		if len(rcpts) > 0 && rcpts[0].lower == rt.lower {
-			// Mailing lists and automatic submissions do that.
-			if !hasAny(m, "List-Unsubscribe", "X-To-Get-Off-This-List", "X-List", "Auto-Submitted") {
+			// Mailing lists and automatic submissions do that (rspamd
+			// knows lists by their List-Unsubscribe only; isMaillist
+			// also by the older list managers' Sender).
+			if !maillist && !hasAny(m, "List-Unsubscribe", "X-To-Get-Off-This-List", "X-List", "Auto-Submitted") {
 				add(SymReplyToEqToAddr)
 			}
 		} else {
@@ -559,7 +560,7 @@ func (c *Headers) date(m *message.Message, tx *engine.Transaction, add func(stri
 		add(SymMissingDate)
 		return
 	}
-	d, err := mail.ParseDate(v)
+	d, err := message.ParseDate(v)
 	if err != nil {
 		add(SymInvalidDate)
 		return
@@ -708,14 +709,43 @@ func onceReceived(tx *engine.Transaction, deps engine.Results) []engine.Symbol {
 	return out
 }
 
-// isMaillist reports whether the message comes from a mailing list
-// (RFC 2919 List-Id with one of the RFC 2369 List-* fields), which
-// explains a From or To that differs from the envelope.
+// isMaillist reports whether the message comes from a mailing list,
+// which explains a From or To that differs from the envelope and a
+// Reply-To of the list: RFC 2919 List-Id with one of the RFC 2369 List-*
+// fields, or the mark of the list managers older than those fields
+// (Majordomo, LISTSERV, SmartList, distribute): Precedence list or bulk
+// and a Sender or Errors-To of the list's own owner or request address
+// (owner-L@D, L-owner@D, L-request@D) for a list L@D in To or Cc.
 func isMaillist(m *message.Message) bool {
-	if _, ok := m.First("List-Id"); !ok {
+	if _, ok := m.First("List-Id"); ok && hasAny(m, "List-Unsubscribe", "List-Post", "List-Archive", "List-Help", "List-Subscribe", "List-Owner") {
+		return true
+	}
+	if p, _ := m.First("Precedence"); !strings.EqualFold(strings.TrimSpace(p), "list") && !strings.EqualFold(strings.TrimSpace(p), "bulk") {
 		return false
 	}
-	return hasAny(m, "List-Unsubscribe", "List-Post", "List-Archive", "List-Help", "List-Subscribe", "List-Owner")
+	var admins []addr
+	for _, name := range []string{"Sender", "Errors-To"} {
+		a, _ := parseAddrs(m, name)
+		admins = append(admins, a...)
+	}
+	if len(admins) == 0 {
+		return false
+	}
+	to, _ := parseAddrs(m, "To")
+	cc, _ := parseAddrs(m, "Cc")
+	for _, l := range append(to, cc...) {
+		local, _, ok := strings.Cut(l.lower, "@")
+		if !ok || local == "" {
+			continue
+		}
+		for _, a := range admins {
+			alocal, _, _ := strings.Cut(a.lower, "@")
+			if a.domain == l.domain && (alocal == "owner-"+local || alocal == local+"-owner" || alocal == local+"-request") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasAny(m *message.Message, names ...string) bool {

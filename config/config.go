@@ -301,6 +301,10 @@ func lineOf(text, option string) int {
 // File returns the file the configuration came from.
 func (c *Config) File() string { return c.file }
 
+// Text returns the configuration's text ("" for the defaults), for
+// sections that place their own errors (the [[rules]] tables).
+func (c *Config) Text() string { return c.text }
+
 // Validate checks the core options.
 func (c *Config) Validate() error {
 	if errs := c.Problems(); len(errs) > 0 {

@@ -25,7 +25,10 @@ import (
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
+	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/rules"
+	"github.com/hamlet-mail/hamlet/senderscore"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -49,8 +52,12 @@ type Settings struct {
 	ARC         checks.ARCSealConfig
 	History     History
 	Bayes       bayes.Config
+	Fuzzy       fuzzy.Config
 	Headers     checks.HeadersConfig
 	Antivirus   checks.AntivirusConfig
+	// Rules are the [[rules]] tables; RuleFiles names more files of them.
+	Rules     []rules.Spec           `toml:"rules"`
+	RuleFiles checks.RuleFilesConfig `toml:"rule_files"`
 	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
 	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
@@ -157,8 +164,10 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		Greylist:    greylist.DefaultConfig(),
 		History:     DefaultHistory(),
 		Bayes:       bayes.DefaultConfig(),
+		Fuzzy:       fuzzy.DefaultConfig(),
 		Headers:     checks.DefaultHeadersConfig(),
 		Antivirus:   checks.DefaultAntivirusConfig(),
+		RuleFiles:   checks.DefaultRuleFilesConfig(),
 
 		DMARCReports: dmarcreport.DefaultConfig(),
 	}
@@ -181,8 +190,11 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		{"arc", &s.ARC},
 		{"history", &s.History},
 		{"bayes", &s.Bayes},
+		{"fuzzy", &s.Fuzzy},
 		{"headers", &s.Headers},
 		{"antivirus", &s.Antivirus},
+		{"rules", &s.Rules},
+		{"rule_files", &s.RuleFiles},
 		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
@@ -252,9 +264,15 @@ type Deps struct {
 	// Bayes, when not nil, classifies (if [bayes] enables it); without
 	// it there is none (as in `hamlet check`).
 	Bayes *bayes.Classifier
+	// Fuzzy, when not nil, checks near-duplicate hashes (if [fuzzy]
+	// enables it).
+	Fuzzy *fuzzy.DB
 	// DMARCCollector, when not nil, counts DMARC evaluations for the
 	// aggregate reports hamlet sends ([dmarc.reports.send]).
 	DMARCCollector engine.Finisher
+	// RuleLists keeps the rules' list files across reloads (a list that
+	// cannot be read again keeps its contents); nil reads them afresh.
+	RuleLists *rules.Lists
 }
 
 // BuildEngine builds the engine for s: the checks and finishers the
@@ -347,8 +365,22 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	if s.Bayes.Enabled && d.Bayes != nil {
 		cs = append(cs, checks.NewBayes(d.Bayes, d.Logger))
 	}
+	if s.Fuzzy.Enabled && d.Fuzzy != nil {
+		cs = append(cs, checks.NewFuzzy(d.Fuzzy, d.Logger))
+	}
 
 	var fs []engine.Finisher
+	var composers []engine.Composer
+	var localRules *checks.Rules
+	if len(s.Rules) > 0 || len(s.RuleFiles.Include) > 0 {
+		localRules, err = buildRules(s, d, cs)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, localRules)
+		composers = append(composers, localRules)
+		fs = append(fs, localRules.PreResult()) // before greylisting
+	}
 	if s.Greylist.Enabled && d.Greylister != nil {
 		fs = append(fs, checks.NewGreylist(d.Greylister, checks.SPFPassDomain, d.Logger).WithAuthDomains(checks.DMARCPassDomains))
 	}
@@ -378,9 +410,10 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	if d.DMARCCollector != nil && s.DMARCReports.Send.Enabled {
 		fs = append(fs, d.DMARCCollector)
 	}
-	return engine.New(engine.Options{
+	eng, err := engine.New(engine.Options{
 		Checks:     cs,
 		Finishers:  fs,
+		Composers:  composers,
 		Policy:     policy,
 		Timeout:    s.Scan.Timeout.D(),
 		Classifier: cl,
@@ -388,6 +421,21 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		Logger:     d.Logger,
 		Content:    s.Content.Limits(),
 	})
+	if err == nil && localRules != nil {
+		if unknown := localRules.UnknownSymbols(eng.Symbols()); len(unknown) > 0 {
+			d.Logger.Warn("composite rules name symbols no check emits", "symbols", unknown)
+		}
+	}
+	return eng, err
+}
+
+// buildRules compiles the [[rules]] of s and its rule files.
+func buildRules(s *Settings, d Deps, cs []engine.Check) (*checks.Rules, error) {
+	names := map[string]bool{}
+	for _, c := range cs {
+		names[c.Name()] = true
+	}
+	return checks.LoadRules(s.Rules, s.RuleFiles, s.File(), s.Text(), d.RuleLists, func(n string) bool { return names[n] })
 }
 
 // DoctorOptions are the parts of a doctor run that come from the
@@ -400,6 +448,7 @@ func DoctorOptions(s *Settings, domain string) (o doctor.Options, problems []str
 	if s.Senderscore.Enabled {
 		o.SenderscoreZone = s.Senderscore.Zone
 	}
+	o.SenderscoreBands = senderscore.Bands{BlockBelow: s.Senderscore.BlockBelow, JunkBelow: s.Senderscore.JunkBelow, GoodAbove: s.Senderscore.GoodAbove}
 	if s.DNSBL.Enabled {
 		lists, err := s.DNSBL.Effective()
 		if err != nil {

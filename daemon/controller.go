@@ -17,6 +17,7 @@ import (
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/doctor"
+	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/store"
 )
@@ -60,8 +61,14 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	ctl.Handle("POST /symbols", controller.Read, scan)
 	// Learning changes what hamlet decides: rspamd asks for the enable
 	// password (rspamc -P) when one is set.
-	ctl.Handle("POST /learnspam", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesSpam, d.log))
-	ctl.Handle("POST /learnham", controller.Admin, bayes.LearnHandler(d.bayes.Load, store.BayesHam, d.log))
+	// learn_spam and learn_ham feed the fuzzy hashes too ([fuzzy] learn).
+	ctl.Handle("POST /learnspam", controller.Admin, fuzzy.LearnHandler(bayes.LearnHandler(d.bayes.Load, store.BayesSpam, d.log), d.fuzzy.Load, true, d.log))
+	ctl.Handle("POST /learnham", controller.Admin, fuzzy.LearnHandler(bayes.LearnHandler(d.bayes.Load, store.BayesHam, d.log), d.fuzzy.Load, false, d.log))
+	ctl.Handle("POST /fuzzyadd", controller.Admin, fuzzy.AddHandler(d.fuzzy.Load, d.log))
+	ctl.Handle("POST /fuzzydel", controller.Admin, fuzzy.DelHandler(d.fuzzy.Load, d.log))
+	for _, m := range []string{"GET", "POST"} {
+		ctl.Handle(m+" /fuzzydelhash", controller.Admin, fuzzy.DelHashHandler(d.fuzzy.Load, d.log))
+	}
 	d.mountDMARCReports(ctl)
 	return ctl, nil
 }

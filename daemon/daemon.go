@@ -27,8 +27,10 @@ import (
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
+	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/internal/sdnotify"
+	"github.com/hamlet-mail/hamlet/rules"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/recorder"
 	"github.com/hamlet-mail/hamlet/store/stores"
@@ -53,6 +55,7 @@ type Daemon struct {
 	recorder *recorder.Recorder
 	grey     atomic.Pointer[greylist.Greylister]
 	bayes    atomic.Pointer[bayes.Classifier]
+	fuzzy    atomic.Pointer[fuzzy.DB]
 	learner  *checks.Autolearn
 	// dmarcReports and dmarcInbox keep and read received DMARC reports.
 	dmarcReports *dmarcreport.Service
@@ -60,6 +63,9 @@ type Daemon struct {
 	// dmarcCollector and dmarcSender count and send hamlet's own reports.
 	dmarcCollector *dmarcreport.Collector
 	dmarcSender    *dmarcreport.Sender
+
+	// ruleLists keeps the rules' list files across reloads.
+	ruleLists *rules.Lists
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -84,6 +90,7 @@ func New(file string, ov Overrides) (*Daemon, error) {
 	}, []string{"route", "code"})
 	d.metrics.Registry.MustRegister(d.httpReqs)
 	d.lists = checks.NewListMetrics()
+	d.ruleLists = rules.NewLists(d.log)
 	d.greyMet = NewGreylistMetrics()
 	d.counters = controller.NewCounters()
 	d.metrics.Registry.MustRegister(d.lists.Collectors()...)
@@ -132,15 +139,20 @@ func (d *Daemon) apply(s *Settings) error {
 	if bs, ok := d.store.(store.Bayes); ok {
 		cl = bayes.New(bs, s.Bayes, d.log)
 	}
+	var fz *fuzzy.DB
+	if fs, ok := d.store.(store.Fuzzy); ok {
+		fz = fuzzy.New(fs, s.Fuzzy, d.log)
+	}
 	eng, err := BuildEngine(s, Deps{
 		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters, d.learner}, d.dmarcObservers(s)...),
-		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl,
+		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl, Fuzzy: fz, RuleLists: d.ruleLists,
 	})
 	if err != nil {
 		return err
 	}
 	d.grey.Store(g)
 	d.bayes.Store(cl)
+	d.fuzzy.Store(fz)
 	d.learner.SetClassifier(cl)
 	d.settings.Store(s)
 	d.resolver.Store(res)

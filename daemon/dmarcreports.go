@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"net/http"
 	"net/netip"
 
 	"github.com/hamlet-mail/hamlet/controller"
@@ -67,20 +66,9 @@ func (d *Daemon) dmarcObservers(s *Settings) []engine.Observer {
 
 // mountDMARCReports puts the reports' API and page on the controller.
 func (d *Daemon) mountDMARCReports(ctl *controller.Server) {
-	svc := d.dmarcReports
-	if svc == nil {
-		return
+	if d.dmarcReports != nil {
+		d.dmarcReports.Mount(ctl, d.dmarcSender, d.dmarcCollector)
 	}
-	ctl.HandleFunc("GET /api/dmarc/domains", controller.Read, svc.HandleDomains)
-	ctl.HandleFunc("GET /api/dmarc/summary", controller.Read, svc.HandleSummary)
-	ctl.HandleFunc("GET /api/dmarc/reports", controller.Read, svc.HandleReports)
-	ctl.HandleFunc("POST /api/dmarc/reports", controller.Admin, svc.HandleUpload)
-	ctl.HandleFunc("POST /api/dmarc/send", controller.Admin, d.dmarcSender.HandleSend(d.dmarcCollector))
-	ctl.HandleFunc("GET /dmarc", controller.Read, func(w http.ResponseWriter, r *http.Request) {
-		admin := controller.WhoFrom(r).Level >= controller.Admin
-		ctl.RenderHTML(w, r, http.StatusOK, "DMARC reports", svc.Page(r, admin, controller.CSRFToken(r)))
-	})
-	ctl.AddMenu("DMARC", "/dmarc", controller.Read)
 }
 
 func (d *Daemon) closeDMARCReports() {

@@ -180,16 +180,15 @@ func TestVerifyUnsigned(t *testing.T) {
 func TestVerifyContextDeadline(t *testing.T) {
 	rk, _ := testKeys(t)
 	signed := signMessage(t, testMessage, SignOptions{Domain: "example.com", Selector: "s", Signer: rk})
-	r := &dnstest.Mock{TXT: map[string][]string{"s._domainkey.example.com": {keyRecord(t, rk, "")}}, Delay: time.Second}
+	// The key arrives after an hour: only ctx can end the lookup, so a
+	// Verify that did not pass it down would hang the test (go test's
+	// -timeout fails it), and one that waited would find the key (pass).
+	r := &dnstest.Mock{TXT: map[string][]string{"s._domainkey.example.com": {keyRecord(t, rk, "")}}, Delay: time.Hour}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	res := Verify(ctx, r, message.Parse([]byte(signed)), nil)
 	if res[0].Status != StatusTempError {
 		t.Fatalf("got %s", res[0].Status)
-	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("deadline not honoured: %v", d)
 	}
 }
 

@@ -81,23 +81,30 @@ func collectSomeWith(t *testing.T, c *Collector, now time.Time) {
 	}
 }
 
-func TestSendReports(t *testing.T) {
+// newSendWorld opens a store holding what collectSome counted at now and
+// a sender for it: example.org asks for reports at three addresses, of
+// which reports.example accepts them for it (RFC 7489 §7.1; example.net
+// publishes no such record). enabled turns sending on.
+func newSendWorld(t *testing.T, now time.Time, enabled bool) (store.Store, *Sender) {
+	t.Helper()
 	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	now := time.Date(2026, 11, 3, 15, 0, 0, 0, time.UTC)
+	t.Cleanup(func() { st.Close() })
 	collectSome(t, st, now)
 	res := &dnstest.Mock{TXT: map[string][]string{
-		"_dmarc.example.org": {policyTXT},
-		// reports.example accepts reports for example.org; example.net
-		// publishes no such record (RFC 7489 §7.1).
+		"_dmarc.example.org":                         {policyTXT},
 		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
 	}}
 	cfg := DefaultConfig().Send
-	cfg.Enabled, cfg.OrgName, cfg.From = true, "mx.example.com", "dmarc-reports@example.com"
-	s := NewSender(st, res, cfg, "mx.example.com", nil)
+	cfg.Enabled, cfg.OrgName, cfg.From = enabled, "mx.example.com", "dmarc-reports@example.com"
+	return st, NewSender(st, res, cfg, "mx.example.com", nil)
+}
+
+func TestSendReports(t *testing.T) {
+	now := time.Date(2026, 11, 3, 15, 0, 0, 0, time.UTC)
+	st, s := newSendWorld(t, now, true)
 	type sent struct {
 		to  []string
 		msg []byte
@@ -193,22 +200,10 @@ func TestSendReports(t *testing.T) {
 // flush; what is counted afterwards goes into a tally of its own and is
 // sent with the rest of the period — nothing counted twice or lost.
 func TestFlush(t *testing.T) {
-	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	ctx := context.Background()
 	begin := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
 	now := begin.Add(15 * time.Hour)
-	collectSome(t, st, now) // 6 messages
-	res := &dnstest.Mock{TXT: map[string][]string{
-		"_dmarc.example.org":                         {policyTXT},
-		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
-	}}
-	cfg := DefaultConfig().Send
-	cfg.Enabled, cfg.OrgName, cfg.From = true, "mx.example.com", "dmarc-reports@example.com"
-	s := NewSender(st, res, cfg, "mx.example.com", nil)
+	st, s := newSendWorld(t, now, true) // 6 messages
 	var got []*Report
 	s.Deliver = func(_ context.Context, _ string, _ []string, msg []byte) error {
 		reps, err := Extract(msg, Limits{})
@@ -218,7 +213,7 @@ func TestFlush(t *testing.T) {
 		got = append(got, reps[0])
 		return nil
 	}
-	c := NewCollector(st, cfg)
+	c := NewCollector(st, s.config())
 	flushAt := now.Add(time.Hour + 500*time.Millisecond)
 	s.Now = func() time.Time { return flushAt }
 	if n, err := s.Flush(ctx, c); n != 1 || err != nil {
@@ -252,19 +247,8 @@ func TestFlush(t *testing.T) {
 // TestHandleSend: POST /api/dmarc/send refuses while sending is off and
 // flushes on flush=1.
 func TestHandleSend(t *testing.T) {
-	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	now := time.Date(2026, 11, 3, 15, 0, 0, 0, time.UTC)
-	collectSome(t, st, now)
-	res := &dnstest.Mock{TXT: map[string][]string{
-		"_dmarc.example.org":                         {policyTXT},
-		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
-	}}
-	cfg := DefaultConfig().Send
-	s := NewSender(st, res, cfg, "mx.example.com", nil)
+	_, s := newSendWorld(t, now, false)
 	s.Now = func() time.Time { return now.Add(time.Hour) }
 	sent := 0
 	s.Deliver = func(context.Context, string, []string, []byte) error { sent++; return nil }
@@ -276,6 +260,7 @@ func TestHandleSend(t *testing.T) {
 	if w := post("/api/dmarc/send?flush=1"); w.Code != http.StatusConflict || sent != 0 {
 		t.Errorf("sending off: %d %s, %d sent", w.Code, w.Body, sent)
 	}
+	cfg := s.config()
 	cfg.Enabled = true
 	s.SetConfig(cfg)
 	if w := post("/api/dmarc/send"); w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"sent":0}` {

@@ -33,6 +33,8 @@ type Summary struct {
 	// not used: both hold the same pointers.
 	ForeignFailing []*Source `json:"foreign_failing"`
 	OwnFailing     []*Source `json:"own_failing"`
+	// Policy is the policy the newest report saw published.
+	Policy *PolicyPublished `json:"policy,omitempty"`
 	// PTRPending is how many sources' names DNS had not given within the
 	// summary's budget (they are resolved meanwhile for the next view).
 	PTRPending int `json:"ptr_pending,omitempty"`
@@ -123,8 +125,13 @@ func Build(domain string, from, to time.Time, rs []*Report, own func(netip.Addr)
 	srcs := map[netip.Addr]*Source{}
 	reporters := map[string]*Reporter{}
 	days := map[time.Time]*Day{}
+	var newest time.Time
 	for _, r := range rs {
 		sum.Reports++
+		if sum.Policy == nil || r.End.After(newest) {
+			p := r.Policy
+			sum.Policy, newest = &p, r.End
+		}
 		rep := reporters[r.Org]
 		if rep == nil {
 			rep = &Reporter{Org: r.Org}

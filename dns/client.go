@@ -72,8 +72,26 @@ type Client struct {
 
 var _ Resolver = (*Client)(nil)
 
+// Option changes how NewClient builds a Client beyond its Config.
+type Option func(*clientOptions)
+
+type clientOptions struct {
+	now func() time.Time
+}
+
+// WithClock makes the cache read the time from now instead of time.Now,
+// so that a test can expire answers (TTL, RFC 1035 §3.2.1; negative
+// TTL, RFC 2308 §5) without sleeping.
+func WithClock(now func() time.Time) Option {
+	return func(o *clientOptions) { o.now = now }
+}
+
 // NewClient builds a Client from cfg.
-func NewClient(cfg Config) (*Client, error) {
+func NewClient(cfg Config, opts ...Option) (*Client, error) {
+	o := clientOptions{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
@@ -111,7 +129,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if size == 0 {
 		size = 20000
 	}
-	c.cache = newCache(size, time.Now)
+	c.cache = newCache(size, o.now)
 	return c, nil
 }
 

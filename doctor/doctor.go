@@ -125,6 +125,10 @@ type Options struct {
 	// SenderscoreZone is the Senderscore zone; senderscore.Zone when "",
 	// "-" to skip.
 	SenderscoreZone string
+	// SenderscoreBands judge the score as the filter does ([senderscore]
+	// block_below, junk_below, good_above); senderscore.DefaultBands()
+	// when zero.
+	SenderscoreBands senderscore.Bands
 	// Timeout bounds the whole run (DefaultTimeout when zero).
 	Timeout time.Duration
 }
@@ -171,6 +175,9 @@ func Run(ctx context.Context, r dns.Resolver, o Options) *Report {
 	o.Helo = dns.Normalize(strings.TrimSpace(o.Helo))
 	if o.SenderscoreZone == "" {
 		o.SenderscoreZone = senderscore.Zone
+	}
+	if o.SenderscoreBands == (senderscore.Bands{}) {
+		o.SenderscoreBands = senderscore.DefaultBands()
 	}
 	rep := &Report{Domain: o.Domain, Helo: o.Helo, Time: time.Now().UTC()}
 	for _, ip := range o.IPs {

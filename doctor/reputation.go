@@ -11,12 +11,6 @@ import (
 	"github.com/hamlet-mail/hamlet/senderscore"
 )
 
-// Senderscore bands for the report.
-const (
-	ScoreGood = 80 // at or above: pass
-	ScorePoor = 50 // below: fail; between: warn
-)
-
 // reputation looks each outbound address up at Senderscore and on the
 // DNS lists (RFC 5782).
 func (d *doc) reputation(ctx context.Context) {
@@ -68,16 +62,22 @@ func (d *doc) senderscore(ctx context.Context, ip netip.Addr) {
 	fix := "find the cause (a compromised account or web form, an open relay, complaints about your mailing lists), stop it, and keep sending clean mail; see https://senderscore.org/"
 	switch res.Status {
 	case senderscore.Scored:
+		// The filter's bands: what hamlet (and rspamd-like filters set up
+		// the same way) does with mail from this address.
+		b := d.o.SenderscoreBands
 		it.Detail = fmt.Sprintf("%d of 100", res.Score)
-		switch {
-		case res.Score >= ScoreGood:
+		switch b.Of(res.Score) {
+		case senderscore.Good:
 			it.Status = Pass
-		case res.Score >= ScorePoor:
+		case senderscore.Neutral:
+			it.Status = Pass
+			it.Detail += fmt.Sprintf(": fair; hamlet's filter neither penalises nor rewards it (junk_below %d, good_above %d)", b.JunkBelow, b.GoodAbove)
+		case senderscore.Junk:
 			it.Status, it.Fix = Warn, fix
-			it.Detail += ": mediocre; some receivers filter such senders"
+			it.Detail += fmt.Sprintf(": poor; hamlet's filter counts mail from it as junk (junk_below %d), as many receivers do", b.JunkBelow)
 		default:
 			it.Status, it.Fix = Fail, fix
-			it.Detail += ": poor; many receivers refuse such senders"
+			it.Detail += fmt.Sprintf(": very poor; hamlet's filter rejects mail from it (block_below %d), as many receivers do", b.BlockBelow)
 		}
 	case senderscore.NotListed:
 		it.Status, it.Detail = Info, "no score: too little mail seen from this address (normal for a small server)"

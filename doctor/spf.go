@@ -26,12 +26,12 @@ func spfRecords(ctx context.Context, r dns.Resolver, domain string) ([]string, e
 	return out, nil
 }
 
-// spfWalk follows a record's include and redirect terms and counts what
-// RFC 7208 §4.6.4 limits: DNS-querying terms (10) and void lookups (2).
+// spfWalk follows a record's include and redirect terms to list what is
+// wrong with them all at once (an evaluation stops at the first). What
+// RFC 7208 §4.6.4 limits is counted by the SPF evaluator itself
+// (spfCount), not here.
 type spfWalk struct {
 	r        dns.Resolver
-	lookups  int
-	voids    []string // the terms whose lookup found nothing
 	problems []string // includes without a usable record, loops, …
 	ptr      []string // ptr terms (RFC 7208 §5.5: do not use)
 	macros   []string // terms with macros, not followed
@@ -68,9 +68,6 @@ func (w *spfWalk) walk(ctx context.Context, domain string, rec *spf.Record, top 
 		if target == "" {
 			target = domain
 		}
-		if dir.Kind.CountsLookup() {
-			w.lookups++
-		}
 		if hasMacro(target) && dir.Kind != spf.MechAll {
 			w.macros = append(w.macros, dir.Text)
 			continue
@@ -84,40 +81,11 @@ func (w *spfWalk) walk(ctx context.Context, domain string, rec *spf.Record, top 
 			return
 		case spf.MechInclude:
 			w.follow(ctx, "include:"+target, target, false, depth)
-		case spf.MechA:
-			as, err := addresses(ctx, w.r, target)
-			if w.fail(err) {
-				return
-			}
-			if len(as) == 0 {
-				w.voids = append(w.voids, dir.Text)
-			}
-		case spf.MechMX:
-			mxs, err := w.r.LookupMX(ctx, target)
-			if w.fail(err) {
-				return
-			}
-			if len(mxs) == 0 {
-				w.voids = append(w.voids, dir.Text)
-			}
-			// RFC 7208 §4.6.4: more than 10 MX names is a permerror.
-			if len(mxs) > spf.MaxNameLookups {
-				w.problems = append(w.problems, fmt.Sprintf("%s: %d MX hosts, more than the %d allowed (RFC 7208 §4.6.4)", dir.Text, len(mxs), spf.MaxNameLookups))
-			}
 		case spf.MechPTR:
 			w.ptr = append(w.ptr, dir.Text)
-		case spf.MechExists:
-			_, err := w.r.LookupA(ctx, target)
-			if w.fail(err) {
-				return
-			}
-			if err != nil {
-				w.voids = append(w.voids, dir.Text)
-			}
 		}
 	}
 	if rec.Redirect != nil {
-		w.lookups++
 		target := rec.Redirect.Value
 		if hasMacro(target) {
 			w.macros = append(w.macros, rec.Redirect.Text)
@@ -143,9 +111,6 @@ func (w *spfWalk) follow(ctx context.Context, term, target string, top bool, dep
 		// RFC 7208 §5.2 / §6.1: an include or redirect target without a
 		// record is a permerror.
 		w.problems = append(w.problems, term+": "+target+" has no SPF record (receivers get permerror)")
-		if err != nil {
-			w.voids = append(w.voids, term)
-		}
 		return
 	case len(recs) > 1:
 		w.problems = append(w.problems, fmt.Sprintf("%s: %s has %d SPF records (permerror)", term, target, len(recs)))
@@ -157,6 +122,32 @@ func (w *spfWalk) follow(ctx context.Context, term, target string, top bool, dep
 		return
 	}
 	w.walk(ctx, target, rec, top, depth+1)
+}
+
+// spfCount is the SPF evaluator's count of what RFC 7208 §4.6.4 limits —
+// DNS-querying terms (10) and void lookups (2) — for a client that no
+// term matches (spf.Checker.WorstCase), for IPv4 and IPv6 clients: the
+// family with more void terms (an "a" with only AAAA records is void for
+// IPv4 clients), named in family when the two differ. The limits are
+// raised so that the count goes past them.
+func spfCount(ctx context.Context, r dns.Resolver, domain string) (res *spf.Result, family string) {
+	c := spf.Checker{Resolver: r, MaxLookups: 1000, MaxVoidLookups: 1000}
+	v4 := c.WorstCase(ctx, domain, netip.MustParseAddr("192.0.2.1"))
+	if v4.Code == spf.TempError {
+		return v4, ""
+	}
+	v6 := c.WorstCase(ctx, domain, netip.MustParseAddr("2001:db8::1"))
+	switch {
+	case v6.Code == spf.TempError:
+		return v6, ""
+	case v6.VoidLookups > v4.VoidLookups:
+		return v6, "IPv6"
+	case v4.VoidLookups > v6.VoidLookups:
+		return v4, "IPv4"
+	case v6.Lookups > v4.Lookups:
+		return v6, ""
+	}
+	return v4, ""
 }
 
 // suggestSPF is a record to publish for the outbound addresses.
@@ -207,6 +198,15 @@ func (d *doc) spf(ctx context.Context) {
 	}
 	w := &spfWalk{r: d.r, visited: map[string]bool{dom: true}}
 	w.walk(ctx, dom, rec, true, 0)
+	count, family := spfCount(ctx, d.r, dom)
+	if w.temp == nil && count.Code == spf.TempError {
+		w.temp = count.Err
+	}
+	if count.Code == spf.PermError && len(w.problems) == 0 {
+		// What the walk does not see, e.g. an mx term with more than 10
+		// MX names (RFC 7208 §4.6.4).
+		w.problems = append(w.problems, count.Problem)
+	}
 	if len(w.ptr) > 0 {
 		add("spf.syntax", "SPF syntax", Warn, "valid, but uses "+strings.Join(w.ptr, " ")+": RFC 7208 §5.5 says not to (slow, unreliable; some receivers ignore it)",
 			"replace ptr with ip4:/ip6: terms for your servers")
@@ -216,15 +216,18 @@ func (d *doc) spf(ctx context.Context) {
 	if w.temp != nil {
 		add("spf.lookups", "SPF DNS lookups", TempError, dnsFailure("the records SPF refers to", w.temp), tempFix)
 	} else {
-		detail := fmt.Sprintf("%d of the 10 allowed DNS-querying terms (include, a, mx, ptr, exists, redirect; RFC 7208 §4.6.4)", w.lookups)
+		detail := fmt.Sprintf("%d of the %d allowed DNS-querying terms (include, a, mx, ptr, exists, redirect; RFC 7208 §4.6.4), counted by the SPF evaluator for a client no term matches", count.Lookups, spf.DefaultMaxLookups)
+		if count.Code == spf.PermError {
+			detail += ", up to the error that stops receivers"
+		}
 		if len(w.macros) > 0 {
 			detail += "; terms with macros not followed: " + strings.Join(w.macros, " ")
 		}
 		switch {
-		case w.lookups > spf.DefaultMaxLookups:
+		case count.Lookups > spf.DefaultMaxLookups:
 			add("spf.lookups", "SPF DNS lookups", Fail, detail+": receivers give permerror",
 				"remove includes you no longer use, or replace include:/a/mx terms by the ip4:/ip6: ranges they stand for")
-		case w.lookups >= 8:
+		case count.Lookups >= spf.DefaultMaxLookups-2:
 			add("spf.lookups", "SPF DNS lookups", Warn, detail+": close to the limit; a provider adding one include breaks it",
 				"replace include:/a/mx terms by ip4:/ip6: ranges where you can")
 		default:
@@ -237,12 +240,16 @@ func (d *doc) spf(ctx context.Context) {
 		default:
 			add("spf.includes", "SPF includes", Pass, "every include and redirect has one valid record", "")
 		}
-		switch n := len(w.voids); {
-		case n > 2:
-			add("spf.void", "SPF void lookups", Fail, fmt.Sprintf("%d terms find nothing in DNS (%s); more than 2 is permerror (RFC 7208 §4.6.4)", n, strings.Join(w.voids, " ")),
+		voids := strings.Join(count.VoidTerms, " ")
+		if family != "" {
+			voids += " for " + family + " clients"
+		}
+		switch n := count.VoidLookups; {
+		case n > spf.DefaultMaxVoidLookups:
+			add("spf.void", "SPF void lookups", Fail, fmt.Sprintf("%d terms find nothing in DNS (%s); more than %d is permerror (RFC 7208 §4.6.4)", n, voids, spf.DefaultMaxVoidLookups),
 				"remove the terms that point at names without records")
 		case n > 0:
-			add("spf.void", "SPF void lookups", Warn, fmt.Sprintf("%d term(s) find nothing in DNS (%s); 2 are tolerated (RFC 7208 §4.6.4)", n, strings.Join(w.voids, " ")),
+			add("spf.void", "SPF void lookups", Warn, fmt.Sprintf("%d term(s) find nothing in DNS (%s); %d are tolerated (RFC 7208 §4.6.4)", n, voids, spf.DefaultMaxVoidLookups),
 				"remove the terms that point at names without records")
 		default:
 			add("spf.void", "SPF void lookups", Pass, "none", "")
@@ -266,26 +273,11 @@ func (d *doc) spf(ctx context.Context) {
 	for _, ip := range d.o.IPs {
 		res := spf.Check(ctx, d.r, spf.Args{IP: ip, MailFrom: "postmaster@" + dom, Helo: d.o.Helo})
 		it := Item{ID: "spf.ip", Section: SectionSPF, Subject: ip.String(), Title: "SPF authorizes the outbound address"}
-		switch res.Code {
-		case spf.Pass:
-			it.Status, it.Detail = Pass, "pass ("+res.Mechanism+")"
-		case spf.TempError:
-			it.Status, it.Detail, it.Fix = TempError, "temperror: "+res.Problem, tempFix
-		default:
-			it.Status = Fail
-			it.Detail = string(res.Code)
-			if res.Mechanism != "" {
-				it.Detail += " (" + res.Mechanism + ")"
-			}
-			if res.Problem != "" {
-				it.Detail += ": " + res.Problem
-			}
-			term := "ip4:" + ip.Unmap().String()
-			if !ip.Unmap().Is4() {
-				term = "ip6:" + ip.String()
-			}
-			it.Fix = fmt.Sprintf("add %s before the all term of the record at %s", term, dom)
+		term := "ip4:" + ip.Unmap().String()
+		if !ip.Unmap().Is4() {
+			term = "ip6:" + ip.String()
 		}
+		spfOutcome(&it, res, fmt.Sprintf("add %s before the all term of the record at %s", term, dom))
 		d.out.add(it)
 		d.spfHelo(ctx, ip)
 	}
@@ -302,20 +294,30 @@ func (d *doc) spfHelo(ctx context.Context, ip netip.Addr) {
 	c := spf.Checker{Resolver: d.r}
 	res := c.CheckHelo(ctx, spf.Args{IP: ip, Helo: h})
 	suggest := fmt.Sprintf("publish\n%s.\tIN\tTXT\t\"v=spf1 a -all\"", h)
+	if res.Code == spf.None {
+		it.Status, it.Detail, it.Fix = Warn, h+" has no SPF record: bounces (null sender) are checked against it", suggest
+	} else {
+		spfOutcome(&it, res, suggest)
+	}
+	d.out.add(it)
+}
+
+// spfOutcome reads an SPF result into it: pass (with the term that
+// matched), temperror, or else fail with fix, saying what receivers get,
+// the term and the problem.
+func spfOutcome(it *Item, res *spf.Result, fix string) {
 	switch res.Code {
 	case spf.Pass:
 		it.Status, it.Detail = Pass, "pass ("+res.Mechanism+")"
-	case spf.None:
-		it.Status, it.Detail, it.Fix = Warn, h+" has no SPF record: bounces (null sender) are checked against it", suggest
 	case spf.TempError:
 		it.Status, it.Detail, it.Fix = TempError, "temperror: "+res.Problem, tempFix
 	default:
-		it.Status = Fail
-		it.Detail = string(res.Code)
+		it.Status, it.Detail, it.Fix = Fail, string(res.Code), fix
+		if res.Mechanism != "" {
+			it.Detail += " (" + res.Mechanism + ")"
+		}
 		if res.Problem != "" {
 			it.Detail += ": " + res.Problem
 		}
-		it.Fix = suggest
 	}
-	d.out.add(it)
 }

@@ -50,6 +50,8 @@ relay = "` + postfixAddr + `"
 //     whose XML validates against RFC 9990's schema and counts the
 //     messages sent here. reject.test's rua= has no authorisation record:
 //     no report for it.
+//   - sendmail: the same through Postfix's own sendmail -t (postdrop,
+//     pickup, the milter as a local submission) instead of the relay.
 func TestDMARCReports(t *testing.T) {
 	e := getEnv(t)
 	e.need(t, "spf", "dkim", "dmarc")
@@ -202,6 +204,36 @@ func TestDMARCReports(t *testing.T) {
 		postJSON(t, "/api/dmarc/send?flush=1", &out)
 		if out.Sent != 0 {
 			t.Errorf("second flush sent %d", out.Sent)
+		}
+	})
+
+	// The other way to the MTA: Postfix's own sendmail -t (through
+	// postdrop and pickup), for this Postfix instance.
+	t.Run("sendmail", func(t *testing.T) {
+		wrapper := filepath.Join(e.dir, "sendmail")
+		script := "#!/bin/sh\nexec /usr/sbin/sendmail -C " + e.postfixConf + " \"$@\"\n"
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		e.withConfig(t, strings.Replace(dmarcConfig, `relay = "`+postfixAddr+`"`, `sendmail = "`+wrapper+`"`, 1))
+		if r := e.send(ctxT(t), "postfix", hamClient, "alice@good.test", e.hamMessage(newID("postfix", "dmarc-ham"))); !r.dataAccepted() {
+			t.Fatalf("ham not accepted:\n%s", r.out)
+		}
+		var out struct {
+			Sent  int    `json:"sent"`
+			Error string `json:"error"`
+		}
+		postJSON(t, "/api/dmarc/send?flush=1", &out)
+		if out.Sent != 1 || out.Error != "" {
+			t.Fatalf("flush through sendmail: %+v\nhamlet log:\n%s", out, tail(e.log("hamlet.log"), 10))
+		}
+		mail, ok := e.deliveredWith("postfix", "Return-Path: <dmarc-noreply@e2e.test>\nX-Original-To: dmarc-rua@e2e.test\nDelivered-To: dmarc-rua@e2e.test\nReceived: by mx.e2e.test (Postfix, from userid 0)", 30*time.Second)
+		if !ok {
+			t.Fatalf("no report submitted by sendmail in the mailbox\nPostfix log:\n%s", tail(e.log("postfix/maillog"), 20))
+		}
+		reps, err := dmarcreport.Extract([]byte(mail), dmarcreport.Limits{})
+		if err != nil || len(reps) != 1 || reps[0].Policy.Domain != "good.test" || reps[0].Messages() != 1 {
+			t.Errorf("the report through sendmail: %d reports, %v", len(reps), err)
 		}
 	})
 }

@@ -29,6 +29,9 @@ type Classifier interface {
 type Options struct {
 	Checks    []Check
 	Finishers []Finisher
+	// Composers add symbols computed from every check's symbols
+	// (composites), before the policy scores them.
+	Composers []Composer
 	Policy    Policy
 	// Timeout bounds the checks of each phase: a check gets this long
 	// from the moment its phase is reached. Zero means DefaultTimeout.
@@ -48,6 +51,7 @@ type Engine struct {
 	forcing   []bool // per check: may it force an action (see Forcer)
 	byName    map[string]int
 	finishers []Finisher
+	composers []Composer
 	policy    Policy
 	symbols   table
 	timeout   time.Duration
@@ -70,6 +74,7 @@ func New(opts Options) (*Engine, error) {
 		checks:    opts.Checks,
 		byName:    map[string]int{},
 		finishers: opts.Finishers,
+		composers: opts.Composers,
 		policy:    opts.Policy,
 		symbols:   table{},
 		timeout:   opts.Timeout,

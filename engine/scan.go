@@ -287,6 +287,9 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 	if tx.Message != nil && len(tx.Message.Problems) > 0 && final {
 		syms = append(syms, Symbol{Name: SymMalformed, Options: tx.Message.Problems})
 	}
+	for _, c := range s.e.composers {
+		syms = append(syms, c.Compose(tx, syms)...)
+	}
 	s.e.policy.decide(s.e.symbols, syms, v)
 	if !final {
 		// Early: only a forced refusal counts; the score is incomplete,

@@ -256,6 +256,15 @@ type Finisher interface {
 	Finish(ctx context.Context, tx *Transaction, deps Results, v *Verdict) error
 }
 
+// Composer adds symbols that depend on the symbols of every check, as
+// rspamd's composites do ("DMARC_POLICY_REJECT & !R_DKIM_ALLOW"). The
+// engine calls it with the symbols of the finished checks, in verdict
+// order, before the policy scores them; it returns the symbols to add
+// (declared by one of the checks' Symbols) and must not block.
+type Composer interface {
+	Compose(tx *Transaction, syms []Symbol) []Symbol
+}
+
 // Header is a header field to add.
 type Header struct {
 	Name  string

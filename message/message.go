@@ -1,13 +1,3 @@
-// Package message splits an Internet message (RFC 5322) into its header
-// fields and body without losing a byte: DKIM and ARC hash the fields exactly
-// as they were received, so a Field keeps its raw text.
-//
-// Parse never fails. Malformed input (bare LF line ends, a missing blank
-// line, header lines without a colon, NUL bytes) gives a Message whose
-// Problems say what was wrong; the caller decides what that is worth.
-//
-// This package does not decode MIME parts, encoded words or transfer
-// encodings, and does not validate addresses.
 package message
 
 import (

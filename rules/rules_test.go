@@ -454,3 +454,5 @@ func TestLoadFiles(t *testing.T) {
 		t.Fatalf("a pattern naming no file: %v", err)
 	}
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -72,6 +72,8 @@ type Result struct {
 	Lookups     int
 	VoidLookups int
 	Queries     int
+	// VoidTerms are the terms counted in VoidLookups, as written.
+	VoidTerms []string
 }
 
 // Comment returns the human-readable text of the Received-SPF comment

@@ -35,5 +35,10 @@ func CheckTally(name string, rows map[string]int64) error {
 			return fmt.Errorf("%w: tally row %.40q", ErrInvalid, r)
 		}
 	}
+	// More rows in one add than a tally may hold is refused before any
+	// work (Redis would otherwise test each row in one long script).
+	if len(rows) > MaxTallyRows {
+		return fmt.Errorf("%w: %d rows for tally %q, more than the %d allowed", ErrFull, len(rows), name, MaxTallyRows)
+	}
 	return nil
 }

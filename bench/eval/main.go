@@ -36,7 +36,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/mail"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -349,13 +348,13 @@ func arrival(m *message.Message) time.Time {
 	if rs := m.Get("Received"); len(rs) > 0 {
 		v := rs[0].Unfolded()
 		if i := strings.LastIndexByte(v, ';'); i >= 0 {
-			if t, err := mail.ParseDate(strings.TrimSpace(v[i+1:])); err == nil {
+			if t, err := message.ParseDate(strings.TrimSpace(v[i+1:])); err == nil {
 				return t
 			}
 		}
 	}
 	if v, ok := m.First("Date"); ok {
-		if t, err := mail.ParseDate(v); err == nil {
+		if t, err := message.ParseDate(v); err == nil {
 			return t
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,5 +53,12 @@ func TestBriefRun(t *testing.T) {
 		if strings.Contains(target, "hamlet") && len(m[1]) == 0 {
 			t.Errorf("%s: scans by hamlet not reported", target)
 		}
+	}
+	// The filter's CPU is measured (it was once 0.00: the filter was
+	// looked for by process name).
+	if m := regexp.MustCompile(`(?m)^round 1 opensmtpd-hamlet .* filter ([0-9.]+) `).FindSubmatch(out); m == nil {
+		t.Error("opensmtpd-hamlet: no filter CPU reported")
+	} else if f, _ := strconv.ParseFloat(string(m[1]), 64); f <= 0 {
+		t.Errorf("opensmtpd-hamlet: filter CPU %s ms per message", m[1])
 	}
 }

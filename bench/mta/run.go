@@ -122,13 +122,13 @@ func (w *world) run(ctx context.Context, target string) (runResult, error) {
 	scans0, _ := hamletScans()
 	del0 := w.delivered(target)
 	trees := w.trees(target)
-	cpu0 := snapshot(trees)
+	cpu0 := snapshot(trees, w.bin)
 	self0 := selfCPU()
 	start := time.Now()
 	r := w.drive(target, w.o.Messages, w.o.Concurrency)
 	res.Seconds = time.Since(start).Seconds()
 	w.waitDelivered(target, del0+r.accepted, 120*time.Second)
-	cpu1 := snapshot(trees)
+	cpu1 := snapshot(trees, w.bin)
 	self1 := selfCPU()
 	res.Accepted, res.Errors, res.FirstError = r.accepted, r.errors, r.firstError
 	res.PerSecond = float64(r.accepted) / res.Seconds
@@ -290,11 +290,12 @@ const clockTicks = 100 // USER_HZ on Linux
 
 // snapshot returns, for each named tree, the CPU ticks its processes and
 // their reaped children have used; "opensmtpd/hamlet" is the part of the
-// opensmtpd tree in processes named hamlet (the filter).
-func snapshot(trees map[string]int) map[string]float64 {
+// opensmtpd tree that runs filterBin (`hamlet opensmtpd`, the filter),
+// found by its command line: the process name is the binary's file name,
+// cut to 15 bytes, and need not be "hamlet" (-hamlet names any binary).
+func snapshot(trees map[string]int, filterBin string) map[string]float64 {
 	type proc struct {
 		ppid  int
-		comm  string
 		ticks float64
 	}
 	procs := map[int]proc{}
@@ -310,8 +311,8 @@ func snapshot(trees map[string]int) map[string]float64 {
 			continue
 		}
 		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < 0 {
+		end := strings.LastIndexByte(s, ')')
+		if end < 0 {
 			continue
 		}
 		f := strings.Fields(s[end+1:])
@@ -325,7 +326,7 @@ func snapshot(trees map[string]int) map[string]float64 {
 			v, _ := strconv.ParseFloat(f[k], 64)
 			t += v
 		}
-		procs[pid] = proc{ppid: ppid, comm: s[open+1 : end], ticks: t}
+		procs[pid] = proc{ppid: ppid, ticks: t}
 		children[ppid] = append(children[ppid], pid)
 	}
 	out := map[string]float64{}
@@ -339,13 +340,23 @@ func snapshot(trees map[string]int) map[string]float64 {
 				continue
 			}
 			out[name] += pr.ticks
-			if name == "opensmtpd" && pr.comm == "hamlet" {
+			if name == "opensmtpd" && isFilter(p, filterBin) {
 				out["opensmtpd/hamlet"] += pr.ticks
 			}
 			stack = append(stack, children[p]...)
 		}
 	}
 	return out
+}
+
+// isFilter reports whether process pid runs `bin opensmtpd …`.
+func isFilter(pid int, bin string) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return false
+	}
+	argv := strings.Split(string(b), "\x00")
+	return len(argv) > 1 && argv[0] == bin && argv[1] == "opensmtpd"
 }
 
 // selfCPU is this process's CPU time and its waited-for children's (the

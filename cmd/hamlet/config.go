@@ -141,6 +141,17 @@ func encodeSettings(w io.Writer, s *daemon.Settings) error {
 		} else if tag != "" {
 			key = tag
 		}
+		if fv := v.Field(i); fv.Kind() == reflect.Slice {
+			// An array of tables ([[rules]]): printed as it is.
+			if fv.Len() > 0 {
+				arr, err := asTable(map[string]any{key: fv.Interface()})
+				if err != nil {
+					return fmt.Errorf("%s: %w", key, err)
+				}
+				all[key] = arr[key]
+			}
+			continue
+		}
 		sec, err := asTable(v.Field(i).Interface())
 		if err != nil {
 			return fmt.Errorf("%s: %w", key, err)

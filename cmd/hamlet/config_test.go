@@ -45,12 +45,13 @@ hostnames = ["co.uk"]
 // The configuration printed is the one in effect (the file's values over
 // the defaults), and is itself a valid file that gives the same output.
 func TestConfigCheckPrintsEffective(t *testing.T) {
-	cfg := writeConfig(t, "[scan]\ntimeout = \"7s\"\n[senderscore]\ntag_below = 50\n[milter]\nlisten = [\"0.0.0.0:11332\"]\n")
+	cfg := writeConfig(t, "[scan]\ntimeout = \"7s\"\n[senderscore]\ntag_below = 50\n[milter]\nlisten = [\"0.0.0.0:11332\"]\n"+
+		"[[rules]]\nname = \"LOCAL_HELO\"\nfield = \"helo\"\nvalues = [\"bad.example\"]\n")
 	var out, errb bytes.Buffer
 	if code := run([]string{"config", "check", "-c", cfg}, nil, &out, &errb); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errb.String())
 	}
-	for _, want := range []string{"timeout = \"7s\"", "tag_below = 50", "[greylist]", "max_inflight_bytes = 268435456"} {
+	for _, want := range []string{"timeout = \"7s\"", "tag_below = 50", "[greylist]", "max_inflight_bytes = 268435456", "[[rules]]", `name = "LOCAL_HELO"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("effective configuration lacks %q:\n%s", want, out.String())
 		}

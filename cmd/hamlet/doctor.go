@@ -140,7 +140,7 @@ func fromSettings(st *daemon.Settings, o *doctor.Options, stderr io.Writer) {
 	if len(o.DNSLists) == 0 {
 		o.Lists = c.Lists
 	}
-	o.SenderscoreZone = c.SenderscoreZone
+	o.SenderscoreZone, o.SenderscoreBands = c.SenderscoreZone, c.SenderscoreBands
 	if len(o.Selectors) == 0 {
 		o.Selectors = c.Selectors
 	}

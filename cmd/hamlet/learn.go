@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/bayes"
+	"github.com/hamlet-mail/hamlet/content"
 	"github.com/hamlet-mail/hamlet/daemon"
+	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/internal/mailbox"
 	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/store"
@@ -108,7 +110,11 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "hamlet learn: this store keeps no Bayes tokens")
 				return exitFail
 			}
-			lr = &storeLearner{c: bayes.New(bs, s.Bayes, nil)}
+			sl := &storeLearner{c: bayes.New(bs, s.Bayes, nil)}
+			if fs, ok := st.(store.Fuzzy); ok && s.Fuzzy.Learn {
+				sl.fz = fuzzy.New(fs, s.Fuzzy, nil)
+			}
+			lr = sl
 		}
 	}
 	if ctlURL != "" {
@@ -162,11 +168,45 @@ type learnMsg struct {
 	source string
 	raw    []byte
 	item   store.BayesItem
+	// fuzzy are the message's near-duplicate hashes, when the learner
+	// feeds them.
+	fuzzy []fuzzy.Hash
 }
 
-type storeLearner struct{ c *bayes.Classifier }
+// storeLearner learns into the store: Bayes, and the fuzzy hashes of the
+// messages Bayes learned (as the controller's learn endpoints do).
+type storeLearner struct {
+	c  *bayes.Classifier
+	fz *fuzzy.DB
+}
 
-func (l *storeLearner) learn(ctx context.Context, msgs []learnMsg, _ store.BayesClass, tally *learnTally) error {
+// hashes returns the fuzzy hashes of c when the learner feeds them.
+func (l *storeLearner) hashes(c *content.Message) []fuzzy.Hash {
+	if l.fz == nil {
+		return nil
+	}
+	return l.fz.Hashes(c)
+}
+
+// learnFuzzy feeds the fuzzy hashes of the messages Bayes learned.
+func (l *storeLearner) learnFuzzy(ctx context.Context, msgs []learnMsg, out []store.BayesOutcome, class store.BayesClass) error {
+	var hs []fuzzy.Hash
+	for i, m := range msgs {
+		if out[i] != store.BayesAlready {
+			hs = append(hs, m.fuzzy...)
+		}
+	}
+	if l.fz == nil || len(hs) == 0 {
+		return nil
+	}
+	if class == store.BayesSpam {
+		return l.fz.LearnSpam(ctx, hs)
+	}
+	_, err := l.fz.LearnHam(ctx, hs)
+	return err
+}
+
+func (l *storeLearner) learn(ctx context.Context, msgs []learnMsg, class store.BayesClass, tally *learnTally) error {
 	items := make([]store.BayesItem, len(msgs))
 	for i, m := range msgs {
 		items[i] = m.item
@@ -177,6 +217,9 @@ func (l *storeLearner) learn(ctx context.Context, msgs []learnMsg, _ store.Bayes
 	}
 	for _, o := range out {
 		tally.add(o)
+	}
+	if err := l.learnFuzzy(ctx, msgs, out, class); err != nil {
+		return fmt.Errorf("fuzzy hashes: %w", err)
 	}
 	return nil
 }
@@ -256,7 +299,8 @@ func runLearn(ctx context.Context, paths []string, class store.BayesClass, lr le
 			defer wg.Done()
 			for m := range raws {
 				msg := message.Parse(m.Raw)
-				t := bayes.TokenizeMessage(msg)
+				c := content.Parse(msg, content.Limits{})
+				t := bayes.Tokenize(bayes.FromContent(c))
 				if len(t) < bayes.MinTokens {
 					mu.Lock()
 					tally.skipped++
@@ -264,7 +308,11 @@ func runLearn(ctx context.Context, paths []string, class store.BayesClass, lr le
 					prog.step(1)
 					continue
 				}
-				toks <- learnMsg{source: m.Source, raw: m.Raw, item: bayes.Item(msg, t, class)}
+				lm := learnMsg{source: m.Source, raw: m.Raw, item: bayes.Item(msg, t, class)}
+				if sl, ok := lr.(*storeLearner); ok {
+					lm.fuzzy = sl.hashes(c)
+				}
+				toks <- lm
 			}
 		}()
 	}

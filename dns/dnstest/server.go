@@ -2,6 +2,7 @@ package dnstest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -16,8 +17,9 @@ import (
 // follows CNAMEs inside its data, answers NXDOMAIN or NODATA with a SOA
 // (so that negative answers can be cached, RFC 2308), truncates UDP answers
 // larger than the client's EDNS0 size (512 without EDNS0), and can be told
-// to never answer, or to SERVFAIL, for a name. It counts the queries it
-// receives per name and type.
+// to never answer, or to SERVFAIL, for a name, or to lose or delay a
+// share of all queries (Lossy). It counts the queries it receives per name
+// and type.
 type Server struct {
 	udp, tcp *mdns.Server
 	addr     string
@@ -29,6 +31,13 @@ type Server struct {
 	servfail map[string]bool
 	delay    map[string]time.Duration
 	counts   map[string]int // "TYPE name" → queries
+
+	// Lossy: shares of queries dropped and delayed, the delay, and how
+	// many were.
+	dropRate, delayRate float64
+	lossyDelay          time.Duration
+	rng                 *rand.Rand
+	dropped, delayed    int
 }
 
 // NewServer starts a server on 127.0.0.1 with a random port. Use Close.
@@ -134,12 +143,31 @@ func (s *Server) Delay(name string, d time.Duration) {
 	s.delay[mdns.Fqdn(strings.ToLower(name))] = d
 }
 
-// Reset clears the hang/servfail/delay settings and the counters.
+// Lossy makes the server, for every name, drop the share drop of the
+// queries (no answer: the client's timeout and retry) and answer the share
+// delay of them d late, as a congested network or resolver would. The
+// choice is pseudo-random from a fixed seed. Lossy(0, 0, 0) ends it.
+func (s *Server) Lossy(drop, delay float64, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropRate, s.delayRate, s.lossyDelay = drop, delay, d
+	s.rng = rand.New(rand.NewPCG(1, 2))
+}
+
+// Lost returns how many queries Lossy dropped and delayed.
+func (s *Server) Lost() (dropped, delayed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped, s.delayed
+}
+
+// Reset clears the hang/servfail/delay/lossy settings and the counters.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hang, s.servfail = map[string]bool{}, map[string]bool{}
 	s.delay, s.counts = map[string]time.Duration{}, map[string]int{}
+	s.dropRate, s.delayRate, s.lossyDelay, s.dropped, s.delayed = 0, 0, 0, 0, 0
 }
 
 func (s *Server) set(m map[string]bool, name string, v bool) {
@@ -184,6 +212,16 @@ func (s *Server) serve(w mdns.ResponseWriter, req *mdns.Msg) {
 	s.mu.Lock()
 	s.counts[mdns.TypeToString[q.Qtype]+" "+name]++
 	hang, fail, delay := s.hang[name], s.servfail[name], s.delay[name]
+	if s.dropRate > 0 || s.delayRate > 0 {
+		switch r := s.rng.Float64(); {
+		case r < s.dropRate:
+			hang = true
+			s.dropped++
+		case r < s.dropRate+s.delayRate:
+			delay = max(delay, s.lossyDelay)
+			s.delayed++
+		}
+	}
 	s.mu.Unlock()
 	if hang {
 		return

@@ -12,34 +12,8 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/engine/enginetest"
 )
-
-// fakeCheck is a check whose behaviour is a function of the transaction.
-type fakeCheck struct {
-	name  string
-	phase engine.Phase
-	syms  []engine.SymbolDef
-	run   func(ctx context.Context, tx *engine.Transaction) engine.Result
-}
-
-func (c *fakeCheck) Name() string                { return c.name }
-func (c *fakeCheck) Phase() engine.Phase         { return c.phase }
-func (c *fakeCheck) After() []string             { return nil }
-func (c *fakeCheck) Symbols() []engine.SymbolDef { return c.syms }
-func (c *fakeCheck) Run(ctx context.Context, tx *engine.Transaction, _ engine.Results) engine.Result {
-	return c.run(ctx, tx)
-}
-
-// arFinisher adds an Authentication-Results field, as the real finisher
-// will.
-type arFinisher struct{}
-
-func (arFinisher) Name() string                { return "authres" }
-func (arFinisher) Symbols() []engine.SymbolDef { return nil }
-func (arFinisher) Finish(_ context.Context, tx *engine.Transaction, _ engine.Results, v *engine.Verdict) error {
-	v.AddHeaders = append([]engine.Header{{Name: "Authentication-Results", Value: "mx.test; iprev=pass smtp.remote-ip=" + tx.ClientIP.String()}}, v.AddHeaders...)
-	return nil
-}
 
 // stuckFinisher ignores its deadline for a message whose Subject says
 // "stuck": an engine that does not answer at all.
@@ -91,9 +65,9 @@ func (r *recorder) connects() []engine.Transaction {
 func fakeEngine(t testing.TB, rec *recorder, timeout time.Duration) *engine.Engine {
 	t.Helper()
 	checks := []engine.Check{
-		&fakeCheck{name: "conn", phase: engine.PhaseConnect,
-			syms: []engine.SymbolDef{{Name: "BLOCKED_IP", Weight: 0}},
-			run: func(ctx context.Context, tx *engine.Transaction) engine.Result {
+		&enginetest.Check{Label: "conn", Stage: engine.PhaseConnect,
+			Defs: []engine.SymbolDef{{Name: "BLOCKED_IP", Weight: 0}},
+			Fn: func(ctx context.Context, tx *engine.Transaction) engine.Result {
 				rec.mu.Lock()
 				rec.conn = append(rec.conn, *tx)
 				rec.mu.Unlock()
@@ -102,9 +76,9 @@ func fakeEngine(t testing.TB, rec *recorder, timeout time.Duration) *engine.Engi
 				}
 				return engine.Result{}
 			}},
-		&fakeCheck{name: "mail", phase: engine.PhaseMail,
-			syms: []engine.SymbolDef{{Name: "SOFT_SENDER", Weight: 0}},
-			run: func(ctx context.Context, tx *engine.Transaction) engine.Result {
+		&enginetest.Check{Label: "mail", Stage: engine.PhaseMail,
+			Defs: []engine.SymbolDef{{Name: "SOFT_SENDER", Weight: 0}},
+			Fn: func(ctx context.Context, tx *engine.Transaction) engine.Result {
 				switch {
 				case strings.HasPrefix(tx.MailFrom, "soft@"):
 					return engine.Result{Symbols: []engine.Symbol{{Name: "SOFT_SENDER", Force: engine.SoftReject, Message: "4.7.1 Come back later"}}}
@@ -113,9 +87,9 @@ func fakeEngine(t testing.TB, rec *recorder, timeout time.Duration) *engine.Engi
 				}
 				return engine.Result{}
 			}},
-		&fakeCheck{name: "rcpt", phase: engine.PhaseRcpt,
-			syms: []engine.SymbolDef{{Name: "BAD_RCPT", Weight: 0}},
-			run: func(ctx context.Context, tx *engine.Transaction) engine.Result {
+		&enginetest.Check{Label: "rcpt", Stage: engine.PhaseRcpt,
+			Defs: []engine.SymbolDef{{Name: "BAD_RCPT", Weight: 0}},
+			Fn: func(ctx context.Context, tx *engine.Transaction) engine.Result {
 				for _, r := range tx.Rcpts {
 					if strings.HasPrefix(r, "bad@") {
 						return engine.Result{Symbols: []engine.Symbol{{Name: "BAD_RCPT", Force: engine.Reject}}}
@@ -123,9 +97,9 @@ func fakeEngine(t testing.TB, rec *recorder, timeout time.Duration) *engine.Engi
 				}
 				return engine.Result{}
 			}},
-		&fakeCheck{name: "data", phase: engine.PhaseData,
-			syms: []engine.SymbolDef{{Name: "TEST_SCORE", Weight: 1}},
-			run: func(ctx context.Context, tx *engine.Transaction) engine.Result {
+		&enginetest.Check{Label: "data", Stage: engine.PhaseData,
+			Defs: []engine.SymbolDef{{Name: "TEST_SCORE", Weight: 1}},
+			Fn: func(ctx context.Context, tx *engine.Transaction) engine.Result {
 				m := tx.Message
 				id, _ := m.First("Message-ID")
 				rec.mu.Lock()
@@ -147,7 +121,9 @@ func fakeEngine(t testing.TB, rec *recorder, timeout time.Duration) *engine.Engi
 	pol := engine.DefaultPolicy()
 	pol.Thresholds[engine.RewriteSubject] = 8
 	e, err := engine.New(engine.Options{
-		Checks: checks, Finishers: []engine.Finisher{arFinisher{}, stuckFinisher{}}, Policy: pol,
+		Checks: checks, Finishers: []engine.Finisher{enginetest.AuthResults(func(tx *engine.Transaction) string {
+			return "mx.test; iprev=pass smtp.remote-ip=" + tx.ClientIP.String()
+		}), stuckFinisher{}}, Policy: pol,
 		Timeout: timeout, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

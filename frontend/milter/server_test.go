@@ -487,15 +487,13 @@ func TestUnixSocketAndShutdown(t *testing.T) {
 	c, err := Dial(context.Background(), "unix:"+path, ClientOptions{})
 	must(t, err)
 	open(t, c, "203.0.113.50", "i.example.org", "i.example.org")
-	// An idle connection between messages is closed by Shutdown at once.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// An idle connection between messages is closed by Shutdown at once:
+	// the client never closes it, so a Shutdown that waited for it would
+	// end with ctx's error, not nil.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	start := time.Now()
 	if err := srv.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if time.Since(start) > 2*time.Second {
-		t.Errorf("Shutdown took %v with only an idle connection", time.Since(start))
+		t.Fatalf("Shutdown with only an idle connection: %v", err)
 	}
 	if err := <-done; err != ErrServerClosed {
 		t.Errorf("Serve: %v", err)

@@ -14,32 +14,9 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/engine/enginetest"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 )
-
-type fakeCheck struct {
-	name  string
-	phase engine.Phase
-	syms  []engine.SymbolDef
-	run   func(ctx context.Context, tx *engine.Transaction) engine.Result
-}
-
-func (c *fakeCheck) Name() string                { return c.name }
-func (c *fakeCheck) Phase() engine.Phase         { return c.phase }
-func (c *fakeCheck) After() []string             { return nil }
-func (c *fakeCheck) Symbols() []engine.SymbolDef { return c.syms }
-func (c *fakeCheck) Run(ctx context.Context, tx *engine.Transaction, _ engine.Results) engine.Result {
-	return c.run(ctx, tx)
-}
-
-type arFinisher struct{}
-
-func (arFinisher) Name() string                { return "authres" }
-func (arFinisher) Symbols() []engine.SymbolDef { return nil }
-func (arFinisher) Finish(_ context.Context, tx *engine.Transaction, _ engine.Results, v *engine.Verdict) error {
-	v.AddHeaders = append([]engine.Header{{Name: "Authentication-Results", Value: "mx.test; iprev=pass"}}, v.AddHeaders...)
-	return nil
-}
 
 // seen records the transactions the engine saw at end of message, by
 // Message-ID.
@@ -63,8 +40,8 @@ func startHamlet(t *testing.T) (string, *seen) {
 	t.Helper()
 	rec := &seen{txs: map[string]engine.Transaction{}, raw: map[string]string{}}
 	checks := []engine.Check{
-		&fakeCheck{name: "conn", phase: engine.PhaseConnect, syms: []engine.SymbolDef{{Name: "BLOCKED"}},
-			run: func(ctx context.Context, tx *engine.Transaction) engine.Result {
+		&enginetest.Check{Label: "conn", Stage: engine.PhaseConnect, Defs: []engine.SymbolDef{{Name: "BLOCKED"}},
+			Fn: func(ctx context.Context, tx *engine.Transaction) engine.Result {
 				switch tx.ClientIP.String() {
 				case "192.0.2.66":
 					return engine.Result{Symbols: []engine.Symbol{{Name: "BLOCKED", Force: engine.Reject, Message: "5.7.1 Blocked, 100% sure"}}}
@@ -73,8 +50,8 @@ func startHamlet(t *testing.T) (string, *seen) {
 				}
 				return engine.Result{}
 			}},
-		&fakeCheck{name: "data", phase: engine.PhaseData, syms: []engine.SymbolDef{{Name: "TEST_SCORE", Weight: 1}},
-			run: func(ctx context.Context, tx *engine.Transaction) engine.Result {
+		&enginetest.Check{Label: "data", Stage: engine.PhaseData, Defs: []engine.SymbolDef{{Name: "TEST_SCORE", Weight: 1}},
+			Fn: func(ctx context.Context, tx *engine.Transaction) engine.Result {
 				id, _ := tx.Message.First("Message-ID")
 				rec.mu.Lock()
 				rec.txs[strings.TrimSpace(id)] = *tx
@@ -87,7 +64,7 @@ func startHamlet(t *testing.T) (string, *seen) {
 				return engine.Result{}
 			}},
 	}
-	e, err := engine.New(engine.Options{Checks: checks, Finishers: []engine.Finisher{arFinisher{}}, Policy: engine.DefaultPolicy(),
+	e, err := engine.New(engine.Options{Checks: checks, Finishers: []engine.Finisher{enginetest.AuthResults(func(tx *engine.Transaction) string { return "mx.test; iprev=pass" })}, Policy: engine.DefaultPolicy(),
 		Timeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

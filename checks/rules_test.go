@@ -1,0 +1,94 @@
+package checks
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/rules"
+)
+
+// emitter is a check that emits fixed symbols.
+type emitter struct {
+	defs []engine.SymbolDef
+	emit []engine.Symbol
+}
+
+func (*emitter) Name() string                  { return "emitter" }
+func (*emitter) Phase() engine.Phase           { return engine.PhaseConnect }
+func (*emitter) After() []string               { return nil }
+func (e *emitter) Symbols() []engine.SymbolDef { return e.defs }
+func (e *emitter) Run(context.Context, *engine.Transaction, engine.Results) engine.Result {
+	return engine.Result{Symbols: e.emit}
+}
+
+func rulesEngine(t *testing.T, specs []rules.Spec, other *emitter, force map[string]engine.Action) *engine.Engine {
+	t.Helper()
+	set, err := rules.Compile(specs, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRules(set, nil)
+	p := engine.DefaultPolicy()
+	p.Thresholds[engine.Greylist] = 0
+	p.Force = force
+	e, err := engine.New(engine.Options{Checks: []engine.Check{other, r}, Composers: []engine.Composer{r},
+		Finishers: []engine.Finisher{r.PreResult()}, Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestRulesPreResults: accept beats the score and other checks' forced
+// actions but not a local rule's; skip_greylist only undoes greylist; a
+// composite over another check's symbol forces its action.
+func TestRulesPreResults(t *testing.T) {
+	specs := []rules.Spec{
+		{Name: "ALLOW_NET", Field: "ip", Values: []string{"192.0.2.0/24"}, PreResult: "accept", Weight: -1},
+		{Name: "EXE", Field: "attachment_name", Match: "glob", Values: []string{"*.exe"}, Action: "reject", Message: "5.7.1 no exe"},
+		{Name: "VIP", Field: "rcpt", Values: []string{"boss@example.org"}, PreResult: "skip_greylist"},
+		{Name: "NO_PTR_AND_VIP", Expression: "RDNS_NONE & VIP", Action: "soft_reject", Message: "4.7.1 later"},
+	}
+	other := &emitter{defs: []engine.SymbolDef{{Name: "RDNS_NONE", Weight: 2}, {Name: "BIG", Weight: 20}}}
+	exe := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=a.exe\r\n\r\nx\r\n--b--\r\n"
+	tests := []struct {
+		name   string
+		ip     string
+		rcpt   string
+		emit   []string
+		force  map[string]engine.Action
+		body   string
+		action engine.Action
+		forced string
+	}{
+		{"accept beats the score", "192.0.2.9", "a@example.org", []string{"BIG"}, nil, "", engine.NoAction, ""},
+		{"accept beats another check's force", "192.0.2.9", "a@example.org", []string{"RDNS_NONE"}, map[string]engine.Action{"RDNS_NONE": engine.Reject}, "", engine.NoAction, ""},
+		{"a local force beats accept", "192.0.2.9", "a@example.org", nil, nil, exe, engine.Reject, "EXE"},
+		{"not in the network", "198.51.100.1", "a@example.org", []string{"BIG"}, nil, "", engine.Reject, ""},
+		{"skip greylisting", "198.51.100.1", "boss@example.org", nil, nil, "", engine.NoAction, ""},
+		{"greylisted without it", "198.51.100.1", "a@example.org", nil, nil, "", engine.Greylist, ""},
+		{"skip_greylist does not lower a reject", "198.51.100.1", "boss@example.org", []string{"BIG", "RDNS_NONE"}, nil, "", engine.Reject, ""},
+		{"composite forces", "198.51.100.1", "boss@example.org", []string{"RDNS_NONE"}, nil, "", engine.SoftReject, "NO_PTR_AND_VIP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			other.emit = nil
+			for _, n := range tt.emit {
+				other.emit = append(other.emit, engine.Symbol{Name: n})
+			}
+			e := rulesEngine(t, specs, other, tt.force)
+			body := tt.body
+			if body == "" {
+				body = "Subject: x\r\n\r\nhi\r\n"
+			}
+			v := e.Scan(context.Background(), &engine.Transaction{ClientIP: netip.MustParseAddr(tt.ip), Rcpts: []string{tt.rcpt},
+				Message: message.Parse([]byte(body))})
+			if v.Action != tt.action || v.ForcedBy != tt.forced {
+				t.Fatalf("action %v forced by %q, want %v by %q (%+v)", v.Action, v.ForcedBy, tt.action, tt.forced, v.Symbols)
+			}
+		})
+	}
+}

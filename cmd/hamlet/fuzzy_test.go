@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hamlet-mail/hamlet/content"
+	"github.com/hamlet-mail/hamlet/fuzzy"
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
+	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/bolt"
+)
+
+// fuzzyMail is a spam text and a copy of it with a few words changed.
+func fuzzyMail(name string) []byte {
+	return []byte("From: Lottery <win@promo.example>\r\nTo: " + name + "@example.org\r\nSubject: your prize\r\n\r\n" +
+		"Dear " + name + ", congratulations! Your address was selected in our annual international lottery and you " +
+		"have won a large sum of money. To claim your prize contact our agent with your full name, address and " +
+		"telephone number before the end of the month, or the prize goes back to the treasury. Keep this notice " +
+		"confidential until your claim has been processed.\r\n")
+}
+
+// TestLearnFeedsFuzzy: hamlet learn --spam stores the fuzzy hashes of
+// what Bayes learned, a near copy then matches; learn --ham of a near copy
+// removes them.
+func TestLearnFeedsFuzzy(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	spam := filepath.Join(dir, "spam.eml")
+	os.WriteFile(spam, fuzzyMail("alice"), 0o600)
+	near := filepath.Join(dir, "near.eml")
+	os.WriteFile(near, fuzzyMail("bob"), 0o600)
+
+	matches := func() []fuzzy.Match {
+		t.Helper()
+		st, err := bolt.Open(filepath.Join(data, bolt.FileName), store.Options{SweepInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		db := fuzzy.New(st, fuzzy.DefaultConfig(), nil)
+		raw, _ := os.ReadFile(near)
+		ms, err := db.Check(context.Background(), db.Hashes(content.Parse(message.Parse(raw), content.Limits{})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	if code, out, errs := runLearnCmd(t, "--data", data, "--spam", spam); code != 0 {
+		t.Fatalf("learn --spam = %d\n%s%s", code, out, errs)
+	}
+	ms := matches()
+	if len(ms) != 1 || ms[0].Flag != fuzzy.FlagDenied || ms[0].Value != fuzzy.DefaultConfig().LearnWeight {
+		t.Fatalf("near copy after learn --spam: %+v", ms)
+	}
+	// Learned again: Bayes says already learned, the weight does not grow.
+	runLearnCmd(t, "--data", data, "--spam", spam)
+	if ms := matches(); len(ms) != 1 || ms[0].Value != fuzzy.DefaultConfig().LearnWeight {
+		t.Errorf("after a second learn of the same message: %+v", ms)
+	}
+	if code, out, errs := runLearnCmd(t, "--data", data, "--ham", near); code != 0 {
+		t.Fatalf("learn --ham = %d\n%s%s", code, out, errs)
+	}
+	if ms := matches(); len(ms) != 0 {
+		t.Errorf("after learn --ham of the near copy: %+v", ms)
+	}
+}
+
+// TestRspamcFuzzyAgainstServe: rspamc fuzzy_add, a scan of a near copy
+// (FUZZY_DENIED with the hash in the option), fuzzy_delhash of that hash,
+// fuzzy_del, and learn_spam feeding the hashes, against `hamlet serve`.
+func TestRspamcFuzzyAgainstServe(t *testing.T) {
+	rspamc := sharedtest.Require(t, "rspamc", "rspamd")
+	cfg := writeConfig(t, `
+[scan]
+listen = ["127.0.0.1:0"]
+[controller]
+listen = "127.0.0.1:0"
+[milter]
+listen = []
+[dns]
+servers = ["127.0.0.1:9"]
+`)
+	d := startServe(t, "-c", cfg, "--data", t.TempDir())
+	ctl := d.addrs["controller"]
+	dir := t.TempDir()
+	file := func(name string, raw []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, raw, 0o600)
+		return p
+	}
+	spam, near := file("spam.eml", fuzzyMail("alice")), file("near.eml", fuzzyMail("bob"))
+	run := func(args ...string) string {
+		var out bytes.Buffer
+		cmd := exec.Command(rspamc, append([]string{"-h", ctl}, args...)...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Logf("rspamc %v: %v", args, err)
+		}
+		return out.String()
+	}
+	if out := run("symbols", near); strings.Contains(out, "FUZZY_") {
+		t.Fatalf("before any add:\n%s", out)
+	}
+	if out := run("fuzzy_add", "-f", "1", "-w", "10", spam); !strings.Contains(out, "success = true") {
+		t.Fatalf("fuzzy_add:\n%s", out)
+	}
+	out := run("symbols", near)
+	m := regexp.MustCompile(`FUZZY_DENIED \(([0-9.]+)\)\[1:([0-9a-f]{32}):([0-9.]+):txt\]`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("near copy after fuzzy_add: no FUZZY_DENIED(score)[1:hash:share:txt]\n%s", out)
+	}
+	t.Logf("near copy: FUZZY_DENIED(%s) share %s", m[1], m[3])
+	if out := run("fuzzy_delhash", m[2]); !strings.Contains(out, "success = true") {
+		t.Fatalf("fuzzy_delhash %s:\n%s", m[2], out)
+	}
+	if out := run("symbols", near); strings.Contains(out, "FUZZY_DENIED") {
+		t.Fatalf("after fuzzy_delhash:\n%s", out)
+	}
+	// learn_spam feeds the hashes; fuzzy_del removes them.
+	if out := run("learn_spam", spam); !strings.Contains(out, "success = true") {
+		t.Fatalf("learn_spam:\n%s", out)
+	}
+	if out := run("symbols", near); !strings.Contains(out, "FUZZY_DENIED") {
+		t.Fatalf("near copy after learn_spam:\n%s", out)
+	}
+	if out := run("fuzzy_del", spam); !strings.Contains(out, "success = true") {
+		t.Fatalf("fuzzy_del:\n%s", out)
+	}
+	if out := run("symbols", near); strings.Contains(out, "FUZZY_DENIED") {
+		t.Fatalf("after fuzzy_del:\n%s", out)
+	}
+	if out := run("fuzzy_add", "-f", "7", spam); strings.Contains(out, "success = true") || !strings.Contains(out, fmt.Sprint(400)) {
+		t.Errorf("fuzzy_add with an unknown flag:\n%s", out)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait(t)
+}

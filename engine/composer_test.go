@@ -1,0 +1,59 @@
+package engine
+
+import (
+	"context"
+	"testing"
+)
+
+// andNot is a composite "A & !B" giving C.
+type andNot struct{ saw []string }
+
+func (c *andNot) Compose(_ *Transaction, syms []Symbol) []Symbol {
+	has := map[string]bool{}
+	for _, s := range syms {
+		has[s.Name] = true
+		c.saw = append(c.saw, s.Name)
+	}
+	if has["A"] && !has["B"] {
+		return []Symbol{{Name: "C", Options: []string{"A & !B"}, Force: Reject, Message: "5.7.1 composite"}}
+	}
+	return nil
+}
+
+// TestComposer: a composer sees every check's symbols and its own are
+// scored and may force the action.
+func TestComposer(t *testing.T) {
+	for _, tt := range []struct {
+		emitB bool
+		want  Action
+		score float64
+	}{{false, Reject, 3}, {true, NoAction, 1.5}} {
+		a := &fakeCheck{name: "a", phase: PhaseConnect, defs: []SymbolDef{sym("A", 1), sym("C", 2)}, emit: []Symbol{{Name: "A"}}}
+		b := &fakeCheck{name: "b", phase: PhaseData, defs: []SymbolDef{sym("B", 0.5)}}
+		if tt.emitB {
+			b.emit = []Symbol{{Name: "B"}}
+		}
+		comp := &andNot{}
+		e, err := New(Options{Checks: []Check{a, b}, Composers: []Composer{comp}, Policy: DefaultPolicy()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := e.Scan(context.Background(), &Transaction{})
+		if v.Action != tt.want || v.Score != tt.score {
+			t.Fatalf("B emitted %v: action %v score %.2f, want %v %.2f", tt.emitB, v.Action, v.Score, tt.want, tt.score)
+		}
+		if tt.want == Reject && (v.ForcedBy != "C" || v.Reply != "5.7.1 composite") {
+			t.Fatalf("forced by %q reply %q", v.ForcedBy, v.Reply)
+		}
+		if len(comp.saw) != 1+btoi(tt.emitB) {
+			t.Fatalf("composer saw %q", comp.saw)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
