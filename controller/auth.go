@@ -120,7 +120,8 @@ type session struct {
 	csrf    string
 	level   Level
 	by      string
-	expires time.Time
+	expires time.Time // idle expiry, moved on by every request
+	end     time.Time // SessionMaxAge after the login
 }
 
 type failures struct {
@@ -272,12 +273,12 @@ func randomToken() string {
 }
 
 func (a *authenticator) newSession(w http.ResponseWriter, r *http.Request, lvl Level, by string) *session {
-	s := &session{id: randomToken(), csrf: randomToken(), level: lvl, by: by, expires: a.o.Now().Add(a.o.SessionTTL)}
+	now := a.o.Now()
+	s := &session{id: randomToken(), csrf: randomToken(), level: lvl, by: by, expires: now.Add(a.o.SessionTTL), end: now.Add(a.o.SessionMaxAge)}
 	a.mu.Lock()
 	if len(a.sessions) >= maxSessions {
-		now := a.o.Now()
 		for k, v := range a.sessions {
-			if now.After(v.expires) {
+			if v.over(now) {
 				delete(a.sessions, k)
 			}
 		}
@@ -288,8 +289,28 @@ func (a *authenticator) newSession(w http.ResponseWriter, r *http.Request, lvl L
 	a.sessions[s.id] = s
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
 	return s
+}
+
+// over reports whether the session has ended at now (idle too long, or
+// logged in too long ago).
+func (s *session) over(now time.Time) bool { return now.After(s.expires) || now.After(s.end) }
+
+// secureRequest reports whether the browser reached us over TLS: our
+// own, or a reverse proxy's that says so (X-Forwarded-Proto, RFC 7239
+// Forwarded). A forged claim only makes the cookie stricter: a browser
+// then keeps it off plain HTTP.
+func secureRequest(r *http.Request) bool {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return true
+	}
+	for _, f := range strings.Split(r.Header.Get("Forwarded"), ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && strings.EqualFold(k, "proto") && strings.EqualFold(strings.Trim(v, `"`), "https") {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *authenticator) session(id string) *session {
@@ -300,7 +321,7 @@ func (a *authenticator) session(id string) *session {
 		return nil
 	}
 	now := a.o.Now()
-	if now.After(s.expires) {
+	if s.over(now) {
 		delete(a.sessions, id)
 		return nil
 	}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+
+	"github.com/hamlet-mail/hamlet/config/duration"
 )
 
 // Config is the [controller] section's access and UI options (its
@@ -25,6 +27,11 @@ type Config struct {
 	// (Debian: /usr/share/rspamd/www), served under /rspamd/ against
 	// hamlet's API.
 	RspamdWebUI string `toml:"rspamd_webui"`
+	// SessionIdle ends a browser's login session after this long without
+	// a request (default 12 h); SessionMaxAge ends it this long after the
+	// login however busy (default 7 days).
+	SessionIdle   duration.Duration `toml:"session_idle"`
+	SessionMaxAge duration.Duration `toml:"session_max_age"`
 }
 
 // HasPassword reports whether a password is set.
@@ -47,6 +54,12 @@ func (c *Config) Validate() error {
 		if normHost(h) == "" {
 			return fmt.Errorf("hosts: empty name")
 		}
+	}
+	if c.SessionIdle < 0 || c.SessionMaxAge < 0 {
+		return fmt.Errorf("session_idle, session_max_age: negative")
+	}
+	if c.SessionIdle > 0 && c.SessionMaxAge > 0 && c.SessionIdle > c.SessionMaxAge {
+		return fmt.Errorf("session_idle (%v) is longer than session_max_age (%v)", c.SessionIdle.D(), c.SessionMaxAge.D())
 	}
 	if c.RspamdWebUI != "" {
 		if _, err := os.Stat(filepath.Join(c.RspamdWebUI, "index.html")); err != nil {

@@ -21,8 +21,9 @@ import (
 // `hamlet why`. Empty fields match everything.
 type HistoryFilter struct {
 	QueueID string
-	// Addr matches the envelope sender or a recipient, case-insensitively,
-	// as a substring ("@example.org" finds a domain).
+	// Addr matches the envelope sender or a recipient, case-insensitively:
+	// a whole address ("bob@example.org") or domain ("@example.org") by
+	// the history index, anything else as a substring (a scan).
 	Addr string
 	// IP is an address or a network ("192.0.2.0/24").
 	IP     string
@@ -141,20 +142,28 @@ func (f HistoryFilter) Query(before time.Time, limit int, hashKey []byte) store.
 		q.Before = f.To
 	}
 	var tests []func(*store.HistoryRecord) bool
+	term := func(t string) {
+		if t != "" {
+			q.Terms = append(q.Terms, t)
+		}
+	}
 	if f.QueueID != "" {
 		if jsonSafe(f.QueueID) {
 			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(strings.ToLower(f.QueueID)), Fold: true})
 		}
+		term(store.TermQueueID(f.QueueID))
 		tests = append(tests, func(r *store.HistoryRecord) bool { return strings.EqualFold(r.QueueID, f.QueueID) })
 	}
 	if f.Action != "" {
 		q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"action":"` + f.Action + `"`)})
+		term(store.TermAction(f.Action))
 		tests = append(tests, func(r *store.HistoryRecord) bool { return r.Action == f.Action })
 	}
 	if f.Symbol != "" {
 		if jsonSafe(f.Symbol) {
 			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"` + f.Symbol + `"`)})
 		}
+		term(store.TermSymbol(f.Symbol))
 		tests = append(tests, func(r *store.HistoryRecord) bool { return slices.Contains(r.Symbols, f.Symbol) })
 	}
 	if f.IP != "" {
@@ -171,6 +180,7 @@ func (f HistoryFilter) Query(before time.Time, limit int, hashKey []byte) store.
 			}
 			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"client_ip":"` + pre)})
 		}
+		term(store.NetTerm(p))
 		tests = append(tests, func(r *store.HistoryRecord) bool {
 			ip, err := netip.ParseAddr(r.ClientIP)
 			return err == nil && p.Contains(ip.Unmap())
@@ -184,11 +194,22 @@ func (f HistoryFilter) Query(before time.Time, limit int, hashKey []byte) store.
 		if jsonSafe(needle) {
 			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(needle), Fold: true})
 		}
-		tests = append(tests, func(r *store.HistoryRecord) bool {
-			if strings.Contains(strings.ToLower(r.From), needle) {
-				return true
+		match := func(a string) bool { return strings.Contains(strings.ToLower(a), needle) }
+		switch at := strings.LastIndexByte(needle, '@'); {
+		case at == 0 && len(needle) > 1:
+			// A domain: the addresses in it.
+			d := needle[1:]
+			term(store.TermDomain(d))
+			match = func(a string) bool {
+				i := strings.LastIndexByte(a, '@')
+				return i >= 0 && strings.EqualFold(strings.TrimSuffix(a[i+1:], "."), strings.TrimSuffix(d, "."))
 			}
-			return slices.ContainsFunc(r.RcptList, func(a string) bool { return strings.Contains(strings.ToLower(a), needle) })
+		case at > 0 && at < len(needle)-1:
+			term(store.TermAddr(needle))
+			match = func(a string) bool { return strings.EqualFold(a, needle) }
+		}
+		tests = append(tests, func(r *store.HistoryRecord) bool {
+			return match(r.From) || slices.ContainsFunc(r.RcptList, match)
 		})
 	}
 	if len(tests) > 0 {

@@ -77,6 +77,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			s.auth.endSession(c.Value)
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -66,9 +66,12 @@ type Options struct {
 	// RspamdWebUI, when set, is the directory of rspamd's web UI, served
 	// under /rspamd/ against this controller's API.
 	RspamdWebUI string
-	// SessionTTL is how long an idle session lasts (default 12 h).
-	SessionTTL time.Duration
-	Logger     *slog.Logger
+	// SessionTTL is how long an idle session lasts (default 12 h), and
+	// SessionMaxAge how long one lasts however busy (default 7 days):
+	// then its browser logs in again.
+	SessionTTL    time.Duration
+	SessionMaxAge time.Duration
+	Logger        *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
@@ -146,6 +149,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 12 * time.Hour
+	}
+	if o.SessionMaxAge <= 0 {
+		o.SessionMaxAge = 7 * 24 * time.Hour
 	}
 	for _, h := range []string{o.Password, o.EnablePassword} {
 		if h != "" {

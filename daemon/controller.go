@@ -38,6 +38,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	ctl, err := controller.New(controller.Options{
 		Listen: strings.Join(s.Controller.Listen, " "), Password: s.Control.Password, EnablePassword: s.Control.EnablePassword,
 		Hosts: hosts, SecureIP: secure, Logger: d.log, RspamdWebUI: s.Control.RspamdWebUI,
+		SessionTTL: s.Control.SessionIdle.D(), SessionMaxAge: s.Control.SessionMaxAge.D(),
 		Sources: controller.Sources{
 			Store: d.store, Engine: d.Engine, Counters: d.counters, Version: Version,
 			Greylist: func() *greylist.Greylister { return d.grey.Load() },

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dmarcreport"
@@ -45,10 +46,14 @@ func (d *Daemon) openDMARCReports(s *Settings) {
 }
 
 // startDMARCSender sends due reports in the background until ctx ends
-// (it does nothing while [dmarc.reports.send] is off).
+// (it does nothing while [dmarc.reports.send] is off), and removes the
+// received reports past their retention every hour.
 func (d *Daemon) startDMARCSender(ctx context.Context) {
 	if d.dmarcSender != nil {
 		go d.dmarcSender.Run(ctx)
+	}
+	if d.dmarcReports != nil {
+		go d.dmarcReports.RunSweeper(ctx, time.Hour)
 	}
 }
 

@@ -108,6 +108,13 @@ func TestDMARCReports(t *testing.T) {
 		if len(sum.ForeignFailing) != 1 || sum.ForeignFailing[0].IP.String() != "198.51.100.99" || len(sum.OwnFailing) != 0 {
 			t.Errorf("foreign failing %v, own failing %v", sum.ForeignFailing, sum.OwnFailing)
 		}
+		// And the page shows them.
+		page := getPage(t, "/dmarc?domain=e2e.test&since=7d")
+		for _, want := range []string{"out1.e2e.test", "198.51.100.99", "mail.e2e.test", "unconfirmed", "reporter.good.test", "93.0%"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the DMARC page lacks %q", want)
+			}
+		}
 		// The same mail again (a reporter's retry) is stored once.
 		r = e.sendTo(ctxT(t), "postfix", hamClient, "noreply-dmarc@good.test", "dmarc@e2e.test", e.reportMail(newID("postfix", "dmarc-report"), reportID, now))
 		if !r.dataAccepted() {
@@ -311,6 +318,23 @@ func getJSON(t *testing.T, path string, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("GET %s: %v: %s", path, err, b)
 	}
+}
+
+// getPage returns the controller's HTML page at path.
+func getPage(t *testing.T, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+ctrlAddr+path, nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	return string(b)
 }
 
 // postJSON decodes the controller's answer to an empty POST to path.

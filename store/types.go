@@ -187,6 +187,10 @@ type HistoryQuery struct {
 	// MaxScan, when positive, bounds the records a filtered query
 	// examines; Scanned in the result says how far it got.
 	MaxScan int
+	// Terms, when set, are index terms (see HistoryTerms) that every
+	// record the query returns has: a store with a history index skips
+	// the hours whose records lack one (Match must still check them).
+	Terms []string
 }
 
 // Needle is a byte string a filtered history query looks for.

@@ -54,6 +54,7 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 	}
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bHistory)
+		ix := newIndexer(tx)
 		for _, r := range norm {
 			seq, err := b.NextSequence()
 			if err != nil {
@@ -68,6 +69,9 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 				return err
 			}
 			if err := put(tx, bHistory, k, v, 0); err != nil {
+				return err
+			}
+			if err := ix.add(&r); err != nil {
 				return err
 			}
 		}
@@ -92,6 +96,9 @@ func (s *Store) trimHistory(tx *bbolt.Tx, now time.Time, max int) (int, error) {
 			return n, err
 		}
 		n++
+	}
+	if n > 0 {
+		return n, trimIndex(tx)
 	}
 	return n, nil
 }
@@ -120,28 +127,28 @@ func (s *Store) HistoryList(ctx context.Context, q store.HistoryQuery) ([]store.
 		}
 		var fold []byte
 		scanned := 0
-		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+		blocks := newBlockFilter(tx, q.Terms)
+		for k != nil && len(out) < limit {
 			if after != nil && bytes.Compare(k, after) < 0 {
 				break
+			}
+			if skip, first := blocks.skip(k); skip {
+				// No record of this block has every term: go on with
+				// the newest record of an older block.
+				if k, _ = c.Seek(first); k == nil {
+					break
+				}
+				k, v = c.Prev()
+				continue
 			}
 			if q.MaxScan > 0 && scanned >= q.MaxScan {
 				break
 			}
 			scanned++
-			if len(q.Needles) > 0 {
-				var ok bool
-				if ok, fold = q.Pass(v, fold); !ok {
-					continue
-				}
+			if r, ok := q.Decode(v, &fold); ok {
+				out = append(out, r)
 			}
-			var r store.HistoryRecord
-			if json.Unmarshal(v, &r) != nil {
-				continue
-			}
-			if q.Match != nil && !q.Match(&r) {
-				continue
-			}
-			out = append(out, r)
+			k, v = c.Prev()
 		}
 		return nil
 	})
@@ -225,6 +232,7 @@ const sweepChunk = 5000
 // statistics beyond their retention.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0
+	s.flushReplay()
 	expired := map[string]func(v []byte) bool{
 		string(bGreylist): func(v []byte) bool {
 			e, err := decodeGreylist("", v)
@@ -238,8 +246,12 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 			c, ok := decodeCounter(v)
 			return !ok || (!c.Expires.IsZero() && now.After(c.Expires))
 		},
+		string(bReplay): func(v []byte) bool {
+			r, ok := decodeReplay(v)
+			return !ok || store.Millis(now) >= r.expires
+		},
 	}
-	for _, bucket := range [][]byte{bGreylist, bAllow, bCounters} {
+	for _, bucket := range [][]byte{bGreylist, bAllow, bCounters, bReplay} {
 		isExpired := expired[string(bucket)]
 		var after []byte
 		for {
@@ -297,6 +309,12 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	n, err := s.sweepTallies(now)
+	total += n
+	if err != nil {
+		return total, err
+	}
+	// Received DMARC reports past their retention.
+	n, err = s.DMARCReportSweep(ctx, now)
 	total += n
 	if err != nil {
 		return total, err

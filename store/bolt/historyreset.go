@@ -18,7 +18,10 @@ func (s *Store) HistoryReset(ctx context.Context) (int, error) {
 		if _, err := tx.CreateBucket(bHistory); err != nil {
 			return err
 		}
-		return putU64(tx.Bucket(bMeta), countKey(bHistory), 0)
+		if err := putU64(tx.Bucket(bMeta), countKey(bHistory), 0); err != nil {
+			return err
+		}
+		return trimIndex(tx)
 	})
 	return n, err
 }

@@ -27,6 +27,7 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 	}
 	zs := make([]goredis.Z, len(rs))
 	latest := time.Time{}
+	ix := indexBatch{}
 	for i, r := range rs {
 		r, err := r.Normalize()
 		if err != nil {
@@ -40,9 +41,14 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 			return err
 		}
 		zs[i] = goredis.Z{Score: float64(store.Millis(r.Time)), Member: v}
+		ix.add(&r)
 		if r.Time.After(latest) {
 			latest = r.Time
 		}
+	}
+	// The index first: a record is never there without its terms.
+	if err := s.indexWrite(ctx, ix); err != nil {
+		return err
 	}
 	k := s.prefix + "history"
 	cutoff := store.Millis(latest.Add(-s.opts.HistoryMaxAge))
@@ -53,7 +59,11 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 		p.PExpire(ctx, k, s.opts.HistoryMaxAge)
 		return nil
 	})
-	return wrap(err)
+	if err != nil {
+		return wrap(err)
+	}
+	s.indexTrim(ctx)
+	return nil
 }
 
 // HistoryList implements store.Store. It reads the sorted set newest
@@ -61,6 +71,9 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 // so a deep scan stays linear), and filters here.
 func (s *Store) HistoryList(ctx context.Context, q store.HistoryQuery) ([]store.HistoryRecord, error) {
 	limit := store.DefaultLimit(q.Limit, 100)
+	if len(q.Terms) > 0 {
+		return s.historyIndexed(ctx, q, limit)
+	}
 	k := s.prefix + "history"
 	var start int64
 	if !q.Before.IsZero() {
@@ -98,20 +111,9 @@ func (s *Store) HistoryList(ctx context.Context, q store.HistoryQuery) ([]store.
 			}
 			scanned++
 			v, _ := z.Member.(string)
-			if len(q.Needles) > 0 {
-				var ok bool
-				if ok, fold = q.Pass([]byte(v), fold); !ok {
-					continue
-				}
+			if r, ok := q.Decode([]byte(v), &fold); ok {
+				out = append(out, r)
 			}
-			var r store.HistoryRecord
-			if json.Unmarshal([]byte(v), &r) != nil {
-				continue
-			}
-			if q.Match != nil && !q.Match(&r) {
-				continue
-			}
-			out = append(out, r)
 		}
 	}
 	return out, nil

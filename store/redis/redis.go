@@ -41,6 +41,7 @@ type Store struct {
 	c      goredis.UniversalClient
 	prefix string
 	opts   store.Options
+	idx    indexState
 }
 
 var _ store.Store = (*Store)(nil)

@@ -41,6 +41,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("HistoryBatch", func(t *testing.T) {
 		testHistoryBatch(t, open(t, store.Options{HistoryMaxCount: 5, HistoryMaxAge: 24 * time.Hour}))
 	})
+	t.Run("HistoryIndex", func(t *testing.T) {
+		testHistoryIndex(t, open(t, store.Options{HistoryMaxCount: 400, HistoryMaxAge: 365 * 24 * time.Hour}))
+	})
 	t.Run("Stats", func(t *testing.T) { testStats(t, open(t, store.Options{})) })
 	t.Run("Tally", func(t *testing.T) { testTally(t, open(t, store.Options{})) })
 	t.Run("TallyConcurrent", func(t *testing.T) { testTallyConcurrent(t, open(t, store.Options{})) })
@@ -48,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, open(t, store.Options{})) })
 	t.Run("Bayes", func(t *testing.T) { RunBayes(t, open) })
 	t.Run("Fuzzy", func(t *testing.T) { RunFuzzy(t, open) })
+	t.Run("Replay", func(t *testing.T) { RunReplay(t, open) })
 }
 
 func ctx(t *testing.T) context.Context {

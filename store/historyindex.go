@@ -1,0 +1,156 @@
+package store
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// The history index. A filter that matches nothing, or little, would
+// otherwise read every record. Both stores keep, per hour of history
+// (an index block), the set of the terms its records have: queue ids,
+// actions, symbols, client addresses and their networks, envelope
+// addresses and their domains. A query whose HistoryQuery.Terms are not
+// all in a block's set skips the block without reading it; the blocks
+// that have them are read as before (Needles, then Match, decide). The
+// index says which hours may match, never which records: a block is
+// small (an hour), a set of terms per block is cheap to write, and
+// trimming the history drops whole blocks.
+
+// IndexBlock is the span of history one index block covers.
+const IndexBlock = time.Hour
+
+// IndexBlockStart returns the start of t's index block.
+func IndexBlockStart(t time.Time) time.Time { return t.Truncate(IndexBlock) }
+
+// maxTermLen bounds an indexed term: a longer value is not indexed, and
+// a filter on it does not use the index (the same function decides both).
+const maxTermLen = 200
+
+func term(kind, v string) string {
+	if v == "" || len(v)+len(kind) > maxTermLen {
+		return ""
+	}
+	return kind + v
+}
+
+// TermQueueID is the index term of a queue id (case-insensitive).
+func TermQueueID(qid string) string { return term("q:", strings.ToLower(qid)) }
+
+// TermAction is the index term of an action.
+func TermAction(a string) string { return term("x:", a) }
+
+// TermSymbol is the index term of a symbol.
+func TermSymbol(s string) string { return term("s:", s) }
+
+// TermAddr is the index term of an envelope address, sender or
+// recipient (case-insensitive; a hashed address as stored).
+func TermAddr(a string) string { return term("a:", strings.ToLower(a)) }
+
+// TermDomain is the index term of an envelope address's domain.
+func TermDomain(d string) string { return term("d:", strings.ToLower(strings.TrimSuffix(d, "."))) }
+
+// TermIP is the index term of a client address.
+func TermIP(ip netip.Addr) string { return term("i:", ip.Unmap().String()) }
+
+// Indexed network lengths: a client network filter uses the longest of
+// these that covers it.
+var (
+	IndexNets4 = []int{24, 16}
+	IndexNets6 = []int{64, 48}
+)
+
+// TermNet is the index term of a client network of an indexed length.
+func TermNet(p netip.Prefix) string { return term("n:", p.Masked().String()) }
+
+// NetTerm returns the index term that covers the network p: p's own
+// when its length is indexed, else that of the longest indexed network
+// containing it; "" when none does (a /8 is not indexed).
+func NetTerm(p netip.Prefix) string {
+	ip := p.Addr().Unmap()
+	if p.Bits() == ip.BitLen() {
+		return TermIP(ip)
+	}
+	lens := IndexNets4
+	if ip.Is6() {
+		lens = IndexNets6
+	}
+	for _, n := range lens {
+		if n <= p.Bits() {
+			q, err := ip.Prefix(n)
+			if err != nil {
+				return ""
+			}
+			return TermNet(q)
+		}
+	}
+	return ""
+}
+
+// HistoryTerms returns the index terms of r (without duplicates).
+func HistoryTerms(r *HistoryRecord) []string {
+	out := make([]string, 0, 8+len(r.Symbols)+2*len(r.RcptList))
+	seen := make(map[string]struct{}, cap(out))
+	add := func(t string) {
+		if t == "" {
+			return
+		}
+		if _, ok := seen[t]; ok {
+			return
+		}
+		seen[t] = struct{}{}
+		out = append(out, t)
+	}
+	add(TermQueueID(r.QueueID))
+	add(TermAction(r.Action))
+	for _, s := range r.Symbols {
+		add(TermSymbol(s))
+	}
+	addr := func(a string) {
+		if a == "" {
+			return
+		}
+		add(TermAddr(a))
+		if i := strings.LastIndexByte(a, '@'); i >= 0 && i+1 < len(a) {
+			add(TermDomain(a[i+1:]))
+		}
+	}
+	addr(r.From)
+	for _, a := range r.RcptList {
+		addr(a)
+	}
+	if ip, err := netip.ParseAddr(r.ClientIP); err == nil {
+		ip = ip.Unmap()
+		add(TermIP(ip))
+		lens := IndexNets4
+		if ip.Is6() {
+			lens = IndexNets6
+		}
+		for _, n := range lens {
+			if p, err := ip.Prefix(n); err == nil {
+				add(TermNet(p))
+			}
+		}
+	}
+	return out
+}
+
+// Decode decodes raw, a record's stored JSON, if it passes q's needles
+// and Match; fold is the needles' scratch buffer.
+func (q HistoryQuery) Decode(raw []byte, fold *[]byte) (HistoryRecord, bool) {
+	var r HistoryRecord
+	if len(q.Needles) > 0 {
+		var ok bool
+		if ok, *fold = q.Pass(raw, *fold); !ok {
+			return r, false
+		}
+	}
+	if json.Unmarshal(raw, &r) != nil {
+		return r, false
+	}
+	if q.Match != nil && !q.Match(&r) {
+		return r, false
+	}
+	return r, true
+}
