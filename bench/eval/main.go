@@ -19,6 +19,10 @@
 // loopback DNS server; nothing leaves the host.
 //
 //	go run ./bench/eval [-corpus DIR] [-n 40] [-v]
+//
+// With -curve it prints the Bayes learning curve instead (curve.go):
+//
+//	go run ./bench/eval -curve [-curve-n 600]
 package main
 
 import (
@@ -76,6 +80,8 @@ func run() error {
 	corpus := flag.String("corpus", defaultCorpus(), "SpamAssassin fixtures")
 	n := flag.Int("n", 40, "generated messages of each kind")
 	verbose := flag.Bool("v", false, "list every message acted on")
+	curve := flag.Bool("curve", false, "print the Bayes learning curve (spam caught, ham hit against messages learned)")
+	curveN := flag.Int("curve-n", 600, "generated messages of each class for the learning curve")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "hamlet-eval")
@@ -134,6 +140,12 @@ relay.corpus.example. A %[5]s
 	sa, err := loadSpamAssassin(*corpus)
 	if err != nil {
 		return err
+	}
+	if *curve {
+		return runCurve(dir, base+av, []curveCorpus{
+			split("SpamAssassin fixtures", sa, []int{0, 5, 10, 20}),
+			split("generated (internal/mailgen)", generatedMail(*curveN), []int{0, 10, 25, 50, 100, 200}),
+		})
 	}
 	gen := generate(*n, av != "", goodKey, spamKey)
 	corpora := []struct {
