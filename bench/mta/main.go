@@ -13,7 +13,9 @@
 // Each round runs every target in turn (alternating, so the machine's
 // noise falls on all of them alike): Postfix without a filter, with
 // hamlet over TCP, with hamlet over a unix socket, with rspamd's milter
-// proxy; OpenSMTPD without and with hamlet. It prints msg/s, the latency
+// proxy over TCP and over a unix socket; OpenSMTPD without and with
+// hamlet. The null-milter target (a milter that negotiates what hamlet
+// does and decides nothing) is the ceiling for any milter. It prints msg/s, the latency
 // per message as the sending client sees it (connect to the 250 after
 // the final dot, p50/p99) and the CPU per message of each process tree,
 // then the medians and the ratios.
