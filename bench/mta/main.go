@@ -54,6 +54,7 @@ func main() {
 	flag.StringVar(&o.HamletBin, "hamlet", "", "hamlet `binary` to test (default: built from this tree)")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write hamlet serve's CPU profile to `file`")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, configuration)")
+	flag.BoolVar(&o.QuickackRoute, "quickack-route", false, "set `quickack 1` on the namespace's 127.0.0.1 route (the kernel then acknowledges at once: no milter needs TCP_QUICKACK)")
 	flag.Parse()
 	o.Targets = splitList(*targets)
 	if os.Getenv(innerEnv) == "1" {
@@ -93,6 +94,8 @@ type Options struct {
 	CPUProfile  string
 	Keep        bool
 	Warmup      int
+	// QuickackRoute sets quickack on the loopback route (ip-route(8)).
+	QuickackRoute bool
 }
 
 func defaultOptions() Options {
