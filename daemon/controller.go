@@ -70,6 +70,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	for _, m := range []string{"GET", "POST"} {
 		ctl.Handle(m+" /fuzzydelhash", controller.Admin, fuzzy.DelHashHandler(d.fuzzy.Load, d.log))
 	}
+	ctl.Handle("GET /api/fuzzy", controller.Read, fuzzy.StatsHandler(d.fuzzy.Load, d.log))
 	d.mountDMARCReports(ctl)
 	return ctl, nil
 }

@@ -217,7 +217,7 @@ func TestRulesErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = BuildEngine(s, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	want := conf + ":12: rule BAD: regex \"(unclosed\": missing closing ): `(unclosed`"
+	want := conf + ":12: rule BAD: regex `(unclosed`: missing closing )"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %s", err, want)
 	}

@@ -57,3 +57,19 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestForceReplyWhenScoreAgrees: a symbol forcing the action the score
+// reaches anyway still gives its reply text and is named as the cause
+// (a local rule's "5.7.1 Mail from this domain is refused").
+func TestForceReplyWhenScoreAgrees(t *testing.T) {
+	c := &fakeCheck{name: "c", phase: PhaseData, defs: []SymbolDef{sym("DENY", 20)},
+		emit: []Symbol{{Name: "DENY", Force: Reject, Message: "5.7.1 refused here"}}}
+	e, err := New(Options{Checks: []Check{c}, Policy: DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e.Scan(context.Background(), &Transaction{})
+	if v.Action != Reject || v.ForcedBy != "DENY" || v.Reply != "5.7.1 refused here" {
+		t.Fatalf("action %v forced by %q reply %q", v.Action, v.ForcedBy, v.Reply)
+	}
+}

@@ -371,7 +371,7 @@ func (e *Engine) logVerdict(tx *Transaction, v *Verdict, elapsed time.Duration) 
 	if tx.ClientIP.IsValid() {
 		ip = tx.ClientIP.String()
 	}
-	e.log.Info("scanned",
+	args := []any{
 		"phase", v.Phase.String(),
 		"queue_id", tx.QueueID,
 		"ip", ip,
@@ -381,5 +381,11 @@ func (e *Engine) logVerdict(tx *Transaction, v *Verdict, elapsed time.Duration) 
 		"score", v.Score,
 		"symbols", strings.Join(names, ","),
 		"elapsed_ms", elapsed.Milliseconds(),
-	)
+	}
+	if len(v.Errors) > 0 {
+		// The checks the deadline cut off and the finishers that failed:
+		// why a verdict was late or incomplete.
+		args = append(args, "errors", strings.Join(v.Errors, "; "))
+	}
+	e.log.Info("scanned", args...)
 }

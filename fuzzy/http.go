@@ -261,3 +261,24 @@ func orDefault(log *slog.Logger) *slog.Logger {
 	}
 	return log
 }
+
+// StatsHandler serves GET /api/fuzzy: the number of hashes and the
+// settings that decide what matches.
+func StatsHandler(get func() *DB, log *slog.Logger) http.Handler {
+	log = orDefault(log)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := get()
+		if d == nil {
+			reply(w, http.StatusServiceUnavailable, map[string]any{"error": "the store keeps no fuzzy hashes"})
+			return
+		}
+		st, err := d.Stats(r.Context())
+		if err != nil {
+			storeFailed(w, log, "stats", err)
+			return
+		}
+		c := d.cfg
+		reply(w, http.StatusOK, map[string]any{"hashes": st.Hashes, "enabled": c.Enabled, "learn": c.Learn, "learn_weight": c.LearnWeight,
+			"min_words": c.MinWords, "min_bytes": c.MinBytes, "expire": c.Expire.String(), "max_hashes": c.MaxHashes})
+	})
+}

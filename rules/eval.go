@@ -85,12 +85,13 @@ func (s *Set) Eval(in *Input) []Hit {
 			})
 		}
 	}
+	now := s.lists.now().UnixNano()
 	for i, r := range s.rules {
 		if r.names == nil && r.cidr == nil && r.list == nil {
 			continue
 		}
 		for _, v := range e.values(r.key()) {
-			if m, ok := r.matchOne(v); ok {
+			if m, ok := r.matchOne(v, now); ok {
 				add(i, m)
 			}
 		}
@@ -106,7 +107,7 @@ func (s *Set) Eval(in *Input) []Hit {
 
 // matchOne matches v against the rule's hashed entries and list file
 // (inline patterns are matched by the group); it returns what to show.
-func (r *Rule) matchOne(v string) (string, bool) {
+func (r *Rule) matchOne(v string, now int64) (string, bool) {
 	shown := v
 	if r.info.kind == kindText {
 		v = strings.ToLower(strings.TrimSpace(v))
@@ -128,7 +129,7 @@ func (r *Rule) matchOne(v string) (string, bool) {
 		}
 	}
 	if r.list != nil {
-		if m, ok := r.list.match(r.Match, v, shown); ok {
+		if m, ok := r.list.match(r.Match, v, shown, now); ok {
 			if r.Field == "body" {
 				return m, true
 			}

@@ -83,16 +83,27 @@ func (e *lineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.l
 // get returns the list for path read as kind: read now (the first time
 // an error is returned; later, on error the old contents stay and the
 // error is logged).
-func (ls *Lists) get(path, kind string) (*List, error) {
+// read holds the lists one Compile has read already: a list that many
+// rules name is read once per Compile.
+func (ls *Lists) get(path, kind string, read map[string]*List) (*List, error) {
 	key := kind + "\x00" + path
+	if l, ok := read[key]; ok {
+		return l, nil
+	}
 	ls.mu.Lock()
 	l, ok := ls.lists[key]
 	if !ok {
 		l = &List{path: path, kind: kind, ls: ls}
 	}
 	ls.mu.Unlock()
+	defer func() {
+		if l != nil {
+			read[key] = l
+		}
+	}()
 	if err := l.reload(); err != nil {
 		if !ok {
+			l = nil
 			return nil, err
 		}
 		// Already running with it: keep the old contents.
@@ -158,10 +169,9 @@ func (l *List) reload() error {
 }
 
 // current returns the contents, and starts a look at the file (in the
-// background) when the check interval has passed.
-func (l *List) current() *listData {
+// background) when the check interval has passed at now (unix ns).
+func (l *List) current(now int64) *listData {
 	if iv := l.ls.interval.Load(); iv > 0 {
-		now := l.ls.now().UnixNano()
 		if now-l.lastCheck.Load() >= iv && l.checking.CompareAndSwap(false, true) {
 			l.lastCheck.Store(now)
 			go func() {
@@ -175,8 +185,8 @@ func (l *List) current() *listData {
 
 // match matches a value (v as compared, shown as written) against the
 // list's entries; for patterns it returns the text matched.
-func (l *List) match(match, v, shown string) (string, bool) {
-	d := l.current()
+func (l *List) match(match, v, shown string, now int64) (string, bool) {
+	d := l.current(now)
 	switch match {
 	case "exact":
 		_, ok := d.names[v]

@@ -389,7 +389,7 @@ values = ["x"]
 		t.Fatal("no error")
 	}
 	want := []string{
-		file + ":4: rule BAD_REGEX: regex \"(?i)wire\\\\s+(transfer\": missing closing ): `(?i)wire\\s+(transfer`",
+		file + ":4: rule BAD_REGEX: regex `(?i)wire\\s+(transfer`: missing closing )",
 		file + ":7: rule lower_case: name \"lower_case\" is not a symbol name",
 		file + ":11: rule NO_FIELD: no field (what the rule looks at) and no expression",
 		file + ":17: rule UNKNOWN_FIELD: unknown field \"colour\" (attachment_name, ",
@@ -405,7 +405,7 @@ values = ["x"]
 		file + ":70: rule EXPR_AND_FIELD: a composite (expression) has no field",
 		file + ":84: rule MISSING_LIST: open " + filepath.Join(dir, "nope.txt") + ": no such file or directory",
 		filepath.Join(dir, "bad-nets.txt") + ":3: rule BAD_LIST: \"not-a-network\" is not an address or CIDR network",
-		filepath.Join(dir, "bad-regex.txt") + ":2: rule BAD_REGEX_LIST: regex \"(unclosed\": missing closing )",
+		filepath.Join(dir, "bad-regex.txt") + ":2: rule BAD_REGEX_LIST: regex `(unclosed`: missing closing )",
 		file + ":97: rule BAD_REGEX: a rule of this name is written before",
 		file + ":75: rule CYCLE_A: composites name each other: CYCLE_A → CYCLE_B → CYCLE_A",
 	}

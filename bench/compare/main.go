@@ -10,8 +10,12 @@
 //
 // hamlet runs with its defaults, which include every content check
 // ([content], [headers]); -clamd adds a clamd that both scanners use.
+// -bayes N adds two hamlets whose Bayes classifier learned N generated
+// spam and N ham messages first (`hamlet learn`): one with the token
+// cache (the default; the corpus repeats, so it is warm after a round)
+// and one without it (cache_tokens = 0: every token read from the store).
 //
-//	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3] [-clamd]
+//	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3] [-clamd] [-bayes 300]
 package main
 
 import (
@@ -32,6 +36,7 @@ import (
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/internal/clamdtest"
 	"github.com/hamlet-mail/hamlet/internal/loadgen"
+	"github.com/hamlet-mail/hamlet/internal/mailgen"
 )
 
 func main() {
@@ -49,6 +54,7 @@ func run() error {
 	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary")
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
+	bayesN := flag.Int("bayes", 0, "also run hamlet with Bayes trained on this many generated spam and ham messages (with and without its token cache)")
 	flag.Parse()
 
 	msgs, err := loadgen.Load(*corpus)
@@ -83,11 +89,30 @@ func run() error {
 		// send each attachment.
 		rspamdAV = fmt.Sprintf("clamav {\n  type = \"clamav\";\n  servers = \"%s\";\n  symbol = \"CLAM_VIRUS\";\n  action = \"reject\";\n  scan_mime_parts = false;\n}\n", av.Socket)
 	}
-	hamletURL, stopHamlet, err := startHamlet(dir, dnsSrv.Addr(), hamletAV)
+	bin := filepath.Join(dir, "hamlet")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	hamletURL, stopHamlet, err := startHamlet(bin, dir, "hamlet", dnsSrv.Addr(), hamletAV, 0)
 	if err != nil {
 		return fmt.Errorf("hamlet: %w", err)
 	}
 	defer stopHamlet()
+	targets := []struct{ name, url string }{{"hamlet", hamletURL}}
+	if *bayesN > 0 {
+		for _, v := range []struct{ name, extra string }{
+			{"hamlet+bayes", ""},
+			{"hamlet+bayes-nocache", "cache_tokens = 0\n"},
+		} {
+			section := fmt.Sprintf("[bayes]\nmin_learns = %d\n%s", min(*bayesN, 200), v.extra)
+			url, stop, err := startHamlet(bin, dir, v.name, dnsSrv.Addr(), hamletAV+section, *bayesN)
+			if err != nil {
+				return fmt.Errorf("%s: %w", v.name, err)
+			}
+			defer stop()
+			targets = append(targets, struct{ name, url string }{v.name, url})
+		}
+	}
 	rspamdURL, stopRspamd, err := startRspamd(*rspamdBin, dir, dnsSrv.Addr(), *workers, rspamdAV)
 	if err != nil {
 		return fmt.Errorf("rspamd: %w", err)
@@ -98,23 +123,28 @@ func run() error {
 		IP: "192.0.2.1", Helo: "mail.example.com", From: "sender@example.com"}
 	res := map[string][]loadgen.Result{}
 	ctx := context.Background()
-	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v\n",
-		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV)
+	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; Bayes trained on %d+%d\n",
+		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *bayesN, *bayesN)
+	targets = append(targets, struct{ name, url string }{"rspamd", rspamdURL})
 	for r := 0; r < *rounds; r++ {
-		for _, t := range []struct{ name, url string }{{"hamlet", hamletURL}, {"rspamd", rspamdURL}} {
+		for _, t := range targets {
 			o := opts
 			o.URL = t.url
 			out, err := loadgen.Run(ctx, o, msgs)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			fmt.Printf("round %d %-7s %s\n", r+1, t.name, out)
+			fmt.Printf("round %d %-20s %s\n", r+1, t.name, out)
 			res[t.name] = append(res[t.name], out)
 		}
 	}
-	h, s := median(res["hamlet"]), median(res["rspamd"])
-	fmt.Printf("\nmedian msg/s: hamlet %.0f, rspamd %.0f — hamlet/rspamd throughput ratio %.2f\n", h.PerSecond, s.PerSecond, h.PerSecond/s.PerSecond)
-	fmt.Printf("median p50 latency: hamlet %.2f ms, rspamd %.2f ms\n", h.P50ms, s.P50ms)
+	s := median(res["rspamd"])
+	fmt.Println()
+	for _, t := range targets[:len(targets)-1] {
+		h := median(res[t.name])
+		fmt.Printf("median msg/s: %s %.0f, rspamd %.0f — %s/rspamd throughput ratio %.2f; p50 latency %.2f ms vs %.2f ms\n",
+			t.name, h.PerSecond, s.PerSecond, t.name, h.PerSecond/s.PerSecond, h.P50ms, s.P50ms)
+	}
 	return nil
 }
 
@@ -152,21 +182,26 @@ func waitPing(url string, d time.Duration) error {
 	return fmt.Errorf("%s did not answer /ping within %v", url, d)
 }
 
-func startHamlet(dir, dnsAddr, extra string) (string, func(), error) {
-	bin := filepath.Join(dir, "hamlet")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("build: %v\n%s", err, out)
+// startHamlet runs `hamlet serve` as name (its own configuration and
+// data directory under dir), after teaching its Bayes classifier bayesN
+// generated spam and ham messages when bayesN > 0.
+func startHamlet(bin, dir, name, dnsAddr, extra string, bayesN int) (string, func(), error) {
+	data := filepath.Join(dir, name+"-data")
+	if bayesN > 0 {
+		if err := train(bin, dir, data, bayesN); err != nil {
+			return "", nil, err
+		}
 	}
 	port, err := freePort()
 	if err != nil {
 		return "", nil, err
 	}
-	cfg := filepath.Join(dir, "hamlet.toml")
+	cfg := filepath.Join(dir, name+".toml")
 	text := fmt.Sprintf("[scan]\nlisten = [\"127.0.0.1:%d\"]\n[controller]\nlisten = \"\"\n[milter]\nlisten = []\n[log]\nlevel = \"warn\"\n", port) + extra
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(bin, "serve", "-c", cfg, "--data", filepath.Join(dir, "hamlet-data"), "--dns", dnsAddr)
+	cmd := exec.Command(bin, "serve", "-c", cfg, "--data", data, "--dns", dnsAddr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
@@ -178,6 +213,33 @@ func startHamlet(dir, dnsAddr, extra string) (string, func(), error) {
 		return "", nil, err
 	}
 	return url, stop, nil
+}
+
+// train learns n generated spam and n ham messages into the data
+// directory with `hamlet learn`.
+func train(bin, dir, data string, n int) error {
+	g := mailgen.New(4242)
+	for _, class := range []string{"spam", "ham"} {
+		src := filepath.Join(dir, "train-"+class)
+		if _, err := os.Stat(src); err != nil {
+			os.MkdirAll(src, 0o755)
+			for i := range n {
+				raw := g.Ham(3000)
+				if class == "spam" {
+					raw = g.Spam(3000)
+				}
+				if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("%05d.eml", i)), raw, 0o644); err != nil {
+					return err
+				}
+			}
+		}
+		out, err := exec.Command(bin, "learn", "-q", "--"+class, "--data", data, src).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("hamlet learn --%s: %v\n%s", class, err, out)
+		}
+		fmt.Printf("%s: %s", filepath.Base(data), out)
+	}
+	return nil
 }
 
 // startRspamd runs rspamd 3.4 on loopback with a private configuration:
