@@ -39,7 +39,7 @@
 //	dkim            data     (always)                  dkim.go         -
 //	    symbols: R_DKIM_ALLOW R_DKIM_REJECT R_DKIM_TEMPFAIL R_DKIM_PERMFAIL R_DKIM_NA
 //	    reply:   none
-//	dkim_replay     data     [dkim.replay]             dkimreplay.go   dkim
+//	dkim_replay     data     [dkim.replay]             dkimreplay.go   dkim spf
 //	    symbols: DKIM_REPLAY
 //	    reply:   none (never forces)
 //	arc             data     (always)                  arc.go          -

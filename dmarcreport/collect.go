@@ -241,7 +241,8 @@ func (c *Collector) addLocked(name, key string, n int64, expires time.Time) bool
 }
 
 // Sync writes the counts kept in memory to the store. Counts that could
-// not be written stay for the next Sync, up to collectMaxRows rows.
+// not be written stay for the next Sync, up to collectMaxRows rows (not
+// those of a tally the store refused as full).
 func (c *Collector) Sync(ctx context.Context) error {
 	if c == nil {
 		return nil
@@ -257,8 +258,9 @@ func (c *Collector) Sync(ctx context.Context) error {
 			errs = errors.Join(errs, err)
 			c.mu.Lock()
 			lost := 0
+			full := errors.Is(err, store.ErrFull) // will not fit later either
 			for k, n := range p.rows {
-				if c.npending >= collectMaxRows {
+				if full || c.npending >= collectMaxRows {
 					lost++
 					continue
 				}
