@@ -115,7 +115,6 @@ func (*Rules) Phase() engine.Phase           { return engine.PhaseData }
 func (r *Rules) After() []string             { return r.after }
 func (r *Rules) Symbols() []engine.SymbolDef { return r.defs }
 func (r *Rules) MayForce() bool              { return len(r.actions) > 0 }
-func (r *Rules) Referenced() []string        { return r.set.Referenced() }
 func (r *Rules) symbol(rule *rules.Rule, opts []string) engine.Symbol {
 	return engine.Symbol{Name: rule.Name, Options: opts, Force: r.actions[rule.Name], Message: rule.Message}
 }
@@ -158,6 +157,10 @@ func (r *Rules) Compose(_ *engine.Transaction, syms []engine.Symbol) []engine.Sy
 	}
 	return out
 }
+
+// Unfiltered names the body rules whose expressions the pre-filter cannot
+// skip (see rules.Set.Unfiltered).
+func (r *Rules) Unfiltered() []string { return r.set.Unfiltered() }
 
 // UnknownSymbols returns the names the composites use that no check
 // declares (known): most likely typos.
