@@ -123,8 +123,11 @@ func (r *Rules) symbol(rule *rules.Rule, opts []string) engine.Symbol {
 func (r *Rules) Run(_ context.Context, tx *engine.Transaction, deps engine.Results) engine.Result {
 	in := &rules.Input{
 		ClientIP: tx.ClientIP, Helo: tx.Helo, PTR: tx.ClientPTR, AuthUser: tx.AuthUser,
-		MailFrom: tx.MailFrom, Rcpts: tx.Rcpts, Message: tx.Message, Content: tx.Content(),
+		MailFrom: tx.MailFrom, Rcpts: tx.Rcpts, Message: tx.Message,
 		SPFDomain: SPFPassDomain(tx, deps),
+	}
+	if r.set.Needs()&rules.NeedContent != 0 {
+		in.Content = tx.Content() // parsed once per scan, shared
 	}
 	if ds := DMARCPassDomains(tx, deps); len(ds) > 0 {
 		in.DMARCDomain = ds[0]

@@ -11,7 +11,8 @@ const (
 	kindBody             // the body text: regex
 )
 
-// Needs say which other checks' results a field reads.
+// Needs say what a field reads beyond the envelope and the header: other
+// checks' results, or the parsed message.
 type Needs int
 
 // The results a field may need.
@@ -19,6 +20,7 @@ const (
 	NeedSPF Needs = 1 << iota
 	NeedDKIM
 	NeedDMARC
+	NeedContent // the parsed message (URLs, attachments, body text)
 )
 
 type fieldInfo struct {
@@ -44,12 +46,12 @@ var fields = map[string]fieldInfo{
 	"from_domain":      {kindName, 0, "each From domain"},
 	"reply_to":         {kindAddr, 0, "each Reply-To address"},
 	"reply_to_domain":  {kindName, 0, "each Reply-To domain"},
-	"url":              {kindText, 0, "each URL of the text and HTML, as written"},
-	"url_host":         {kindName, 0, "each URL's host name"},
-	"url_domain":       {kindName, 0, "each URL's registrable domain"},
-	"attachment_name":  {kindText, 0, "each attachment's file name, and the names inside archives"},
-	"attachment_type":  {kindText, 0, "each attachment's detected type (exe, iso, zip, pdf, …) and declared media type"},
-	"body":             {kindBody, 0, "the text parts as a reader sees them (decoded, HTML as visible text)"},
+	"url":              {kindText, NeedContent, "each URL of the text and HTML, as written"},
+	"url_host":         {kindName, NeedContent, "each URL's host name"},
+	"url_domain":       {kindName, NeedContent, "each URL's registrable domain"},
+	"attachment_name":  {kindText, NeedContent, "each attachment's file name, and the names inside archives"},
+	"attachment_type":  {kindText, NeedContent, "each attachment's detected type (exe, iso, zip, pdf, …) and declared media type"},
+	"body":             {kindBody, NeedContent, "the text parts as a reader sees them (decoded, HTML as visible text)"},
 	"spf_domain":       {kindName, NeedSPF, "the domain SPF passed for"},
 	"dkim_domain":      {kindName, NeedDKIM, "each d= domain of a DKIM signature that passed"},
 	"dmarc_domain":     {kindName, NeedDMARC, "the From domain DMARC passed for"},
