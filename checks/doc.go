@@ -63,7 +63,7 @@
 //	fuzzy           data     [fuzzy]                   fuzzy.go        -
 //	    symbols: FUZZY_DENIED FUZZY_PROB FUZZY_WHITE FUZZY_ERROR (package fuzzy; one per list of fuzzy.Lists)
 //	    reply:   none
-//	rules           data     [[rules]], [rule_files]   rules.go        spf dkim dmarc
+//	rules           data     [[rules]], [rule_files]   rules.go        spf dkim dmarc iprev (only those its rules read)
 //	    symbols: the rules' names (package rules)
 //	    reply:   [[rules]] message, with action = "reject" or "soft_reject"
 //	rules_pre_result finish  [[rules]]                 rules.go        -
