@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/content"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/store/redis/redistest"
 )
@@ -107,5 +109,42 @@ servers = ["`+dnsSrv.Addr()+`"]
 	}
 	if code, b := post(ctlURL+"/fuzzyadd", sign("dave")); code != http.StatusServiceUnavailable || !strings.Contains(b, "store is unavailable") {
 		t.Errorf("fuzzyadd with Redis down: %d %s", code, b)
+	}
+}
+
+// TestScanPageLearnFeedsFuzzy: the web UI's learn buttons (learnRaw)
+// feed the fuzzy hashes as the learn endpoints do.
+func TestScanPageLearnFeedsFuzzy(t *testing.T) {
+	f := t.TempDir() + "/hamlet.toml"
+	writeFile(f, `data_dir = "`+t.TempDir()+`"
+[scan]
+listen = []
+[controller]
+listen = []
+[milter]
+listen = []
+[dns]
+servers = ["127.0.0.1:9"]
+`)
+	d, err := New(f, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.closeStore()
+	raw := []byte("From: a@promo.example\r\nTo: b@example.org\r\nSubject: offer\r\n\r\n" + strings.Repeat("Claim the prize you won in our international lottery today, contact the agent now. ", 3))
+	ctx := context.Background()
+	if _, err := d.learnRaw(ctx, raw, true); err != nil {
+		t.Fatal(err)
+	}
+	fz := d.fuzzy.Load()
+	hs := fz.Hashes(content.Parse(message.Parse(raw), content.Limits{}))
+	if ms, err := fz.Check(ctx, hs); err != nil || len(ms) != 1 || ms[0].Flag != fuzzy.FlagDenied {
+		t.Fatalf("after learning spam on the scan page: %+v %v", ms, err)
+	}
+	if _, err := d.learnRaw(ctx, raw, false); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := fz.Check(ctx, hs); len(ms) != 0 {
+		t.Errorf("after learning it as ham: %+v", ms)
 	}
 }
