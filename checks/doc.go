@@ -63,8 +63,8 @@
 //	fuzzy           data     [fuzzy]                   fuzzy.go        -
 //	    symbols: FUZZY_DENIED FUZZY_PROB FUZZY_WHITE FUZZY_ERROR (package fuzzy; one per list of fuzzy.Lists)
 //	    reply:   none
-//	rules           data     [[rules]], [rule_files]   rules.go        spf dkim dmarc
-//	    symbols: the rules' names (package rules)
+//	rules           data     [[rules]], [rule_files]   rules.go        spf dkim dmarc iprev
+//	    symbols: the rules' names (package rules); waits only for the checks its rules read
 //	    reply:   [[rules]] message, with action = "reject" or "soft_reject"
 //	rules_pre_result finish  [[rules]]                 rules.go        -
 //	    symbols: none (applies pre_result = "accept" and "skip_greylist")

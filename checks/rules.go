@@ -8,6 +8,7 @@ import (
 	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/iprev"
 	"github.com/hamlet-mail/hamlet/rules"
 )
 
@@ -90,7 +91,7 @@ func NewRules(set *rules.Set, registered func(string) bool) *Rules {
 	for _, d := range []struct {
 		need rules.Needs
 		name string
-	}{{rules.NeedSPF, "spf"}, {rules.NeedDKIM, "dkim"}, {rules.NeedDMARC, CheckDMARC}} {
+	}{{rules.NeedSPF, "spf"}, {rules.NeedDKIM, "dkim"}, {rules.NeedDMARC, CheckDMARC}, {rules.NeedPTR, CheckIPRev}} {
 		if needs&d.need != 0 && registered != nil && registered(d.name) {
 			r.after = append(r.after, d.name)
 		}
@@ -125,6 +126,14 @@ func (r *Rules) Run(_ context.Context, tx *engine.Transaction, deps engine.Resul
 		ClientIP: tx.ClientIP, Helo: tx.Helo, PTR: tx.ClientPTR, AuthUser: tx.AuthUser,
 		MailFrom: tx.MailFrom, Rcpts: tx.Rcpts, Message: tx.Message,
 		SPFDomain: SPFPassDomain(tx, deps),
+	}
+	if in.PTR == "" {
+		// The front end did not say: the name the iprev check found.
+		if res, ok := engine.Value[*iprev.Result](deps, CheckIPRev); ok && res != nil {
+			if in.PTR = res.Name; in.PTR == "" && len(res.Names) > 0 {
+				in.PTR = res.Names[0]
+			}
+		}
 	}
 	if r.set.Needs()&rules.NeedContent != 0 {
 		in.Content = tx.Content() // parsed once per scan, shared

@@ -84,6 +84,18 @@ func collectSomeWith(t *testing.T, c *Collector, now time.Time) {
 	}
 }
 
+// readReports is a Deliver that reads each report mail back into got.
+func readReports(t *testing.T, got *[]*Report) func(context.Context, string, []string, []byte) error {
+	return func(_ context.Context, _ string, _ []string, msg []byte) error {
+		reps, err := Extract(msg, Limits{})
+		if err != nil || len(reps) != 1 {
+			t.Fatalf("reading our own report: %v", err)
+		}
+		*got = append(*got, reps[0])
+		return nil
+	}
+}
+
 // newSendWorld opens a store holding what collectSome counted at now and
 // a sender for it: example.org asks for reports at three addresses, of
 // which reports.example accepts them for it (RFC 7489 §7.1; example.net
@@ -208,14 +220,7 @@ func TestFlush(t *testing.T) {
 	now := begin.Add(15 * time.Hour)
 	st, s := newSendWorld(t, now, true) // 6 messages
 	var got []*Report
-	s.Deliver = func(_ context.Context, _ string, _ []string, msg []byte) error {
-		reps, err := Extract(msg, Limits{})
-		if err != nil || len(reps) != 1 {
-			t.Fatalf("reading our own report: %v", err)
-		}
-		got = append(got, reps[0])
-		return nil
-	}
+	s.Deliver = readReports(t, &got)
 	c := NewCollector(st, s.config())
 	flushAt := now.Add(time.Hour + 500*time.Millisecond)
 	s.Now = func() time.Time { return flushAt }
@@ -360,14 +365,7 @@ func TestFlushTwiceInASecond(t *testing.T) {
 	f1 := time.Date(2026, 11, 3, 15, 0, 0, 200e6, time.UTC)
 	st, s := newSendWorld(t, f1.Add(-time.Hour), true)
 	var got []*Report
-	s.Deliver = func(_ context.Context, _ string, _ []string, msg []byte) error {
-		reps, err := Extract(msg, Limits{})
-		if err != nil || len(reps) != 1 {
-			t.Fatalf("reading our own report: %v", err)
-		}
-		got = append(got, reps[0])
-		return nil
-	}
+	s.Deliver = readReports(t, &got)
 	c1 := NewCollector(st, s.config())
 	s.Now = func() time.Time { return f1 }
 	if n, err := s.Flush(ctx, c1); n != 1 || err != nil {

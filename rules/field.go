@@ -21,6 +21,7 @@ const (
 	NeedDKIM
 	NeedDMARC
 	NeedContent // the parsed message (URLs, attachments, body text)
+	NeedPTR     // the client's PTR name, which the iprev check may know
 )
 
 type fieldInfo struct {
@@ -33,7 +34,7 @@ type fieldInfo struct {
 var fields = map[string]fieldInfo{
 	"ip":               {kindIP, 0, "the client's IP address"},
 	"helo":             {kindName, 0, "the HELO/EHLO name"},
-	"ptr":              {kindName, 0, "the client's reverse DNS (PTR) name"},
+	"ptr":              {kindName, NeedPTR, "the client's reverse DNS (PTR) name"},
 	"auth_user":        {kindAddr, 0, "the SMTP AUTH identity"},
 	"mail_from":        {kindAddr, 0, "the envelope sender address (\"\" for <>)"},
 	"mail_from_domain": {kindName, 0, "the envelope sender's domain"},
