@@ -13,7 +13,9 @@ import (
 
 	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkim"
+	"github.com/hamlet-mail/hamlet/dmarc"
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/spf"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -67,8 +69,11 @@ func (c *DKIMReplayConfig) Validate() error {
 // picture), and adds DKIM_REPLAY when one signature (its d= and b=) came
 // from more than max_networks networks or to more than max_recipients
 // recipients: a message a spammer got signed by a large provider once and
-// replays to many. Inbound mail only; a store failure is logged and adds
-// nothing.
+// replays to many. A copy from a server the signer authorises (SPF passes
+// for a domain aligned with d=, relaxed as in DMARC) is the signer's own
+// sending — its retries after greylisting come from other networks of
+// the provider, a large list from its own servers — and is not counted.
+// Inbound mail only; a store failure is logged and adds nothing.
 type DKIMReplay struct {
 	cfg DKIMReplayConfig
 	st  store.DKIMReplay
@@ -98,8 +103,8 @@ func (c *DKIMReplay) Name() string { return "dkim_replay" }
 // Phase implements engine.Check.
 func (c *DKIMReplay) Phase() engine.Phase { return engine.PhaseData }
 
-// After implements engine.Check: the DKIM results.
-func (c *DKIMReplay) After() []string { return []string{"dkim"} }
+// After implements engine.Check: the DKIM and SPF results.
+func (c *DKIMReplay) After() []string { return []string{"dkim", "spf"} }
 
 // InboundOnly implements engine.InboundOnly.
 func (c *DKIMReplay) InboundOnly() bool { return true }
@@ -140,6 +145,10 @@ func (c *DKIMReplay) Run(ctx context.Context, tx *engine.Transaction, deps engin
 	if !tx.Inbound() || !tx.ClientIP.IsValid() {
 		return engine.Result{}
 	}
+	spfPass := ""
+	if r, ok := engine.Value[*spf.Result](deps, "spf"); ok && r != nil && r.Code == spf.Pass {
+		spfPass = strings.ToLower(r.Domain)
+	}
 	var ss []store.ReplaySighting
 	var domains []string
 	net := hash64(c.network(tx.ClientIP))
@@ -150,6 +159,9 @@ func (c *DKIMReplay) Run(ctx context.Context, tx *engine.Transaction, deps engin
 	for _, r := range results {
 		if r.Status != dkim.StatusPass || r.Signature == nil || len(r.Signature.B) == 0 {
 			continue
+		}
+		if spfPass != "" && dmarc.Aligned(spfPass, strings.ToLower(r.Domain), dmarc.Relaxed) {
+			continue // sent by the signer's own servers
 		}
 		ss = append(ss, store.ReplaySighting{Key: replayKey(r), Network: net, Rcpts: rcpts})
 		domains = append(domains, strings.ToLower(r.Domain))

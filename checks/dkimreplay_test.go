@@ -15,6 +15,7 @@ import (
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/spf"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/bolt"
 	"github.com/hamlet-mail/hamlet/store/redis"
@@ -114,6 +115,26 @@ func TestDKIMReplay(t *testing.T) {
 			r = scan(other, "192.0.2.1", "one-more@example.org")
 			if !hit(r) || !strings.Contains(r.Symbols[0].Options[0], "51 recipients or more") {
 				t.Fatalf("51st recipient: %+v", r.Symbols)
+			}
+			// Copies from the signer's own servers (SPF passes for an
+			// aligned domain: greylisting retries from other networks of
+			// the provider) are not counted; an unaligned SPF pass is.
+			fresh := dkimSigned(t, "From: b@bigmail.example\r\nTo: y@example.org\r\nSubject: s\r\n\r\nnews\r\n", "bigmail.example", "s", key)
+			scanSPF := func(ip, spfDomain string) engine.Result {
+				tx := &engine.Transaction{ClientIP: netip.MustParseAddr(ip), Rcpts: []string{"y@example.org"}, Message: message.Parse([]byte(fresh))}
+				deps := dmarcDeps{"dkim": dk.Run(context.Background(), tx, nil).Value, "spf": &spf.Result{Code: spf.Pass, Domain: spfDomain}}
+				return ck.Run(context.Background(), tx, deps)
+			}
+			for i := range 6 {
+				if r := scanSPF(fmt.Sprintf("209.85.%d.1", i), "mail.bigmail.example"); r.Symbols != nil || r.Value != nil {
+					t.Fatalf("copy %d from the signer's own servers: %+v", i, r)
+				}
+			}
+			for i := range 4 {
+				r := scanSPF(fmt.Sprintf("203.0.%d.1", i), "spammer.example")
+				if hit(r) != (i == 3) {
+					t.Fatalf("copy %d from a server of another SPF domain: %+v", i, r.Symbols)
+				}
 			}
 			// Outbound mail is not counted.
 			tx := &engine.Transaction{ClientIP: netip.MustParseAddr("10.0.0.1"), Outbound: true, Message: message.Parse([]byte(signed))}

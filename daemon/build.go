@@ -451,6 +451,9 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		if unknown := localRules.UnknownSymbols(eng.Symbols()); len(unknown) > 0 {
 			d.Logger.Warn("composite rules name symbols no check emits", "symbols", unknown)
 		}
+		if slow := localRules.Unfiltered(); len(slow) > 0 {
+			d.Logger.Warn("body rules with a regular expression without a literal of 3+ characters run on every message", "rules", slow)
+		}
 	}
 	return eng, err
 }

@@ -51,6 +51,27 @@ func TestComposer(t *testing.T) {
 	}
 }
 
+// TestComposerNotEarly: an early verdict does not compose: "A & !B"
+// must not force a reject before B's check (of a later phase) has run.
+func TestComposerNotEarly(t *testing.T) {
+	a := &fakeCheck{name: "a", phase: PhaseConnect, defs: []SymbolDef{sym("A", 1), sym("C", 2)}, emit: []Symbol{{Name: "A"}}}
+	b := &fakeCheck{name: "b", phase: PhaseData, defs: []SymbolDef{sym("B", 0.5)}, emit: []Symbol{{Name: "B"}}}
+	e, err := New(Options{Checks: []Check{a, b}, Composers: []Composer{&andNot{}}, Policy: DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.NewScan(context.Background())
+	defer s.Close()
+	s.Update(PhaseRcpt, nil)
+	if v := s.Verdict(context.Background(), false); v.Action != NoAction || v.ForcedBy != "" {
+		t.Fatalf("early verdict %v forced by %q", v.Action, v.ForcedBy)
+	}
+	s.Update(PhaseData, nil)
+	if v := s.Verdict(context.Background(), true); v.Action == Reject {
+		t.Fatalf("final verdict with B: %v", v.Action)
+	}
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1

@@ -287,8 +287,12 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 	if tx.Message != nil && len(tx.Message.Problems) > 0 && final {
 		syms = append(syms, Symbol{Name: SymMalformed, Options: tx.Message.Problems})
 	}
+	// Composites only on a final verdict: earlier, the symbols a "!"
+	// speaks of may simply not be known yet (a rule of the DATA phase).
 	for _, c := range s.e.composers {
-		syms = append(syms, c.Compose(tx, syms)...)
+		if final {
+			syms = append(syms, c.Compose(tx, syms)...)
+		}
 	}
 	s.e.policy.decide(s.e.symbols, syms, v)
 	if !final {

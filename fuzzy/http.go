@@ -213,25 +213,8 @@ func LearnHandler(next http.Handler, get func() *DB, spam bool, log *slog.Logger
 		if sw.code != http.StatusOK {
 			return
 		}
-		hs := d.Hashes(content.Parse(message.Parse(raw), content.Limits{}))
-		if len(hs) == 0 {
-			return
-		}
-		if spam {
-			if err := d.LearnSpam(r.Context(), hs); err != nil {
-				log.Warn("fuzzy: learning spam failed", "err", err)
-				return
-			}
-			log.Info("fuzzy: learned spam", "hashes", digests(hs), "via", "controller")
-			return
-		}
-		n, err := d.LearnHam(r.Context(), hs)
-		if err != nil {
-			log.Warn("fuzzy: learning ham failed", "err", err)
-			return
-		}
-		if n > 0 {
-			log.Info("fuzzy: ham removed denied hashes", "removed", n, "via", "controller")
+		if _, err := d.LearnMessage(r.Context(), raw, spam); err != nil {
+			log.Warn("fuzzy: learning failed", "spam", spam, "err", err)
 		}
 	})
 }

@@ -456,3 +456,17 @@ func TestLoadFiles(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestUnfiltered(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "l.txt", "(?i)lottery\n\\d{5}\n")
+	s := mustCompile(t,
+		Spec{Name: "A", Field: "body", Values: []string{`(?i)wire\s+transfer`, `[A-Z]{12}`}},
+		Spec{Name: "B", Field: "body", Values: []string{`(?i)bitcoin`}},
+		Spec{Name: "C", Field: "header", Header: "Subject", Match: "regex", Values: []string{`.`}},
+		Spec{Name: "D", Field: "body", List: "l.txt", File: filepath.Join(dir, "x.toml")},
+	)
+	if got := s.Unfiltered(); !reflect.DeepEqual(got, []string{"A", "D"}) {
+		t.Fatalf("Unfiltered() = %q", got)
+	}
+}

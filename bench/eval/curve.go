@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/bayes"
-	"github.com/hamlet-mail/hamlet/daemon"
-	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/internal/mailgen"
 	"github.com/hamlet-mail/hamlet/message"
@@ -149,7 +147,7 @@ func curveRow(dir, base string, c curveCorpus, k int) (learned, bayesLine, engin
 	learned = fmt.Sprintf("%d+%d", stats.Spam, stats.Ham)
 	cl = bayes.New(st, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	text := base + fmt.Sprintf("[bayes]\nmin_learns = %d\n", cfg.MinLearns)
-	eng, err := curveEngine(dir, text, cl)
+	eng, err := buildEngine(dir, text, cl)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -184,21 +182,4 @@ func curveRow(dir, base string, c curveCorpus, k int) (learned, bayesLine, engin
 		bayesLine = "(no Bayes)"
 	}
 	return learned, bayesLine, fmt.Sprintf("%d/%d %.1f%% | %d/%d", es, c.testSpam, pct(es, c.testSpam), eh, c.testHam), nil
-}
-
-// curveEngine is buildEngine with the classifier cl.
-func curveEngine(dir, text string, cl *bayes.Classifier) (*engine.Engine, error) {
-	f := filepath.Join(dir, fmt.Sprintf("hamlet-curve-%d.toml", time.Now().UnixNano()))
-	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
-		return nil, err
-	}
-	s, err := daemon.LoadSettings(f, daemon.Overrides{DataDir: dir})
-	if err != nil {
-		return nil, err
-	}
-	res, err := dns.NewClient(s.DNS)
-	if err != nil {
-		return nil, err
-	}
-	return daemon.BuildEngine(s, daemon.Deps{Resolver: res, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Bayes: cl})
 }

@@ -44,6 +44,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
@@ -155,7 +156,7 @@ relay.corpus.example. A %[5]s
 
 	results := map[string]map[string][]*engine.Verdict{}
 	for _, cfg := range configs {
-		eng, err := buildEngine(dir, cfg.text)
+		eng, err := buildEngine(dir, cfg.text, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.name, err)
 		}
@@ -263,7 +264,9 @@ func symbolList(v *engine.Verdict) string {
 	return strings.Join(out, " ")
 }
 
-func buildEngine(dir, text string) (*engine.Engine, error) {
+// buildEngine builds the engine of the configuration text, with the Bayes
+// classifier cl when not nil (the learning curve).
+func buildEngine(dir, text string, cl *bayes.Classifier) (*engine.Engine, error) {
 	f := filepath.Join(dir, fmt.Sprintf("hamlet-%d.toml", time.Now().UnixNano()))
 	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
 		return nil, err
@@ -276,7 +279,7 @@ func buildEngine(dir, text string) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return daemon.BuildEngine(s, daemon.Deps{Resolver: res, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return daemon.BuildEngine(s, daemon.Deps{Resolver: res, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Bayes: cl})
 }
 
 // loadSpamAssassin reads the fixtures, each as received from the corpus

@@ -197,3 +197,25 @@ servers = ["127.0.0.1:9"]
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t)
 }
+
+// TestConfigCheckSubTables: hamlet config check prints the sub-tables
+// decoded beside their section ([dkim.replay], [dmarc.reports]), and its
+// output reads back as a configuration with the same values.
+func TestConfigCheckSubTables(t *testing.T) {
+	cfg := writeConfig(t, "[dkim.replay]\nmax_networks = 7\n")
+	var out, errs bytes.Buffer
+	if code := run([]string{"config", "check", "-c", cfg}, strings.NewReader(""), &out, &errs); code != 0 {
+		t.Fatalf("config check = %d: %s", code, errs.String())
+	}
+	for _, want := range []string{"[dkim.replay]", "max_networks = 7", "max_recipients = 50", "[dmarc.reports]"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("config check output lacks %q", want)
+		}
+	}
+	again := filepath.Join(t.TempDir(), "effective.toml")
+	os.WriteFile(again, out.Bytes(), 0o600)
+	var out2 bytes.Buffer
+	if code := run([]string{"config", "check", "-c", again}, strings.NewReader(""), &out2, &errs); code != 0 || !strings.Contains(out2.String(), "max_networks = 7") {
+		t.Errorf("the printed configuration read back = %d: %s", code, errs.String())
+	}
+}

@@ -154,6 +154,11 @@ min_learns = 20
 			t.Fatalf("hamlet learn %v = %d\n%s%s", run, code, out, errs)
 		}
 	}
+	// The last summary line has the daemon's counts (from /stat): the
+	// first message was relearned as ham.
+	if _, out, _ := runLearnCmd(t, "-c", cfg, "--controller", "http://"+ctl, "-P", "s3cret", "--ham", hamDir); !strings.Contains(out, "25 already learned") || !strings.Contains(out, "database: 25 spam, 26 ham") {
+		t.Errorf("hamlet learn again through the controller:\n%s", out)
+	}
 	probe := file("probe.eml", mailgen.New(12).Spam(800))
 	if out := rspamcOut("-P", "s3cret", "symbols", probe); !strings.Contains(out, "BAYES_SPAM") {
 		t.Errorf("a new spam after learning:\n%s", out)
