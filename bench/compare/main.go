@@ -16,6 +16,8 @@
 // and one without it (cache_tokens = 0: every token read from the store).
 //
 //	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3] [-clamd] [-bayes 300]
+//
+// -rspamd "" leaves rspamd out: hamlet's variants only (what -bayes costs).
 package main
 
 import (
@@ -51,7 +53,7 @@ func run() error {
 	conc := flag.Int("c", 16, "concurrent requests")
 	n := flag.Int("n", 3000, "messages per round")
 	rounds := flag.Int("rounds", 3, "rounds per scanner (alternating)")
-	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary")
+	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary (\"\": hamlet's variants only, e.g. with -bayes)")
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
 	bayesN := flag.Int("bayes", 0, "also run hamlet with Bayes trained on this many generated spam and ham messages (with and without its token cache)")
@@ -113,11 +115,14 @@ func run() error {
 			targets = append(targets, struct{ name, url string }{v.name, url})
 		}
 	}
-	rspamdURL, stopRspamd, err := startRspamd(*rspamdBin, dir, dnsSrv.Addr(), *workers, rspamdAV)
-	if err != nil {
-		return fmt.Errorf("rspamd: %w", err)
+	if *rspamdBin != "" {
+		rspamdURL, stopRspamd, err := startRspamd(*rspamdBin, dir, dnsSrv.Addr(), *workers, rspamdAV)
+		if err != nil {
+			return fmt.Errorf("rspamd: %w", err)
+		}
+		defer stopRspamd()
+		targets = append(targets, struct{ name, url string }{"rspamd", rspamdURL})
 	}
-	defer stopRspamd()
 
 	opts := loadgen.Options{Concurrency: *conc, Messages: *n, Warmup: 100,
 		IP: "192.0.2.1", Helo: "mail.example.com", From: "sender@example.com"}
@@ -125,7 +130,6 @@ func run() error {
 	ctx := context.Background()
 	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; Bayes trained on %d+%d\n",
 		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *bayesN, *bayesN)
-	targets = append(targets, struct{ name, url string }{"rspamd", rspamdURL})
 	for r := 0; r < *rounds; r++ {
 		for _, t := range targets {
 			o := opts
@@ -138,12 +142,19 @@ func run() error {
 			res[t.name] = append(res[t.name], out)
 		}
 	}
-	s := median(res["rspamd"])
 	fmt.Println()
-	for _, t := range targets[:len(targets)-1] {
+	base := median(res["hamlet"])
+	for _, t := range targets {
 		h := median(res[t.name])
-		fmt.Printf("median msg/s: %s %.0f, rspamd %.0f — %s/rspamd throughput ratio %.2f; p50 latency %.2f ms vs %.2f ms\n",
-			t.name, h.PerSecond, s.PerSecond, t.name, h.PerSecond/s.PerSecond, h.P50ms, s.P50ms)
+		line := fmt.Sprintf("median msg/s: %s %.0f, p50 latency %.2f ms", t.name, h.PerSecond, h.P50ms)
+		if t.name != "hamlet" {
+			line += fmt.Sprintf("; %.2f of hamlet's", h.PerSecond/base.PerSecond)
+		}
+		if res["rspamd"] != nil && t.name != "rspamd" {
+			s := median(res["rspamd"])
+			line += fmt.Sprintf("; %s/rspamd throughput ratio %.2f (p50 %.2f ms vs %.2f ms)", t.name, h.PerSecond/s.PerSecond, h.P50ms, s.P50ms)
+		}
+		fmt.Println(line)
 	}
 	return nil
 }
