@@ -73,8 +73,8 @@ func newReSet(res []*regexp.Regexp, owners []int) *reSet {
 }
 
 // each calls fn for every expression matching text, in expression order,
-// with the matched text; fn returns false to stop.
-func (s *reSet) each(text string, fn func(owner int, match string) bool) {
+// with the expression and the matched text; fn returns false to stop.
+func (s *reSet) each(text string, fn func(owner int, re *regexp.Regexp, match string) bool) {
 	cand := append([]int(nil), s.always...)
 	if s.ac != nil {
 		seen := make([]bool, s.ac.n)
@@ -97,7 +97,7 @@ func (s *reSet) each(text string, fn func(owner int, match string) bool) {
 		}
 		prev = i
 		if loc := s.res[i].FindStringIndex(text); loc != nil {
-			if !fn(s.owner[i], text[loc[0]:loc[1]]) {
+			if !fn(s.owner[i], s.res[i], text[loc[0]:loc[1]]) {
 				return
 			}
 		}
