@@ -18,7 +18,7 @@
 //     once it is back, without a restart.
 //
 // Each test stops by itself, bounded in time and count. With -short the
-// soak lasts 5 s instead of 30 s. HAMLET_ROBUST_BIN names a binary to
-// test instead of building one (an older build, to see a test fail
-// before its fix).
+// soak lasts 5 s instead of 30 s; HAMLET_SOAK=60s makes it a minute.
+// HAMLET_ROBUST_BIN names a binary to test instead of building one (an
+// older build, to see a test fail before its fix).
 package robust

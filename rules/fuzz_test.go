@@ -91,7 +91,7 @@ func FuzzReadList(f *testing.F) {
 			}
 			l := &List{path: path, kind: kind, ls: NewLists(nil)}
 			l.data.Store(d)
-			l.match(match, "a.spam.example", "a.spam.example", 0)
+			l.match(match, "a.spam.example", 0)
 		}
 	})
 }

@@ -183,28 +183,29 @@ func (l *List) current(now int64) *listData {
 	return l.data.Load()
 }
 
-// match matches a value (v as compared, shown as written) against the
-// list's entries; for patterns it returns the text matched.
-func (l *List) match(match, v, shown string, now int64) (string, bool) {
+// match matches a value (v as compared; for patterns, as written)
+// against the list's entries; for patterns it returns the expression that
+// matched.
+func (l *List) match(match, v string, now int64) (*regexp.Regexp, bool) {
 	d := l.current(now)
 	switch match {
 	case "exact":
 		_, ok := d.names[v]
-		return shown, ok
+		return nil, ok
 	case "suffix":
 		_, ok := d.names.suffix(v)
-		return shown, ok
+		return nil, ok
 	case "cidr":
 		a, ok := parseAddr(v)
 		if !ok {
-			return "", false
+			return nil, false
 		}
 		_, ok = d.cidr.match(a)
-		return shown, ok
+		return nil, ok
 	default:
-		hit, m := false, ""
-		d.pats.each(shown, func(_ int, s string) bool { hit, m = true, s; return false })
-		return m, hit
+		var hit *regexp.Regexp
+		d.pats.each(v, func(_ int, re *regexp.Regexp, _ string) bool { hit = re; return false })
+		return hit, hit != nil
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 // each of them: every expression's required literals (strings that any
 // match must contain, found in its syntax tree) go into one Aho–Corasick
 // automaton, the text is scanned once (in ASCII lower case), and only the
-// expressions whose literal occurred — and those that have none — are run.
+// expressions whose required literals all occurred — and those that have
+// none — are run.
 // This is the hyperscan-style pre-filter the issue asks for; it never
 // changes a result, it only skips expressions that cannot match.
 type reSet struct {
@@ -73,8 +74,8 @@ func newReSet(res []*regexp.Regexp, owners []int) *reSet {
 }
 
 // each calls fn for every expression matching text, in expression order,
-// with the matched text; fn returns false to stop.
-func (s *reSet) each(text string, fn func(owner int, match string) bool) {
+// with the expression and the matched text; fn returns false to stop.
+func (s *reSet) each(text string, fn func(owner int, re *regexp.Regexp, match string) bool) {
 	cand := append([]int(nil), s.always...)
 	if s.ac != nil {
 		seen := make([]bool, s.ac.n)
@@ -97,7 +98,7 @@ func (s *reSet) each(text string, fn func(owner int, match string) bool) {
 		}
 		prev = i
 		if loc := s.res[i].FindStringIndex(text); loc != nil {
-			if !fn(s.owner[i], text[loc[0]:loc[1]]) {
+			if !fn(s.owner[i], s.res[i], text[loc[0]:loc[1]]) {
 				return
 			}
 		}

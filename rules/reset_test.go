@@ -85,7 +85,7 @@ func TestReSetAgreesWithRegexp(t *testing.T) {
 			text = b.String()
 		}
 		var got, want []int
-		set.each(text, func(o int, m string) bool {
+		set.each(text, func(o int, _ *regexp.Regexp, m string) bool {
 			got = append(got, o)
 			if loc := res[o].FindStringIndex(text); loc == nil || text[loc[0]:loc[1]] != m {
 				t.Errorf("%q on %q: match %q", exprs[o], text, m)

@@ -97,9 +97,9 @@ func TestFields(t *testing.T) {
 		{"attachment_name exact any case", Spec{Field: "attachment_name", Values: []string{"invoice.exe"}}, nil, []string{"attachment_name=Invoice.EXE"}},
 		{"attachment_type detected", Spec{Field: "attachment_type", Values: []string{"exe"}}, nil, []string{"attachment_type=exe"}},
 		{"attachment_type declared", Spec{Field: "attachment_type", Values: []string{"application/octet-stream"}}, nil, []string{"attachment_type=application/octet-stream"}},
-		{"body regex shows the match", Spec{Field: "body", Values: []string{`(?i)wire\s+transfer`}}, nil, []string{"body=wire transfer"}},
+		{"body regex shows the expression, not the text", Spec{Field: "body", Values: []string{`(?i)wire\s+transfer`}}, nil, []string{`body=/(?i)wire\s+transfer/`}},
 		{"body is the visible text", Spec{Field: "body", Values: []string{`<b>`}}, nil, nil},
-		{"body regex without literal", Spec{Field: "body", Values: []string{`\d{3}\.\d`}}, nil, []string{"body=192.0"}},
+		{"body regex without literal", Spec{Field: "body", Values: []string{`\d{3}\.\d`}}, nil, []string{`body=/\d{3}\.\d/`}},
 		{"body before data", Spec{Field: "body", Values: []string{`.`}}, func(in *Input) { in.Message, in.Content = nil, nil }, nil},
 		{"spf_domain", Spec{Field: "spf_domain", Values: []string{"sender.example"}}, nil, []string{"spf_domain=sender.example"}},
 		{"spf not passed", Spec{Field: "spf_domain", Values: []string{"sender.example"}}, func(in *Input) { in.SPFDomain = "" }, nil},
@@ -152,7 +152,7 @@ func TestListFiles(t *testing.T) {
 		{Spec{Field: "helo", Match: "suffix", List: "domains.txt"}, "helo=mail.sender.example"},
 		{Spec{Field: "ip", List: "nets.txt"}, "ip=203.0.113.7"},
 		{Spec{Field: "attachment_name", Match: "glob", List: "globs.txt"}, "attachment_name=Invoice.EXE"},
-		{Spec{Field: "body", List: "regex.txt"}, "body=wire transfer"},
+		{Spec{Field: "body", List: "regex.txt"}, `body=/(?i)wire\s+transfer/`},
 		{Spec{Field: "header", Header: "Subject", List: "subjects.txt"}, "Subject=Urgent wire transfer"},
 		{Spec{Field: "helo", List: "domains.txt"}, ""}, // exact: the HELO is a subdomain
 	}
@@ -185,7 +185,7 @@ func TestHitsInOrder(t *testing.T) {
 	for _, h := range hits {
 		names = append(names, h.Rule.Name+":"+strings.Join(h.Values, ","))
 	}
-	want := []string{"B_BODY:wire,today", "C_RCPT:example.net,example.org"}
+	want := []string{"B_BODY:/(?i)wire/,/today/", "C_RCPT:example.net,example.org"}
 	if !reflect.DeepEqual(names, want) {
 		t.Fatalf("hits %q, want %q", names, want)
 	}
