@@ -49,6 +49,7 @@ func run() error {
 	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary")
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
+	history := flag.Bool("history", true, "hamlet records its verdicts in the history ([history] enabled): run with -history=false for what recording costs")
 	flag.Parse()
 
 	msgs, err := loadgen.Load(*corpus)
@@ -83,6 +84,9 @@ func run() error {
 		// send each attachment.
 		rspamdAV = fmt.Sprintf("clamav {\n  type = \"clamav\";\n  servers = \"%s\";\n  symbol = \"CLAM_VIRUS\";\n  action = \"reject\";\n  scan_mime_parts = false;\n}\n", av.Socket)
 	}
+	if !*history {
+		hamletAV += "[history]\nenabled = false\n"
+	}
 	hamletURL, stopHamlet, err := startHamlet(dir, dnsSrv.Addr(), hamletAV)
 	if err != nil {
 		return fmt.Errorf("hamlet: %w", err)
@@ -98,8 +102,8 @@ func run() error {
 		IP: "192.0.2.1", Helo: "mail.example.com", From: "sender@example.com"}
 	res := map[string][]loadgen.Result{}
 	ctx := context.Background()
-	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v\n",
-		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV)
+	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; history %v\n",
+		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *history)
 	for r := 0; r < *rounds; r++ {
 		for _, t := range []struct{ name, url string }{{"hamlet", hamletURL}, {"rspamd", rspamdURL}} {
 			o := opts
