@@ -87,7 +87,7 @@ func run() error {
 	if !*history {
 		hamletAV += "[history]\nenabled = false\n"
 	}
-	hamletURL, stopHamlet, err := startHamlet(dir, dnsSrv.Addr(), hamletAV)
+	hamletURL, hamletPID, stopHamlet, err := startHamlet(dir, dnsSrv.Addr(), hamletAV)
 	if err != nil {
 		return fmt.Errorf("hamlet: %w", err)
 	}
@@ -101,6 +101,7 @@ func run() error {
 	opts := loadgen.Options{Concurrency: *conc, Messages: *n, Warmup: 100,
 		IP: "192.0.2.1", Helo: "mail.example.com", From: "sender@example.com"}
 	res := map[string][]loadgen.Result{}
+	var cpuPerMsg []float64 // hamlet serve's CPU time per message, ms
 	ctx := context.Background()
 	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; history %v\n",
 		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *history)
@@ -108,18 +109,50 @@ func run() error {
 		for _, t := range []struct{ name, url string }{{"hamlet", hamletURL}, {"rspamd", rspamdURL}} {
 			o := opts
 			o.URL = t.url
+			cpu0 := procCPU(hamletPID)
 			out, err := loadgen.Run(ctx, o, msgs)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			fmt.Printf("round %d %-7s %s\n", r+1, t.name, out)
+			extra := ""
+			if t.name == "hamlet" {
+				// The warm-up messages count: the load generator sends
+				// them too.
+				ms := float64(procCPU(hamletPID)-cpu0) / float64(time.Millisecond) / float64(*n+opts.Warmup)
+				cpuPerMsg = append(cpuPerMsg, ms)
+				extra = fmt.Sprintf(", hamlet CPU %.3f ms/msg", ms)
+			}
+			fmt.Printf("round %d %-7s %s%s\n", r+1, t.name, out, extra)
 			res[t.name] = append(res[t.name], out)
 		}
 	}
 	h, s := median(res["hamlet"]), median(res["rspamd"])
 	fmt.Printf("\nmedian msg/s: hamlet %.0f, rspamd %.0f — hamlet/rspamd throughput ratio %.2f\n", h.PerSecond, s.PerSecond, h.PerSecond/s.PerSecond)
 	fmt.Printf("median p50 latency: hamlet %.2f ms, rspamd %.2f ms\n", h.P50ms, s.P50ms)
+	sort.Float64s(cpuPerMsg)
+	fmt.Printf("median hamlet CPU per message: %.3f ms (all threads of hamlet serve; the neighbours on a shared machine change it less than msg/s)\n", cpuPerMsg[len(cpuPerMsg)/2])
 	return nil
+}
+
+// procCPU is the CPU time (user and system) process pid has used, from
+// /proc/PID/stat (in clock ticks of 1/100 s, Linux's USER_HZ).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func cpus() string {
@@ -156,32 +189,32 @@ func waitPing(url string, d time.Duration) error {
 	return fmt.Errorf("%s did not answer /ping within %v", url, d)
 }
 
-func startHamlet(dir, dnsAddr, extra string) (string, func(), error) {
+func startHamlet(dir, dnsAddr, extra string) (string, int, func(), error) {
 	bin := filepath.Join(dir, "hamlet")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("build: %v\n%s", err, out)
+		return "", 0, nil, fmt.Errorf("build: %v\n%s", err, out)
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cfg := filepath.Join(dir, "hamlet.toml")
 	text := fmt.Sprintf("[scan]\nlisten = [\"127.0.0.1:%d\"]\n[controller]\nlisten = \"\"\n[milter]\nlisten = []\n[log]\nlevel = \"warn\"\n", port) + extra
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin, "serve", "-c", cfg, "--data", filepath.Join(dir, "hamlet-data"), "--dns", dnsAddr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
 	if err := waitPing(url, 30*time.Second); err != nil {
 		stop()
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	return url, stop, nil
+	return url, cmd.Process.Pid, stop, nil
 }
 
 // startRspamd runs rspamd 3.4 on loopback with a private configuration:
