@@ -49,6 +49,7 @@ func run() error {
 	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary")
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
+	cpuprofile := flag.String("cpuprofile", "", "write hamlet serve's CPU profile to `file`")
 	history := flag.Bool("history", true, "hamlet records its verdicts in the history ([history] enabled): run with -history=false for what recording costs")
 	flag.Parse()
 
@@ -87,7 +88,7 @@ func run() error {
 	if !*history {
 		hamletAV += "[history]\nenabled = false\n"
 	}
-	hamletURL, hamletPID, stopHamlet, err := startHamlet(dir, dnsSrv.Addr(), hamletAV)
+	hamletURL, hamletPID, stopHamlet, err := startHamlet(dir, dnsSrv.Addr(), hamletAV, *cpuprofile)
 	if err != nil {
 		return fmt.Errorf("hamlet: %w", err)
 	}
@@ -189,7 +190,7 @@ func waitPing(url string, d time.Duration) error {
 	return fmt.Errorf("%s did not answer /ping within %v", url, d)
 }
 
-func startHamlet(dir, dnsAddr, extra string) (string, int, func(), error) {
+func startHamlet(dir, dnsAddr, extra, cpuprofile string) (string, int, func(), error) {
 	bin := filepath.Join(dir, "hamlet")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
 		return "", 0, nil, fmt.Errorf("build: %v\n%s", err, out)
@@ -203,7 +204,11 @@ func startHamlet(dir, dnsAddr, extra string) (string, int, func(), error) {
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		return "", 0, nil, err
 	}
-	cmd := exec.Command(bin, "serve", "-c", cfg, "--data", filepath.Join(dir, "hamlet-data"), "--dns", dnsAddr)
+	args := []string{"serve", "-c", cfg, "--data", filepath.Join(dir, "hamlet-data"), "--dns", dnsAddr}
+	if cpuprofile != "" {
+		args = append(args, "--cpuprofile", cpuprofile)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, err
