@@ -46,6 +46,9 @@ type Config struct {
 	// MaxLearned is how many digests of learned messages are kept (to
 	// learn each once, and relearn it as the other class).
 	MaxLearned int `toml:"max_learned"`
+	// CacheTokens is how many tokens' counts are kept in memory between
+	// scans (about 40 bytes each); 0 reads every token from the store.
+	CacheTokens int `toml:"cache_tokens"`
 	// Autolearn learns from scanned mail (off by default).
 	Autolearn AutolearnConfig `toml:"autolearn"`
 }
@@ -63,7 +66,7 @@ type AutolearnConfig struct {
 // digests, no autolearn.
 func DefaultConfig() Config {
 	return Config{Enabled: true, MinLearns: 200, MaxTokens: 1_000_000, MaxLearned: 200_000,
-		Autolearn: AutolearnConfig{HamBelow: -1}}
+		CacheTokens: 250_000, Autolearn: AutolearnConfig{HamBelow: -1}}
 }
 
 // Validate checks the section.
@@ -75,6 +78,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bayes: max_tokens must be at least 1000")
 	case c.MaxLearned < 1:
 		return fmt.Errorf("bayes: max_learned must be positive")
+	case c.CacheTokens < 0:
+		return fmt.Errorf("bayes: cache_tokens must not be negative")
 	case c.Autolearn.HamBelow >= 0:
 		return fmt.Errorf("bayes: autolearn.ham_below must be negative (mail that earned a good score), not %v", c.Autolearn.HamBelow)
 	}
@@ -91,8 +96,9 @@ type Result struct {
 	// Spam and Ham are the learned message counts.
 	Spam, Ham int64
 	// Tokens is the message's distinct tokens, Known those the database
-	// knows, Used those combined.
-	Tokens, Known, Used int
+	// knows, Used those combined, Cached those whose counts came from the
+	// in-memory cache.
+	Tokens, Known, Used, Cached int
 }
 
 // ReportEvery is how many learned messages lie between two reports of the
@@ -107,6 +113,8 @@ type Classifier struct {
 	// OnReport, when set, is called with the database's figures after
 	// every ReportEvery learned messages (they are also logged).
 	OnReport func(store.BayesStats)
+
+	cache *tokenCache // nil: off
 
 	mu       sync.Mutex
 	stats    store.BayesStats
@@ -123,7 +131,7 @@ func New(st store.Bayes, cfg Config, log *slog.Logger) *Classifier {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Classifier{st: st, cfg: cfg, log: log}
+	return &Classifier{st: st, cfg: cfg, log: log, cache: newTokenCache(cfg.CacheTokens)}
 }
 
 // Config returns the configuration.
@@ -174,8 +182,9 @@ func (c *Classifier) Classify(ctx context.Context, toks Tokens) (Result, error) 
 		return r, nil
 	}
 	counts := make([]store.BayesCounts, len(toks))
-	if err := c.st.BayesGet(ctx, toks, counts); err != nil {
-		return r, err
+	var err2 error
+	if r.Cached, err2 = c.counts(ctx, toks, counts); err2 != nil {
+		return r, err2
 	}
 	for _, k := range counts {
 		if k.Spam+k.Ham > 0 {
@@ -186,6 +195,31 @@ func (c *Classifier) Classify(ctx context.Context, toks Tokens) (Result, error) 
 	r.Used = len(probs)
 	r.Prob = Combine(probs)
 	return r, nil
+}
+
+// counts reads the counts of toks: from the cache, and the store for the
+// tokens it does not hold; cached is how many came from the cache.
+func (c *Classifier) counts(ctx context.Context, toks Tokens, out []store.BayesCounts) (cached int, err error) {
+	if c.cache == nil {
+		return 0, c.st.BayesGet(ctx, toks, out)
+	}
+	miss, gen := c.cache.get(toks, out)
+	if len(miss) == 0 {
+		return len(toks), nil
+	}
+	mt := make([]uint64, len(miss))
+	for j, i := range miss {
+		mt[j] = toks[i]
+	}
+	mc := make([]store.BayesCounts, len(miss))
+	if err := c.st.BayesGet(ctx, mt, mc); err != nil {
+		return 0, err
+	}
+	for j, i := range miss {
+		out[i] = mc[j]
+	}
+	c.cache.put(toks, out, miss, gen)
+	return len(toks) - len(miss), nil
 }
 
 // Item makes the store item that learns a message with tokens toks.
@@ -217,6 +251,9 @@ func (c *Classifier) Learn(ctx context.Context, items ...store.BayesItem) ([]sto
 		return nil, err
 	}
 	out, err := c.st.BayesLearn(ctx, items...)
+	if c.cache != nil {
+		c.cache.forget(items)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package bayes
 
 import (
-	"cmp"
 	"math"
 	"slices"
 
@@ -96,33 +95,73 @@ func Significant(counts []store.BayesCounts, nspam, nham int64, max int) []float
 	if len(probs) <= max {
 		return probs
 	}
-	slices.SortFunc(probs, func(a, b float64) int { return cmp.Compare(strength(b), strength(a)) })
-	// The group of equal strength that the cut falls in: [lo, hi).
-	d := strength(probs[max-1])
-	lo, hi := max-1, max
-	for lo > 0 && strength(probs[lo-1]) == d {
-		lo--
+	// d is the strength of the max-th strongest token (a selection, not
+	// a sort: thousands of tokens, 150 kept).
+	st := make([]float64, len(probs))
+	for i, p := range probs {
+		st[i] = strength(p)
 	}
-	for hi < len(probs) && strength(probs[hi]) == d {
-		hi++
-	}
-	if hi-lo == 1 {
-		return probs[:max]
-	}
-	var spamSide, hamSide []float64
-	for _, p := range probs[lo:hi] {
-		if p > 0.5 {
-			spamSide = append(spamSide, p)
-		} else {
-			hamSide = append(hamSide, p)
+	d := kthLargest(slices.Clone(st), max-1)
+	out := make([]float64, 0, max)
+	var spamTied, hamTied int
+	for i, p := range probs {
+		switch {
+		case st[i] > d:
+			out = append(out, p)
+		case st[i] == d && p > 0.5:
+			spamTied++
+		case st[i] == d:
+			hamTied++
 		}
 	}
-	room := max - lo
-	nSpam := int(math.Round(float64(room) * float64(len(spamSide)) / float64(hi-lo)))
-	nSpam = min(nSpam, len(spamSide))
-	nHam := min(room-nSpam, len(hamSide))
-	out := append(probs[:lo:lo], spamSide[:nSpam]...)
-	return append(out, hamSide[:nHam]...)
+	room := max - len(out)
+	nSpam := min(int(math.Round(float64(room)*float64(spamTied)/float64(spamTied+hamTied))), spamTied)
+	nHam := min(room-nSpam, hamTied)
+	for i, p := range probs {
+		if st[i] != d {
+			continue
+		}
+		if p > 0.5 && nSpam > 0 {
+			out = append(out, p)
+			nSpam--
+		} else if p < 0.5 && nHam > 0 {
+			out = append(out, p)
+			nHam--
+		}
+	}
+	return out
+}
+
+// kthLargest returns the k-th largest value of a (from 0), reordering a
+// (Hoare's selection).
+func kthLargest(a []float64, k int) float64 {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		pivot := a[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] > pivot {
+				i++
+			}
+			for a[j] < pivot {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
 }
 
 // strength is how far p is from 0.5, rounded to 1e-9 so that the two

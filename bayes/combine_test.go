@@ -2,6 +2,7 @@ package bayes
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -146,6 +147,24 @@ func TestSignificantTies(t *testing.T) {
 		}
 		if p := Combine(probs); p >= 0.5 {
 			t.Errorf("%s: combined %v: ham tokens outnumber spam tokens, want < 0.5", order, p)
+		}
+	}
+}
+
+func TestKthLargest(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 7, 150, 1000} {
+		a := make([]float64, n)
+		for i := range a {
+			a[i] = float64(r.IntN(n/2 + 1)) // with repeats
+		}
+		sorted := slices.Clone(a)
+		slices.Sort(sorted)
+		slices.Reverse(sorted)
+		for _, k := range []int{0, n / 3, n - 1} {
+			if got := kthLargest(slices.Clone(a), k); got != sorted[k] {
+				t.Errorf("n=%d k=%d: %v, want %v", n, k, got, sorted[k])
+			}
 		}
 	}
 }

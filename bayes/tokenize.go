@@ -73,7 +73,12 @@ type Tokens []uint64
 // attachment types and file name extensions. Each kind of token has its
 // own namespace, so "free" in the subject and in the body differ.
 func Tokenize(in Input) Tokens {
-	t := tokenizer{set: make(map[uint64]struct{}, 1024)}
+	// A word gives up to Window tokens; words run about 6 bytes.
+	size := len(in.Subject)
+	for _, s := range in.Texts {
+		size += len(s)
+	}
+	t := tokenizer{toks: make([]uint64, 0, min(size, MaxWords*Window)+256)}
 	t.words(nsSubject, in.Subject, MaxWords)
 	budget := MaxWords
 	for _, s := range in.Texts {
@@ -124,12 +129,8 @@ func Tokenize(in Input) Tokens {
 			t.add(hashString(nsAttachExt, strings.ToLower(a.Filename[i+1:])))
 		}
 	}
-	out := make(Tokens, 0, len(t.set))
-	for k := range t.set {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
+	sortTokens(t.toks)
+	return Tokens(slices.Clip(slices.Compact(t.toks)))
 }
 
 // Namespaces (seeds) of the token kinds.
@@ -146,12 +147,12 @@ const (
 )
 
 type tokenizer struct {
-	set  map[uint64]struct{}
+	toks []uint64       // with repeats until the end
 	ring [Window]uint64 // hashes of the last Window words
-	buf  []rune
+	buf  []byte
 }
 
-func (t *tokenizer) add(h uint64) { t.set[h] = struct{}{} }
+func (t *tokenizer) add(h uint64) { t.toks = append(t.toks, h) }
 
 // words adds the words of s (at most limit) with their sparse bigrams, and
 // returns how many words it read.
@@ -186,9 +187,16 @@ func (t *tokenizer) words(ns uint64, s string, limit int) int {
 // Han/Hiragana/Katakana/Hangul character (scripts written without spaces,
 // whose sparse bigrams then are character pairs). It returns 0 for a run
 // that makes no word (too short) and the rest of s.
-func nextWord(s string, buf *[]rune) (uint64, string) {
+func nextWord(s string, buf *[]byte) (uint64, string) {
 	i := 0
 	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if isASCIIWord(c) {
+				break
+			}
+			i++
+			continue
+		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if isWordRune(r) {
 			break
@@ -199,43 +207,85 @@ func nextWord(s string, buf *[]rune) (uint64, string) {
 	if s == "" {
 		return 0, ""
 	}
-	if r, n := utf8.DecodeRuneInString(s); isIdeographic(r) {
-		return hashString(0, string(unicode.ToLower(r))), s[n:]
+	if s[0] >= utf8.RuneSelf {
+		if r, n := utf8.DecodeRuneInString(s); isIdeographic(r) {
+			return hashString(0, string(unicode.ToLower(r))), s[n:]
+		}
 	}
+	// b collects the word lower-cased and folded, in UTF-8; runes counts
+	// its runes and cut8 is the length of its first 8.
 	b := (*buf)[:0]
-	digits := 0
+	runes, digits, cut8 := 0, 0, 0
 	j := 0
 	for j < len(s) {
-		r, n := utf8.DecodeRuneInString(s[j:])
-		if !isWordRune(r) || isIdeographic(r) {
-			// An apostrophe or hyphen between letters joins.
-			if (r == '\'' || r == '-' || r == '’') && j+n < len(s) {
-				if r2, _ := utf8.DecodeRuneInString(s[j+n:]); isWordRune(r2) && !isIdeographic(r2) && len(b) > 0 {
-					j += n
+		if runes == 8 {
+			cut8 = len(b)
+		}
+		if c := s[j]; c < utf8.RuneSelf {
+			switch {
+			case 'a' <= c && c <= 'z':
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			case '0' <= c && c <= '9':
+				digits++
+			case c == '\'' || c == '-':
+				// An apostrophe or hyphen between letters joins.
+				if runes > 0 && j+1 < len(s) && joins(s[j+1:]) {
+					j++
 					continue
 				}
+				fallthrough
+			default:
+				goto done
+			}
+			b = append(b, c)
+			runes++
+			j++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[j:])
+		if !isWordRune(r) || isIdeographic(r) {
+			if r == '’' && runes > 0 && j+n < len(s) && joins(s[j+n:]) {
+				j += n
+				continue
 			}
 			break
 		}
 		if unicode.IsDigit(r) {
 			digits++
 		}
-		b = append(b, unicode.ToLower(foldRune(r)))
+		b = utf8.AppendRune(b, unicode.ToLower(foldRune(r)))
+		runes++
 		j += n
 	}
+done:
 	*buf = b
 	rest := s[j:]
-	if len(b) < minWordLen {
+	if runes < minWordLen {
 		return 0, rest
 	}
-	if digits == len(b) && len(b) > 4 {
+	if digits == runes && runes > 4 {
 		// Long numbers (phone numbers, ids, dates) by length only.
-		return hashString(1, "#num"+string(rune('0'+min(len(b), 20)))), rest
+		return hashString(1, "#num"+string(rune('0'+min(runes, 20)))), rest
 	}
-	if len(b) > maxWordLen {
-		return hashString(2, string(b[:8])+"#long"), rest
+	if runes > maxWordLen {
+		return hashString(2, string(b[:cut8])+"#long"), rest
 	}
-	return hashString(0, string(b)), rest
+	return hashBytes(0, b), rest
+}
+
+// joins reports whether s starts with a word rune of a spaced script
+// (what an apostrophe or hyphen before it joins to).
+func joins(s string) bool {
+	if c := s[0]; c < utf8.RuneSelf {
+		return isASCIIWord(c)
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return isWordRune(r) && !isIdeographic(r)
+}
+
+func isASCIIWord(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
@@ -263,6 +313,16 @@ func hashString(seed uint64, s string) uint64 {
 	h := uint64(14695981039346656037) ^ seed
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return fmix(h)
+}
+
+// hashBytes is hashString of b, without making a string of it.
+func hashBytes(seed uint64, b []byte) uint64 {
+	h := uint64(14695981039346656037) ^ seed
+	for _, c := range b {
+		h ^= uint64(c)
 		h *= 1099511628211
 	}
 	return fmix(h)
@@ -331,4 +391,39 @@ func lastLabels(h string, n int) int {
 		i = j
 	}
 	return i + 1
+}
+
+// sortTokens sorts hashes: a least-significant-digit radix sort (8 passes
+// of a byte) for the thousands of a long message, where it is several
+// times faster than a comparison sort; slices.Sort for short lists.
+func sortTokens(a []uint64) {
+	if len(a) < 512 {
+		slices.Sort(a)
+		return
+	}
+	tmp := make([]uint64, len(a))
+	src, dst := a, tmp
+	for shift := uint(0); shift < 64; shift += 8 {
+		var count [256]int
+		for _, v := range src {
+			count[byte(v>>shift)]++
+		}
+		if count[byte(src[0]>>shift)] == len(src) {
+			continue // every value has this byte: nothing moves
+		}
+		pos := 0
+		for i, c := range count {
+			count[i] = pos
+			pos += c
+		}
+		for _, v := range src {
+			d := byte(v >> shift)
+			dst[count[d]] = v
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &a[0] {
+		copy(a, src)
+	}
 }

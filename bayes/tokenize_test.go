@@ -1,6 +1,7 @@
 package bayes
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -158,4 +159,27 @@ func FuzzTokenize(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSortTokens(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for _, n := range []int{0, 1, 100, 511, 512, 5000} {
+		a := make([]uint64, n)
+		for i := range a {
+			switch i % 3 {
+			case 0:
+				a[i] = r.Uint64()
+			case 1:
+				a[i] = r.Uint64() & 0xffff // shares the high bytes
+			default:
+				a[i] = a[i/2] // repeats
+			}
+		}
+		want := slices.Clone(a)
+		slices.Sort(want)
+		sortTokens(a)
+		if !slices.Equal(a, want) {
+			t.Errorf("n=%d: radix sort differs from slices.Sort", n)
+		}
+	}
 }

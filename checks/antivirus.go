@@ -164,6 +164,7 @@ func (c *Antivirus) Run(ctx context.Context, tx *engine.Transaction, _ engine.Re
 		c.log.Info("antivirus: message not scanned", "queue_id", tx.QueueID, "reason", val.Skipped)
 		return engine.Result{Value: val}
 	}
+	scanDeadline, hasDeadline := ctx.Deadline()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.D())
 	defer cancel()
 	start := time.Now()
@@ -179,7 +180,17 @@ func (c *Antivirus) Run(ctx context.Context, tx *engine.Transaction, _ engine.Re
 		case strings.Contains(err.Error(), "connect"):
 			why = "connect"
 		}
-		c.log.Warn("antivirus: scan failed", "queue_id", tx.QueueID, "clamd", c.client.String(), "err", err)
+		attrs := []any{"queue_id", tx.QueueID, "clamd", c.client.String(), "err", err}
+		if why == "timeout" {
+			// Which deadline ended the scan: [antivirus] timeout, or the
+			// scan's own ([scan] timeout, the caller's) when it came first.
+			endedBy := "antivirus timeout"
+			if own, _ := ctx.Deadline(); hasDeadline && !scanDeadline.After(own) {
+				endedBy = "scan deadline"
+			}
+			attrs = append(attrs, "ended_by", endedBy)
+		}
+		c.log.Warn("antivirus: scan failed", attrs...)
 		return engine.Result{Symbols: []engine.Symbol{{Name: SymClamVirusFail, Options: []string{why}}}, Value: val}
 	}
 	if !res.Found() {

@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -91,17 +92,35 @@ func TestAntivirusRealClamd(t *testing.T) {
 		t.Errorf("over max_size: %v %+v", v.Action, v.Symbols)
 	}
 
-	// Paused (slow) clamd: CLAM_VIRUS_FAIL [timeout] after the 2 s timeout.
+	// Paused (slow) clamd: CLAM_VIRUS_FAIL [timeout] after the 2 s timeout,
+	// and the log says that timeout ended it, not the scan's 10 s deadline.
 	srv.Pause()
 	start := time.Now()
-	v = scan(e, clamdtest.Message(true))
-	srv.Resume()
+	var log bytes.Buffer
+	quiet = slog.New(slog.NewTextHandler(&log, nil))
+	v = scan(build(cfg), clamdtest.Message(true))
 	if v.Action != engine.NoAction || !hasSymbolOpt(v, SymClamVirusFail, "timeout") {
 		t.Errorf("paused clamd: %v %+v", v.Action, v.Symbols)
 	}
 	if el := time.Since(start); el < 2*time.Second {
 		t.Errorf("paused clamd answered in %v, before the timeout", el)
 	}
+	if !strings.Contains(log.String(), `ended_by="antivirus timeout"`) {
+		t.Errorf("paused clamd: the log does not say the antivirus timeout ended the scan:\n%s", log.String())
+	}
+	// With a timeout past the scan's deadline (here the caller's, 1 s),
+	// the deadline ends it.
+	long := cfg
+	long.Timeout = duration.Duration(time.Hour)
+	log.Reset()
+	dl, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	v = build(long).Scan(dl, &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), MailFrom: "a@example.com", Rcpts: []string{"b@example.org"}, Message: message.Parse(clamdtest.Message(true))})
+	if !hasSymbolOpt(v, SymClamVirusFail, "timeout") || !strings.Contains(log.String(), `ended_by="scan deadline"`) {
+		t.Errorf("paused clamd, 1 h timeout: %+v\n%s", v.Symbols, log.String())
+	}
+	srv.Resume()
+	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	// Stopped clamd: CLAM_VIRUS_FAIL [connect].
 	srv.Stop()

@@ -39,6 +39,9 @@
 //	dkim            data     (always)                  dkim.go         -
 //	    symbols: R_DKIM_ALLOW R_DKIM_REJECT R_DKIM_TEMPFAIL R_DKIM_PERMFAIL R_DKIM_NA
 //	    reply:   none
+//	dkim_replay     data     [dkim.replay]             dkimreplay.go   dkim spf
+//	    symbols: DKIM_REPLAY
+//	    reply:   none (never forces)
 //	arc             data     (always)                  arc.go          -
 //	    symbols: ARC_ALLOW ARC_REJECT ARC_INVALID ARC_DNSFAIL ARC_NA
 //	    reply:   none
@@ -60,8 +63,8 @@
 //	fuzzy           data     [fuzzy]                   fuzzy.go        -
 //	    symbols: FUZZY_DENIED FUZZY_PROB FUZZY_WHITE FUZZY_ERROR (package fuzzy; one per list of fuzzy.Lists)
 //	    reply:   none
-//	rules           data     [[rules]], [rule_files]   rules.go        spf dkim dmarc
-//	    symbols: the rules' names (package rules)
+//	rules           data     [[rules]], [rule_files]   rules.go        spf dkim dmarc iprev
+//	    symbols: the rules' names (package rules); waits only for the checks its rules read
 //	    reply:   [[rules]] message, with action = "reject" or "soft_reject"
 //	rules_pre_result finish  [[rules]]                 rules.go        -
 //	    symbols: none (applies pre_result = "accept" and "skip_greylist")

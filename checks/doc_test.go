@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,7 @@ func TestCheckMap(t *testing.T) {
 	doc := f.Doc.Text()
 	row := regexp.MustCompile(`^\t([a-z_]+)\s+(connect|helo|mail|rcpt|data|finish)\s+(.+?)\s+([a-z]+\.go)\s+(.+)$`)
 	symbolToken := regexp.MustCompile(`^[A-Z][A-Z0-9]*_[A-Z0-9_]+$`)
+	symConstRe := regexp.MustCompile(`(?m)^\s*(?:const\s+)?Sym\w+\s*=\s*"([A-Z][A-Z0-9_]+)"`)
 
 	src := map[string]string{} // file → text, for checks/*.go and the packages symbols live in
 	all := ""
@@ -104,19 +106,34 @@ func TestCheckMap(t *testing.T) {
 				}
 			}
 		}
-		// The symbols line(s) that follow the row, up to the next row.
+		// The symbols line(s) that follow the row (or its group of rows),
+		// up to the next group.
+		listed := ""
 		for _, next := range lines[i+1:] {
 			if row.MatchString(next) {
-				break
+				if listed != "" {
+					break
+				}
+				continue
 			}
 			rest, ok := strings.CutPrefix(strings.TrimSpace(next), "symbols:")
 			if !ok {
 				continue
 			}
+			listed += " " + rest
 			for _, tok := range strings.Fields(rest) {
 				tok = strings.Trim(tok, "(),;")
 				if symbolToken.MatchString(tok) && !strings.Contains(all, `"`+tok+`"`) {
 					t.Errorf("%s: symbol %s is defined nowhere", name, tok)
+				}
+			}
+		}
+		// Every symbol constant of the check's file is listed, unless the
+		// row names a table of them (HeaderSymbols, ContentSymbols).
+		if !strings.Contains(listed, "Symbols") {
+			for _, m := range symConstRe.FindAllStringSubmatch(text, -1) {
+				if !slices.Contains(strings.Fields(listed), m[1]) {
+					t.Errorf("%s: %s defines %s, not in its symbols", name, file, m[1])
 				}
 			}
 		}

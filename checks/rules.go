@@ -8,6 +8,7 @@ import (
 	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/iprev"
 	"github.com/hamlet-mail/hamlet/rules"
 )
 
@@ -90,7 +91,7 @@ func NewRules(set *rules.Set, registered func(string) bool) *Rules {
 	for _, d := range []struct {
 		need rules.Needs
 		name string
-	}{{rules.NeedSPF, "spf"}, {rules.NeedDKIM, "dkim"}, {rules.NeedDMARC, CheckDMARC}} {
+	}{{rules.NeedSPF, "spf"}, {rules.NeedDKIM, "dkim"}, {rules.NeedDMARC, CheckDMARC}, {rules.NeedPTR, CheckIPRev}} {
 		if needs&d.need != 0 && registered != nil && registered(d.name) {
 			r.after = append(r.after, d.name)
 		}
@@ -115,7 +116,6 @@ func (*Rules) Phase() engine.Phase           { return engine.PhaseData }
 func (r *Rules) After() []string             { return r.after }
 func (r *Rules) Symbols() []engine.SymbolDef { return r.defs }
 func (r *Rules) MayForce() bool              { return len(r.actions) > 0 }
-func (r *Rules) Referenced() []string        { return r.set.Referenced() }
 func (r *Rules) symbol(rule *rules.Rule, opts []string) engine.Symbol {
 	return engine.Symbol{Name: rule.Name, Options: opts, Force: r.actions[rule.Name], Message: rule.Message}
 }
@@ -124,8 +124,19 @@ func (r *Rules) symbol(rule *rules.Rule, opts []string) engine.Symbol {
 func (r *Rules) Run(_ context.Context, tx *engine.Transaction, deps engine.Results) engine.Result {
 	in := &rules.Input{
 		ClientIP: tx.ClientIP, Helo: tx.Helo, PTR: tx.ClientPTR, AuthUser: tx.AuthUser,
-		MailFrom: tx.MailFrom, Rcpts: tx.Rcpts, Message: tx.Message, Content: tx.Content(),
+		MailFrom: tx.MailFrom, Rcpts: tx.Rcpts, Message: tx.Message,
 		SPFDomain: SPFPassDomain(tx, deps),
+	}
+	if in.PTR == "" {
+		// The front end did not say: the name the iprev check found.
+		if res, ok := engine.Value[*iprev.Result](deps, CheckIPRev); ok && res != nil {
+			if in.PTR = res.Name; in.PTR == "" && len(res.Names) > 0 {
+				in.PTR = res.Names[0]
+			}
+		}
+	}
+	if r.set.Needs()&rules.NeedContent != 0 {
+		in.Content = tx.Content() // parsed once per scan, shared
 	}
 	if ds := DMARCPassDomains(tx, deps); len(ds) > 0 {
 		in.DMARCDomain = ds[0]
@@ -158,6 +169,10 @@ func (r *Rules) Compose(_ *engine.Transaction, syms []engine.Symbol) []engine.Sy
 	}
 	return out
 }
+
+// Unfiltered names the body rules whose expressions the pre-filter cannot
+// skip (see rules.Set.Unfiltered).
+func (r *Rules) Unfiltered() []string { return r.set.Unfiltered() }
 
 // UnknownSymbols returns the names the composites use that no check
 // declares (known): most likely typos.

@@ -5,7 +5,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/iprev"
 	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/rules"
 )
@@ -90,5 +92,44 @@ func TestRulesPreResults(t *testing.T) {
 				t.Fatalf("action %v forced by %q, want %v by %q (%+v)", v.Action, v.ForcedBy, tt.action, tt.forced, v.Symbols)
 			}
 		})
+	}
+}
+
+// results is a fixed engine.Results.
+type results map[string]any
+
+func (r results) Get(name string) (any, bool) { v, ok := r[name]; return v, ok }
+
+// TestRulesInputs: the PTR name comes from the front end, else from the
+// iprev check (which the rule then waits for); SPF, DKIM and DMARC
+// results give the auth fields.
+func TestRulesInputs(t *testing.T) {
+	set, err := rules.Compile([]rules.Spec{
+		{Name: "DYN", Field: "ptr", Match: "glob", Values: []string{"*.dyn.*"}},
+		{Name: "SIGNED", Field: "dkim_domain", Values: []string{"esp.example"}},
+	}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRules(set, func(n string) bool { return n == CheckIPRev || n == "dkim" })
+	if got := r.After(); len(got) != 2 || got[0] != "dkim" || got[1] != CheckIPRev {
+		t.Fatalf("After() = %q", got)
+	}
+	deps := results{
+		CheckIPRev: &iprev.Result{Names: []string{"host7.dyn.isp.example"}},
+		"dkim":     []dkim.Result{{Status: dkim.StatusFail, Domain: "other.example"}, {Status: dkim.StatusPass, Domain: "esp.example"}},
+	}
+	tx := &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), Message: message.Parse([]byte("Subject: x\r\n\r\nhi\r\n"))}
+	res := r.Run(context.Background(), tx, deps)
+	var got []string
+	for _, s := range res.Symbols {
+		got = append(got, s.Name+":"+s.Options[0])
+	}
+	if len(got) != 2 || got[0] != "DYN:ptr=host7.dyn.isp.example" || got[1] != "SIGNED:dkim_domain=esp.example" {
+		t.Fatalf("symbols %q", got)
+	}
+	tx.ClientPTR = "mail.static.example"
+	if res := r.Run(context.Background(), tx, deps); len(res.Symbols) != 1 || res.Symbols[0].Name != "SIGNED" {
+		t.Fatalf("the front end's PTR name did not win: %+v", res.Symbols)
 	}
 }

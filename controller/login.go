@@ -16,9 +16,13 @@ func (s *Server) mountAuth() {
 	})
 }
 
-// safeNext keeps a redirect target on this site.
+// safeNext keeps a redirect target on this site. Browsers drop ASCII tab
+// and newline from a URL and read a backslash as "/" (WHATWG URL), so
+// "/\t/evil.org" would leave it: a target with a control character is
+// refused too.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	return next

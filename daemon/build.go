@@ -58,11 +58,25 @@ type Settings struct {
 	// Rules are the [[rules]] tables; RuleFiles names more files of them.
 	Rules     []rules.Spec           `toml:"rules"`
 	RuleFiles checks.RuleFilesConfig `toml:"rule_files"`
+	// DKIMReplay is [dkim.replay] (decoded beside [dkim]).
+	DKIMReplay checks.DKIMReplayConfig `toml:"-"`
 	// DMARCReports is [dmarc.reports] (decoded beside [dmarc]).
 	DMARCReports dmarcreport.Config `toml:"-"`
 	// Control is the [controller] section's access and UI options (its
 	// listen address is Config.Controller.Listen).
 	Control controller.Config `toml:"controller"`
+}
+
+// dkimReplaySection decodes the [dkim.replay] sub-table of [dkim].
+type dkimReplaySection struct {
+	Replay *checks.DKIMReplayConfig `toml:"replay"`
+}
+
+func (d dkimReplaySection) Validate() error {
+	if err := d.Replay.Validate(); err != nil {
+		return fmt.Errorf("dkim.%w", err)
+	}
+	return nil
 }
 
 // dmarcReportsSection decodes the [dmarc.reports] sub-table of [dmarc].
@@ -172,6 +186,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		Antivirus:   checks.DefaultAntivirusConfig(),
 		RuleFiles:   checks.DefaultRuleFilesConfig(),
 
+		DKIMReplay:   checks.DefaultDKIMReplayConfig(),
 		DMARCReports: dmarcreport.DefaultConfig(),
 	}
 	sections := []struct {
@@ -198,6 +213,7 @@ func settings(c *config.Config, ov Overrides) (*Settings, []error) {
 		{"antivirus", &s.Antivirus},
 		{"rules", &s.Rules},
 		{"rule_files", &s.RuleFiles},
+		{"dkim", dkimReplaySection{&s.DKIMReplay}},
 		{"dmarc", dmarcReportsSection{&s.DMARCReports}},
 		{"controller", &s.Control},
 	}
@@ -270,6 +286,9 @@ type Deps struct {
 	// Fuzzy, when not nil, checks near-duplicate hashes (if [fuzzy]
 	// enables it).
 	Fuzzy *fuzzy.DB
+	// Replay, when not nil, counts DKIM signatures for DKIM_REPLAY (if
+	// [dkim.replay] enables it).
+	Replay store.DKIMReplay
 	// DMARCCollector, when not nil, counts DMARC evaluations for the
 	// aggregate reports hamlet sends ([dmarc.reports.send]).
 	DMARCCollector engine.Finisher
@@ -333,6 +352,13 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		cs = append(cs, c)
 	}
 	cs = append(cs, checks.NewSPF(d.Resolver), checks.NewDKIM(d.Resolver), checks.NewARC(d.Resolver))
+	if s.DKIMReplay.Enabled && d.Replay != nil {
+		c, err := checks.NewDKIMReplay(s.DKIMReplay, d.Replay, d.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File(), err)
+		}
+		cs = append(cs, c)
+	}
 	if s.Headers.Enabled {
 		c, err := checks.NewHeaders(s.Headers, withIPRev)
 		if err != nil {
@@ -427,6 +453,9 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 	if err == nil && localRules != nil {
 		if unknown := localRules.UnknownSymbols(eng.Symbols()); len(unknown) > 0 {
 			d.Logger.Warn("composite rules name symbols no check emits", "symbols", unknown)
+		}
+		if slow := localRules.Unfiltered(); len(slow) > 0 {
+			d.Logger.Warn("body rules with a regular expression without a literal of 3+ characters run on every message", "rules", slow)
 		}
 	}
 	return eng, err

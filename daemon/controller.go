@@ -70,6 +70,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 	for _, m := range []string{"GET", "POST"} {
 		ctl.Handle(m+" /fuzzydelhash", controller.Admin, fuzzy.DelHashHandler(d.fuzzy.Load, d.log))
 	}
+	ctl.Handle("GET /api/fuzzy", controller.Read, fuzzy.StatsHandler(d.fuzzy.Load, d.log))
 	d.mountDMARCReports(ctl)
 	return ctl, nil
 }
@@ -101,6 +102,11 @@ func (d *Daemon) learnRaw(ctx context.Context, raw []byte, spam bool) (string, e
 		return "", err
 	}
 	d.log.Info("bayes: learned", "class", class, "outcome", l.Outcome, "digest", l.Digest, "tokens", l.Tokens, "via", "scan page")
+	if fz := d.fuzzy.Load(); fz != nil && l.Outcome != store.BayesAlready {
+		if _, err := fz.LearnMessage(ctx, raw, spam); err != nil {
+			d.log.Warn("fuzzy: learning failed", "spam", spam, "err", err, "via", "scan page")
+		}
+	}
 	return fmt.Sprintf("%s as %s (%d tokens)", l.Outcome, class, l.Tokens), nil
 }
 

@@ -147,13 +147,14 @@ func (d *Daemon) apply(s *Settings) error {
 	if fs, ok := d.store.(store.Fuzzy); ok {
 		fz = fuzzy.New(fs, s.Fuzzy, d.log)
 	}
+	replay, _ := d.store.(store.DKIMReplay)
 	obs := []engine.Observer{d.metrics, d.counters, d.learner}
 	if d.recorder != nil {
 		obs = append(obs, d.recorder)
 	}
 	eng, err := BuildEngine(s, Deps{
 		Resolver: res, Logger: d.log, Observers: append(obs, d.dmarcObservers(s)...),
-		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl, Fuzzy: fz, RuleLists: d.ruleLists,
+		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl, Fuzzy: fz, Replay: replay, RuleLists: d.ruleLists,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/dmarcreport"
@@ -45,10 +46,16 @@ func (d *Daemon) openDMARCReports(s *Settings) {
 }
 
 // startDMARCSender sends due reports in the background until ctx ends
-// (it does nothing while [dmarc.reports.send] is off).
+// (it does nothing while [dmarc.reports.send] is off), writes the
+// collector's counts every few seconds, and removes the received reports
+// past their retention every hour.
 func (d *Daemon) startDMARCSender(ctx context.Context) {
 	if d.dmarcSender != nil {
 		go d.dmarcSender.Run(ctx)
+		go d.dmarcCollector.Run(ctx)
+	}
+	if d.dmarcReports != nil {
+		go d.dmarcReports.RunSweeper(ctx, time.Hour)
 	}
 }
 
@@ -71,8 +78,17 @@ func (d *Daemon) mountDMARCReports(ctl *controller.Server) {
 	}
 }
 
+// closeDMARCReports finishes reading the report mails queued and writes
+// the report counts still in memory, before the store closes.
 func (d *Daemon) closeDMARCReports() {
 	if d.dmarcInbox != nil {
 		d.dmarcInbox.Close()
+	}
+	if d.dmarcCollector != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.dmarcCollector.Sync(ctx); err != nil {
+			d.log.Warn("dmarc reports: writing the last counts", "err", err)
+		}
 	}
 }

@@ -118,7 +118,7 @@ _dmarc.strict.example. TXT "v=DMARC1; p=quarantine"
 		{rule: "LOCAL_EXECUTABLE", ip: "198.51.100.7", body: exe, option: "attachment_name=invoice.pdf.exe", action: engine.Reject},
 		{rule: "LOCAL_FREEMAIL_REPLYTO", header: "Reply-To: ceo.private@GMail.com\r\n", option: "reply_to_domain=gmail.com", action: engine.AddHeader},
 		{rule: "LOCAL_SCAM_SUBJECT", header: "Subject: =?utf-8?q?URGENT:_confirm_the_wire_transfer?=\r\n", option: "Subject=URGENT: confirm the wire transfer", action: engine.AddHeader},
-		{rule: "LOCAL_BODY_SCAM", body: "\r\nHello,\r\nYou have WON a prize!\r\n", option: "body=You have WON", action: engine.AddHeader},
+		{rule: "LOCAL_BODY_SCAM", body: "\r\nHello,\r\nYou have WON a prize!\r\n", option: "body=/(?i)you have (won|been selected)/", action: engine.AddHeader},
 		{rule: "LOCAL_PHISH_URL", body: "\r\nLog in at https://www.secure-login.example/verify now\r\n", option: "url_domain=secure-login.example", action: engine.AddHeader},
 		{rule: "LOCAL_NO_GREYLIST", rcpt: "postmaster@example.org", option: "rcpt=postmaster@example.org", action: engine.NoAction},
 		{rule: "LOCAL_PARTNER_DMARC", ip: "203.0.113.5", from: "bob@partner.example", option: "dmarc_domain=partner.example", action: engine.NoAction},
@@ -217,7 +217,7 @@ func TestRulesErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = BuildEngine(s, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	want := conf + ":12: rule BAD: regex \"(unclosed\": missing closing ): `(unclosed`"
+	want := conf + ":12: rule BAD: regex `(unclosed`: missing closing )"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %s", err, want)
 	}

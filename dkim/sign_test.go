@@ -4,16 +4,15 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/internal/testkeys"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
@@ -30,25 +29,8 @@ const testMessage = "From: Joe SixPack <joe@football.example.com>\r\n" +
 	"Joe.\r\n" +
 	"\r\n\r\n"
 
-var (
-	keysOnce sync.Once
-	rsaKey   *rsa.PrivateKey
-	edKey    ed25519.PrivateKey
-)
-
 // testKeys returns an RSA-2048 and an ed25519 key, made once per run.
-func testKeys(t testing.TB) (*rsa.PrivateKey, ed25519.PrivateKey) {
-	keysOnce.Do(func() {
-		var err error
-		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-		if _, edKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
-			panic(err)
-		}
-	})
-	return rsaKey, edKey
-}
+func testKeys(t testing.TB) (*rsa.PrivateKey, ed25519.PrivateKey) { return testkeys.Keys(t) }
 
 // keyRecord returns the DNS TXT value publishing s's public key.
 func keyRecord(t testing.TB, s crypto.Signer, extra string) string {

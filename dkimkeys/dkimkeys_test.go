@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,26 +25,12 @@ import (
 	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
+	"github.com/hamlet-mail/hamlet/internal/testkeys"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
-var (
-	keysOnce sync.Once
-	rsaKey   *rsa.PrivateKey
-	edKey    ed25519.PrivateKey
-)
-
-func testKeys(t testing.TB) (*rsa.PrivateKey, ed25519.PrivateKey) {
-	keysOnce.Do(func() {
-		var err error
-		rsaKey, err = rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		_, edKey, _ = ed25519.GenerateKey(rand.Reader)
-	})
-	return rsaKey, edKey
-}
+// testKeys returns an RSA-2048 and an ed25519 key, made once per run.
+func testKeys(t testing.TB) (*rsa.PrivateKey, ed25519.PrivateKey) { return testkeys.Keys(t) }
 
 func writeFile(t *testing.T, dir, name string, b []byte, mode os.FileMode) string {
 	t.Helper()

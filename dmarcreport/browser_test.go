@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +124,8 @@ func newPageWorld(t *testing.T) *pageWorld {
 // widths says what the reports say — the verdict, the counts, who fails
 // (not yours / yours, an unconfirmed PTR name marked), a bar per day and
 // per source — switches periods, and fits a phone without sideways
-// scrolling.
+// scrolling; a report uploaded with its form (multipart, the session's CSRF
+// token) is stored and counted.
 func TestBrowserDMARCPage(t *testing.T) {
 	w := newPageWorld(t)
 	ctx := browsertest.Start(t)
@@ -191,4 +194,27 @@ func TestBrowserDMARCPage(t *testing.T) {
 		t.Errorf("24h: messages tile %q, want %s", got, num(w.lastDay))
 	}
 	browsertest.Shoot(t, ctx, "dmarc-24h")
+
+	// Upload a report with the page's form (multipart, CSRF token of the
+	// session): it is stored and counted.
+	f := filepath.Join(t.TempDir(), "report.xml")
+	if err := os.WriteFile(f, reportXML("upload.example", "u1", w.now.Add(-3*time.Hour).Unix(), "203.0.113.9 7 fail fail reject - -"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.CSS(`input[type=file][name=file]`), []string{f}),
+		chromedp.Submit(chromedp.CSS(`input[type=file][name=file]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if flash := text(".flash"); !strings.Contains(flash, "1 new reports (1 records, 7 messages), 0 duplicates") {
+		t.Errorf("after the upload: %q", flash)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(w.url+"/dmarc?domain=example.org&since=24h"), chromedp.WaitVisible(chromedp.CSS(`#foreign`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(".tiles .tile b"); got != num(w.lastDay+7) {
+		t.Errorf("24h after the upload: messages tile %q, want %s", got, num(w.lastDay+7))
+	}
 }

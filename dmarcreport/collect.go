@@ -3,7 +3,10 @@ package dmarcreport
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +24,12 @@ import (
 // enabled): per policy domain that asks for reports (rua=) and period,
 // one tally row per distinct source address, results and identifiers
 // (RFC 7489 §7.2.1.1), in the store until the report was sent.
+//
+// The counts are kept in memory and written to the store every
+// collectSync (Run), or at once when collectMaxRows distinct rows wait:
+// one store write per tally instead of one per message (on the embedded
+// store a write is an fsync, 6.5 ms, which capped the scans at ~150/s).
+// A crash loses at most the last collectSync of counts.
 type Collector struct {
 	st  store.Store
 	mu  sync.Mutex
@@ -28,9 +37,23 @@ type Collector struct {
 	// cut is when the current period was last flushed (Sender.Flush):
 	// rows counted after it go to a tally of their own, begun at cut.
 	cut time.Time
+	// pending are the counts not yet written: tally name → row → count,
+	// with the tally's expiry; npending counts their rows.
+	pending  map[string]*pendingTally
+	npending int
 	// Now is the clock (time.Now by default).
 	Now func() time.Time
 }
+
+type pendingTally struct {
+	rows    map[string]int64
+	expires time.Time
+}
+
+const (
+	collectSync    = 5 * time.Second
+	collectMaxRows = 10_000
+)
 
 var _ engine.Finisher = (*Collector)(nil)
 
@@ -55,12 +78,12 @@ func (c *Collector) Name() string { return "dmarc_report_collect" }
 // Symbols implements engine.Finisher: none.
 func (c *Collector) Symbols() []engine.SymbolDef { return nil }
 
-// Cut starts a new tally for every domain at t (whole seconds): what is
-// counted from t on is reported after t, so that the reports of a flush
-// end at t without losing a message counted while it runs.
+// Cut starts a new tally for every domain at t: what is counted from t
+// on is reported after t, so that the reports of a flush end at t
+// without losing a message counted while it runs.
 func (c *Collector) Cut(t time.Time) {
 	c.mu.Lock()
-	c.cut = t.UTC().Truncate(time.Second)
+	c.cut = t.UTC()
 	c.mu.Unlock()
 }
 
@@ -89,8 +112,24 @@ func periodStart(t time.Time, interval time.Duration) time.Time {
 	return t.UTC().Truncate(interval)
 }
 
+// tallyName names the tally of domain's period begun at begin, to the
+// millisecond (a flush begins a tally anywhere in a second).
 func tallyName(begin time.Time, domain string) string {
-	return fmt.Sprintf("%s%012d:%s", tallyPrefix, begin.Unix(), domain)
+	return fmt.Sprintf("%s%015d:%s", tallyPrefix, begin.UnixMilli(), domain)
+}
+
+// parseTallyName reads a tally name back; names of whole seconds (12
+// digits) are those written before milliseconds.
+func parseTallyName(name string) (begin time.Time, domain string, ok bool) {
+	b, domain, ok := strings.Cut(strings.TrimPrefix(name, tallyPrefix), ":")
+	n, err := strconv.ParseInt(b, 10, 64)
+	if !ok || err != nil || domain == "" {
+		return time.Time{}, "", false
+	}
+	if len(b) <= 12 {
+		return time.Unix(n, 0).UTC(), domain, true
+	}
+	return time.UnixMilli(n).UTC(), domain, true
 }
 
 // Finish implements engine.Finisher.
@@ -167,13 +206,96 @@ func (c *Collector) Finish(ctx context.Context, tx *engine.Transaction, deps eng
 		if err != nil {
 			return err
 		}
-		name := tallyName(begin, r.RecordDomain)
 		// Kept a week past the period, for sending to be retried.
-		if err := c.st.TallyAdd(ctx, name, map[string]int64{string(key): 1}, now, begin.Add(interval+7*24*time.Hour)); err != nil {
-			return fmt.Errorf("dmarc report data: %w", err)
+		if c.count(tallyName(begin, r.RecordDomain), string(key), periodStart(begin, interval).Add(interval+7*24*time.Hour)) {
+			if err := c.Sync(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// count adds one to a row in memory; it reports whether the rows waiting
+// reached collectMaxRows.
+func (c *Collector) count(name, key string, expires time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addLocked(name, key, 1, expires)
+}
+
+func (c *Collector) addLocked(name, key string, n int64, expires time.Time) bool {
+	if c.pending == nil {
+		c.pending = map[string]*pendingTally{}
+	}
+	p := c.pending[name]
+	if p == nil {
+		p = &pendingTally{rows: map[string]int64{}, expires: expires}
+		c.pending[name] = p
+	}
+	if _, ok := p.rows[key]; !ok {
+		c.npending++
+	}
+	p.rows[key] += n
+	return c.npending >= collectMaxRows
+}
+
+// Sync writes the counts kept in memory to the store. Counts that could
+// not be written stay for the next Sync, up to collectMaxRows rows (not
+// those of a tally the store refused as full).
+func (c *Collector) Sync(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	pending := c.pending
+	c.pending, c.npending = nil, 0
+	c.mu.Unlock()
+	var errs error
+	now := c.Now()
+	for name, p := range pending {
+		if err := c.st.TallyAdd(ctx, name, p.rows, now, p.expires); err != nil {
+			errs = errors.Join(errs, err)
+			c.mu.Lock()
+			lost := 0
+			full := errors.Is(err, store.ErrFull) // will not fit later either
+			for k, n := range p.rows {
+				if full || c.npending >= collectMaxRows {
+					lost++
+					continue
+				}
+				c.addLocked(name, k, n, p.expires)
+			}
+			c.mu.Unlock()
+			if lost > 0 {
+				errs = errors.Join(errs, fmt.Errorf("%d rows of %s lost", lost, name))
+			}
+		}
+	}
+	if errs != nil {
+		return fmt.Errorf("dmarc report data: %w", errs)
+	}
+	return nil
+}
+
+// Run writes the counts every collectSync until ctx ends (the daemon
+// calls Sync once more after the engine has stopped, before it closes the
+// store).
+func (c *Collector) Run(ctx context.Context) {
+	t := time.NewTicker(collectSync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, collectSync)
+		if err := c.Sync(sctx); err != nil {
+			slog.Warn("dmarc reports: writing counts", "err", err)
+		}
+		cancel()
+	}
 }
 
 // disposition is what was done with the message, in RFC 9990's words:

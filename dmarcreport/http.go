@@ -224,7 +224,7 @@ func (s *Sender) HandleSend(c *Collector) http.HandlerFunc {
 		var err error
 		if f := r.URL.Query().Get("flush"); f == "1" || f == "true" {
 			n, err = s.Flush(r.Context(), c)
-		} else {
+		} else if err = c.Sync(r.Context()); err == nil {
 			n, err = s.SendDue(r.Context())
 		}
 		out := map[string]any{"sent": n}

@@ -113,12 +113,20 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 // that instant, so nothing counted meanwhile is lost; it is reported with
 // the rest of the period.
 func (s *Sender) Flush(ctx context.Context, c *Collector) (int, error) {
-	now := s.Now().UTC().Truncate(time.Second)
+	now := s.Now().UTC()
 	if c != nil {
 		c.Cut(now)
+		if err := c.Sync(ctx); err != nil {
+			return 0, err
+		}
 	}
 	return s.send(ctx, now, true)
 }
+
+// sendGrace is how long after its period's end a report waits: counts
+// of the period's last seconds may still be in a collector's memory
+// (collectSync), or on a host whose clock is a little behind.
+const sendGrace = time.Minute
 
 // send sends the reports whose period ends by now, or with flush every
 // report begun before now, its period cut at now.
@@ -131,20 +139,19 @@ func (s *Sender) send(ctx context.Context, now time.Time, flush bool) (int, erro
 	sent := 0
 	var errs error
 	for _, name := range names {
-		rest := strings.TrimPrefix(name, tallyPrefix)
-		b, domain, ok := strings.Cut(rest, ":")
-		unix, err := strconv.ParseInt(b, 10, 64)
-		if !ok || err != nil {
+		begin, domain, ok := parseTallyName(name)
+		if !ok {
 			continue
 		}
-		begin := time.Unix(unix, 0).UTC()
 		// A tally begun by a flush ends with the period it is in.
 		end := periodStart(begin, cfg.Interval.D()).Add(cfg.Interval.D())
-		if end.After(now) {
-			if !flush || !begin.Before(now) {
-				continue // the period is not over
+		switch {
+		case flush && begin.Before(now):
+			if end.After(now) {
+				end = now
 			}
-			end = now
+		case end.Add(sendGrace).After(now):
+			continue // the period is not over
 		}
 		n, done, err := s.sendOne(ctx, cfg, name, domain, begin, end)
 		sent += n
@@ -236,9 +243,15 @@ func (s *Sender) sendOne(ctx context.Context, cfg SendConfig, name, domain strin
 
 // BuildReport turns a period's tally rows into a report.
 func BuildReport(cfg SendConfig, domain string, begin, end time.Time, rows map[string]int64) *Report {
+	// date_range is in whole seconds, its end inclusive: the second
+	// before end, or end's own second when a flush cut the period there.
+	last := end.Truncate(time.Second)
+	if last.Equal(end) {
+		last = last.Add(-time.Second)
+	}
 	rep := &Report{Version: "1.0", Org: cfg.OrgName, Email: cfg.From, ExtraContact: cfg.Contact,
-		Generator: "hamlet", Begin: begin, End: end.Add(-time.Second)}
-	sum := sha256.Sum256([]byte(cfg.OrgName + "\x00" + domain + "\x00" + strconv.FormatInt(begin.Unix(), 10) + "\x00" + strconv.FormatInt(end.Unix(), 10)))
+		Generator: "hamlet", Begin: begin.Truncate(time.Second), End: last}
+	sum := sha256.Sum256([]byte(cfg.OrgName + "\x00" + domain + "\x00" + strconv.FormatInt(begin.UnixMilli(), 10) + "\x00" + strconv.FormatInt(end.UnixMilli(), 10)))
 	rep.ReportID = hex.EncodeToString(sum[:10]) // RFC 7489 §7.2.1.1 unique-id: ALPHA / DIGIT only
 	keys := make([]string, 0, len(rows))
 	for k := range rows {

@@ -79,6 +79,21 @@ func collectSomeWith(t *testing.T, c *Collector, now time.Time) {
 			}
 		}
 	}
+	if err := c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readReports is a Deliver that reads each report mail back into got.
+func readReports(t *testing.T, got *[]*Report) func(context.Context, string, []string, []byte) error {
+	return func(_ context.Context, _ string, _ []string, msg []byte) error {
+		reps, err := Extract(msg, Limits{})
+		if err != nil || len(reps) != 1 {
+			t.Fatalf("reading our own report: %v", err)
+		}
+		*got = append(*got, reps[0])
+		return nil
+	}
 }
 
 // newSendWorld opens a store holding what collectSome counted at now and
@@ -205,21 +220,14 @@ func TestFlush(t *testing.T) {
 	now := begin.Add(15 * time.Hour)
 	st, s := newSendWorld(t, now, true) // 6 messages
 	var got []*Report
-	s.Deliver = func(_ context.Context, _ string, _ []string, msg []byte) error {
-		reps, err := Extract(msg, Limits{})
-		if err != nil || len(reps) != 1 {
-			t.Fatalf("reading our own report: %v", err)
-		}
-		got = append(got, reps[0])
-		return nil
-	}
+	s.Deliver = readReports(t, &got)
 	c := NewCollector(st, s.config())
 	flushAt := now.Add(time.Hour + 500*time.Millisecond)
 	s.Now = func() time.Time { return flushAt }
 	if n, err := s.Flush(ctx, c); n != 1 || err != nil {
 		t.Fatalf("flush: %d sent, %v", n, err)
 	}
-	if r := got[0]; r.Messages() != 6 || !r.Begin.Equal(begin) || !r.End.Equal(flushAt.Truncate(time.Second).Add(-time.Second)) {
+	if r := got[0]; r.Messages() != 6 || !r.Begin.Equal(begin) || !r.End.Equal(flushAt.Truncate(time.Second)) {
 		t.Fatalf("flushed report: %d messages, %v – %v", r.Messages(), r.Begin, r.End)
 	}
 	// Counted after the flush, in the same period: 6 more messages.
@@ -229,6 +237,10 @@ func TestFlush(t *testing.T) {
 		t.Fatalf("before the period's end: %d sent, %v", n, err)
 	}
 	s.Now = func() time.Time { return begin.Add(24 * time.Hour) }
+	if n, err := s.SendDue(ctx); n != 0 || err != nil {
+		t.Fatalf("at the period's end, before the grace: %d sent, %v", n, err)
+	}
+	s.Now = func() time.Time { return begin.Add(24*time.Hour + sendGrace) }
 	if n, err := s.SendDue(ctx); n != 1 || err != nil {
 		t.Fatalf("after the period's end: %d sent, %v", n, err)
 	}
@@ -268,5 +280,120 @@ func TestHandleSend(t *testing.T) {
 	}
 	if w := post("/api/dmarc/send?flush=1"); w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"sent":1}` || sent != 1 {
 		t.Errorf("flush: %d %s, %d sent", w.Code, w.Body, sent)
+	}
+}
+
+// failingTallies fails TallyAdd while fail is set.
+type failingTallies struct {
+	store.Store
+	fail bool
+}
+
+func (f *failingTallies) TallyAdd(ctx context.Context, name string, rows map[string]int64, now, expires time.Time) error {
+	if f.fail {
+		return errors.New("disk full")
+	}
+	return f.Store.TallyAdd(ctx, name, rows, now, expires)
+}
+
+// TestCollectorSync: counts wait in memory until Sync (one write per
+// tally, not per message); a failed write keeps them for the next Sync.
+func TestCollectorSync(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := &failingTallies{Store: st}
+	c := NewCollector(fs, SendConfig{Enabled: true, Interval: DefaultConfig().Send.Interval, MaxDomains: 100})
+	now := time.Date(2026, 11, 3, 15, 0, 0, 0, time.UTC)
+	c.Now = func() time.Time { return now }
+	ctx := context.Background()
+	tx, deps, v := collectInput(t)
+	tx.ClientIP = netip.MustParseAddr("192.0.2.1")
+	for range 5 {
+		if err := c.Finish(ctx, tx, deps, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, _ := st.TallyList(ctx, tallyPrefix, now, 10)
+	if len(names) != 0 {
+		t.Fatalf("written before Sync: %v", names)
+	}
+	fs.fail = true
+	if err := c.Sync(ctx); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("failing Sync: %v", err)
+	}
+	fs.fail = false
+	if err := c.Finish(ctx, tx, deps, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names, _ = st.TallyList(ctx, tallyPrefix, now, 10)
+	if len(names) != 1 {
+		t.Fatalf("tallies %v", names)
+	}
+	rows, _ := st.TallyGet(ctx, names[0], now)
+	var total int64
+	for _, n := range rows {
+		total += n
+	}
+	if len(rows) != 1 || total != 6 {
+		t.Errorf("rows %v: want the 6 messages in one row", rows)
+	}
+	// At collectMaxRows distinct rows, Finish writes at once.
+	for i := range collectMaxRows {
+		tx.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if err := c.Finish(ctx, tx, deps, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, _ = st.TallyGet(ctx, names[0], now)
+	if len(rows) != collectMaxRows+1 {
+		t.Errorf("%d rows written at the bound, want %d", len(rows), collectMaxRows+1)
+	}
+}
+
+// TestFlushTwiceInASecond: a message counted just after a flush, then a
+// restart (a new collector) and a second flush in the same second: the
+// message is in the second report, whose range does not end before it
+// begins.
+func TestFlushTwiceInASecond(t *testing.T) {
+	ctx := context.Background()
+	f1 := time.Date(2026, 11, 3, 15, 0, 0, 200e6, time.UTC)
+	st, s := newSendWorld(t, f1.Add(-time.Hour), true)
+	var got []*Report
+	s.Deliver = readReports(t, &got)
+	c1 := NewCollector(st, s.config())
+	s.Now = func() time.Time { return f1 }
+	if n, err := s.Flush(ctx, c1); n != 1 || err != nil {
+		t.Fatalf("first flush: %d, %v", n, err)
+	}
+	collectSomeWith(t, c1, f1.Add(50*time.Millisecond))
+	s.Now = func() time.Time { return f1.Add(300 * time.Millisecond) }
+	if n, err := s.Flush(ctx, NewCollector(st, s.config())); n != 1 || err != nil {
+		t.Fatalf("second flush: %d, %v", n, err)
+	}
+	r := got[1]
+	if r.Messages() != 6 || !r.Begin.Equal(f1.Truncate(time.Second)) || r.End.Before(r.Begin) || r.ReportID == got[0].ReportID {
+		t.Errorf("second report: %d messages, %v – %v, id %s (first %s)", r.Messages(), r.Begin, r.End, r.ReportID, got[0].ReportID)
+	}
+}
+
+func TestParseTallyName(t *testing.T) {
+	at := time.Date(2026, 11, 3, 15, 0, 0, 250e6, time.UTC)
+	if b, d, ok := parseTallyName(tallyName(at, "example.org")); !ok || !b.Equal(at) || d != "example.org" {
+		t.Errorf("round trip: %v %q %v", b, d, ok)
+	}
+	// A name of whole seconds, as written before milliseconds.
+	if b, d, ok := parseTallyName("dmarcout:001793718000:example.org"); !ok || !b.Equal(at.Truncate(time.Second)) || d != "example.org" {
+		t.Errorf("seconds: %v %q %v", b, d, ok)
+	}
+	for _, bad := range []string{"dmarcout:", "dmarcout:x:example.org", "dmarcout:123"} {
+		if _, _, ok := parseTallyName(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
 	}
 }

@@ -176,3 +176,25 @@ func (s *Service) Domains(ctx context.Context) ([]string, error) {
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	return s.st.DMARCReportSweep(ctx, s.Now())
 }
+
+// RunSweeper sweeps every interval until ctx ends: the embedded store's
+// own housekeeping removes expired reports too, Redis expires the
+// reports but not their entries in the period indexes.
+func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, max(interval/2, time.Minute))
+		if n, err := s.Sweep(sctx); err != nil {
+			s.log.Warn("dmarc reports: sweeping expired reports", "removed", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("dmarc reports: expired reports removed", "removed", n)
+		}
+		cancel()
+	}
+}

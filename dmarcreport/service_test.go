@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 	"github.com/hamlet-mail/hamlet/store"
@@ -177,4 +178,37 @@ func TestImportMaildirMbox(t *testing.T) {
 		t.Fatalf("directory: %d inputs %+v %v", n, res, err)
 	}
 	t.Logf("directory: %+v", res)
+}
+
+// TestRunSweeper: the daemon's sweeper removes reports past their
+// retention from the store itself.
+func TestRunSweeper(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Retention = duration.Duration(time.Hour)
+	svc := openService(t, cfg)
+	t0 := day0.Add(48 * time.Hour)
+	svc.Now = func() time.Time { return t0 }
+	if r, err := svc.Ingest(t.Context(), reportXML("google.com", "s1", day0.Unix(), "192.0.2.1 3 pass pass none - -")); err != nil || r.Reports != 1 {
+		t.Fatalf("ingest: %+v %v", r, err)
+	}
+	later := t0.Add(2 * time.Hour)
+	svc.Now = func() time.Time { return later }
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { svc.RunSweeper(ctx, 5*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; ; i++ {
+		// Asked as of before the expiry: gone only once swept.
+		rows, err := svc.st.DMARCReportList(t.Context(), store.DMARCReportQuery{Domain: "example.org", Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			break
+		}
+		if i == 3000 {
+			t.Fatal("the sweeper did not remove the expired report")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -223,6 +223,8 @@ func TestFaults(t *testing.T) {
 			id: "spf.lookups", status: Fail, detail: "11 of the 10", fix: "ip4:/ip6:"},
 		{name: "SPF void lookups", zone: edit(good, includes, `example.org. TXT "v=spf1 a:n1.example.org mx:n2.example.org exists:n3.example.org ip4:`+outIP+` -all"`),
 			id: "spf.void", status: Fail, detail: "3 terms find nothing", fix: "remove the terms"},
+		{name: "SPF macro", zone: edit(good, includes, `example.org. TXT "v=spf1 exists:%{i}._spf.example.org ip4:`+outIP+` -all"`),
+			id: "spf.lookups", status: Pass, detail: "counted for an example one): exists:%{i}._spf.example.org"},
 		{name: "SPF mx with 11 MX hosts", zone: append(edit(good, includes, `example.org. TXT "v=spf1 mx:many.example.org ip4:`+outIP+` -all"`), manyMX...),
 			id: "spf.includes", status: Fail, detail: "more than 10 MX records", fix: "permerror"},
 		{name: "SPF a without an A record", zone: append(edit(good, includes, `example.org. TXT "v=spf1 a:v6only.example.org ip4:`+outIP+` -all"`), "v6only.example.org. AAAA 2001:db8::7"),

@@ -34,7 +34,7 @@ type spfWalk struct {
 	r        dns.Resolver
 	problems []string // includes without a usable record, loops, …
 	ptr      []string // ptr terms (RFC 7208 §5.5: do not use)
-	macros   []string // terms with macros, not followed
+	macros   []string // terms with macros, not followed by the walk
 	temp     error    // the first temporary DNS failure
 	visited  map[string]bool
 	// all is the qualifier of the "all" ending the top-level record
@@ -221,7 +221,7 @@ func (d *doc) spf(ctx context.Context) {
 			detail += ", up to the error that stops receivers"
 		}
 		if len(w.macros) > 0 {
-			detail += "; terms with macros not followed: " + strings.Join(w.macros, " ")
+			detail += "; terms with macros (their names depend on the client; counted for an example one): " + strings.Join(w.macros, " ")
 		}
 		switch {
 		case count.Lookups > spf.DefaultMaxLookups:

@@ -238,8 +238,9 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// Postfix reaching hamlet over its unix socket (the socket must be
-// writable by the postfix user).
+// Postfix reaching hamlet over its unix socket from a chrooted smtpd, as
+// on Debian (the socket inside the queue directory, writable by the
+// postfix user).
 func TestPostfixUnixSocket(t *testing.T) {
 	e := getEnv(t)
 	e.need(t, "spf")

@@ -50,8 +50,10 @@ relay = "` + postfixAddr + `"
 //     whose XML validates against RFC 9990's schema and counts the
 //     messages sent here. reject.test's rua= has no authorisation record:
 //     no report for it.
-//   - sendmail: the same through Postfix's own sendmail -t (postdrop,
-//     pickup, the milter as a local submission) instead of the relay.
+//   - sendmail: a message counted before hamlet restarts (its counts in
+//     memory are written when it stops) is reported through Postfix's own
+//     sendmail -t (postdrop, pickup, the milter as a local submission)
+//     instead of the relay.
 func TestDMARCReports(t *testing.T) {
 	e := getEnv(t)
 	e.need(t, "spf", "dkim", "dmarc")
@@ -108,6 +110,13 @@ func TestDMARCReports(t *testing.T) {
 		if len(sum.ForeignFailing) != 1 || sum.ForeignFailing[0].IP.String() != "198.51.100.99" || len(sum.OwnFailing) != 0 {
 			t.Errorf("foreign failing %v, own failing %v", sum.ForeignFailing, sum.OwnFailing)
 		}
+		// And the page shows them.
+		page := getPage(t, "/dmarc?domain=e2e.test&since=7d")
+		for _, want := range []string{"out1.e2e.test", "198.51.100.99", "mail.e2e.test", "unconfirmed", "reporter.good.test", "93.0%"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the DMARC page lacks %q", want)
+			}
+		}
 		// The same mail again (a reporter's retry) is stored once.
 		r = e.sendTo(ctxT(t), "postfix", hamClient, "noreply-dmarc@good.test", "dmarc@e2e.test", e.reportMail(newID("postfix", "dmarc-report"), reportID, now))
 		if !r.dataAccepted() {
@@ -132,12 +141,7 @@ func TestDMARCReports(t *testing.T) {
 		if forged.dataAccepted() {
 			t.Fatalf("the forgery of reject.test was accepted:\n%s", forged.out)
 		}
-		var out struct {
-			Sent  int    `json:"sent"`
-			Error string `json:"error"`
-		}
-		postJSON(t, "/api/dmarc/send?flush=1", &out)
-		if out.Sent != 1 || out.Error != "" {
+		if out := flushReports(t); out.Sent != 1 || out.Error != "" {
 			t.Fatalf("flush: %+v; want 1 report sent (good.test's)\nhamlet log:\n%s", out, tail(e.log("hamlet.log"), 20))
 		}
 		mail, ok := e.deliveredWith("postfix", "Subject: Report Domain: good.test Submitter: mx.e2e.test Report-ID: <", 20*time.Second)
@@ -201,8 +205,7 @@ func TestDMARCReports(t *testing.T) {
 			t.Errorf("xmllint: %v\n%s\n%s", err, b, xmlData)
 		}
 		// Sent data is gone: a second flush has nothing to send.
-		postJSON(t, "/api/dmarc/send?flush=1", &out)
-		if out.Sent != 0 {
+		if out := flushReports(t); out.Sent != 0 {
 			t.Errorf("second flush sent %d", out.Sent)
 		}
 	})
@@ -215,16 +218,13 @@ func TestDMARCReports(t *testing.T) {
 		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		e.withConfig(t, strings.Replace(dmarcConfig, `relay = "`+postfixAddr+`"`, `sendmail = "`+wrapper+`"`, 1))
+		// Counted before a restart: hamlet writes the counts it holds in
+		// memory when it stops.
 		if r := e.send(ctxT(t), "postfix", hamClient, "alice@good.test", e.hamMessage(newID("postfix", "dmarc-ham"))); !r.dataAccepted() {
 			t.Fatalf("ham not accepted:\n%s", r.out)
 		}
-		var out struct {
-			Sent  int    `json:"sent"`
-			Error string `json:"error"`
-		}
-		postJSON(t, "/api/dmarc/send?flush=1", &out)
-		if out.Sent != 1 || out.Error != "" {
+		e.withConfig(t, strings.Replace(dmarcConfig, `relay = "`+postfixAddr+`"`, `sendmail = "`+wrapper+`"`, 1))
+		if out := flushReports(t); out.Sent != 1 || out.Error != "" {
 			t.Fatalf("flush through sendmail: %+v\nhamlet log:\n%s", out, tail(e.log("hamlet.log"), 10))
 		}
 		mail, ok := e.deliveredWith("postfix", "Return-Path: <dmarc-noreply@e2e.test>\nX-Original-To: dmarc-rua@e2e.test\nDelivered-To: dmarc-rua@e2e.test\nReceived: by mx.e2e.test (Postfix, from userid 0)", 30*time.Second)
@@ -311,6 +311,37 @@ func getJSON(t *testing.T, path string, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("GET %s: %v: %s", path, err, b)
 	}
+}
+
+// getPage returns the controller's HTML page at path.
+func getPage(t *testing.T, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+ctrlAddr+path, nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	return string(b)
+}
+
+// flushResult is the answer of POST /api/dmarc/send.
+type flushResult struct {
+	Sent  int    `json:"sent"`
+	Error string `json:"error"`
+}
+
+// flushReports has hamlet send its reports of the current period now.
+func flushReports(t *testing.T) flushResult {
+	t.Helper()
+	var out flushResult
+	postJSON(t, "/api/dmarc/send?flush=1", &out)
+	return out
 }
 
 // postJSON decodes the controller's answer to an empty POST to path.

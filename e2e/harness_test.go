@@ -276,6 +276,9 @@ func (e *env) startHamlet() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	conf := filepath.Join(e.dir, "hamlet.toml")
+	if err := os.MkdirAll(filepath.Dir(e.milterSocket()), 0o755); err != nil {
+		return err
+	}
 	text := fmt.Sprintf(hamletConfig, e.milterSocket(), e.signKeys[0], e.signKeys[1], signDomain, rsaSelector, edSelector, outboundNet) + e.extraConfig
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return err
@@ -299,8 +302,12 @@ func (e *env) startHamlet() error {
 }
 
 // milterSocket is hamlet's unix socket listener, used by Postfix's second
-// smtpd.
-func (e *env) milterSocket() string { return filepath.Join(e.dir, "milter.sock") }
+// smtpd: inside Postfix's queue directory, which that smtpd is chrooted
+// to, as the README's Install section sets it up ("/hamlet/milter.sock"
+// seen from the chroot).
+func (e *env) milterSocket() string {
+	return filepath.Join(e.dir, "postfix", "spool", "hamlet", "milter.sock")
+}
 
 func (e *env) stopHamlet() {
 	e.mu.Lock()
@@ -393,7 +400,7 @@ maillog_file = %[1]s/maillog
 	for _, l := range strings.Split(string(master), "\n") {
 		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
 			l = postfixAddr + " inet n - n - - smtpd\n" +
-				postfixUnix + " inet n - n - - smtpd -o smtpd_milters=unix:" + e.milterSocket()
+				postfixUnix + " inet n - y - - smtpd -o smtpd_milters=unix:/hamlet/milter.sock"
 		}
 		out = append(out, l)
 	}
@@ -474,7 +481,7 @@ func (e *env) startOpenSMTPD() error {
 	// Port 2526: hamlet alone. Port 2527: hamlet chained after
 	// OpenSMTPD's builtin rDNS filters, as the README shows.
 	conf := fmt.Sprintf(`table vusers { "@e2e.test" = "nobody" }
-filter "hamlet" proc-exec "%s opensmtpd --milter %s"
+filter "hamlet" proc-exec "%s opensmtpd --milter %s --on-error tempfail"
 filter "no-rdns"   phase connect match !rdns   disconnect "550 5.7.1 no rDNS"
 filter "no-fcrdns" phase connect match !fcrdns disconnect "550 5.7.1 no FCrDNS"
 filter "inbound" chain { "no-rdns", "no-fcrdns", "hamlet" }

@@ -51,9 +51,46 @@ func TestComposer(t *testing.T) {
 	}
 }
 
+// TestComposerNotEarly: an early verdict does not compose: "A & !B"
+// must not force a reject before B's check (of a later phase) has run.
+func TestComposerNotEarly(t *testing.T) {
+	a := &fakeCheck{name: "a", phase: PhaseConnect, defs: []SymbolDef{sym("A", 1), sym("C", 2)}, emit: []Symbol{{Name: "A"}}}
+	b := &fakeCheck{name: "b", phase: PhaseData, defs: []SymbolDef{sym("B", 0.5)}, emit: []Symbol{{Name: "B"}}}
+	e, err := New(Options{Checks: []Check{a, b}, Composers: []Composer{&andNot{}}, Policy: DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.NewScan(context.Background())
+	defer s.Close()
+	s.Update(PhaseRcpt, nil)
+	if v := s.Verdict(context.Background(), false); v.Action != NoAction || v.ForcedBy != "" {
+		t.Fatalf("early verdict %v forced by %q", v.Action, v.ForcedBy)
+	}
+	s.Update(PhaseData, nil)
+	if v := s.Verdict(context.Background(), true); v.Action == Reject {
+		t.Fatalf("final verdict with B: %v", v.Action)
+	}
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1
 	}
 	return 0
+}
+
+// TestForceReplyWhenScoreAgrees: a symbol forcing the action the score
+// reaches anyway still gives its reply text and is named as the cause
+// (a local rule's "5.7.1 Mail from this domain is refused").
+func TestForceReplyWhenScoreAgrees(t *testing.T) {
+	c := &fakeCheck{name: "c", phase: PhaseData, defs: []SymbolDef{sym("DENY", 20)},
+		emit: []Symbol{{Name: "DENY", Force: Reject, Message: "5.7.1 refused here"}}}
+	e, err := New(Options{Checks: []Check{c}, Policy: DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e.Scan(context.Background(), &Transaction{})
+	if v.Action != Reject || v.ForcedBy != "DENY" || v.Reply != "5.7.1 refused here" {
+		t.Fatalf("action %v forced by %q reply %q", v.Action, v.ForcedBy, v.Reply)
+	}
 }

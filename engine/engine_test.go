@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -158,11 +159,18 @@ func TestDeadline(t *testing.T) {
 	rude := &hangCheck{fakeCheck{name: "rude", phase: PhaseConnect}, make(chan struct{})}
 	t.Cleanup(func() { close(rude.release) })
 	fast := &fakeCheck{name: "fast", phase: PhaseConnect, defs: []SymbolDef{sym("FAST", 1)}, emit: []Symbol{{Name: "FAST"}}}
-	e, err := New(Options{Checks: []Check{polite, rude, fast}, Policy: DefaultPolicy(), Timeout: 300 * time.Millisecond})
+	var log bytes.Buffer
+	e, err := New(Options{Checks: []Check{polite, rude, fast}, Policy: DefaultPolicy(), Timeout: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := e.Scan(context.Background(), &Transaction{})
+	// The log line says which check the deadline cut off (polite ended
+	// itself, with its DNSFAIL symbol).
+	if !strings.Contains(log.String(), `errors="rude: timeout"`) {
+		t.Errorf("the scanned line does not name the check cut off:\n%s", log.String())
+	}
 	names := map[string]bool{}
 	for _, s := range v.Symbols {
 		names[s.Name] = true

@@ -129,7 +129,7 @@ func (p *Policy) decide(t table, syms []Symbol, v *Verdict) {
 	v.Score = round2(v.Score)
 	v.RequiredScore = p.required()
 	v.Action = p.scoreAction(v.Score)
-	if forced > v.Action {
+	if forced > NoAction && forced >= v.Action {
 		v.Action, v.ForcedBy = forced, forcedBy
 		if msg != "" {
 			v.Reply = msg

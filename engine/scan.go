@@ -287,8 +287,12 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 	if tx.Message != nil && len(tx.Message.Problems) > 0 && final {
 		syms = append(syms, Symbol{Name: SymMalformed, Options: tx.Message.Problems})
 	}
+	// Composites only on a final verdict: earlier, the symbols a "!"
+	// speaks of may simply not be known yet (a rule of the DATA phase).
 	for _, c := range s.e.composers {
-		syms = append(syms, c.Compose(tx, syms)...)
+		if final {
+			syms = append(syms, c.Compose(tx, syms)...)
+		}
 	}
 	s.e.policy.decide(s.e.symbols, syms, v)
 	if !final {
@@ -371,7 +375,7 @@ func (e *Engine) logVerdict(tx *Transaction, v *Verdict, elapsed time.Duration) 
 	if tx.ClientIP.IsValid() {
 		ip = tx.ClientIP.String()
 	}
-	e.log.Info("scanned",
+	args := []any{
 		"phase", v.Phase.String(),
 		"queue_id", tx.QueueID,
 		"ip", ip,
@@ -381,5 +385,11 @@ func (e *Engine) logVerdict(tx *Transaction, v *Verdict, elapsed time.Duration) 
 		"score", v.Score,
 		"symbols", strings.Join(names, ","),
 		"elapsed_ms", elapsed.Milliseconds(),
-	)
+	}
+	if len(v.Errors) > 0 {
+		// The checks the deadline cut off and the finishers that failed:
+		// why a verdict was late or incomplete.
+		args = append(args, "errors", strings.Join(v.Errors, "; "))
+	}
+	e.log.Info("scanned", args...)
 }

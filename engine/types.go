@@ -258,9 +258,11 @@ type Finisher interface {
 
 // Composer adds symbols that depend on the symbols of every check, as
 // rspamd's composites do ("DMARC_POLICY_REJECT & !R_DKIM_ALLOW"). The
-// engine calls it with the symbols of the finished checks, in verdict
-// order, before the policy scores them; it returns the symbols to add
-// (declared by one of the checks' Symbols) and must not block.
+// engine calls it for a final verdict with the symbols of the finished
+// checks, in verdict order, before the policy scores them; it returns
+// the symbols to add (declared by one of the checks' Symbols) and must
+// not block. It is not called for early verdicts, where "!X" could hold
+// only because X's check has not run yet.
 type Composer interface {
 	Compose(tx *Transaction, syms []Symbol) []Symbol
 }

@@ -3,6 +3,8 @@ package fuzzy
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/hamlet-mail/hamlet/content"
@@ -10,6 +12,7 @@ import (
 	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/bolt"
+	"github.com/hamlet-mail/hamlet/store/redis"
 )
 
 // benchLearned is how many texts the benchmark database holds.
@@ -18,6 +21,7 @@ const benchLearned = 10_000
 func benchDB(b *testing.B, st store.Fuzzy) *DB {
 	b.Helper()
 	d := New(st, DefaultConfig(), nil)
+	mem0 := redisMemory(b, st)
 	g := mailgen.New(3)
 	var hs []Hash
 	for range benchLearned {
@@ -33,7 +37,30 @@ func benchDB(b *testing.B, st store.Fuzzy) *DB {
 			b.Logf("%d texts learned: bolt file %d bytes (%.0f bytes a text, with the rest of the schema)", len(hs), fi.Size(), float64(fi.Size())/float64(len(hs)))
 		}
 	}
+	if mem0 > 0 {
+		mem := redisMemory(b, st)
+		b.Logf("%d texts learned: Redis used_memory grew by %d bytes (%.0f bytes a text)", len(hs), mem-mem0, float64(mem-mem0)/float64(len(hs)))
+	}
 	return d
+}
+
+// redisMemory is Redis's used_memory, 0 for another store.
+func redisMemory(b *testing.B, st store.Fuzzy) int64 {
+	rs, ok := st.(*redis.Store)
+	if !ok {
+		return 0
+	}
+	info, err := rs.Client().Info(ctxT(b), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // BenchmarkCheck hashes a 10 KB message (parsed beforehand, as the

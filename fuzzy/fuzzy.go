@@ -32,6 +32,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/config/duration"
 	"github.com/hamlet-mail/hamlet/content"
+	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -288,6 +289,32 @@ func (d *DB) LearnHam(ctx context.Context, hs []Hash) (int, error) {
 		return 0, nil
 	}
 	return d.st.FuzzyDelete(ctx, ds...)
+}
+
+// LearnMessage is what learn_spam and learn_ham do to the fuzzy hashes
+// once Bayes learned a message (when [fuzzy] learn is on): spam stores its
+// hashes as denied, ham removes the denied hashes it matches. It returns
+// how many hashes it stored or removed.
+func (d *DB) LearnMessage(ctx context.Context, raw []byte, spam bool) (int, error) {
+	if !d.cfg.Learn {
+		return 0, nil
+	}
+	hs := d.Hashes(content.Parse(message.Parse(raw), content.Limits{}))
+	if len(hs) == 0 {
+		return 0, nil
+	}
+	if spam {
+		if err := d.LearnSpam(ctx, hs); err != nil {
+			return 0, err
+		}
+		d.log.Info("fuzzy: learned spam", "hashes", len(hs))
+		return len(hs), nil
+	}
+	n, err := d.LearnHam(ctx, hs)
+	if err == nil && n > 0 {
+		d.log.Info("fuzzy: ham removed denied hashes", "removed", n)
+	}
+	return n, err
 }
 
 // Stats returns the number of hashes.

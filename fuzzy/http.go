@@ -213,25 +213,8 @@ func LearnHandler(next http.Handler, get func() *DB, spam bool, log *slog.Logger
 		if sw.code != http.StatusOK {
 			return
 		}
-		hs := d.Hashes(content.Parse(message.Parse(raw), content.Limits{}))
-		if len(hs) == 0 {
-			return
-		}
-		if spam {
-			if err := d.LearnSpam(r.Context(), hs); err != nil {
-				log.Warn("fuzzy: learning spam failed", "err", err)
-				return
-			}
-			log.Info("fuzzy: learned spam", "hashes", digests(hs), "via", "controller")
-			return
-		}
-		n, err := d.LearnHam(r.Context(), hs)
-		if err != nil {
-			log.Warn("fuzzy: learning ham failed", "err", err)
-			return
-		}
-		if n > 0 {
-			log.Info("fuzzy: ham removed denied hashes", "removed", n, "via", "controller")
+		if _, err := d.LearnMessage(r.Context(), raw, spam); err != nil {
+			log.Warn("fuzzy: learning failed", "spam", spam, "err", err)
 		}
 	})
 }
@@ -260,4 +243,25 @@ func orDefault(log *slog.Logger) *slog.Logger {
 		return slog.Default()
 	}
 	return log
+}
+
+// StatsHandler serves GET /api/fuzzy: the number of hashes and the
+// settings that decide what matches.
+func StatsHandler(get func() *DB, log *slog.Logger) http.Handler {
+	log = orDefault(log)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := get()
+		if d == nil {
+			reply(w, http.StatusServiceUnavailable, map[string]any{"error": "the store keeps no fuzzy hashes"})
+			return
+		}
+		st, err := d.Stats(r.Context())
+		if err != nil {
+			storeFailed(w, log, "stats", err)
+			return
+		}
+		c := d.cfg
+		reply(w, http.StatusOK, map[string]any{"hashes": st.Hashes, "enabled": c.Enabled, "learn": c.Learn, "learn_weight": c.LearnWeight,
+			"min_words": c.MinWords, "min_bytes": c.MinBytes, "expire": c.Expire.String(), "max_hashes": c.MaxHashes})
+	})
 }

@@ -32,6 +32,11 @@ install -m 0644 packaging/hamlet.toml "$root/etc/hamlet/hamlet.toml"
 install -m 0644 packaging/hamlet.service "$root/lib/systemd/system/hamlet.service"
 install -m 0644 README.md hamlet.example.toml "$root/usr/share/doc/hamlet/"
 install -m 0644 frontend/README.md "$root/usr/share/doc/hamlet/MTA.md"
+# Dovecot IMAPSieve learning (README: "Learning from your users"): copied
+# into /etc/dovecot by the admin, not installed there.
+install -d "$root/usr/share/hamlet/dovecot"
+install -m 0644 packaging/dovecot/*.sieve packaging/dovecot/*.conf "$root/usr/share/hamlet/dovecot/"
+install -m 0755 packaging/dovecot/hamlet-learn "$root/usr/share/hamlet/dovecot/"
 for s in postinst prerm postrm; do
 	install -m 0755 "packaging/debian/$s" "$root/DEBIAN/$s"
 done

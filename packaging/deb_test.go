@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -83,6 +84,21 @@ func TestUnitVerifies(t *testing.T) {
 	out, err := exec.Command(sa, "verify", unit).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "hamlet.service") {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	// systemd's own measure of the sandbox: 0 (locked down) to 10
+	// (unprotected); a unit with only User= scores about 9.
+	out, err = exec.Command(sa, "security", "--offline=yes", "--no-pager", unit).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for hamlet\.service: ([0-9.]+)`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	level, _ := strconv.ParseFloat(m[1], 64)
+	t.Logf("systemd-analyze security: exposure %.1f", level)
+	if level > 2.0 {
+		t.Errorf("exposure level %.1f, want at most 2.0:\n%s", level, out)
 	}
 }
 

@@ -31,7 +31,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "hamlet")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/hamlet").CombinedOutput(); err != nil {
+	if b := os.Getenv("HAMLET_ROBUST_BIN"); b != "" {
+		bin = b // a given binary: an older build, to show a test failing before its fix
+	} else if out, err := exec.Command("go", "build", "-o", bin, "../cmd/hamlet").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "robust: go build: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -59,7 +61,7 @@ func baseConfig(dnsAddr string) string {
 listen = ["127.0.0.1:0"]
 timeout = "5s"
 [controller]
-listen = ["127.0.0.1:0"]
+listen = "127.0.0.1:0"
 [milter]
 listen = ["127.0.0.1:0"]
 [dns]
@@ -85,6 +87,12 @@ var servingLine = regexp.MustCompile(`msg="hamlet serving" scan=\[([^\]]*)\] con
 // and waits until it serves.
 func start(t *testing.T, cfg, data string) *daemon {
 	t.Helper()
+	return startLimited(t, cfg, data, 0)
+}
+
+// startLimited is start under `ulimit -n nofile` (0: no change).
+func startLimited(t *testing.T, cfg, data string, nofile int) *daemon {
+	t.Helper()
 	f := filepath.Join(t.TempDir(), "hamlet.toml")
 	if err := os.WriteFile(f, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -93,6 +101,9 @@ func start(t *testing.T, cfg, data string) *daemon {
 	// The listen addresses are read from the "hamlet serving" line; the
 	// log (one line per message) is kept up to 1 MiB.
 	d.cmd = exec.Command(bin, "serve", "-c", f, "--data", data)
+	if nofile > 0 {
+		d.cmd = exec.Command("bash", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile), bin, "serve", "-c", f, "--data", data)
+	}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -311,4 +322,9 @@ func newDNS(t *testing.T) *dnstest.Server {
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// openProc opens /proc/PID/name of the daemon.
+func openProc(d *daemon, name string) (*os.File, error) {
+	return os.Open(fmt.Sprintf("/proc/%d/%s", d.cmd.Process.Pid, name))
 }

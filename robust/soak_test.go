@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,13 @@ func TestSoakLossyDNS(t *testing.T) {
 	dur := 30 * time.Second
 	if testing.Short() {
 		dur = 5 * time.Second
+	}
+	if v := os.Getenv("HAMLET_SOAK"); v != "" { // e.g. HAMLET_SOAK=60s for the minute
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("HAMLET_SOAK=%q: %v", v, err)
+		}
+		dur = d
 	}
 	const perSecond = 20 // per front end
 	dns := newDNS(t)

@@ -7,7 +7,8 @@
 // From and Reply-To addresses and domains, the URLs, the attachments, the
 // body text, the domains SPF, DKIM and DMARC passed for), compares its
 // values by one match type, and gives a symbol (the rule's name, its
-// weight and description, "field=value" as option), optionally a forced
+// weight and description, "field=value" as option; for the body, the
+// expression that matched, never the text), optionally a forced
 // action with a reply text, or a pre-result (accept, skip greylisting). A
 // composite rule combines symbols with & | ! (rspamd's composites).
 //

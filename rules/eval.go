@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/netip"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -34,7 +35,9 @@ type Hit struct {
 }
 
 // Options returns the hit's symbol options: "field=value" for each value
-// (the header's name for header rules), naming what matched.
+// (the header's name for header rules), naming what matched; for body
+// rules the value is the expression that matched ("body=/…/"), never the
+// text.
 func (h Hit) Options() []string {
 	label := h.Rule.Field
 	if h.Rule.Field == "header" {
@@ -75,9 +78,9 @@ func (s *Set) Eval(in *Input) []Hit {
 	// the same values.
 	for _, g := range s.groups {
 		for _, v := range e.values(g.key) {
-			g.set.each(v, func(i int, m string) bool {
+			g.set.each(v, func(i int, re *regexp.Regexp, _ string) bool {
 				if s.rules[i].Field == "body" {
-					add(i, m)
+					add(i, bodyOption(re))
 				} else {
 					add(i, v)
 				}
@@ -85,12 +88,13 @@ func (s *Set) Eval(in *Input) []Hit {
 			})
 		}
 	}
+	now := s.lists.now().UnixNano()
 	for i, r := range s.rules {
 		if r.names == nil && r.cidr == nil && r.list == nil {
 			continue
 		}
 		for _, v := range e.values(r.key()) {
-			if m, ok := r.matchOne(v); ok {
+			if m, ok := r.matchOne(v, now); ok {
 				add(i, m)
 			}
 		}
@@ -106,7 +110,7 @@ func (s *Set) Eval(in *Input) []Hit {
 
 // matchOne matches v against the rule's hashed entries and list file
 // (inline patterns are matched by the group); it returns what to show.
-func (r *Rule) matchOne(v string) (string, bool) {
+func (r *Rule) matchOne(v string, now int64) (string, bool) {
 	shown := v
 	if r.info.kind == kindText {
 		v = strings.ToLower(strings.TrimSpace(v))
@@ -128,15 +132,24 @@ func (r *Rule) matchOne(v string) (string, bool) {
 		}
 	}
 	if r.list != nil {
-		if m, ok := r.list.match(r.Match, v, shown); ok {
+		in := v
+		if r.Match == "glob" || r.Match == "regex" {
+			in = shown // patterns see the value as written
+		}
+		if re, ok := r.list.match(r.Match, in, now); ok {
 			if r.Field == "body" {
-				return m, true
+				return bodyOption(re), true
 			}
 			return shown, true
 		}
 	}
 	return "", false
 }
+
+// bodyOption is what a body hit shows: the expression that matched, not
+// the text — no part of a body goes into the verdict, the log or the
+// history.
+func bodyOption(re *regexp.Regexp) string { return "/" + re.String() + "/" }
 
 func clip(v string) string {
 	if len(v) <= maxValueLen {

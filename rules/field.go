@@ -11,7 +11,8 @@ const (
 	kindBody             // the body text: regex
 )
 
-// Needs say which other checks' results a field reads.
+// Needs say what a field reads beyond the envelope and the header: other
+// checks' results, or the parsed message.
 type Needs int
 
 // The results a field may need.
@@ -19,6 +20,8 @@ const (
 	NeedSPF Needs = 1 << iota
 	NeedDKIM
 	NeedDMARC
+	NeedContent // the parsed message (URLs, attachments, body text)
+	NeedPTR     // the client's PTR name, which the iprev check may know
 )
 
 type fieldInfo struct {
@@ -31,7 +34,7 @@ type fieldInfo struct {
 var fields = map[string]fieldInfo{
 	"ip":               {kindIP, 0, "the client's IP address"},
 	"helo":             {kindName, 0, "the HELO/EHLO name"},
-	"ptr":              {kindName, 0, "the client's reverse DNS (PTR) name"},
+	"ptr":              {kindName, NeedPTR, "the client's reverse DNS (PTR) name"},
 	"auth_user":        {kindAddr, 0, "the SMTP AUTH identity"},
 	"mail_from":        {kindAddr, 0, "the envelope sender address (\"\" for <>)"},
 	"mail_from_domain": {kindName, 0, "the envelope sender's domain"},
@@ -44,12 +47,12 @@ var fields = map[string]fieldInfo{
 	"from_domain":      {kindName, 0, "each From domain"},
 	"reply_to":         {kindAddr, 0, "each Reply-To address"},
 	"reply_to_domain":  {kindName, 0, "each Reply-To domain"},
-	"url":              {kindText, 0, "each URL of the text and HTML, as written"},
-	"url_host":         {kindName, 0, "each URL's host name"},
-	"url_domain":       {kindName, 0, "each URL's registrable domain"},
-	"attachment_name":  {kindText, 0, "each attachment's file name, and the names inside archives"},
-	"attachment_type":  {kindText, 0, "each attachment's detected type (exe, iso, zip, pdf, …) and declared media type"},
-	"body":             {kindBody, 0, "the text parts as a reader sees them (decoded, HTML as visible text)"},
+	"url":              {kindText, NeedContent, "each URL of the text and HTML, as written"},
+	"url_host":         {kindName, NeedContent, "each URL's host name"},
+	"url_domain":       {kindName, NeedContent, "each URL's registrable domain"},
+	"attachment_name":  {kindText, NeedContent, "each attachment's file name, and the names inside archives"},
+	"attachment_type":  {kindText, NeedContent, "each attachment's detected type (exe, iso, zip, pdf, …) and declared media type"},
+	"body":             {kindBody, NeedContent, "the text parts as a reader sees them (decoded, HTML as visible text)"},
 	"spf_domain":       {kindName, NeedSPF, "the domain SPF passed for"},
 	"dkim_domain":      {kindName, NeedDKIM, "each d= domain of a DKIM signature that passed"},
 	"dmarc_domain":     {kindName, NeedDMARC, "the From domain DMARC passed for"},

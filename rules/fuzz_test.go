@@ -1,6 +1,10 @@
 package rules
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -57,5 +61,37 @@ func FuzzParse(f *testing.F) {
 			has[h.Rule.Name] = true
 		}
 		s.Compose(func(n string) bool { return has[n] })
+	})
+}
+
+// FuzzReadList: a list file of any content is read as each kind of list,
+// or refused with an error naming its line; never a panic.
+func FuzzReadList(f *testing.F) {
+	for _, s := range []string{"# c\nspam.example\n\nx.example  # note\r\n", "192.0.2.0/24\n2001:db8::/32 x\n", "*.exe\n(?i)wire\\s+transfer\n((\n", "\xff\xfe\x00\n#\n"} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "list.txt")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		matchOf := map[string]string{"name": "exact", "text": "exact", "suffix": "suffix", "cidr": "cidr", "glob": "glob", "regex": "regex"}
+		for kind, match := range matchOf {
+			d, err := readList(path, kind)
+			if err != nil {
+				var le *lineError
+				if !errors.As(err, &le) && !strings.Contains(err.Error(), path) {
+					t.Fatalf("%s: error without its place: %v", kind, err)
+				}
+				continue
+			}
+			if d.entries < 0 {
+				t.Fatal("negative entries")
+			}
+			l := &List{path: path, kind: kind, ls: NewLists(nil)}
+			l.data.Store(d)
+			l.match(match, "a.spam.example", 0)
+		}
 	})
 }

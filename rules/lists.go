@@ -83,16 +83,27 @@ func (e *lineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.l
 // get returns the list for path read as kind: read now (the first time
 // an error is returned; later, on error the old contents stay and the
 // error is logged).
-func (ls *Lists) get(path, kind string) (*List, error) {
+// read holds the lists one Compile has read already: a list that many
+// rules name is read once per Compile.
+func (ls *Lists) get(path, kind string, read map[string]*List) (*List, error) {
 	key := kind + "\x00" + path
+	if l, ok := read[key]; ok {
+		return l, nil
+	}
 	ls.mu.Lock()
 	l, ok := ls.lists[key]
 	if !ok {
 		l = &List{path: path, kind: kind, ls: ls}
 	}
 	ls.mu.Unlock()
+	defer func() {
+		if l != nil {
+			read[key] = l
+		}
+	}()
 	if err := l.reload(); err != nil {
 		if !ok {
+			l = nil
 			return nil, err
 		}
 		// Already running with it: keep the old contents.
@@ -158,10 +169,9 @@ func (l *List) reload() error {
 }
 
 // current returns the contents, and starts a look at the file (in the
-// background) when the check interval has passed.
-func (l *List) current() *listData {
+// background) when the check interval has passed at now (unix ns).
+func (l *List) current(now int64) *listData {
 	if iv := l.ls.interval.Load(); iv > 0 {
-		now := l.ls.now().UnixNano()
 		if now-l.lastCheck.Load() >= iv && l.checking.CompareAndSwap(false, true) {
 			l.lastCheck.Store(now)
 			go func() {
@@ -173,28 +183,29 @@ func (l *List) current() *listData {
 	return l.data.Load()
 }
 
-// match matches a value (v as compared, shown as written) against the
-// list's entries; for patterns it returns the text matched.
-func (l *List) match(match, v, shown string) (string, bool) {
-	d := l.current()
+// match matches a value (v as compared; for patterns, as written)
+// against the list's entries; for patterns it returns the expression that
+// matched.
+func (l *List) match(match, v string, now int64) (*regexp.Regexp, bool) {
+	d := l.current(now)
 	switch match {
 	case "exact":
 		_, ok := d.names[v]
-		return shown, ok
+		return nil, ok
 	case "suffix":
 		_, ok := d.names.suffix(v)
-		return shown, ok
+		return nil, ok
 	case "cidr":
 		a, ok := parseAddr(v)
 		if !ok {
-			return "", false
+			return nil, false
 		}
 		_, ok = d.cidr.match(a)
-		return shown, ok
+		return nil, ok
 	default:
-		hit, m := false, ""
-		d.pats.each(shown, func(_ int, s string) bool { hit, m = true, s; return false })
-		return m, hit
+		var hit *regexp.Regexp
+		d.pats.each(v, func(_ int, re *regexp.Regexp, _ string) bool { hit = re; return false })
+		return hit, hit != nil
 	}
 }
 

@@ -16,11 +16,15 @@ import (
 // This is the hyperscan-style pre-filter the issue asks for; it never
 // changes a result, it only skips expressions that cannot match.
 type reSet struct {
-	res    []*regexp.Regexp
-	owner  []int // per expression: who it belongs to (a rule or entry index)
-	ac     *acMatcher
-	byLit  [][]int // per literal: the expressions requiring it
-	always []int   // expressions without a usable literal
+	res   []*regexp.Regexp
+	owner []int // per expression: who it belongs to (a rule or entry index)
+	ac    *acMatcher
+	// byLit lists, per literal, the expressions whose first clause
+	// names it; clauses lists each expression's clauses (literal ids,
+	// any of which satisfies the clause), all of which must hold.
+	byLit   [][]int
+	clauses [][][]int
+	always  []int // expressions without a usable literal
 }
 
 // minLiteral is the shortest literal worth pre-filtering on.
@@ -32,24 +36,34 @@ const maxAlternatives = 16
 
 // newReSet builds a set; owners[i] is returned by each for res[i].
 func newReSet(res []*regexp.Regexp, owners []int) *reSet {
-	s := &reSet{res: res, owner: owners}
+	s := &reSet{res: res, owner: owners, clauses: make([][][]int, len(res))}
 	litIndex := map[string]int{}
 	var lits []string
+	id := func(l string) int {
+		j, ok := litIndex[l]
+		if !ok {
+			j = len(lits)
+			litIndex[l] = j
+			lits = append(lits, l)
+			s.byLit = append(s.byLit, nil)
+		}
+		return j
+	}
 	for i, re := range res {
-		alts := requiredLiterals(re.String())
-		if alts == nil {
+		cl := requiredClauses(re.String())
+		if cl == nil {
 			s.always = append(s.always, i)
 			continue
 		}
-		for _, l := range alts {
-			j, ok := litIndex[l]
-			if !ok {
-				j = len(lits)
-				litIndex[l] = j
-				lits = append(lits, l)
-				s.byLit = append(s.byLit, nil)
+		for k, alts := range cl {
+			ids := make([]int, len(alts))
+			for a, l := range alts {
+				ids[a] = id(l)
+				if k == 0 {
+					s.byLit[ids[a]] = append(s.byLit[ids[a]], i)
+				}
 			}
-			s.byLit[j] = append(s.byLit[j], i)
+			s.clauses[i] = append(s.clauses[i], ids)
 		}
 	}
 	if len(lits) > 0 {
@@ -59,12 +73,18 @@ func newReSet(res []*regexp.Regexp, owners []int) *reSet {
 }
 
 // each calls fn for every expression matching text, in expression order,
-// with the matched text; fn returns false to stop.
-func (s *reSet) each(text string, fn func(owner int, match string) bool) {
+// with the expression and the matched text; fn returns false to stop.
+func (s *reSet) each(text string, fn func(owner int, re *regexp.Regexp, match string) bool) {
 	cand := append([]int(nil), s.always...)
 	if s.ac != nil {
 		seen := make([]bool, s.ac.n)
-		s.ac.scan(asciiLower(text), seen, func(j int) { cand = append(cand, s.byLit[j]...) })
+		var first []int
+		s.ac.scan(asciiLower(text), seen, func(j int) { first = append(first, s.byLit[j]...) })
+		for _, i := range first {
+			if s.holds(i, seen) {
+				cand = append(cand, i)
+			}
+		}
 	}
 	if len(cand) == 0 {
 		return
@@ -77,11 +97,29 @@ func (s *reSet) each(text string, fn func(owner int, match string) bool) {
 		}
 		prev = i
 		if loc := s.res[i].FindStringIndex(text); loc != nil {
-			if !fn(s.owner[i], text[loc[0]:loc[1]]) {
+			if !fn(s.owner[i], s.res[i], text[loc[0]:loc[1]]) {
 				return
 			}
 		}
 	}
+}
+
+// holds reports whether every clause of expression i has a literal in
+// seen.
+func (s *reSet) holds(i int, seen []bool) bool {
+	for _, c := range s.clauses[i] {
+		ok := false
+		for _, j := range c {
+			if seen[j] {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func asciiLower(s string) []byte {
@@ -97,59 +135,167 @@ func asciiLower(s string) []byte {
 }
 
 // requiredLiterals returns strings (in ASCII lower case) of which any
-// match of expr contains at least one, or nil when it cannot tell.
+// match of expr contains at least one, or nil when it cannot tell: the
+// best clause of requiredClauses.
 func requiredLiterals(expr string) []string {
+	cl := requiredClauses(expr)
+	if cl == nil {
+		return nil
+	}
+	return cl[0]
+}
+
+// requiredClauses returns what any match of expr contains: every clause
+// (a set of literals in ASCII lower case, one of which occurs), the most
+// selective first; nil when nothing usable is known.
+func requiredClauses(expr string) [][]string {
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return nil
 	}
-	alts := required(re)
-	if alts == nil {
-		return nil
-	}
-	for _, a := range alts {
-		if len(a) < minLiteral {
-			return nil
+	var out [][]string
+	seen := map[string]bool{}
+	for _, c := range clauses(re) {
+		k := strings.Join(c, "\x00")
+		if shortest(c) >= minLiteral && !seen[k] {
+			seen[k] = true
+			out = append(out, c)
 		}
 	}
-	return alts
+	if len(out) == 0 {
+		return nil
+	}
+	sort.SliceStable(out, func(a, b int) bool { return better(out[a], out[b]) })
+	return out
 }
 
-// required computes the required literals of a syntax tree: nil for none,
-// else a set of which one must occur.
-func required(re *syntax.Regexp) []string {
+// clauses computes the required literals of a syntax tree as clauses,
+// all of which hold for any match.
+func clauses(re *syntax.Regexp) [][]string {
 	switch re.Op {
 	case syntax.OpLiteral:
 		if l := literalOf(re); l != "" {
-			return []string{l}
+			return [][]string{{l}}
 		}
 	case syntax.OpCapture, syntax.OpPlus:
-		return required(re.Sub[0])
+		return clauses(re.Sub[0])
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
-			return required(re.Sub[0])
+			return clauses(re.Sub[0])
 		}
 	case syntax.OpConcat:
-		var best []string
+		var all [][]string
 		for _, sub := range re.Sub {
-			if r := required(sub); better(r, best) {
-				best = r
-			}
+			all = append(all, clauses(sub)...)
 		}
-		return best
+		return append(all, runs(re.Sub)...)
 	case syntax.OpAlternate:
-		var all []string
+		// One of the alternatives matched: its best clause holds.
+		var any []string
 		for _, sub := range re.Sub {
-			r := required(sub)
-			if r == nil {
+			var best []string
+			for _, c := range clauses(sub) {
+				if better(c, best) {
+					best = c
+				}
+			}
+			if best == nil {
 				return nil
 			}
-			all = append(all, r...)
+			any = append(any, best...)
 		}
-		if len(all) > maxAlternatives {
+		if len(any) > maxAlternatives {
 			return nil
 		}
-		return dedupe(all)
+		return [][]string{dedupe(any)}
+	}
+	return nil
+}
+
+// runs finds, among adjacent nodes of a concatenation, sequences of
+// literals and small character classes, and expands each into the set of
+// strings it can match (w[io]n: win, won): one of them occurs in any
+// match. Sets larger than maxAlternatives are cut into shorter runs.
+func runs(subs []*syntax.Regexp) [][]string {
+	var out [][]string
+	var cur []string
+	flush := func() {
+		if cur != nil && shortest(cur) >= minLiteral {
+			out = append(out, dedupe(cur))
+		}
+		cur = nil
+	}
+	for _, sub := range subs {
+		exp := expand(sub)
+		if exp == nil {
+			flush()
+			continue
+		}
+		if cur == nil {
+			cur = exp
+			continue
+		}
+		if len(cur)*len(exp) > maxAlternatives {
+			flush()
+			cur = exp
+			continue
+		}
+		next := make([]string, 0, len(cur)*len(exp))
+		for _, a := range cur {
+			for _, b := range exp {
+				next = append(next, a+b)
+			}
+		}
+		cur = next
+	}
+	flush()
+	return out
+}
+
+// expand returns the strings (ASCII lower case) a literal or a small
+// character class matches, or nil: case folding that reaches beyond ASCII
+// (k, s, non-ASCII letters) is not expanded.
+func expand(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := string(re.Rune)
+		if re.Flags&syntax.FoldCase != 0 && literalOf(re) != string(asciiLower(s)) {
+			return nil
+		}
+		return []string{string(asciiLower(s))}
+	case syntax.OpCapture:
+		return expand(re.Sub[0])
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			e := expand(sub)
+			if e == nil {
+				return nil
+			}
+			out = append(out, e...)
+		}
+		if len(out) > 8 {
+			return nil
+		}
+		return dedupe(out)
+	case syntax.OpCharClass:
+		var out []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			if hi >= utf8.RuneSelf || hi-lo > 8 {
+				return nil
+			}
+			for r := lo; r <= hi; r++ {
+				out = append(out, string(asciiLower(string(r))))
+			}
+			if len(out) > 8 {
+				return nil
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return dedupe(out)
 	}
 	return nil
 }

@@ -35,18 +35,35 @@ func TestRequiredLiterals(t *testing.T) {
 	}
 }
 
+func TestRequiredClauses(t *testing.T) {
+	tests := []struct {
+		re   string
+		want [][]string
+	}{
+		{`(?i)\bthe\s+(?:win|won)\s+\$\d+`, [][]string{{"the"}, {"win", "won"}}},
+		{`gr[ae]y`, [][]string{{"gray", "grey"}}},
+		{`(?i)(?:claim|collect)\s+your\s+prize`, [][]string{{"prize"}, {"claim", "collect"}, {"your"}, {"laim", "ollect"}}},
+		{`[a-z]+x`, nil},
+	}
+	for _, tt := range tests {
+		if got := requiredClauses(tt.re); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("requiredClauses(%q) = %q, want %q", tt.re, got, tt.want)
+		}
+	}
+}
+
 // TestReSetAgreesWithRegexp: the pre-filter never changes a result —
 // the set finds exactly the expressions that match when each is run.
 func TestReSetAgreesWithRegexp(t *testing.T) {
 	exprs := []string{
 		`wire\s+transfer`, `(?i)WIRE`, `(?i)kelvin`, `(?i)stop`, `lottery|jackpot`, `\d{3}-\d{4}`,
 		`(?i)caf[eé]`, `café`, `(?i)ÉTÉ`, `^Dear`, `(?m)^Dear`, `x+y+z`, `(?s)begin.*end`, `(?i)(?:free|cheap) (?:pills|meds)`,
-		`\bwin\b`, `[[:upper:]]{5}`, `(?i)ß`, `prize$`,
+		`\bwin\b`, `[[:upper:]]{5}`, `(?i)ß`, `prize$`, `(?i)\bthe\s+(?:win|won)\b`, `gr[ae]y\d`, `(?i)(?:claim|collect) it`,
 	}
 	texts := []string{
 		"Dear friend, the WIRE TRANSFER of $1,000 is ready", "wire \t transfer", "\u212Aelvin and KELVIN", "ſtop",
 		"jackpot!", "call 555-1234", "CAFÉ", "café", "été", "no\nDear x", "xyz xxyyzz", "begin\n…\nend",
-		"Cheap MEDS", "we win", "SHOUT", "STRASSE ẞ", "a prize", "",
+		"Cheap MEDS", "we win", "SHOUT", "STRASSE ẞ", "a prize", "", "THE WON", "the\twin", "grey1 gray2", "Collect It",
 	}
 	res := make([]*regexp.Regexp, len(exprs))
 	owners := make([]int, len(exprs))
@@ -68,7 +85,7 @@ func TestReSetAgreesWithRegexp(t *testing.T) {
 			text = b.String()
 		}
 		var got, want []int
-		set.each(text, func(o int, m string) bool {
+		set.each(text, func(o int, _ *regexp.Regexp, m string) bool {
 			got = append(got, o)
 			if loc := res[o].FindStringIndex(text); loc == nil || text[loc[0]:loc[1]] != m {
 				t.Errorf("%q on %q: match %q", exprs[o], text, m)

@@ -97,9 +97,9 @@ func TestFields(t *testing.T) {
 		{"attachment_name exact any case", Spec{Field: "attachment_name", Values: []string{"invoice.exe"}}, nil, []string{"attachment_name=Invoice.EXE"}},
 		{"attachment_type detected", Spec{Field: "attachment_type", Values: []string{"exe"}}, nil, []string{"attachment_type=exe"}},
 		{"attachment_type declared", Spec{Field: "attachment_type", Values: []string{"application/octet-stream"}}, nil, []string{"attachment_type=application/octet-stream"}},
-		{"body regex shows the match", Spec{Field: "body", Values: []string{`(?i)wire\s+transfer`}}, nil, []string{"body=wire transfer"}},
+		{"body regex shows the expression, not the text", Spec{Field: "body", Values: []string{`(?i)wire\s+transfer`}}, nil, []string{`body=/(?i)wire\s+transfer/`}},
 		{"body is the visible text", Spec{Field: "body", Values: []string{`<b>`}}, nil, nil},
-		{"body regex without literal", Spec{Field: "body", Values: []string{`\d{3}\.\d`}}, nil, []string{"body=192.0"}},
+		{"body regex without literal", Spec{Field: "body", Values: []string{`\d{3}\.\d`}}, nil, []string{`body=/\d{3}\.\d/`}},
 		{"body before data", Spec{Field: "body", Values: []string{`.`}}, func(in *Input) { in.Message, in.Content = nil, nil }, nil},
 		{"spf_domain", Spec{Field: "spf_domain", Values: []string{"sender.example"}}, nil, []string{"spf_domain=sender.example"}},
 		{"spf not passed", Spec{Field: "spf_domain", Values: []string{"sender.example"}}, func(in *Input) { in.SPFDomain = "" }, nil},
@@ -152,7 +152,7 @@ func TestListFiles(t *testing.T) {
 		{Spec{Field: "helo", Match: "suffix", List: "domains.txt"}, "helo=mail.sender.example"},
 		{Spec{Field: "ip", List: "nets.txt"}, "ip=203.0.113.7"},
 		{Spec{Field: "attachment_name", Match: "glob", List: "globs.txt"}, "attachment_name=Invoice.EXE"},
-		{Spec{Field: "body", List: "regex.txt"}, "body=wire transfer"},
+		{Spec{Field: "body", List: "regex.txt"}, `body=/(?i)wire\s+transfer/`},
 		{Spec{Field: "header", Header: "Subject", List: "subjects.txt"}, "Subject=Urgent wire transfer"},
 		{Spec{Field: "helo", List: "domains.txt"}, ""}, // exact: the HELO is a subdomain
 	}
@@ -185,7 +185,7 @@ func TestHitsInOrder(t *testing.T) {
 	for _, h := range hits {
 		names = append(names, h.Rule.Name+":"+strings.Join(h.Values, ","))
 	}
-	want := []string{"B_BODY:wire,today", "C_RCPT:example.net,example.org"}
+	want := []string{"B_BODY:/(?i)wire/,/today/", "C_RCPT:example.net,example.org"}
 	if !reflect.DeepEqual(names, want) {
 		t.Fatalf("hits %q, want %q", names, want)
 	}
@@ -389,7 +389,7 @@ values = ["x"]
 		t.Fatal("no error")
 	}
 	want := []string{
-		file + ":4: rule BAD_REGEX: regex \"(?i)wire\\\\s+(transfer\": missing closing ): `(?i)wire\\s+(transfer`",
+		file + ":4: rule BAD_REGEX: regex `(?i)wire\\s+(transfer`: missing closing )",
 		file + ":7: rule lower_case: name \"lower_case\" is not a symbol name",
 		file + ":11: rule NO_FIELD: no field (what the rule looks at) and no expression",
 		file + ":17: rule UNKNOWN_FIELD: unknown field \"colour\" (attachment_name, ",
@@ -405,7 +405,7 @@ values = ["x"]
 		file + ":70: rule EXPR_AND_FIELD: a composite (expression) has no field",
 		file + ":84: rule MISSING_LIST: open " + filepath.Join(dir, "nope.txt") + ": no such file or directory",
 		filepath.Join(dir, "bad-nets.txt") + ":3: rule BAD_LIST: \"not-a-network\" is not an address or CIDR network",
-		filepath.Join(dir, "bad-regex.txt") + ":2: rule BAD_REGEX_LIST: regex \"(unclosed\": missing closing )",
+		filepath.Join(dir, "bad-regex.txt") + ":2: rule BAD_REGEX_LIST: regex `(unclosed`: missing closing )",
 		file + ":97: rule BAD_REGEX: a rule of this name is written before",
 		file + ":75: rule CYCLE_A: composites name each other: CYCLE_A → CYCLE_B → CYCLE_A",
 	}
@@ -456,3 +456,17 @@ func TestLoadFiles(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestUnfiltered(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "l.txt", "(?i)lottery\n\\d{5}\n")
+	s := mustCompile(t,
+		Spec{Name: "A", Field: "body", Values: []string{`(?i)wire\s+transfer`, `[A-Z]{12}`}},
+		Spec{Name: "B", Field: "body", Values: []string{`(?i)bitcoin`}},
+		Spec{Name: "C", Field: "header", Header: "Subject", Match: "regex", Values: []string{`.`}},
+		Spec{Name: "D", Field: "body", List: "l.txt", File: filepath.Join(dir, "x.toml")},
+	)
+	if got := s.Unfiltered(); !reflect.DeepEqual(got, []string{"A", "D"}) {
+		t.Fatalf("Unfiltered() = %q", got)
+	}
+}

@@ -10,8 +10,18 @@
 //
 // hamlet runs with its defaults, which include every content check
 // ([content], [headers]); -clamd adds a clamd that both scanners use.
+// -bayes N adds two hamlets whose Bayes classifier learned N generated
+// spam and N ham messages first (`hamlet learn`): one with the token
+// cache (the default; the corpus repeats, so it is warm after a round)
+// and one without it (cache_tokens = 0: every token read from the store).
 //
-//	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3] [-clamd]
+//	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3] [-clamd] [-bayes 300]
+//
+// -rspamd "" leaves rspamd out: hamlet's variants only (what -bayes costs).
+// -nohistory adds a hamlet that keeps no history ([history] enabled =
+// false): what recording the history costs. Each hamlet's CPU time per
+// message (all its threads, from /proc) is reported too: on a shared
+// machine it varies less than msg/s.
 package main
 
 import (
@@ -24,6 +34,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +43,7 @@ import (
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/internal/clamdtest"
 	"github.com/hamlet-mail/hamlet/internal/loadgen"
+	"github.com/hamlet-mail/hamlet/internal/mailgen"
 )
 
 func main() {
@@ -46,11 +58,12 @@ func run() error {
 	conc := flag.Int("c", 16, "concurrent requests")
 	n := flag.Int("n", 3000, "messages per round")
 	rounds := flag.Int("rounds", 3, "rounds per scanner (alternating)")
-	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary")
+	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary (\"\": hamlet's variants only, e.g. with -bayes)")
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
-	cpuprofile := flag.String("cpuprofile", "", "write hamlet serve's CPU profile to `file`")
-	history := flag.Bool("history", true, "hamlet records its verdicts in the history ([history] enabled): run with -history=false for what recording costs")
+	noHistory := flag.Bool("nohistory", false, "also run a hamlet that keeps no history ([history] enabled = false)")
+	cpuprofile := flag.String("cpuprofile", "", "write the plain hamlet's CPU profile to `file`")
+	bayesN := flag.Int("bayes", 0, "also run hamlet with Bayes trained on this many generated spam and ham messages (with and without its token cache)")
 	flag.Parse()
 
 	msgs, err := loadgen.Load(*corpus)
@@ -85,59 +98,118 @@ func run() error {
 		// send each attachment.
 		rspamdAV = fmt.Sprintf("clamav {\n  type = \"clamav\";\n  servers = \"%s\";\n  symbol = \"CLAM_VIRUS\";\n  action = \"reject\";\n  scan_mime_parts = false;\n}\n", av.Socket)
 	}
-	if !*history {
-		hamletAV += "[history]\nenabled = false\n"
+	bin := filepath.Join(dir, "hamlet")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
 	}
-	hamletURL, hamletPID, stopHamlet, err := startHamlet(dir, dnsSrv.Addr(), hamletAV, *cpuprofile)
+	hamletURL, pid, stopHamlet, err := startHamlet(bin, dir, "hamlet", dnsSrv.Addr(), hamletAV, 0, *cpuprofile)
 	if err != nil {
 		return fmt.Errorf("hamlet: %w", err)
 	}
 	defer stopHamlet()
-	rspamdURL, stopRspamd, err := startRspamd(*rspamdBin, dir, dnsSrv.Addr(), *workers, rspamdAV)
-	if err != nil {
-		return fmt.Errorf("rspamd: %w", err)
+	targets := []struct{ name, url string }{{"hamlet", hamletURL}}
+	pids := map[string]int{"hamlet": pid}
+	if *noHistory {
+		url, pid, stop, err := startHamlet(bin, dir, "hamlet-nohistory", dnsSrv.Addr(), hamletAV+"[history]\nenabled = false\n", 0, "")
+		if err != nil {
+			return fmt.Errorf("hamlet-nohistory: %w", err)
+		}
+		defer stop()
+		targets = append(targets, struct{ name, url string }{"hamlet-nohistory", url})
+		pids["hamlet-nohistory"] = pid
 	}
-	defer stopRspamd()
+	if *bayesN > 0 {
+		for _, v := range []struct{ name, extra string }{
+			{"hamlet+bayes", ""},
+			{"hamlet+bayes-nocache", "cache_tokens = 0\n"},
+		} {
+			section := fmt.Sprintf("[bayes]\nmin_learns = %d\n%s", min(*bayesN, 200), v.extra)
+			url, pid, stop, err := startHamlet(bin, dir, v.name, dnsSrv.Addr(), hamletAV+section, *bayesN, "")
+			if err != nil {
+				return fmt.Errorf("%s: %w", v.name, err)
+			}
+			defer stop()
+			targets = append(targets, struct{ name, url string }{v.name, url})
+			pids[v.name] = pid
+		}
+	}
+	if *rspamdBin != "" {
+		rspamdURL, stopRspamd, err := startRspamd(*rspamdBin, dir, dnsSrv.Addr(), *workers, rspamdAV)
+		if err != nil {
+			return fmt.Errorf("rspamd: %w", err)
+		}
+		defer stopRspamd()
+		targets = append(targets, struct{ name, url string }{"rspamd", rspamdURL})
+	}
 
 	opts := loadgen.Options{Concurrency: *conc, Messages: *n, Warmup: 100,
 		IP: "192.0.2.1", Helo: "mail.example.com", From: "sender@example.com"}
 	res := map[string][]loadgen.Result{}
-	var cpuPerMsg []float64 // hamlet serve's CPU time per message, ms
+	cpuMs := map[string][]float64{} // CPU time per message, ms
 	ctx := context.Background()
-	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; history %v\n",
-		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *history)
+	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; Bayes trained on %d+%d\n",
+		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *bayesN, *bayesN)
 	for r := 0; r < *rounds; r++ {
-		for _, t := range []struct{ name, url string }{{"hamlet", hamletURL}, {"rspamd", rspamdURL}} {
+		for _, t := range targets {
 			o := opts
 			o.URL = t.url
-			cpu0 := procCPU(hamletPID)
+			pid, isHamlet := pids[t.name]
+			cpu0 := procCPU(pid)
 			out, err := loadgen.Run(ctx, o, msgs)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			extra := ""
-			if t.name == "hamlet" {
-				// The warm-up messages count: the load generator sends
-				// them too.
-				ms := float64(procCPU(hamletPID)-cpu0) / float64(time.Millisecond) / float64(*n+opts.Warmup)
-				cpuPerMsg = append(cpuPerMsg, ms)
-				extra = fmt.Sprintf(", hamlet CPU %.3f ms/msg", ms)
+			if isHamlet {
+				// The warm-up messages count: they are sent too.
+				ms := float64(procCPU(pid)-cpu0) / float64(time.Millisecond) / float64(o.Messages+o.Warmup)
+				cpuMs[t.name] = append(cpuMs[t.name], ms)
+				extra = fmt.Sprintf(", CPU %.3f ms/msg", ms)
 			}
-			fmt.Printf("round %d %-7s %s%s\n", r+1, t.name, out, extra)
+			fmt.Printf("round %d %-20s %s%s\n", r+1, t.name, out, extra)
 			res[t.name] = append(res[t.name], out)
 		}
 	}
-	h, s := median(res["hamlet"]), median(res["rspamd"])
-	fmt.Printf("\nmedian msg/s: hamlet %.0f, rspamd %.0f — hamlet/rspamd throughput ratio %.2f\n", h.PerSecond, s.PerSecond, h.PerSecond/s.PerSecond)
-	fmt.Printf("median p50 latency: hamlet %.2f ms, rspamd %.2f ms\n", h.P50ms, s.P50ms)
-	sort.Float64s(cpuPerMsg)
-	fmt.Printf("median hamlet CPU per message: %.3f ms (all threads of hamlet serve; the neighbours on a shared machine change it less than msg/s)\n", cpuPerMsg[len(cpuPerMsg)/2])
+	fmt.Println()
+	base := median(res["hamlet"])
+	for _, t := range targets {
+		h := median(res[t.name])
+		line := fmt.Sprintf("median msg/s: %s %.0f, p50 latency %.2f ms", t.name, h.PerSecond, h.P50ms)
+		if t.name != "hamlet" {
+			line += fmt.Sprintf("; %.2f of hamlet's", h.PerSecond/base.PerSecond)
+		}
+		if c := cpuMs[t.name]; len(c) > 0 {
+			line += fmt.Sprintf("; CPU %.3f ms/msg", medianF(c))
+			if b := cpuMs["hamlet"]; t.name != "hamlet" && len(b) > 0 {
+				line += fmt.Sprintf(" (%.2f of hamlet's)", medianF(c)/medianF(b))
+			}
+		}
+		if res["rspamd"] != nil && t.name != "rspamd" {
+			s := median(res["rspamd"])
+			line += fmt.Sprintf("; %s/rspamd throughput ratio %.2f (p50 %.2f ms vs %.2f ms)", t.name, h.PerSecond/s.PerSecond, h.P50ms, s.P50ms)
+		}
+		fmt.Println(line)
+	}
 	return nil
 }
 
+func cpus() string {
+	b, _ := exec.Command("nproc").Output()
+	return strings.TrimSpace(string(b))
+}
+
+func medianF(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
 // procCPU is the CPU time (user and system) process pid has used, from
-// /proc/PID/stat (in clock ticks of 1/100 s, Linux's USER_HZ).
+// /proc/PID/stat (clock ticks of 1/100 s, Linux's USER_HZ).
 func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
@@ -154,11 +226,6 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-func cpus() string {
-	b, _ := exec.Command("nproc").Output()
-	return strings.TrimSpace(string(b))
 }
 
 func median(rs []loadgen.Result) loadgen.Result {
@@ -190,21 +257,26 @@ func waitPing(url string, d time.Duration) error {
 	return fmt.Errorf("%s did not answer /ping within %v", url, d)
 }
 
-func startHamlet(dir, dnsAddr, extra, cpuprofile string) (string, int, func(), error) {
-	bin := filepath.Join(dir, "hamlet")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
-		return "", 0, nil, fmt.Errorf("build: %v\n%s", err, out)
+// startHamlet runs `hamlet serve` as name (its own configuration and
+// data directory under dir), after teaching its Bayes classifier bayesN
+// generated spam and ham messages when bayesN > 0.
+func startHamlet(bin, dir, name, dnsAddr, extra string, bayesN int, cpuprofile string) (string, int, func(), error) {
+	data := filepath.Join(dir, name+"-data")
+	if bayesN > 0 {
+		if err := train(bin, dir, data, bayesN); err != nil {
+			return "", 0, nil, err
+		}
 	}
 	port, err := freePort()
 	if err != nil {
 		return "", 0, nil, err
 	}
-	cfg := filepath.Join(dir, "hamlet.toml")
+	cfg := filepath.Join(dir, name+".toml")
 	text := fmt.Sprintf("[scan]\nlisten = [\"127.0.0.1:%d\"]\n[controller]\nlisten = \"\"\n[milter]\nlisten = []\n[log]\nlevel = \"warn\"\n", port) + extra
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		return "", 0, nil, err
 	}
-	args := []string{"serve", "-c", cfg, "--data", filepath.Join(dir, "hamlet-data"), "--dns", dnsAddr}
+	args := []string{"serve", "-c", cfg, "--data", data, "--dns", dnsAddr}
 	if cpuprofile != "" {
 		args = append(args, "--cpuprofile", cpuprofile)
 	}
@@ -220,6 +292,33 @@ func startHamlet(dir, dnsAddr, extra, cpuprofile string) (string, int, func(), e
 		return "", 0, nil, err
 	}
 	return url, cmd.Process.Pid, stop, nil
+}
+
+// train learns n generated spam and n ham messages into the data
+// directory with `hamlet learn`.
+func train(bin, dir, data string, n int) error {
+	g := mailgen.New(4242)
+	for _, class := range []string{"spam", "ham"} {
+		src := filepath.Join(dir, "train-"+class)
+		if _, err := os.Stat(src); err != nil {
+			os.MkdirAll(src, 0o755)
+			for i := range n {
+				raw := g.Ham(3000)
+				if class == "spam" {
+					raw = g.Spam(3000)
+				}
+				if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("%05d.eml", i)), raw, 0o644); err != nil {
+					return err
+				}
+			}
+		}
+		out, err := exec.Command(bin, "learn", "-q", "--"+class, "--data", data, src).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("hamlet learn --%s: %v\n%s", class, err, out)
+		}
+		fmt.Printf("%s: %s", filepath.Base(data), out)
+	}
+	return nil
 }
 
 // startRspamd runs rspamd 3.4 on loopback with a private configuration:

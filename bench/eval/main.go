@@ -19,6 +19,10 @@
 // loopback DNS server; nothing leaves the host.
 //
 //	go run ./bench/eval [-corpus DIR] [-n 40] [-v]
+//
+// With -curve it prints the Bayes learning curve instead (curve.go):
+//
+//	go run ./bench/eval -curve [-curve-n 600]
 package main
 
 import (
@@ -40,6 +44,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/dkim"
 	"github.com/hamlet-mail/hamlet/dkimkeys"
@@ -76,6 +81,8 @@ func run() error {
 	corpus := flag.String("corpus", defaultCorpus(), "SpamAssassin fixtures")
 	n := flag.Int("n", 40, "generated messages of each kind")
 	verbose := flag.Bool("v", false, "list every message acted on")
+	curve := flag.Bool("curve", false, "print the Bayes learning curve (spam caught, ham hit against messages learned)")
+	curveN := flag.Int("curve-n", 600, "generated messages of each class for the learning curve")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "hamlet-eval")
@@ -135,6 +142,12 @@ relay.corpus.example. A %[5]s
 	if err != nil {
 		return err
 	}
+	if *curve {
+		return runCurve(dir, base+av, []curveCorpus{
+			split("SpamAssassin fixtures", sa, []int{0, 5, 10, 20}),
+			split("generated (internal/mailgen)", generatedMail(*curveN), []int{0, 10, 25, 50, 100, 200}),
+		})
+	}
 	gen := generate(*n, av != "", goodKey, spamKey)
 	corpora := []struct {
 		name    string
@@ -143,7 +156,7 @@ relay.corpus.example. A %[5]s
 
 	results := map[string]map[string][]*engine.Verdict{}
 	for _, cfg := range configs {
-		eng, err := buildEngine(dir, cfg.text)
+		eng, err := buildEngine(dir, cfg.text, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.name, err)
 		}
@@ -251,7 +264,9 @@ func symbolList(v *engine.Verdict) string {
 	return strings.Join(out, " ")
 }
 
-func buildEngine(dir, text string) (*engine.Engine, error) {
+// buildEngine builds the engine of the configuration text, with the Bayes
+// classifier cl when not nil (the learning curve).
+func buildEngine(dir, text string, cl *bayes.Classifier) (*engine.Engine, error) {
 	f := filepath.Join(dir, fmt.Sprintf("hamlet-%d.toml", time.Now().UnixNano()))
 	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
 		return nil, err
@@ -264,7 +279,7 @@ func buildEngine(dir, text string) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return daemon.BuildEngine(s, daemon.Deps{Resolver: res, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return daemon.BuildEngine(s, daemon.Deps{Resolver: res, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Bayes: cl})
 }
 
 // loadSpamAssassin reads the fixtures, each as received from the corpus

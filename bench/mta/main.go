@@ -13,12 +13,14 @@
 // Each round runs every target in turn (alternating, so the machine's
 // noise falls on all of them alike): Postfix without a filter, with
 // hamlet over TCP, with hamlet over a unix socket, with rspamd's milter
-// proxy; OpenSMTPD without and with hamlet. It prints msg/s, the latency
+// proxy over TCP and over a unix socket; OpenSMTPD without and with
+// hamlet. The null-milter target (a milter that negotiates what hamlet
+// does and decides nothing) is the ceiling for any milter. It prints msg/s, the latency
 // per message as the sending client sees it (connect to the 250 after
 // the final dot, p50/p99) and the CPU per message of each process tree,
 // then the medians and the ratios.
 //
-//	go run ./bench/mta [-c 16] [-n 3000] [-rounds 3] [-targets postfix,hamlet,hamlet-unix,rspamd,opensmtpd,opensmtpd-hamlet]
+//	go run ./bench/mta [-c 16] [-n 3000] [-rounds 3] [-targets postfix,hamlet,hamlet-unix,rspamd,rspamd-unix,opensmtpd,opensmtpd-hamlet]
 //
 // -driver smtp-source feeds the MTAs with Postfix's smtp-source instead of
 // the built-in client (one smtp-source per session, -s 1; it reports no
@@ -52,6 +54,7 @@ func main() {
 	flag.StringVar(&o.HamletBin, "hamlet", "", "hamlet `binary` to test (default: built from this tree)")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write hamlet serve's CPU profile to `file`")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, configuration)")
+	flag.BoolVar(&o.QuickackRoute, "quickack-route", false, "set `quickack 1` on the namespace's 127.0.0.1 route (the kernel then acknowledges at once: no milter needs TCP_QUICKACK)")
 	flag.Parse()
 	o.Targets = splitList(*targets)
 	if os.Getenv(innerEnv) == "1" {
@@ -76,7 +79,8 @@ func main() {
 // for the milter path's CPU per message.
 // null-milter is Postfix with a milter that decides nothing (in this
 // process, counted in client+dns): what any milter costs Postfix.
-var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "opensmtpd", "opensmtpd-hamlet", "checkv2", "null-milter"}
+// rspamd-unix is rspamd's milter proxy on a unix socket, as hamlet-unix.
+var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "opensmtpd", "opensmtpd-hamlet", "checkv2", "null-milter"}
 
 // Options configure a benchmark run.
 type Options struct {
@@ -90,6 +94,8 @@ type Options struct {
 	CPUProfile  string
 	Keep        bool
 	Warmup      int
+	// QuickackRoute sets quickack on the loopback route (ip-route(8)).
+	QuickackRoute bool
 }
 
 func defaultOptions() Options {
@@ -107,7 +113,7 @@ func defaultOptions() Options {
 	return Options{
 		Corpus:      filepath.Join(corpus, "spamassassin-testdata", "nice"),
 		Concurrency: 16, Messages: 3000, Rounds: 3, Driver: "go", Warmup: 50,
-		Targets: []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "opensmtpd", "opensmtpd-hamlet"},
+		Targets: []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "opensmtpd", "opensmtpd-hamlet"},
 	}
 }
 
@@ -138,7 +144,7 @@ func missing(o Options) []string {
 	}
 	for _, t := range o.Targets {
 		switch t {
-		case "rspamd":
+		case "rspamd", "rspamd-unix":
 			if _, err := os.Stat(rspamdBin); err != nil {
 				lack = append(lack, "rspamd ("+rspamdBin+")")
 			}
@@ -278,7 +284,9 @@ func (r *report) print(w *os.File) {
 	ratio("hamlet-unix", "postfix")
 	ratio("hamlet", "rspamd")
 	ratio("hamlet-unix", "rspamd")
+	ratio("hamlet-unix", "rspamd-unix")
 	ratio("rspamd", "postfix")
+	ratio("rspamd-unix", "postfix")
 	ratio("null-milter", "postfix")
 	ratio("hamlet", "null-milter")
 	ratio("hamlet-unix", "null-milter")

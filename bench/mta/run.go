@@ -105,7 +105,7 @@ func (w *world) trees(target string) map[string]int {
 	} else {
 		t["postfix"] = w.postfixPID
 	}
-	if w.rspamd != nil && target == "rspamd" {
+	if w.rspamd != nil && strings.HasPrefix(target, "rspamd") {
 		t["rspamd"] = w.rspamd.Process.Pid
 	}
 	return t

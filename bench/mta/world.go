@@ -40,7 +40,7 @@ const (
 )
 
 // Postfix smtpd ports, one per target, all on every address.
-var postfixPorts = map[string]int{"postfix": 25, "hamlet": 26, "hamlet-unix": 27, "rspamd": 28, "null-milter": 29}
+var postfixPorts = map[string]int{"postfix": 25, "hamlet": 26, "hamlet-unix": 27, "rspamd": 28, "null-milter": 29, "rspamd-unix": 30}
 
 // OpenSMTPD ports.
 var smtpdPorts = map[string]int{"opensmtpd": 2525, "opensmtpd-hamlet": 2526}
@@ -81,6 +81,14 @@ func newWorld(o Options, bin string, out io.Writer) (w *world, err error) {
 	if err := mtaenv.SetupNamespace(addrs, needSMTPD); err != nil {
 		return w, fmt.Errorf("namespace: %w", err)
 	}
+	if o.QuickackRoute {
+		// Every milter connection is to 127.0.0.1: with this route
+		// metric the kernel acknowledges each segment at once.
+		if err := mtaenv.Run("ip", "route", "change", "local", "127.0.0.1", "dev", "lo", "table", "local",
+			"proto", "kernel", "scope", "host", "src", "127.0.0.1", "quickack", "1"); err != nil {
+			return w, fmt.Errorf("quickack route: %w", err)
+		}
+	}
 	w.dir, err = os.MkdirTemp("", "hamlet-mtabench-")
 	if err != nil {
 		return w, err
@@ -107,7 +115,7 @@ func newWorld(o Options, bin string, out io.Writer) (w *world, err error) {
 	if err := w.startHamlet(); err != nil {
 		return w, fmt.Errorf("hamlet: %w", err)
 	}
-	if contains(o.Targets, "rspamd") {
+	if contains(o.Targets, "rspamd") || contains(o.Targets, "rspamd-unix") {
 		if err := w.startRspamd(); err != nil {
 			return w, fmt.Errorf("rspamd: %w", err)
 		}
@@ -268,6 +276,10 @@ level = "warn"
 
 func (w *world) milterSocket() string { return filepath.Join(w.dir, "milter.sock") }
 
+// rspamdSocket is rspamd's milter proxy socket, in its run directory
+// (owned by _rspamd; mode 0666 for Postfix's smtpd and cleanup).
+func (w *world) rspamdSocket() string { return filepath.Join(w.dir, "rspamd", "run", "milter.sock") }
+
 func (w *world) startHamlet() error {
 	conf := filepath.Join(w.dir, "hamlet.toml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(hamletConfig, hamletCtrl, hamletMilter, w.milterSocket())), 0o644); err != nil {
@@ -395,13 +407,14 @@ maillog_file = %[1]s/maillog
 		"hamlet":      "inet:" + hamletMilter,
 		"hamlet-unix": "unix:" + w.milterSocket(),
 		"rspamd":      "inet:" + rspamdMilter,
+		"rspamd-unix": "unix:" + w.rspamdSocket(),
 		"null-milter": "inet:" + nullAddr,
 	}
 	var out []string
 	for _, l := range strings.Split(string(master), "\n") {
 		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
 			var svc []string
-			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "null-milter"} {
+			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "null-milter"} {
 				svc = append(svc, fmt.Sprintf("%d inet n - n - - smtpd -o smtpd_milters=%s", postfixPorts[t], milters[t]))
 			}
 			l = strings.Join(svc, "\n")
@@ -446,10 +459,11 @@ func (w *world) startRspamd() error {
 		"local/override.d/worker-controller.inc": "enabled = false;\n",
 		"local/override.d/worker-proxy.inc": fmt.Sprintf(`milter = yes;
 bind_socket = "%s";
+bind_socket = "%s mode=0666";
 count = 2;
 timeout = 120s;
 upstream "local" { default = yes; self_scan = yes; }
-`, rspamdMilter),
+`, rspamdMilter, w.rspamdSocket()),
 		"local/local.d/options.inc":      "dns { nameserver = [\"127.0.0.1:53\"]; timeout = 1s; retransmits = 1; }\n",
 		"local/local.d/fuzzy_check.conf": "enabled = false;\n",
 		"local/local.d/logging.inc":      "level = \"error\";\n",
@@ -481,6 +495,13 @@ upstream "local" { default = yes; self_scan = yes; }
 	w.closers = append(w.closers, func() { stopCmd(cmd, 20*time.Second) })
 	if err := mtaenv.WaitTCP(rspamdMilter, 180*time.Second); err != nil {
 		return fmt.Errorf("%w (log in %s)", err, filepath.Join(root, "log"))
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(w.rspamdSocket()); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("rspamd's milter socket: %w (log in %s)", err, filepath.Join(root, "log"))
+		}
 	}
 	return nil
 }

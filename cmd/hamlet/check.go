@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,11 +13,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/frontend/rspamdhttp"
 	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/bolt"
+	"github.com/hamlet-mail/hamlet/store/stores"
 )
 
 func init() {
@@ -29,7 +34,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	var (
 		file, ip, helo, hostname, from, user string
 		rcpts, dnsServers                    multiFlag
-		asJSON                               bool
+		asJSON, withBayes                    bool
 	)
 	fs.StringVar(&file, "c", "", "configuration `file` (TOML); none: embedded defaults")
 	fs.StringVar(&file, "config", "", "same as -c")
@@ -41,6 +46,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&user, "user", "", "SMTP AUTH `user` (makes the message outbound)")
 	fs.Var(&dnsServers, "dns", "DNS server `HOST:PORT` to ask instead of the configured ones (repeatable)")
 	fs.BoolVar(&asJSON, "json", false, "print the /checkv2 JSON reply")
+	fs.BoolVar(&withBayes, "bayes", false, "classify with the Bayes classifier too: opens the store (the embedded one only while no hamlet runs; a running daemon answers rspamc symbols instead)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -75,7 +81,17 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := daemon.BuildEngine(s, daemon.Deps{Resolver: res, Logger: logger})
+	deps := daemon.Deps{Resolver: res, Logger: logger}
+	if withBayes {
+		cl, closeStore, err := checkClassifier(s, logger)
+		if err != nil {
+			fmt.Fprintf(stderr, "hamlet check: %v\n", err)
+			return exitFail
+		}
+		defer closeStore()
+		deps.Bayes = cl
+	}
+	eng, err := daemon.BuildEngine(s, deps)
 	if err != nil {
 		fmt.Fprintf(stderr, "hamlet: %v\n", err)
 		return exitConfig
@@ -109,6 +125,27 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		printVerdict(stdout, v, elapsed)
 	}
 	return status
+}
+
+// checkClassifier opens the configured store for `hamlet check --bayes`
+// and returns a classifier on its tokens.
+func checkClassifier(s *daemon.Settings, log *slog.Logger) (*bayes.Classifier, func(), error) {
+	if !s.Bayes.Enabled {
+		return nil, nil, fmt.Errorf("--bayes: [bayes] enabled = false in %s", s.File())
+	}
+	st, err := stores.Open(s.Store, s.DataDir, s.History.StoreOptions())
+	switch {
+	case errors.Is(err, bolt.ErrLocked):
+		return nil, nil, fmt.Errorf("--bayes: the embedded store is in use by a running hamlet; ask it instead (rspamc -h CONTROLLER symbols FILE): %w", err)
+	case err != nil:
+		return nil, nil, fmt.Errorf("--bayes: store: %w", err)
+	}
+	bs, ok := st.(store.Bayes)
+	if !ok {
+		st.Close()
+		return nil, nil, errors.New("--bayes: this store keeps no Bayes tokens")
+	}
+	return bayes.New(bs, s.Bayes, log), func() { st.Close() }, nil
 }
 
 func readInput(name string) ([]byte, error) {

@@ -164,6 +164,22 @@ func encodeSettings(w io.Writer, s *daemon.Settings) error {
 		}
 		all[key] = sec
 	}
+	// Sub-tables decoded beside their parent section (toml:"-" above).
+	for _, sub := range []struct {
+		parent, key string
+		v           any
+	}{{"dkim", "replay", s.DKIMReplay}, {"dmarc", "reports", s.DMARCReports}} {
+		sec, err := asTable(sub.v)
+		if err != nil {
+			return fmt.Errorf("%s.%s: %w", sub.parent, sub.key, err)
+		}
+		parent, ok := all[sub.parent].(map[string]any)
+		if !ok {
+			parent = map[string]any{}
+			all[sub.parent] = parent
+		}
+		parent[sub.key] = sec
+	}
 	redact(all)
 	return toml.NewEncoder(w).Encode(all)
 }

@@ -104,10 +104,16 @@ enabled = true
 name = "testlist"
 zone = "bl.test"
 enabled = true
+
+[senderscore]
+junk_below = 95
+good_above = 96
 `), 0o644)
 	code, out, errOut = runCmd("doctor", "-c", conf, "--ip", "192.0.2.25", "--helo", "mail.example.org", "example.org")
 	if code != exitOK || !strings.Contains(out, "[PASS] DKIM record matches the private key (s1): the record publishes the public half of "+keyFile) ||
-		!strings.Contains(out, "[PASS] DNS list (bl.test 192.0.2.25): not listed on bl.test") {
+		!strings.Contains(out, "[PASS] DNS list (bl.test 192.0.2.25): not listed on bl.test") ||
+		// The configured Senderscore bands judge the score (91 < junk_below 95).
+		!strings.Contains(out, "91 of 100: poor; hamlet's filter counts mail from it as junk (junk_below 95)") {
 		t.Errorf("-c: exit %d %s\n%s", code, errOut, out)
 	}
 

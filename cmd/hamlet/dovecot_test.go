@@ -184,6 +184,14 @@ func startDovecot(t *testing.T) *dovecot {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if os.Geteuid() == 0 {
+		// Dovecot's user must reach the directory.
+		for d := filepath.Dir(dir); d != filepath.Dir(d); d = filepath.Dir(d) {
+			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+				t.Fatalf("%s is not searchable by others: Dovecot, run as nobody, cannot reach %s (set TMPDIR elsewhere)", d, dir)
+			}
+		}
+	}
 	dc := &dovecot{dir: dir, conf: filepath.Join(dir, "dovecot.conf")}
 	t.Cleanup(func() {
 		if t.Failed() {

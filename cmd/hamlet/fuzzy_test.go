@@ -145,3 +145,77 @@ servers = ["127.0.0.1:9"]
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t)
 }
+
+// TestFuzzyCommand: hamlet fuzzy stats, add, delhash and del against
+// `hamlet serve`.
+func TestFuzzyCommand(t *testing.T) {
+	cfg := writeConfig(t, `
+[scan]
+listen = ["127.0.0.1:0"]
+[controller]
+listen = "127.0.0.1:0"
+[milter]
+listen = []
+[dns]
+servers = ["127.0.0.1:9"]
+`)
+	d := startServe(t, "-c", cfg, "--data", t.TempDir())
+	ctl := "http://" + d.addrs["controller"]
+	dir := t.TempDir()
+	spam := filepath.Join(dir, "spam.eml")
+	os.WriteFile(spam, fuzzyMail("alice"), 0o600)
+	short := filepath.Join(dir, "short.eml")
+	os.WriteFile(short, []byte("Subject: hi\r\n\r\nsee you\r\n"), 0o600)
+	run := func(args ...string) (int, string, string) {
+		var out, errs bytes.Buffer
+		code := cmdFuzzy(append([]string{"-controller", ctl}, args...), &out, &errs)
+		return code, out.String(), errs.String()
+	}
+	if code, out, errs := run("stats"); code != 0 || !strings.HasPrefix(out, "0 hashes (at most 20000") {
+		t.Fatalf("stats = %d %q %q", code, out, errs)
+	}
+	code, out, errs := run("-f", "2", "-w", "4", "add", spam)
+	m := regexp.MustCompile(`added \[([0-9a-f]{32})\]`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("add = %d %q %q", code, out, errs)
+	}
+	if code, out, _ := run("stats"); code != 0 || !strings.HasPrefix(out, "1 hashes") {
+		t.Fatalf("stats after add: %q", out)
+	}
+	if code, _, errs := run("add", short); code != exitFail || !strings.Contains(errs, "nothing to hash") {
+		t.Errorf("add of a short message = %d %q", code, errs)
+	}
+	if code, out, errs := run("delhash", m[1]); code != 0 || out != "deleted 1 of 1\n" {
+		t.Errorf("delhash = %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run("del", spam); code != exitFail || !strings.Contains(errs, "404") {
+		t.Errorf("del of a deleted message = %d %q", code, errs)
+	}
+	if code, _, _ := run("bogus", "x"); code != exitConfig {
+		t.Errorf("unknown subcommand = %d", code)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait(t)
+}
+
+// TestConfigCheckSubTables: hamlet config check prints the sub-tables
+// decoded beside their section ([dkim.replay], [dmarc.reports]), and its
+// output reads back as a configuration with the same values.
+func TestConfigCheckSubTables(t *testing.T) {
+	cfg := writeConfig(t, "[dkim.replay]\nmax_networks = 7\n")
+	var out, errs bytes.Buffer
+	if code := run([]string{"config", "check", "-c", cfg}, strings.NewReader(""), &out, &errs); code != 0 {
+		t.Fatalf("config check = %d: %s", code, errs.String())
+	}
+	for _, want := range []string{"[dkim.replay]", "max_networks = 7", "max_recipients = 50", "[dmarc.reports]"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("config check output lacks %q", want)
+		}
+	}
+	again := filepath.Join(t.TempDir(), "effective.toml")
+	os.WriteFile(again, out.Bytes(), 0o600)
+	var out2 bytes.Buffer
+	if code := run([]string{"config", "check", "-c", again}, strings.NewReader(""), &out2, &errs); code != 0 || !strings.Contains(out2.String(), "max_networks = 7") {
+		t.Errorf("the printed configuration read back = %d: %s", code, errs.String())
+	}
+}

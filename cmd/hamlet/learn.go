@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -133,7 +134,10 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "learned %d messages as %s (%d new, %d relearned from %s), %d already learned, %d skipped (too few tokens), %d failed, in %.1f s (%.0f msg/s)",
 		tally.learned+tally.relearned, class, tally.learned, tally.relearned, other(class), tally.already, tally.skipped, tally.failed, el.Seconds(), rate)
 	if st, err := lr.stats(ctx); err == nil {
-		fmt.Fprintf(stdout, "; database: %d spam, %d ham, %d tokens", st.Spam, st.Ham, st.Tokens)
+		fmt.Fprintf(stdout, "; database: %d spam, %d ham", st.Spam, st.Ham)
+		if st.Tokens >= 0 {
+			fmt.Fprintf(stdout, ", %d tokens", st.Tokens)
+		}
 	}
 	fmt.Fprintln(stdout)
 	if tally.firstErr != "" {
@@ -269,8 +273,47 @@ func (l *httpLearner) learn(ctx context.Context, msgs []learnMsg, class store.Ba
 	return nil
 }
 
-func (l *httpLearner) stats(context.Context) (store.BayesStats, error) {
-	return store.BayesStats{}, errors.New("not known through the controller")
+// stats reads the learned counts from the controller's /stat (rspamd's
+// statfiles); the number of tokens is not known there (-1).
+func (l *httpLearner) stats(ctx context.Context) (store.BayesStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.base+"/stat", nil)
+	if err != nil {
+		return store.BayesStats{}, err
+	}
+	if l.password != "" {
+		req.Header.Set("Password", l.password)
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return store.BayesStats{}, err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Statfiles []struct {
+			Symbol   string `json:"symbol"`
+			Revision int64  `json:"revision"`
+		} `json:"statfiles"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return store.BayesStats{}, fmt.Errorf("controller /stat: %s", resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return store.BayesStats{}, fmt.Errorf("controller /stat: %w", err)
+	}
+	out := store.BayesStats{Tokens: -1}
+	found := false
+	for _, f := range st.Statfiles {
+		switch f.Symbol {
+		case bayes.SymSpam:
+			out.Spam, found = f.Revision, true
+		case bayes.SymHam:
+			out.Ham, found = f.Revision, true
+		}
+	}
+	if !found {
+		return out, errors.New("the controller reports no Bayes statfiles")
+	}
+	return out, nil
 }
 
 // runLearn reads the messages of paths, tokenizes them on every CPU and

@@ -154,9 +154,56 @@ min_learns = 20
 			t.Fatalf("hamlet learn %v = %d\n%s%s", run, code, out, errs)
 		}
 	}
+	// The last summary line has the daemon's counts (from /stat): the
+	// first message was relearned as ham.
+	if _, out, _ := runLearnCmd(t, "-c", cfg, "--controller", "http://"+ctl, "-P", "s3cret", "--ham", hamDir); !strings.Contains(out, "25 already learned") || !strings.Contains(out, "database: 25 spam, 26 ham") {
+		t.Errorf("hamlet learn again through the controller:\n%s", out)
+	}
 	probe := file("probe.eml", mailgen.New(12).Spam(800))
 	if out := rspamcOut("-P", "s3cret", "symbols", probe); !strings.Contains(out, "BAYES_SPAM") {
 		t.Errorf("a new spam after learning:\n%s", out)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait(t)
+}
+
+// hamlet check --bayes classifies with what hamlet learn taught the
+// embedded store, and says so when a running daemon holds it.
+func TestCheckBayes(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := writeConfig(t, fmt.Sprintf("data_dir = %q\n[bayes]\nmin_learns = 10\n[scan]\nlisten = [\"127.0.0.1:0\"]\n[controller]\nlisten = \"127.0.0.1:0\"\n[milter]\nlisten = []\n[dns]\nservers = [\"127.0.0.1:9\"]\n", data))
+	g := mailgen.New(41)
+	for _, class := range []string{"spam", "ham"} {
+		d := filepath.Join(dir, class)
+		os.MkdirAll(d, 0o700)
+		for i := range 15 {
+			raw := g.Ham(1500)
+			if class == "spam" {
+				raw = g.Spam(1500)
+			}
+			os.WriteFile(filepath.Join(d, fmt.Sprint(i)), raw, 0o600)
+		}
+		if code, out, errs := runLearnCmd(t, "-c", cfg, "-q", "--"+class, d); code != 0 {
+			t.Fatalf("learn %s = %d\n%s%s", class, code, out, errs)
+		}
+	}
+	msg := filepath.Join(dir, "probe.eml")
+	os.WriteFile(msg, g.Spam(2000), 0o600)
+	check := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"check", "-c", cfg}, args...), strings.NewReader(""), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, out, errs := check(msg); code != 0 || strings.Contains(out, "BAYES_") {
+		t.Errorf("check without --bayes = %d (no Bayes wanted)\n%s%s", code, out, errs)
+	}
+	if code, out, errs := check("--bayes", msg); code != 0 || !strings.Contains(out, "BAYES_SPAM") {
+		t.Errorf("check --bayes = %d\n%s%s", code, out, errs)
+	}
+	d := startServe(t, "-c", cfg)
+	if code, out, errs := check("--bayes", msg); code != exitFail || !strings.Contains(errs, "in use by a running hamlet") || !strings.Contains(errs, "rspamc") {
+		t.Errorf("check --bayes with the daemon running = %d\n%s%s", code, out, errs)
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t)

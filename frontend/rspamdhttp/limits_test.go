@@ -2,6 +2,7 @@ package rspamdhttp
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -121,5 +122,53 @@ func TestBodyTimeout(t *testing.T) {
 	}
 	if h.Inflight() != 0 {
 		t.Errorf("%d bytes held after the timeout", h.Inflight())
+	}
+}
+
+// slowCheck takes its time at end of message, as a clamd or DNS check on
+// a slow night would, and says whether it finished or was cancelled.
+type slowCheck struct{ d time.Duration }
+
+func (slowCheck) Name() string        { return "slow" }
+func (slowCheck) Phase() engine.Phase { return engine.PhaseData }
+func (slowCheck) After() []string     { return nil }
+func (slowCheck) Symbols() []engine.SymbolDef {
+	return []engine.SymbolDef{
+		{Name: "SLOW_DONE", Weight: 0, Description: "The slow check finished"},
+		{Name: "SLOW_CANCELLED", Weight: 0, Description: "The slow check was cancelled"},
+	}
+}
+func (c slowCheck) Run(ctx context.Context, _ *engine.Transaction, _ engine.Results) engine.Result {
+	select {
+	case <-time.After(c.d):
+		return engine.Result{Symbols: []engine.Symbol{{Name: "SLOW_DONE"}}}
+	case <-ctx.Done():
+		return engine.Result{Symbols: []engine.Symbol{{Name: "SLOW_CANCELLED"}}}
+	}
+}
+
+// The body timeout bounds the wait for the body, not the scan: once the
+// body is in, a scan that runs past body_timeout is neither cancelled nor
+// cut off. (net/http also clears the read deadline when it starts its
+// background read at the end of the body; the handler lifts it itself.)
+func TestScanLongerThanBodyTimeout(t *testing.T) {
+	e, err := engine.New(engine.Options{
+		Checks: []engine.Check{slowCheck{d: 800 * time.Millisecond}}, Policy: engine.DefaultPolicy(),
+		Timeout: 10 * time.Second, Logger: quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{BodyTimeout: 100 * time.Millisecond}
+	h := New(func() *engine.Engine { return e }, cfg, quietLogger())
+	addr := serve(t, h, cfg)
+	resp, err := http.Post("http://"+addr+"/checkv2", "message/rfc822", strings.NewReader("From: a@example.org\r\nSubject: slow\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatalf("a scan longer than body_timeout: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"SLOW_DONE"`) {
+		t.Fatalf("a scan longer than body_timeout: %d %s", resp.StatusCode, b)
 	}
 }

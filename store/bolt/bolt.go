@@ -45,7 +45,7 @@ var (
 	bStatsD   = []byte("stats_day")
 	bMeta     = []byte("meta")
 	bTally    = []byte("tally")
-	allBucket = [][]byte{bGreylist, bAllow, bCounters, bHistory, bStatsH, bStatsD, bMeta, bTally}
+	allBucket = [][]byte{bGreylist, bAllow, bCounters, bHistory, bStatsH, bStatsD, bMeta, bTally, bReplay}
 )
 
 // ErrLocked: another process (a running hamlet) has the file open.
@@ -63,6 +63,8 @@ type Store struct {
 	lastKick atomic.Int64
 	wg       sync.WaitGroup
 	once     sync.Once
+	// replay holds the DKIM replay counters not yet written (replay.go).
+	replay replayCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -137,6 +139,7 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
+		s.flushReplay()
 		err = s.db.Close()
 	})
 	return err

@@ -233,6 +233,7 @@ const sweepChunk = 5000
 // statistics beyond their retention.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0
+	s.flushReplay()
 	expired := map[string]func(v []byte) bool{
 		string(bGreylist): func(v []byte) bool {
 			e, err := decodeGreylist("", v)
@@ -246,8 +247,12 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 			c, ok := decodeCounter(v)
 			return !ok || (!c.Expires.IsZero() && now.After(c.Expires))
 		},
+		string(bReplay): func(v []byte) bool {
+			r, ok := decodeReplay(v)
+			return !ok || store.Millis(now) >= r.expires
+		},
 	}
-	for _, bucket := range [][]byte{bGreylist, bAllow, bCounters} {
+	for _, bucket := range [][]byte{bGreylist, bAllow, bCounters, bReplay} {
 		isExpired := expired[string(bucket)]
 		var after []byte
 		for {
@@ -305,6 +310,12 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	n, err := s.sweepTallies(now)
+	total += n
+	if err != nil {
+		return total, err
+	}
+	// Received DMARC reports past their retention.
+	n, err = s.DMARCReportSweep(ctx, now)
 	total += n
 	if err != nil {
 		return total, err

@@ -22,7 +22,8 @@ import (
 //	P{fuzzy}:shingles  hash  "i:s" (index, shingle in hex) → digest
 //
 // No TTL: FuzzyExpire bounds them, and FuzzyCheck ignores what is older
-// than its notBefore. About 3 KB per learned text (32 shingles).
+// than its notBefore. About 4.4 KB of Redis memory per learned text (32
+// shingles; measured with 10,000 texts by BenchmarkCheck in package fuzzy).
 
 var _ store.Fuzzy = (*Store)(nil)
 

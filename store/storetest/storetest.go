@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, open(t, store.Options{})) })
 	t.Run("Bayes", func(t *testing.T) { RunBayes(t, open) })
 	t.Run("Fuzzy", func(t *testing.T) { RunFuzzy(t, open) })
+	t.Run("Replay", func(t *testing.T) { RunReplay(t, open) })
 }
 
 func ctx(t *testing.T) context.Context {
