@@ -181,7 +181,13 @@ func (c *Classifier) Classify(ctx context.Context, toks Tokens) (Result, error) 
 	if !r.Trained {
 		return r, nil
 	}
-	counts := make([]store.BayesCounts, len(toks))
+	cp := countBufs.Get().(*[]store.BayesCounts)
+	defer countBufs.Put(cp)
+	if cap(*cp) < len(toks) {
+		*cp = make([]store.BayesCounts, len(toks))
+	}
+	counts := (*cp)[:len(toks)]
+	clear(counts)
 	var err2 error
 	if r.Cached, err2 = c.counts(ctx, toks, counts); err2 != nil {
 		return r, err2
@@ -196,6 +202,9 @@ func (c *Classifier) Classify(ctx context.Context, toks Tokens) (Result, error) 
 	r.Prob = Combine(probs)
 	return r, nil
 }
+
+// countBufs hold Classify's counts between messages.
+var countBufs = sync.Pool{New: func() any { return new([]store.BayesCounts) }}
 
 // counts reads the counts of toks: from the cache, and the store for the
 // tokens it does not hold; cached is how many came from the cache.

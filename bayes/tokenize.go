@@ -3,6 +3,7 @@ package bayes
 import (
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -393,6 +394,9 @@ func lastLabels(h string, n int) int {
 	return i + 1
 }
 
+// sortBufs are sortTokens' scratch arrays, reused between messages.
+var sortBufs = sync.Pool{New: func() any { return new([]uint64) }}
+
 // sortTokens sorts hashes: a least-significant-digit radix sort (8 passes
 // of a byte) for the thousands of a long message, where it is several
 // times faster than a comparison sort; slices.Sort for short lists.
@@ -401,7 +405,12 @@ func sortTokens(a []uint64) {
 		slices.Sort(a)
 		return
 	}
-	tmp := make([]uint64, len(a))
+	bp := sortBufs.Get().(*[]uint64)
+	defer sortBufs.Put(bp)
+	if cap(*bp) < len(a) {
+		*bp = make([]uint64, len(a))
+	}
+	tmp := (*bp)[:len(a)]
 	src, dst := a, tmp
 	for shift := uint(0); shift < 64; shift += 8 {
 		var count [256]int

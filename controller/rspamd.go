@@ -113,6 +113,19 @@ func (s *Server) statfiles(ctx context.Context) []any {
 	return []any{file("BAYES_SPAM", sp), file("BAYES_HAM", h)}
 }
 
+// fuzzyHashes is /stat's "fuzzy_hashes": the local storage's count, as
+// rspamd reports each fuzzy storage's.
+func (s *Server) fuzzyHashes(ctx context.Context) map[string]any {
+	if s.src.FuzzyHashes == nil {
+		return map[string]any{}
+	}
+	n, err := s.src.FuzzyHashes(ctx)
+	if err != nil {
+		return map[string]any{}
+	}
+	return map[string]any{"local": n}
+}
+
 func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) {
 	counts, total, err := s.totals(r.Context())
 	if err != nil {
@@ -144,7 +157,7 @@ func (s *Server) apiStat(w http.ResponseWriter, r *http.Request) {
 		"connections": 0, "control_connections": 0,
 		"pools_allocated": 0, "pools_freed": 0, "bytes_allocated": 0, "chunks_allocated": 0,
 		"shared_chunks_allocated": 0, "chunks_freed": 0, "chunks_oversized": 0, "fragmented": 0,
-		"total_learns": learned, "statfiles": s.statfiles(r.Context()), "fuzzy_hashes": map[string]any{},
+		"total_learns": learned, "statfiles": s.statfiles(r.Context()), "fuzzy_hashes": s.fuzzyHashes(r.Context()),
 		"pid": os.Getpid(),
 	})
 }

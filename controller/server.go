@@ -95,6 +95,9 @@ type Sources struct {
 	// Learned, when not nil, counts the messages learned as spam and ham
 	// (the classifier's; /stat's "learned", the dashboard).
 	Learned func(ctx context.Context) (spam, ham int64, err error)
+	// FuzzyHashes, when not nil, counts the stored fuzzy hashes (/stat's
+	// "fuzzy_hashes", which rspamc stat prints).
+	FuzzyHashes func(ctx context.Context) (int64, error)
 	// Learn, when not nil, learns a message (RFC 5322 text) as spam or
 	// ham and says what it did ("learned as spam", "already learned as
 	// ham"); the scan page offers it to admins.

@@ -43,7 +43,7 @@ func (d *Daemon) controller(s *Settings, scan http.Handler) (*controller.Server,
 			Store: d.store, Engine: d.Engine, Counters: d.counters, Version: Version,
 			Greylist: func() *greylist.Greylister { return d.grey.Load() },
 			HashKey:  d.hashKey, Health: d.health, Config: d.configItems,
-			Learned: d.learned, Learn: d.learnRaw,
+			Learned: d.learned, Learn: d.learnRaw, FuzzyHashes: d.fuzzyHashes,
 		},
 	})
 	if err != nil {
@@ -84,6 +84,16 @@ func (d *Daemon) learned(ctx context.Context) (spam, ham int64, err error) {
 	}
 	st, err := c.Stats(ctx)
 	return st.Spam, st.Ham, err
+}
+
+// fuzzyHashes counts the stored fuzzy hashes.
+func (d *Daemon) fuzzyHashes(ctx context.Context) (int64, error) {
+	fz := d.fuzzy.Load()
+	if fz == nil {
+		return 0, store.ErrNoFuzzy
+	}
+	st, err := fz.Stats(ctx)
+	return st.Hashes, err
 }
 
 // learnRaw learns a message from the scan page as the learn endpoints

@@ -481,7 +481,7 @@ func (e *env) startOpenSMTPD() error {
 	// Port 2526: hamlet alone. Port 2527: hamlet chained after
 	// OpenSMTPD's builtin rDNS filters, as the README shows.
 	conf := fmt.Sprintf(`table vusers { "@e2e.test" = "nobody" }
-filter "hamlet" proc-exec "%s opensmtpd --milter %s"
+filter "hamlet" proc-exec "%s opensmtpd --milter %s --on-error tempfail"
 filter "no-rdns"   phase connect match !rdns   disconnect "550 5.7.1 no rDNS"
 filter "no-fcrdns" phase connect match !fcrdns disconnect "550 5.7.1 no FCrDNS"
 filter "inbound" chain { "no-rdns", "no-fcrdns", "hamlet" }

@@ -421,6 +421,9 @@ func FuzzWords(f *testing.F) {
 		if sh := Shingles(w); (len(w) >= Window) != (sh != nil) {
 			t.Fatalf("%d words, shingles %v", len(w), sh != nil)
 		}
+		if w := Words(s, MaxWords); !slices.Equal(hashText(s).Shingles, Shingles(w)) || hashText(s).Digest != digest(KindText, []byte(strings.Join(w, " "))) {
+			t.Fatalf("hashText(%q) differs from its definition", s)
+		}
 	})
 }
 
@@ -508,4 +511,31 @@ func TestEmpty(t *testing.T) {
 	if e, _ := d.Empty(ctxT(t)); !e {
 		t.Error("not Empty after the delete and statsTTL")
 	}
+}
+
+// TestHashTextSame: the one-pass hashText gives what its definition
+// (Words, their digest joined by spaces, Shingles) gives, on the corpus
+// and on odd text.
+func TestHashTextSame(t *testing.T) {
+	texts := []string{"", "one", "two words", "Café 12 34 crème brûlée ÆØÅ 日本語 テキスト a I x", strings.Repeat("the quick brown fox ", 50),
+		"\xff\xfe broken \u0301 utf-8 " + strings.Repeat("#1 #2 word ", 10)}
+	if dir, ok := os.LookupEnv("HAMLET_SHARED"); ok {
+		files, _ := filepath.Glob(filepath.Join(dir, "corpus/spamassassin-testdata/*/*"))
+		for _, f := range files {
+			if raw, err := os.ReadFile(f); err == nil {
+				for _, tx := range content.Parse(message.Parse(raw), content.Limits{}).Texts {
+					texts = append(texts, tx.Text)
+				}
+			}
+		}
+	}
+	for i, s := range texts {
+		w := Words(s, MaxWords)
+		want := Hash{Kind: KindText, Digest: digest(KindText, []byte(strings.Join(w, " "))), Shingles: Shingles(w), Words: len(w)}
+		got := hashText(s)
+		if got.Digest != want.Digest || !slices.Equal(got.Shingles, want.Shingles) || got.Words != want.Words || got.Kind != want.Kind {
+			t.Errorf("text %d (%.30q): hashText %+v, want %+v", i, s, got, want)
+		}
+	}
+	t.Logf("%d texts compared", len(texts))
 }

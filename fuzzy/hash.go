@@ -65,11 +65,9 @@ func FromContent(c *content.Message, lim Limits) []Hash {
 		}
 	}
 	for _, t := range c.Texts {
-		w := Words(t.Text, MaxWords)
-		if len(w) < max(lim.MinWords, Window) {
-			continue
+		if h := hashText(t.Text); h.Words >= max(lim.MinWords, Window) {
+			add(h)
 		}
-		add(Hash{Kind: KindText, Digest: digest(KindText, []byte(strings.Join(w, " "))), Shingles: Shingles(w), Words: len(w)})
 	}
 	for _, a := range c.Attachments {
 		p := a.Part
@@ -112,8 +110,17 @@ func digest(kind string, b []byte) string {
 // figures is not a text); one-letter words are left out.
 func Words(s string, limit int) []string {
 	var out []string
-	var b strings.Builder
-	for len(s) > 0 && len(out) < limit {
+	eachWord(s, limit, func(w []byte) { out = append(out, string(w)) })
+	return out
+}
+
+// eachWord calls fn with each normalised word of s (see Words), at most
+// limit of them, and returns how many it found. w is only valid during
+// the call.
+func eachWord(s string, limit int, fn func(w []byte)) int {
+	buf := make([]byte, 0, 64)
+	n, lastHash := 0, false
+	for len(s) > 0 && n < limit {
 		i := 0
 		for i < len(s) {
 			if c := s[i]; c < utf8.RuneSelf {
@@ -159,26 +166,73 @@ func Words(s string, limit int) []string {
 		case j == 0:
 			continue
 		case digit:
-			if len(out) == 0 || out[len(out)-1] != "#" {
-				out = append(out, "#")
+			if !lastHash {
+				lastHash = true
+				n++
+				fn(append(buf[:0], '#'))
 			}
 			continue
 		case runes < 2:
 			continue
 		}
+		buf = buf[:0]
 		if ascii {
-			out = append(out, strings.ToLower(w))
-			continue
-		}
-		b.Reset()
-		for _, r := range norm.NFKD.String(w) {
-			if !unicode.Is(unicode.Mn, r) {
-				b.WriteRune(unicode.ToLower(r))
+			for k := 0; k < len(w); k++ {
+				c := w[k]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				buf = append(buf, c)
+			}
+		} else {
+			for _, r := range norm.NFKD.String(w) {
+				if !unicode.Is(unicode.Mn, r) {
+					buf = utf8.AppendRune(buf, unicode.ToLower(r))
+				}
 			}
 		}
-		out = append(out, b.String())
+		lastHash = false
+		n++
+		fn(buf)
 	}
-	return out
+	return n
+}
+
+// hashText is the Hash of a text: the digest of Words(s, MaxWords)
+// joined by spaces and their Shingles, computed in one pass without
+// keeping the words (TestHashTextSame holds it to that definition).
+func hashText(s string) Hash {
+	d := sha256.New()
+	d.Write([]byte(KindText))
+	d.Write([]byte{0})
+	sh := make([]uint64, store.FuzzyShingles)
+	for i := range sh {
+		sh[i] = ^uint64(0)
+	}
+	var a, b uint64
+	k := 0
+	eachWord(s, MaxWords, func(w []byte) {
+		if k > 0 {
+			d.Write([]byte{' '})
+		}
+		d.Write(w)
+		c := wordHashBytes(w)
+		if k >= Window-1 {
+			tri := trigram(a, b, c)
+			for i, s := range seeds {
+				if v := s[0]*tri + s[1]; v < sh[i] {
+					sh[i] = v
+				}
+			}
+		}
+		a, b = b, c
+		k++
+	})
+	h := Hash{Kind: KindText, Digest: hex.EncodeToString(d.Sum(nil)[:store.FuzzyDigestLen/2]), Words: k}
+	if k >= Window {
+		h.Shingles = sh
+	}
+	return h
 }
 
 // asciiClass is 1 for ASCII letters, 2 for digits, 0 otherwise.
@@ -215,6 +269,19 @@ func mix(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// trigram hashes three word hashes, in order.
+func trigram(a, b, c uint64) uint64 { return mix(mix(a^(b<<21|b>>43)) ^ (c<<42 | c>>22)) }
+
+// wordHashBytes is wordHash of a word in bytes.
+func wordHashBytes(w []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range w {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
 // wordHash is FNV-1a, 64 bits.
 func wordHash(w string) uint64 {
 	h := uint64(14695981039346656037)
@@ -242,7 +309,7 @@ func Shingles(words []string) []uint64 {
 	a, b := wordHash(words[0]), wordHash(words[1])
 	for _, w := range words[2:] {
 		c := wordHash(w)
-		tri := mix(mix(a^(b<<21|b>>43)) ^ (c<<42 | c>>22))
+		tri := trigram(a, b, c)
 		for i, s := range seeds {
 			if v := s[0]*tri + s[1]; v < out[i] {
 				out[i] = v

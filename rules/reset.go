@@ -12,7 +12,8 @@ import (
 // each of them: every expression's required literals (strings that any
 // match must contain, found in its syntax tree) go into one Aho–Corasick
 // automaton, the text is scanned once (in ASCII lower case), and only the
-// expressions whose literal occurred — and those that have none — are run.
+// expressions whose required literals all occurred — and those that have
+// none — are run.
 // This is the hyperscan-style pre-filter the issue asks for; it never
 // changes a result, it only skips expressions that cannot match.
 type reSet struct {

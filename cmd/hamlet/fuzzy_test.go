@@ -114,6 +114,9 @@ servers = ["127.0.0.1:9"]
 	if out := run("fuzzy_add", "-f", "1", "-w", "10", spam); !strings.Contains(out, "success = true") {
 		t.Fatalf("fuzzy_add:\n%s", out)
 	}
+	if out := run("stat"); !strings.Contains(out, `Fuzzy hashes in storage "local": 1`) {
+		t.Errorf("rspamc stat after one fuzzy_add:\n%s", out)
+	}
 	out := run("symbols", near)
 	m := regexp.MustCompile(`FUZZY_DENIED \(([0-9.]+)\)\[1:([0-9a-f]{32}):([0-9.]+):txt\]`).FindStringSubmatch(out)
 	if m == nil {
