@@ -209,7 +209,6 @@ func rar4Name(name string) []byte {
 	return cat(plain, []byte{0}, enc)
 }
 
-
 func tarOf(t testing.TB, files ...string) []byte {
 	var b bytes.Buffer
 	w := tar.NewWriter(&b)
