@@ -240,4 +240,13 @@ func TestBrowserFixAndLearn(t *testing.T) {
 		t.Errorf("dashboard learned counts: %q", s)
 	}
 	shoot(t, ctx, "dashboard-learned")
+
+	// Log out: the login form again, and the pages want a login.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form.who button`)), chromedp.WaitVisible(chromedp.CSS(`#password`)),
+		chromedp.Navigate(l.url+"/greylist"), chromedp.WaitVisible(chromedp.CSS(`#password`))); err != nil {
+		t.Fatalf("log out: %v", err)
+	}
+	if loc := run(t, ctx, chromedp.Location()); !strings.Contains(loc, "/login?next=") {
+		t.Errorf("after logging out, /greylist is at %s", loc)
+	}
 }

@@ -95,6 +95,9 @@ func (d dmarcReportsSection) Validate() error {
 // verdicts, never bodies): the privacy promise in numbers. Read at start;
 // a reload does not change it.
 type History struct {
+	// Enabled: with false, no history and no statistics are kept (the
+	// dashboard, history and what-if pages stay empty).
+	Enabled    bool              `toml:"enabled"`
 	MaxRecords int               `toml:"max_records"`
 	MaxAge     duration.Duration `toml:"max_age"`
 	KeepHourly duration.Duration `toml:"keep_hourly"`
@@ -107,7 +110,7 @@ type History struct {
 // DefaultHistory: 10,000 records, 30 days; statistics per hour for 14
 // days, per day for 400.
 func DefaultHistory() History {
-	return History{MaxRecords: 10000, MaxAge: duration.Duration(30 * 24 * time.Hour),
+	return History{Enabled: true, MaxRecords: 10000, MaxAge: duration.Duration(30 * 24 * time.Hour),
 		KeepHourly: duration.Duration(14 * 24 * time.Hour), KeepDaily: duration.Duration(400 * 24 * time.Hour)}
 }
 

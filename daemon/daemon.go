@@ -112,13 +112,17 @@ func New(file string, ov Overrides) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	d.recorder = recorder.New(st, ropts)
+	if s.History.Enabled {
+		d.recorder = recorder.New(st, ropts)
+	}
 	d.learner = checks.NewAutolearn(d.log)
 	d.hashKey = ropts.HashKey
 	d.openDMARCReports(s)
 	if err := d.apply(s); err != nil {
 		d.learner.Close()
-		d.recorder.Close()
+		if d.recorder != nil {
+			d.recorder.Close()
+		}
 		st.Close()
 		return nil, err
 	}
@@ -144,8 +148,12 @@ func (d *Daemon) apply(s *Settings) error {
 		fz = fuzzy.New(fs, s.Fuzzy, d.log)
 	}
 	replay, _ := d.store.(store.DKIMReplay)
+	obs := []engine.Observer{d.metrics, d.counters, d.learner}
+	if d.recorder != nil {
+		obs = append(obs, d.recorder)
+	}
 	eng, err := BuildEngine(s, Deps{
-		Resolver: res, Logger: d.log, Observers: append([]engine.Observer{d.metrics, d.recorder, d.counters, d.learner}, d.dmarcObservers(s)...),
+		Resolver: res, Logger: d.log, Observers: append(obs, d.dmarcObservers(s)...),
 		Greylister: g, ListMetrics: d.lists, DMARCCollector: d.dmarcCollector, Bayes: cl, Fuzzy: fz, Replay: replay, RuleLists: d.ruleLists,
 	})
 	if err != nil {
@@ -361,7 +369,9 @@ func (d *Daemon) shutdown() {
 // closeStore flushes the history and closes the store.
 func (d *Daemon) closeStore() {
 	d.learner.Close()
-	d.recorder.Close()
+	if d.recorder != nil {
+		d.recorder.Close()
+	}
 	d.closeDMARCReports()
 	if err := d.store.Close(); err != nil {
 		d.log.Warn("closing the store", "err", err)

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -88,19 +89,13 @@ func NetTerm(p netip.Prefix) string {
 	return ""
 }
 
-// HistoryTerms returns the index terms of r (without duplicates).
+// HistoryTerms returns the index terms of r, sorted, without duplicates.
 func HistoryTerms(r *HistoryRecord) []string {
 	out := make([]string, 0, 8+len(r.Symbols)+2*len(r.RcptList))
-	seen := make(map[string]struct{}, cap(out))
 	add := func(t string) {
-		if t == "" {
-			return
+		if t != "" {
+			out = append(out, t)
 		}
-		if _, ok := seen[t]; ok {
-			return
-		}
-		seen[t] = struct{}{}
-		out = append(out, t)
 	}
 	add(TermQueueID(r.QueueID))
 	add(TermAction(r.Action))
@@ -133,7 +128,8 @@ func HistoryTerms(r *HistoryRecord) []string {
 			}
 		}
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Decode decodes raw, a record's stored JSON, if it passes q's needles

@@ -18,6 +18,10 @@
 //	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3] [-clamd] [-bayes 300]
 //
 // -rspamd "" leaves rspamd out: hamlet's variants only (what -bayes costs).
+// -nohistory adds a hamlet that keeps no history ([history] enabled =
+// false): what recording the history costs. Each hamlet's CPU time per
+// message (all its threads, from /proc) is reported too: on a shared
+// machine it varies less than msg/s.
 package main
 
 import (
@@ -30,6 +34,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +61,8 @@ func run() error {
 	rspamdBin := flag.String("rspamd", "/usr/bin/rspamd", "rspamd binary (\"\": hamlet's variants only, e.g. with -bayes)")
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
+	noHistory := flag.Bool("nohistory", false, "also run a hamlet that keeps no history ([history] enabled = false)")
+	cpuprofile := flag.String("cpuprofile", "", "write the plain hamlet's CPU profile to `file`")
 	bayesN := flag.Int("bayes", 0, "also run hamlet with Bayes trained on this many generated spam and ham messages (with and without its token cache)")
 	flag.Parse()
 
@@ -95,24 +102,35 @@ func run() error {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
 		return fmt.Errorf("build: %v\n%s", err, out)
 	}
-	hamletURL, stopHamlet, err := startHamlet(bin, dir, "hamlet", dnsSrv.Addr(), hamletAV, 0)
+	hamletURL, pid, stopHamlet, err := startHamlet(bin, dir, "hamlet", dnsSrv.Addr(), hamletAV, 0, *cpuprofile)
 	if err != nil {
 		return fmt.Errorf("hamlet: %w", err)
 	}
 	defer stopHamlet()
 	targets := []struct{ name, url string }{{"hamlet", hamletURL}}
+	pids := map[string]int{"hamlet": pid}
+	if *noHistory {
+		url, pid, stop, err := startHamlet(bin, dir, "hamlet-nohistory", dnsSrv.Addr(), hamletAV+"[history]\nenabled = false\n", 0, "")
+		if err != nil {
+			return fmt.Errorf("hamlet-nohistory: %w", err)
+		}
+		defer stop()
+		targets = append(targets, struct{ name, url string }{"hamlet-nohistory", url})
+		pids["hamlet-nohistory"] = pid
+	}
 	if *bayesN > 0 {
 		for _, v := range []struct{ name, extra string }{
 			{"hamlet+bayes", ""},
 			{"hamlet+bayes-nocache", "cache_tokens = 0\n"},
 		} {
 			section := fmt.Sprintf("[bayes]\nmin_learns = %d\n%s", min(*bayesN, 200), v.extra)
-			url, stop, err := startHamlet(bin, dir, v.name, dnsSrv.Addr(), hamletAV+section, *bayesN)
+			url, pid, stop, err := startHamlet(bin, dir, v.name, dnsSrv.Addr(), hamletAV+section, *bayesN, "")
 			if err != nil {
 				return fmt.Errorf("%s: %w", v.name, err)
 			}
 			defer stop()
 			targets = append(targets, struct{ name, url string }{v.name, url})
+			pids[v.name] = pid
 		}
 	}
 	if *rspamdBin != "" {
@@ -127,6 +145,7 @@ func run() error {
 	opts := loadgen.Options{Concurrency: *conc, Messages: *n, Warmup: 100,
 		IP: "192.0.2.1", Helo: "mail.example.com", From: "sender@example.com"}
 	res := map[string][]loadgen.Result{}
+	cpuMs := map[string][]float64{} // CPU time per message, ms
 	ctx := context.Background()
 	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; Bayes trained on %d+%d\n",
 		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *bayesN, *bayesN)
@@ -134,11 +153,20 @@ func run() error {
 		for _, t := range targets {
 			o := opts
 			o.URL = t.url
+			pid, isHamlet := pids[t.name]
+			cpu0 := procCPU(pid)
 			out, err := loadgen.Run(ctx, o, msgs)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			fmt.Printf("round %d %-20s %s\n", r+1, t.name, out)
+			extra := ""
+			if isHamlet {
+				// The warm-up messages count: they are sent too.
+				ms := float64(procCPU(pid)-cpu0) / float64(time.Millisecond) / float64(o.Messages+o.Warmup)
+				cpuMs[t.name] = append(cpuMs[t.name], ms)
+				extra = fmt.Sprintf(", CPU %.3f ms/msg", ms)
+			}
+			fmt.Printf("round %d %-20s %s%s\n", r+1, t.name, out, extra)
 			res[t.name] = append(res[t.name], out)
 		}
 	}
@@ -149,6 +177,12 @@ func run() error {
 		line := fmt.Sprintf("median msg/s: %s %.0f, p50 latency %.2f ms", t.name, h.PerSecond, h.P50ms)
 		if t.name != "hamlet" {
 			line += fmt.Sprintf("; %.2f of hamlet's", h.PerSecond/base.PerSecond)
+		}
+		if c := cpuMs[t.name]; len(c) > 0 {
+			line += fmt.Sprintf("; CPU %.3f ms/msg", medianF(c))
+			if b := cpuMs["hamlet"]; t.name != "hamlet" && len(b) > 0 {
+				line += fmt.Sprintf(" (%.2f of hamlet's)", medianF(c)/medianF(b))
+			}
 		}
 		if res["rspamd"] != nil && t.name != "rspamd" {
 			s := median(res["rspamd"])
@@ -162,6 +196,36 @@ func run() error {
 func cpus() string {
 	b, _ := exec.Command("nproc").Output()
 	return strings.TrimSpace(string(b))
+}
+
+func medianF(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// procCPU is the CPU time (user and system) process pid has used, from
+// /proc/PID/stat (clock ticks of 1/100 s, Linux's USER_HZ).
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func median(rs []loadgen.Result) loadgen.Result {
@@ -196,34 +260,38 @@ func waitPing(url string, d time.Duration) error {
 // startHamlet runs `hamlet serve` as name (its own configuration and
 // data directory under dir), after teaching its Bayes classifier bayesN
 // generated spam and ham messages when bayesN > 0.
-func startHamlet(bin, dir, name, dnsAddr, extra string, bayesN int) (string, func(), error) {
+func startHamlet(bin, dir, name, dnsAddr, extra string, bayesN int, cpuprofile string) (string, int, func(), error) {
 	data := filepath.Join(dir, name+"-data")
 	if bayesN > 0 {
 		if err := train(bin, dir, data, bayesN); err != nil {
-			return "", nil, err
+			return "", 0, nil, err
 		}
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cfg := filepath.Join(dir, name+".toml")
 	text := fmt.Sprintf("[scan]\nlisten = [\"127.0.0.1:%d\"]\n[controller]\nlisten = \"\"\n[milter]\nlisten = []\n[log]\nlevel = \"warn\"\n", port) + extra
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	cmd := exec.Command(bin, "serve", "-c", cfg, "--data", data, "--dns", dnsAddr)
+	args := []string{"serve", "-c", cfg, "--data", data, "--dns", dnsAddr}
+	if cpuprofile != "" {
+		args = append(args, "--cpuprofile", cpuprofile)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
 	if err := waitPing(url, 30*time.Second); err != nil {
 		stop()
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	return url, stop, nil
+	return url, cmd.Process.Pid, stop, nil
 }
 
 // train learns n generated spam and n ham messages into the data

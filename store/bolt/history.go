@@ -71,9 +71,10 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 			if err := put(tx, bHistory, k, v, 0); err != nil {
 				return err
 			}
-			if err := ix.add(&r); err != nil {
-				return err
-			}
+			ix.add(&r)
+		}
+		if err := ix.flush(); err != nil {
+			return err
 		}
 		_, err := s.trimHistory(tx, latest, maxTrimPerWrite+len(norm))
 		return err

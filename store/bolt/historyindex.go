@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -46,30 +47,46 @@ func initIndex(tx *bbolt.Tx) error {
 	return putU64(meta, mIdxFrom, from)
 }
 
-// indexer adds records' terms to their blocks within one transaction.
+// indexer collects the terms of a transaction's records per block, and
+// writes each new one once, in key order (a term most records share,
+// an action or a symbol, costs one lookup per batch, not one per record).
 type indexer struct {
 	idx    *bbolt.Bucket
-	blocks map[string]*bbolt.Bucket
+	blocks map[string]map[string]struct{}
 }
 
 func newIndexer(tx *bbolt.Tx) *indexer {
-	return &indexer{idx: tx.Bucket(bHistIdx), blocks: map[string]*bbolt.Bucket{}}
+	return &indexer{idx: tx.Bucket(bHistIdx), blocks: map[string]map[string]struct{}{}}
 }
 
-func (ix *indexer) add(r *store.HistoryRecord) error {
-	name := blockName(r.Time)
-	b := ix.blocks[string(name)]
-	if b == nil {
-		var err error
-		if b, err = ix.idx.CreateBucketIfNotExists(name); err != nil {
-			return err
-		}
-		ix.blocks[string(name)] = b
+func (ix *indexer) add(r *store.HistoryRecord) {
+	name := string(blockName(r.Time))
+	m := ix.blocks[name]
+	if m == nil {
+		m = map[string]struct{}{}
+		ix.blocks[name] = m
 	}
 	for _, t := range store.HistoryTerms(r) {
-		if b.Get([]byte(t)) == nil {
-			if err := b.Put([]byte(t), []byte{}); err != nil {
-				return err
+		m[t] = struct{}{}
+	}
+}
+
+func (ix *indexer) flush() error {
+	for name, terms := range ix.blocks {
+		b, err := ix.idx.CreateBucketIfNotExists([]byte(name))
+		if err != nil {
+			return err
+		}
+		keys := make([]string, 0, len(terms))
+		for t := range terms {
+			keys = append(keys, t)
+		}
+		slices.Sort(keys)
+		for _, t := range keys {
+			if b.Get([]byte(t)) == nil {
+				if err := b.Put([]byte(t), []byte{}); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -1,8 +1,6 @@
 package recorder
 
 import (
-	"context"
-	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -61,11 +59,14 @@ func AggRows(rec store.HistoryRecord, add func(row string)) {
 	}
 }
 
-func (r *Recorder) aggregate(ctx context.Context, batch []store.HistoryRecord) error {
-	type tally struct {
-		rows    map[string]int64
-		expires time.Time
-	}
+// tally is the rows one batch adds to one aggregate.
+type tally struct {
+	rows    map[string]int64
+	expires time.Time
+}
+
+// aggregates returns the rows the batch adds to each aggregate.
+func (r *Recorder) aggregates(batch []store.HistoryRecord) map[string]*tally {
 	ts := map[string]*tally{}
 	get := func(name string, exp time.Time) *tally {
 		t := ts[name]
@@ -86,14 +87,10 @@ func (r *Recorder) aggregate(ctx context.Context, batch []store.HistoryRecord) e
 			tm.rows[row]++
 		})
 	}
-	now := r.now()
 	for name, t := range ts {
 		if len(t.rows) == 0 {
-			continue
-		}
-		if err := r.st.TallyAdd(ctx, name, t.rows, now, t.expires); err != nil && !errors.Is(err, store.ErrFull) {
-			return err
+			delete(ts, name)
 		}
 	}
-	return nil
+	return ts
 }

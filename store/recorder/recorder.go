@@ -12,6 +12,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -240,32 +241,48 @@ type statKey struct {
 	action string
 }
 
+// write stores a batch: its records, the statistics and the
+// aggregates, all at once (the embedded store's Batch makes of the
+// concurrent writes one transaction, one commit and its fdatasyncs;
+// Redis answers them in parallel).
 func (r *Recorder) write(batch []store.HistoryRecord) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
-	err := r.st.HistoryAdd(ctx, batch...)
-	if err == nil {
-		counts := map[statKey]int64{}
-		var order []statKey
-		for _, rec := range batch {
-			k := statKey{store.Hourly.Truncate(rec.Time), rec.Action}
-			if counts[k] == 0 {
-				order = append(order, k)
-			}
-			counts[k]++
-		}
-		for _, k := range order {
-			if err = r.st.StatsAdd(ctx, k.hour, k.action, counts[k]); err != nil {
-				break
-			}
-		}
-		if err == nil {
-			err = r.aggregate(ctx, batch)
-		}
+	counts := map[statKey]int64{}
+	for _, rec := range batch {
+		counts[statKey{store.Hourly.Truncate(rec.Time), rec.Action}]++
 	}
-	if err != nil {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	do := func(f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	do(func() error { return r.st.HistoryAdd(ctx, batch...) })
+	for k, n := range counts {
+		do(func() error { return r.st.StatsAdd(ctx, k.hour, k.action, n) })
+	}
+	now := r.now()
+	for name, t := range r.aggregates(batch) {
+		do(func() error {
+			if err := r.st.TallyAdd(ctx, name, t.rows, now, t.expires); err != nil && !errors.Is(err, store.ErrFull) {
+				return err
+			}
+			return nil
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
 		n := r.failed.Add(int64(len(batch)))
-		r.log.Warn("history: store write failed", "records", len(batch), "err", err, "failed", n)
+		r.log.Warn("history: store write failed", "records", len(batch), "err", errors.Join(errs...), "failed", n)
 		return
 	}
 	r.written.Add(int64(len(batch)))

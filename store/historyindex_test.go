@@ -1,0 +1,42 @@
+package store
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestHistoryTerms(t *testing.T) {
+	r := HistoryRecord{QueueID: "4XyZ12", Action: "reject", Symbols: []string{"RBL_X", "RBL_X", "SPF_FAIL"},
+		From: "Bob@Example.ORG", RcptList: []string{"a@example.com", "b@example.com"}, ClientIP: "::ffff:192.0.2.7"}
+	want := []string{"a:a@example.com", "a:b@example.com", "a:bob@example.org", "d:example.com", "d:example.org",
+		"i:192.0.2.7", "n:192.0.0.0/16", "n:192.0.2.0/24", "q:4xyz12", "s:RBL_X", "s:SPF_FAIL", "x:reject"}
+	if got := HistoryTerms(&r); !slices.Equal(got, want) {
+		t.Errorf("terms\n got %q\nwant %q", got, want)
+	}
+	r6 := HistoryRecord{ClientIP: "2001:db8:1:2::9", From: strings.Repeat("x", 250) + "@example.org"}
+	want6 := []string{"d:example.org", "i:2001:db8:1:2::9", "n:2001:db8:1:2::/64", "n:2001:db8:1::/48"}
+	if got := HistoryTerms(&r6); !slices.Equal(got, want6) {
+		t.Errorf("IPv6, an address too long to index:\n got %q\nwant %q", got, want6)
+	}
+}
+
+func TestNetTerm(t *testing.T) {
+	for _, tc := range []struct{ prefix, want string }{
+		{"192.0.2.7/32", "i:192.0.2.7"},
+		{"192.0.2.0/24", "n:192.0.2.0/24"},
+		{"192.0.2.128/25", "n:192.0.2.0/24"},
+		{"192.0.0.0/20", "n:192.0.0.0/16"},
+		{"192.0.0.0/16", "n:192.0.0.0/16"},
+		{"10.0.0.0/8", ""},
+		{"2001:db8:1:2::/64", "n:2001:db8:1:2::/64"},
+		{"2001:db8:1::/56", "n:2001:db8:1::/48"},
+		{"2001:db8::/32", ""},
+		{"2001:db8::1/128", "i:2001:db8::1"},
+	} {
+		if got := NetTerm(netip.MustParsePrefix(tc.prefix)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.prefix, got, tc.want)
+		}
+	}
+}
