@@ -94,3 +94,10 @@ func (f *tokenFilter) build(db *bbolt.DB) error {
 	}
 	return err
 }
+
+// BayesMayHave is false when token t is not in the database (then its
+// counts are zero without a lookup); true when it may be, or when the
+// filter is not built yet. The classifier asks it before its cache.
+func (s *Store) BayesMayHave(t uint64) bool {
+	return !s.tokens.ready.Load() || s.tokens.has(t)
+}
