@@ -25,7 +25,7 @@ import (
 
 // Options configure a Recorder.
 type Options struct {
-	// Queue bounds the verdicts waiting to be written (default 4096);
+	// Queue bounds the verdicts waiting to be written (default 1024);
 	// beyond it, verdicts are dropped and counted.
 	Queue int
 	// Now is the clock (default time.Now).
@@ -38,12 +38,11 @@ type Options struct {
 	// defaults 14 and 400 days).
 	KeepHourly, KeepDaily time.Duration
 	// Linger is how long a batch waits for more verdicts after its first
-	// one before it is written (default 1 s; negative: write at once what
-	// is queued). Each batch costs the embedded store a commit (history,
-	// statistics and aggregates in one transaction: its page writes and
-	// fdatasyncs) whatever the batch's size; lingering bounds the commits
-	// to one per Linger (or per maxBatch verdicts) instead of a few per
-	// message at MTA rates. What it costs:
+	// one before it is written (default 200 ms; negative: write at once
+	// what is queued). Each batch costs the embedded store several
+	// commits (history, statistics, aggregates), each with its fdatasync,
+	// whatever the batch's size; lingering bounds those commits to a few
+	// per Linger instead of a few per message at MTA rates. What it costs:
 	// a verdict shows in the history up to Linger later, and a crash loses
 	// up to Linger more of the verdicts still in memory (the queue is in
 	// memory anyway; Close writes everything queued).
@@ -95,7 +94,7 @@ var _ engine.Observer = (*Recorder)(nil)
 // New starts a Recorder writing to st. Close it to flush.
 func New(st store.Store, o Options) *Recorder {
 	if o.Queue <= 0 {
-		o.Queue = 4096
+		o.Queue = 1024
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -183,10 +182,10 @@ func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, elapsed ti
 }
 
 // maxBatch bounds the records written in one store call.
-const maxBatch = 2048
+const maxBatch = 256
 
 // DefaultLinger is Options.Linger's default.
-const DefaultLinger = time.Second
+const DefaultLinger = 200 * time.Millisecond
 
 // run writes what is queued, in batches: a batch collects verdicts for
 // up to the linger time (or maxBatch of them), so that under load each

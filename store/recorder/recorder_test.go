@@ -169,7 +169,7 @@ func TestRecorderLingerFullBatch(t *testing.T) {
 	}
 	defer st.Close()
 	cs := &countingStore{Store: st}
-	r := New(cs, Options{Queue: 4 * maxBatch, Linger: time.Hour, Now: func() time.Time { return t0 }})
+	r := New(cs, Options{Queue: 4096, Linger: time.Hour, Now: func() time.Time { return t0 }})
 	for range 3 * maxBatch {
 		r.Observe(&engine.Transaction{}, &engine.Verdict{}, 0)
 	}
