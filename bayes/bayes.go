@@ -209,6 +209,39 @@ var countBufs = sync.Pool{New: func() any { return new([]store.BayesCounts) }}
 // counts reads the counts of toks: from the cache, and the store for the
 // tokens it does not hold; cached is how many came from the cache.
 func (c *Classifier) counts(ctx context.Context, toks Tokens, out []store.BayesCounts) (cached int, err error) {
+	if f, ok := c.st.(mayHaver); ok && c.cache != nil {
+		// Only the tokens the store may hold go to the cache and the
+		// store; the others are zero.
+		var idx []int
+		var sub []uint64
+		for i, t := range toks {
+			if f.BayesMayHave(t) {
+				idx = append(idx, i)
+				sub = append(sub, t)
+			}
+		}
+		if len(sub) < len(toks) {
+			subOut := make([]store.BayesCounts, len(sub))
+			n, err := c.lookup(ctx, sub, subOut)
+			if err != nil {
+				return 0, err
+			}
+			clear(out)
+			for j, i := range idx {
+				out[i] = subOut[j]
+			}
+			return n, nil
+		}
+	}
+	return c.lookup(ctx, toks, out)
+}
+
+// mayHaver is a store that knows, without a lookup, that a token is not
+// stored (the embedded store's filter).
+type mayHaver interface{ BayesMayHave(t uint64) bool }
+
+// lookup reads the counts of toks from the cache and the store.
+func (c *Classifier) lookup(ctx context.Context, toks []uint64, out []store.BayesCounts) (cached int, err error) {
 	if c.cache == nil {
 		return 0, c.st.BayesGet(ctx, toks, out)
 	}

@@ -59,6 +59,12 @@ const (
 	SymURLShortener       = "URL_SHORTENER"
 	SymURLRedirector      = "URL_REDIRECTOR"
 	SymMIMELimit          = "MIME_LIMIT"
+	SymObfuscatedArchive  = "MIME_OBFUSCATED_ARCHIVE"
+	SymSuspiciousImages   = "R_SUSPICIOUS_IMAGES"
+	SymURLInSubject       = "URL_IN_SUBJECT"
+	SymHasDataURI         = "HAS_DATA_URI"
+	SymDataURIObfu        = "DATA_URI_OBFU"
+	SymZeroWidthSpaceURL  = "ZERO_WIDTH_SPACE_URL"
 	SymContentLimit       = "CONTENT_LIMIT"
 )
 

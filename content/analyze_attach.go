@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // badExtensions are rspamd's mime_types bad_extensions with their badness
@@ -76,6 +77,17 @@ func obscuredRune(r rune) bool {
 	switch {
 	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r >= 0x200B && r <= 0x200F, r == 0xFEFF, r == 0x061C:
 		return true
+	}
+	return false
+}
+
+// obfuscatedName reports an archive entry name with a control character
+// or a zero-width space, as rspamd flags obfuscated archive files.
+func obfuscatedName(name string) bool {
+	for _, r := range name {
+		if unicode.IsControl(r) || r >= 0x200B && r <= 0x200D || r == 0xFEFF {
+			return true
+		}
 	}
 	return false
 }
@@ -162,6 +174,9 @@ func (a *analysis) attachment(at *Attachment) {
 	for _, f := range arch.Files {
 		if f.Encrypted {
 			a.add(SymEncryptedArchive, 1, f.Name)
+		}
+		if obfuscatedName(f.Name) {
+			a.add(SymObfuscatedArchive, 1, "obfuscated archive", name)
 		}
 		if f.Dir {
 			continue

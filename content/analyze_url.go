@@ -1,8 +1,10 @@
 package content
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -54,6 +56,20 @@ func (a *analysis) html() {
 			}
 			a.add(SymZeroFont, m, fmt.Sprint(z))
 		}
+		// R_SUSPICIOUS_IMAGES: linked pictures make most of the
+		// "words" (a 100×200 picture counts as 3 words).
+		var picWords float64
+		for _, img := range h.Images {
+			if dim := max(img.Width, 0) + max(img.Height, 0); img.InLink && dim > 100 && dim < 3000 {
+				picWords += float64(dim) / 100
+			}
+		}
+		if picWords > 0 {
+			if rel := picWords / (float64(countWords(t.Text)) + picWords); rel > 0.5 {
+				a.add(SymSuspiciousImages, (rel-0.5)*2)
+			}
+		}
+		a.dataURI(t)
 		if h.ExternalCSS {
 			a.add(SymExtCSS, 1)
 		}
@@ -72,6 +88,63 @@ func (a *analysis) html() {
 				a.add(SymHTTPToIP, 1)
 			}
 		}
+	}
+}
+
+// countWords counts the words of a text as rspamd's get_words_count
+// does for a part: runs of letters or digits.
+func countWords(s string) int {
+	n, in := 0, false
+	for _, r := range s {
+		w := unicode.IsLetter(r) || unicode.IsDigit(r)
+		if w && !in {
+			n++
+		}
+		in = w
+	}
+	return n
+}
+
+// maxDataURIScan bounds the HTML source searched for data: URIs (the
+// default max_text).
+const maxDataURIScan = 2 << 20
+
+var (
+	dataURI     = regexp.MustCompile(`(?i)data:[^/]+/[^; ]+;base64,`)
+	dataURIObfu = regexp.MustCompile(`(?i)data:text/(?:plain|html);base64,`)
+)
+
+// dataURI is rspamd's HAS_DATA_URI and DATA_URI_OBFU (text or HTML
+// hidden in a base64 data: URI) on the HTML source of the part.
+func (a *analysis) dataURI(t *Text) {
+	body := t.Part.Body
+	if len(body) > maxDataURIScan {
+		body = body[:maxDataURIScan]
+	}
+	if !hasDataScheme(body) {
+		return
+	}
+	if dataURI.Match(body) {
+		a.add(SymHasDataURI, 1)
+	}
+	if dataURIObfu.Match(body) {
+		a.add(SymDataURIObfu, 1)
+	}
+}
+
+// hasDataScheme reports "data:" in any letter case, without copying
+// the body.
+func hasDataScheme(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], ':')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i >= 4 && bytes.EqualFold(b[i-4:i], []byte("data")) {
+			return true
+		}
+		i++
 	}
 }
 
@@ -120,6 +193,9 @@ func redirectTarget(u *URL) *URL {
 func (a *analysis) urls() {
 	seenHost := map[string]bool{}
 	for _, u := range a.c.URLs {
+		if u.Flags&FlagZeroWidth != 0 {
+			a.add(SymZeroWidthSpaceURL, 1, u.Host)
+		}
 		if u.Flags&(FlagNumeric|FlagPercentHost) != 0 || u.Flags&FlagBackslash != 0 && !strings.Contains(u.Path, "\\") ||
 			u.Flags&FlagUserinfo != 0 && userinfoTrick(u.Raw) {
 			a.add(SymSuspiciousURL, 1, u.Host)
@@ -148,6 +224,32 @@ func (a *analysis) urls() {
 		for _, l := range t.HTML.Links {
 			a.phishing(l)
 		}
+	}
+	a.subjectURL()
+}
+
+// subjectURL is rspamd's URL_IN_SUBJECT: a URL in the Subject, × 1 when
+// the Subject is only the URL, × 0.1 for a schemeless one (www.…), else
+// × 0.25.
+func (a *analysis) subjectURL() {
+	s := strings.TrimSpace(a.c.Subject)
+	if s == "" || len(s) > 4096 {
+		return
+	}
+	for _, raw := range FindURLs(s, 4) {
+		u := ParseURL(raw)
+		if u == nil || u.Host == "" || u.Flags&FlagBadHost != 0 {
+			continue
+		}
+		switch {
+		case u.Flags&FlagSchemeless != 0:
+			a.add(SymURLInSubject, 0.1, u.Host)
+		case raw == s:
+			a.add(SymURLInSubject, 1, u.Host)
+		default:
+			a.add(SymURLInSubject, 0.25, u.Host)
+		}
+		return
 	}
 }
 

@@ -94,7 +94,7 @@ func (o *opener) open(format string, data []byte, depth int) *Archive {
 	case TypeRar:
 		o.rar(a, data)
 	case Type7z:
-		sevenZip(a, data)
+		o.sevenZip(a, data)
 	case TypeGzip:
 		o.gzip(a, data, depth)
 	case TypeTar:
@@ -266,13 +266,11 @@ func (o *opener) rar4(a *Archive, b []byte) {
 					off += 8
 				}
 				if off+nameSize <= len(h) {
-					name := h[off : off+nameSize]
+					name := string(h[off : off+nameSize])
 					if flags&0x200 != 0 { // unicode name: ASCII part, NUL, encoded
-						if i := bytes.IndexByte(name, 0); i >= 0 {
-							name = name[:i]
-						}
+						name = rar4Unicode(h[off : off+nameSize])
 					}
-					e := ArchiveFile{Name: string(name), Size: int64(binary.LittleEndian.Uint32(h[11:])),
+					e := ArchiveFile{Name: name, Size: int64(binary.LittleEndian.Uint32(h[11:])),
 						Encrypted: flags&0x04 != 0, Dir: flags&0xe0 == 0xe0}
 					if !o.add(a, e) {
 						return
@@ -289,6 +287,82 @@ func (o *opener) rar4(a *Archive, b []byte) {
 		pos = next
 	}
 }
+
+// rar4Unicode decodes a RAR 4 file name stored with the unicode flag:
+// the name in the OEM charset, NUL, then the UTF-16 name encoded against
+// it (unrar's EncodeFileName::Decode). Without the encoded part the first
+// part is the name.
+func rar4Unicode(b []byte) string {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return string(b)
+	}
+	plain, enc := b[:i], b[i+1:]
+	if len(enc) == 0 {
+		return string(plain)
+	}
+	high := uint16(enc[0])
+	pos := 1
+	var out []uint16
+	var flags byte
+	bits := 0
+	get := func() (uint16, bool) {
+		if pos >= len(enc) {
+			return 0, false
+		}
+		pos++
+		return uint16(enc[pos-1]), true
+	}
+	for pos < len(enc) && len(out) < maxRarName {
+		if bits == 0 {
+			f, _ := get()
+			flags, bits = byte(f), 8
+		}
+		switch flags >> 6 {
+		case 0:
+			c, ok := get()
+			if !ok {
+				break
+			}
+			out = append(out, c)
+		case 1:
+			c, ok := get()
+			if !ok {
+				break
+			}
+			out = append(out, c+high<<8)
+		case 2:
+			lo, ok1 := get()
+			hi, ok2 := get()
+			if !ok1 || !ok2 {
+				break
+			}
+			out = append(out, lo|hi<<8)
+		case 3:
+			n, ok := get()
+			if !ok {
+				break
+			}
+			if n&0x80 != 0 {
+				corr, _ := get()
+				for n = n&0x7f + 2; n > 0 && len(out) < len(plain); n-- {
+					out = append(out, (uint16(plain[len(out)])+corr)&0xff+high<<8)
+				}
+			} else {
+				for n += 2; n > 0 && len(out) < len(plain); n-- {
+					out = append(out, uint16(plain[len(out)]))
+				}
+			}
+		}
+		flags <<= 2
+		bits -= 2
+	}
+	return string(utf16.Decode(out))
+}
+
+// maxRarName bounds a decoded RAR 4 name (the format's own limit is
+// 64 KiB of header).
+const maxRarName = 2048
 
 // vint reads a RAR 5 variable-length integer.
 func vint(b []byte, pos int) (uint64, int, bool) {
@@ -379,62 +453,6 @@ func rar5Encrypted(x []byte) bool {
 		}
 	}
 	return false
-}
-
-// sevenZip reads what a 7z archive shows without decompression: the entry
-// names when the header is stored plainly, else NamesHidden; Encrypted
-// when the header's coders include AES-256 (7z -mhe) or the plain header
-// lists AES-coded streams.
-func sevenZip(a *Archive, data []byte) {
-	if len(data) < 32 {
-		a.Problem = "7z: truncated"
-		return
-	}
-	off := binary.LittleEndian.Uint64(data[12:])
-	size := binary.LittleEndian.Uint64(data[20:])
-	if off > uint64(len(data)) || size > uint64(len(data)) || 32+off+size > uint64(len(data)) {
-		a.Problem = "7z: header outside the data"
-		a.NamesHidden = true
-		return
-	}
-	h := data[32+off : 32+off+size]
-	aes := []byte{0x06, 0xf1, 0x07, 0x01}
-	if bytes.Contains(h, aes) {
-		a.Encrypted = true
-	}
-	if len(h) == 0 || h[0] != 0x01 { // not kHeader: kEncodedHeader (compressed)
-		a.NamesHidden = true
-		return
-	}
-	// Plain header: find the names property (kName = 0x11) of FilesInfo:
-	// id, size, external flag, then NUL-terminated UTF-16LE names.
-	i := bytes.Index(h, []byte{0x11})
-	for i >= 0 && i+3 < len(h) {
-		n, p, ok := sevenVint(h, i+1)
-		if ok && h[p] == 0 && uint64(len(h)-p) >= n && n >= 2 {
-			names := h[p+1 : p+int(n)]
-			for len(names) >= 2 {
-				var u []uint16
-				j := 0
-				for ; j+1 < len(names); j += 2 {
-					c := binary.LittleEndian.Uint16(names[j:])
-					if c == 0 {
-						break
-					}
-					u = append(u, c)
-				}
-				a.Files = append(a.Files, ArchiveFile{Name: string(utf16.Decode(u)), Size: -1})
-				names = names[min(j+2, len(names)):]
-			}
-			return
-		}
-		k := bytes.IndexByte(h[i+1:], 0x11)
-		if k < 0 {
-			break
-		}
-		i += 1 + k
-	}
-	a.NamesHidden = true
 }
 
 // sevenVint reads a 7z NUMBER (first byte's high bits say how many bytes

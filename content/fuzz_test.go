@@ -106,3 +106,67 @@ func FuzzAnalyze(f *testing.F) {
 		}
 	})
 }
+
+// fuzzLister checks one archive lister on arbitrary bytes: no panic, the
+// entry bound and the inflate budget hold.
+func fuzzLister(f *testing.F, format string, seeds ...[]byte) {
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	lim := DefaultLimits()
+	lim.MaxArchiveFiles, lim.MaxInflate = 20, 1<<16
+	f.Fuzz(func(t *testing.T, data []byte) {
+		budget := lim.MaxInflate
+		o := &opener{lim: lim, inflate: &budget, c: &Message{}}
+		a := o.open(format, data, 0)
+		if len(a.Files) > lim.MaxArchiveFiles {
+			t.Fatalf("%d entries", len(a.Files))
+		}
+		if budget < 0 {
+			t.Fatalf("inflate budget overspent: %d", budget)
+		}
+		for _, e := range a.Files {
+			if e.Nested != nil && len(e.Nested.Files) > lim.MaxArchiveFiles {
+				t.Fatalf("%d nested entries", len(e.Nested.Files))
+			}
+		}
+	})
+}
+
+func Fuzz7z(f *testing.F) {
+	h := header7z([]entry7z{{name: "d", dir: true}, {name: "d/a.exe"}, {name: "b.txt"}}, false)
+	fuzzLister(f, Type7z, archive7z(nil, h), aes7z(), lzma7z(f, h),
+		archive7z(h, encoded7z([]byte{1, 0x01, 0x00}, len(h), uint64(len(h)))), lzma7z(f, header7z([]entry7z{{name: "x"}}, true)))
+}
+
+func FuzzRar(f *testing.F) {
+	fuzzLister(f, TypeRar, rar5(f, "setup.exe", false), rar5(f, "a.txt", true),
+		rar4Archive(0, rar4Entry{name: rar4Name("счёт.exe"), unicode: true}, rar4Entry{name: []byte("d"), dir: true}),
+		rar4Archive(0x80), rar4Archive(0, rar4Entry{name: []byte("abc.exe\x00\x00\xc0\x05"), unicode: true}))
+}
+
+func FuzzGzip(f *testing.F) {
+	fuzzLister(f, TypeGzip, gz(f, "a.exe", mz), gz(f, "a.tar", tarOf(f, "x.js")), gz(f, "", nil))
+}
+
+func FuzzTar(f *testing.F) {
+	fuzzLister(f, TypeTar, tarOf(f, "bin/", "bin/a.sh", "b"))
+}
+
+func FuzzZip(f *testing.F) {
+	inner := makeZip(f, zipEntry{name: "payload.exe", data: mz})
+	fuzzLister(f, TypeZip, makeZip(f, zipEntry{name: "a.zip", data: inner}, zipEntry{name: "b.txt", data: []byte("x"), encrypted: true}))
+}
+
+// FuzzLZMA: the decoder never panics nor writes past its bound.
+func FuzzLZMA(f *testing.F) {
+	props, stream := xzLZMA(f, []byte(strings.Repeat("hamlet reads 7z headers ", 40)))
+	f.Add(props, stream, 2000)
+	f.Fuzz(func(t *testing.T, props, stream []byte, size int) {
+		size = max(0, size%(1<<16))
+		out, _ := lzmaDecode(props, stream, size)
+		if len(out) > size {
+			t.Fatalf("%d bytes out for a bound of %d", len(out), size)
+		}
+	})
+}

@@ -47,6 +47,10 @@ const (
 	FlagSchemeless
 	// FlagBackslash: a backslash stands for a slash (browsers accept it).
 	FlagBackslash
+	// FlagZeroWidth: the host had zero-width characters (U+200B–U+200D,
+	// U+2060, U+FEFF), which IDNA mapping drops: "pay\u200bpal.com" is
+	// paypal.com to a browser.
+	FlagZeroWidth
 )
 
 // URL is a URL found in the message, normalised.
@@ -370,6 +374,9 @@ func ParseURL(raw string) *URL {
 			u.Flags |= FlagNumeric
 		}
 		return u
+	}
+	if !isASCII(host) && strings.ContainsAny(host, "\u200b\u200c\u200d\u2060\ufeff") {
+		u.Flags |= FlagZeroWidth
 	}
 	if !isASCII(host) || strings.Contains(host, "xn--") {
 		u.Flags |= FlagIDN

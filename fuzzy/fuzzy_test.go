@@ -539,3 +539,23 @@ func TestHashTextSame(t *testing.T) {
 	}
 	t.Logf("%d texts compared", len(texts))
 }
+
+// TestManyParts: a message of hundreds of parts gets at most MaxHashes
+// hashes, each distinct.
+func TestManyParts(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("From: a@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n")
+	for i := range 300 {
+		fmt.Fprintf(&b, "--B\r\nContent-Type: text/plain\r\n\r\npart %s of a message with very many parts, each of them long enough to be hashed alone here\r\n", strings.Repeat("again ", i%7+1)+fmt.Sprint(i))
+		fmt.Fprintf(&b, "--B\r\nContent-Type: application/octet-stream\r\n\r\n%s\r\n", strings.Repeat(fmt.Sprintf("%04d", i), 300))
+	}
+	b.WriteString("--B--\r\n")
+	hs := hashes(b.String())
+	seen := map[string]bool{}
+	for _, h := range hs {
+		seen[h.Digest] = true
+	}
+	if len(hs) != MaxHashes || len(seen) != MaxHashes {
+		t.Errorf("%d hashes (%d distinct), want %d", len(hs), len(seen), MaxHashes)
+	}
+}

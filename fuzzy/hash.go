@@ -26,6 +26,10 @@ const Window = 3
 // MaxWords bounds the words read of one text part.
 const MaxWords = 20_000
 
+// MaxHashes bounds the hashes of one message (a message of a thousand
+// tiny parts costs no more than one of MaxHashes parts).
+const MaxHashes = 64
+
 // Hash is one hashed part of a message.
 type Hash struct {
 	// Kind is KindText, KindImage or KindBinary.
@@ -54,17 +58,20 @@ type Limits struct {
 // FromContent hashes the parts of a parsed message: each text part of at
 // least MinWords words (its normalised words: shingles and a digest),
 // each attachment or image of at least MinBytes decoded bytes (a digest).
-// A part that hashes like an earlier one is left out.
+// A part that hashes like an earlier one is left out; at most MaxHashes.
 func FromContent(c *content.Message, lim Limits) []Hash {
 	var out []Hash
 	seen := map[string]bool{}
 	add := func(h Hash) {
-		if !seen[h.Digest] {
+		if !seen[h.Digest] && len(out) < MaxHashes {
 			seen[h.Digest] = true
 			out = append(out, h)
 		}
 	}
 	for _, t := range c.Texts {
+		if len(out) >= MaxHashes {
+			break
+		}
 		if h := hashText(t.Text); h.Words >= max(lim.MinWords, Window) {
 			add(h)
 		}

@@ -198,7 +198,7 @@ func compileRule(sp *Spec, opts Options, read map[string]*List) (*Rule, error) {
 		}
 		r.expr = e
 		if r.Description == "" {
-			r.Description = "Local composite: " + sp.Expression
+			r.Description = "Local composite: " + sp.Expression + effects(sp)
 		}
 		return r, nil
 	}
@@ -335,6 +335,10 @@ func listKind(k kind, match string) string {
 	return match
 }
 
+// describe is a rule's default description: what it looks at, how, and
+// against what, and what it does beyond its weight (a forced action, a
+// pre-result), so that a hit of weight 0 that decided the verdict says
+// so beside its symbol.
 func describe(r *Rule) string {
 	what := r.Field
 	if r.Field == "header" {
@@ -344,13 +348,27 @@ func describe(r *Rule) string {
 		}
 	}
 	var from []string
-	if len(r.Values) > 0 {
-		from = append(from, fmt.Sprintf("%d value(s)", len(r.Values)))
+	if n := len(r.Values); n == 1 {
+		from = append(from, "1 value")
+	} else if n > 1 {
+		from = append(from, fmt.Sprintf("%d values", n))
 	}
 	if r.List != "" {
 		from = append(from, "list "+filepath.Base(r.List))
 	}
-	return fmt.Sprintf("Local rule: %s matches (%s) %s", what, r.Match, strings.Join(from, " and "))
+	return fmt.Sprintf("Local rule: %s matches (%s) %s", what, r.Match, strings.Join(from, " and ")) + effects(&r.Spec)
+}
+
+// effects is what a rule does beyond its weight, for its description.
+func effects(sp *Spec) string {
+	var d string
+	if sp.Action != "" {
+		d += "; forces " + strings.ToLower(sp.Action)
+	}
+	if sp.PreResult != "" {
+		d += "; pre-result " + sp.PreResult
+	}
+	return d
 }
 
 func fieldNames() string {

@@ -191,6 +191,40 @@ func TestHitsInOrder(t *testing.T) {
 	}
 }
 
+// TestDescriptions: a rule without a description is shown with what it
+// matches and what it does beyond its weight (a weight-0 rule that
+// forces reject must say so beside its symbol); a written one is kept.
+func TestDescriptions(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "deny.txt")
+	if err := os.WriteFile(list, []byte("spam.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := mustCompile(t,
+		Spec{Name: "ONE", Field: "header", Header: "Subject", Match: "regex", Values: []string{"x"}},
+		Spec{Name: "MANY", Field: "attachment_name", Match: "glob", Values: []string{"*.exe", "*.scr"}, Action: "reject"},
+		Spec{Name: "LISTED", Field: "from_domain", Match: "suffix", Values: []string{"a.example"}, List: list},
+		Spec{Name: "NET", Field: "ip", Values: []string{"192.0.2.0/24"}, PreResult: "accept"},
+		Spec{Name: "RAW", Field: "header", Header: "X-Mailer", Raw: true, List: list},
+		Spec{Name: "COMP", Expression: "ONE & !NET", Action: "soft_reject"},
+		Spec{Name: "OWN", Field: "helo", Values: []string{"x"}, Description: "Our own words", Action: "reject"},
+	)
+	want := map[string]string{
+		"ONE":    "Local rule: header Subject matches (regex) 1 value",
+		"MANY":   "Local rule: attachment_name matches (glob) 2 values; forces reject",
+		"LISTED": "Local rule: from_domain matches (suffix) 1 value and list deny.txt",
+		"NET":    "Local rule: ip matches (cidr) 1 value; pre-result accept",
+		"RAW":    "Local rule: header X-Mailer (raw) matches (exact) list deny.txt",
+		"COMP":   "Local composite: ONE & !NET; forces soft_reject",
+		"OWN":    "Our own words",
+	}
+	for _, r := range s.Rules() {
+		if r.Description != want[r.Name] {
+			t.Errorf("%s: description %q, want %q", r.Name, r.Description, want[r.Name])
+		}
+	}
+}
+
 func TestComposites(t *testing.T) {
 	s := mustCompile(t,
 		Spec{Name: "ONLY_A", Expression: "A & !B"},

@@ -18,6 +18,8 @@
 //	go run ./bench/compare [-corpus DIR] [-c 16] [-n 3000] [-rounds 3] [-clamd] [-bayes 300]
 //
 // -rspamd "" leaves rspamd out: hamlet's variants only (what -bayes costs).
+// -greylist=false turns hamlet's greylisting off (rspamd's needs Redis,
+// which this comparison does not give it).
 // -nohistory adds a hamlet that keeps no history ([history] enabled =
 // false): what recording the history costs. Each hamlet's CPU time per
 // message (all its threads, from /proc) is reported too: on a shared
@@ -63,6 +65,7 @@ func run() error {
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
 	noHistory := flag.Bool("nohistory", false, "also run a hamlet that keeps no history ([history] enabled = false)")
 	cpuprofile := flag.String("cpuprofile", "", "write the plain hamlet's CPU profile to `file`")
+	greylist := flag.Bool("greylist", true, "hamlet greylists (its default; false: like this rspamd, which without Redis cannot)")
 	bayesN := flag.Int("bayes", 0, "also run hamlet with Bayes trained on this many generated spam and ham messages (with and without its token cache)")
 	flag.Parse()
 
@@ -101,6 +104,9 @@ func run() error {
 	bin := filepath.Join(dir, "hamlet")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
 		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	if !*greylist {
+		hamletAV += "[greylist]\nenabled = false\n"
 	}
 	hamletURL, pid, stopHamlet, err := startHamlet(bin, dir, "hamlet", dnsSrv.Addr(), hamletAV, 0, *cpuprofile)
 	if err != nil {

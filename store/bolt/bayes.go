@@ -84,6 +84,12 @@ func (s *Store) BayesGet(ctx context.Context, tokens []uint64, out []store.Bayes
 	if len(out) != len(tokens) {
 		return fmt.Errorf("%w: %d tokens, %d results", store.ErrInvalid, len(tokens), len(out))
 	}
+	if !s.tokens.ready.Load() {
+		s.tokens.init()
+		if err := s.tokens.build(s.db); err != nil {
+			return wrap(err)
+		}
+	}
 	return s.view(ctx, func(tx *bbolt.Tx) error {
 		tok, _, _, _ := bayesBuckets(tx)
 		clear(out)
@@ -92,7 +98,9 @@ func (s *Store) BayesGet(ctx context.Context, tokens []uint64, out []store.Bayes
 		}
 		var k [8]byte
 		for i, t := range tokens {
-			out[i], _ = decodeToken(tok.Get(tokenKey(&k, t)))
+			if s.tokens.has(t) {
+				out[i], _ = decodeToken(tok.Get(tokenKey(&k, t)))
+			}
 		}
 		return nil
 	})
@@ -177,6 +185,10 @@ func (s *Store) BayesLearn(ctx context.Context, items ...store.BayesItem) ([]sto
 		}
 		slices.Sort(keys)
 		slab := make([]byte, 8*len(keys))
+		s.tokens.init()
+		for _, t := range keys {
+			s.tokens.add(t) // before the token is visible to BayesGet
+		}
 		for j, t := range keys {
 			key := slab[8*j : 8*j+8 : 8*j+8]
 			binary.BigEndian.PutUint64(key, t)

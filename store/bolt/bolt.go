@@ -65,6 +65,8 @@ type Store struct {
 	once     sync.Once
 	// replay holds the DKIM replay counters not yet written (replay.go).
 	replay replayCache
+	// tokens filters the Bayes token lookups (bayesfilter.go).
+	tokens tokenFilter
 }
 
 var _ store.Store = (*Store)(nil)
