@@ -296,38 +296,45 @@ func (e *env) reportMail(id, reportID string, now time.Time) []byte {
 	return []byte("DKIM-Signature:" + sig + "\r\n" + raw)
 }
 
-// getJSON decodes the controller's answer to GET path into v.
-func getJSON(t *testing.T, path string, v any) {
+// ctrl sends a request without a body to the controller and returns the
+// answer's body, failing the test unless it is 200 OK.
+func ctrl(t *testing.T, method, path, accept string) []byte {
 	t.Helper()
-	resp, err := http.Get("http://" + ctrlAddr + path)
+	req, err := http.NewRequest(method, "http://"+ctrlAddr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("GET %s: %v: %s", path, err, b)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/octet-stream")
 	}
-}
-
-// getPage returns the controller's HTML page at path.
-func getPage(t *testing.T, path string) string {
-	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+ctrlAddr+path, nil)
-	req.Header.Set("Accept", "text/html")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, path, err)
 	}
-	return string(b)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %s: %s", method, path, resp.Status, b)
+	}
+	return b
+}
+
+// getJSON decodes the controller's answer to GET path into v.
+func getJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	decodeJSON(t, "GET "+path, ctrl(t, http.MethodGet, path, ""), v)
+}
+
+// getPage returns the controller's HTML page at path.
+func getPage(t *testing.T, path string) string {
+	t.Helper()
+	return string(ctrl(t, http.MethodGet, path, "text/html"))
 }
 
 // flushResult is the answer of POST /api/dmarc/send.
@@ -347,17 +354,13 @@ func flushReports(t *testing.T) flushResult {
 // postJSON decodes the controller's answer to an empty POST to path.
 func postJSON(t *testing.T, path string, v any) {
 	t.Helper()
-	resp, err := http.Post("http://"+ctrlAddr+path, "application/octet-stream", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %s: %s", path, resp.Status, b)
-	}
+	decodeJSON(t, "POST "+path, ctrl(t, http.MethodPost, path, ""), v)
+}
+
+func decodeJSON(t *testing.T, what string, b []byte, v any) {
+	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("POST %s: %v: %s", path, err, b)
+		t.Fatalf("%s: %v: %s", what, err, b)
 	}
 }
 

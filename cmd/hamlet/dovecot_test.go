@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -496,34 +497,16 @@ func (im *imapConn) status(t *testing.T, mailbox string) int {
 	return 0
 }
 
-// learned reads the learned counts from GET /stat (rspamd's statfiles).
+// learned reads the learned counts from GET /stat (rspamd's statfiles),
+// as hamlet learn --controller does.
 func learned(t *testing.T, ctl, password string) (spam, ham int64) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", ctl+"/stat", nil)
-	req.Header.Set("Password", password)
-	resp, err := http.DefaultClient.Do(req)
+	l := &httpLearner{base: ctl, password: password, client: &http.Client{Timeout: 10 * time.Second}}
+	st, err := l.stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var st struct {
-		Statfiles []struct {
-			Symbol   string `json:"symbol"`
-			Revision int64  `json:"revision"`
-		} `json:"statfiles"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("/stat: %s %v", resp.Status, err)
-	}
-	for _, f := range st.Statfiles {
-		switch f.Symbol {
-		case "BAYES_SPAM":
-			spam = f.Revision
-		case "BAYES_HAM":
-			ham = f.Revision
-		}
-	}
-	return spam, ham
+	return st.Spam, st.Ham
 }
 
 // waitLearned waits (bounded) until /stat shows spam and ham learned.
