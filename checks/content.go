@@ -112,6 +112,7 @@ var ContentSymbols = []engine.SymbolDef{
 	{Name: content.SymURLInSubject, Weight: 4.0, Group: "subject", Description: "URL found in Subject"},
 	{Name: content.SymURLShortener, Weight: 0.5, Group: "url", Description: "Message links to a URL shortener (the target is hidden)"},
 	{Name: content.SymURLRedirector, Weight: 0.1, Group: "url", Description: "Message links through a redirector to another domain"},
+	{Name: content.SymGTUBE, Weight: 0, Group: "content", Description: "Test pattern (GTUBE) in a text part; forces reject, as in rspamd"},
 	{Name: content.SymMIMELimit, Weight: 2.0, Group: "content", Description: "MIME structure past a bound (depth, parts or decoded size); not all of it was read"},
 	{Name: content.SymContentLimit, Weight: 0.5, Group: "content", Description: "Content past a bound (text size, URLs, archive entries or inflated size); not all of it was read"},
 }
@@ -152,7 +153,10 @@ func (c *Content) WithDMARC() *Content {
 	return c
 }
 func (*Content) Symbols() []engine.SymbolDef { return ContentSymbols }
-func (*Content) MayForce() bool              { return false }
+
+// MayForce implements engine.Forcer: GTUBE forces reject (the content
+// check runs once the message is in, so this holds no earlier verdict).
+func (*Content) MayForce() bool { return true }
 
 // Run implements engine.Check. Its Value is the []content.Finding.
 func (*Content) Run(ctx context.Context, tx *engine.Transaction, deps engine.Results) engine.Result {
@@ -163,7 +167,11 @@ func (*Content) Run(ctx context.Context, tx *engine.Transaction, deps engine.Res
 	findings := content.AnalyzeWith(c, content.Options{Trusted: DMARCPassDomains(tx, deps)})
 	syms := make([]engine.Symbol, 0, len(findings))
 	for _, f := range findings {
-		syms = append(syms, engine.Symbol{Name: f.Symbol, Options: f.Options, Multiplier: f.Mult})
+		s := engine.Symbol{Name: f.Symbol, Options: f.Options, Multiplier: f.Mult}
+		if f.Symbol == content.SymGTUBE {
+			s.Force = engine.Reject
+		}
+		syms = append(syms, s)
 	}
 	return engine.Result{Symbols: syms, Value: findings}
 }

@@ -2,9 +2,12 @@ package checks
 
 import (
 	"context"
+	"encoding/base64"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/hamlet-mail/hamlet/content"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/message"
 )
@@ -43,5 +46,40 @@ func TestContentCheckPhishingDMARC(t *testing.T) {
 	}
 	if err := (&ContentConfig{}).Validate(); err == nil {
 		t.Error("zero bounds accepted")
+	}
+}
+
+// GTUBE in a short text part forces reject through the engine, whatever
+// the score (rspamd's behaviour); the same pattern quoted in a long text,
+// or absent, does not.
+func TestContentCheckGTUBE(t *testing.T) {
+	c, err := NewContent(DefaultContentConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Options{Checks: []engine.Check{c}, Policy: engine.DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, body string
+		want       engine.Action
+	}{
+		{"gtube", "This is the GTUBE.\r\n" + content.GTUBEPattern + "\r\n", engine.Reject},
+		{"gtube in base64", "", engine.Reject},
+		{"gtube quoted in a long text", strings.Repeat("a long discussion of spam filters. ", 300) + content.GTUBEPattern, engine.NoAction},
+		{"no gtube", "Hello, see you tomorrow.\r\n", engine.NoAction},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := "From: a@example.org\r\nTo: b@example.net\r\nSubject: test\r\nContent-Type: text/plain\r\n\r\n" + tt.body
+			if tt.body == "" {
+				raw = "From: a@example.org\r\nTo: b@example.net\r\nSubject: test\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+					base64.StdEncoding.EncodeToString([]byte(content.GTUBEPattern+"\n")) + "\r\n"
+			}
+			v := e.Scan(context.Background(), &engine.Transaction{MailFrom: "a@example.org", Message: message.Parse([]byte(raw))})
+			if v.Action != tt.want {
+				t.Errorf("action %v, want %v (score %.2f, %v)", v.Action, tt.want, v.Score, v.Symbols)
+			}
+		})
 	}
 }

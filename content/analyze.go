@@ -59,6 +59,7 @@ const (
 	SymURLShortener       = "URL_SHORTENER"
 	SymURLRedirector      = "URL_REDIRECTOR"
 	SymMIMELimit          = "MIME_LIMIT"
+	SymGTUBE              = "GTUBE"
 	SymObfuscatedArchive  = "MIME_OBFUSCATED_ARCHIVE"
 	SymSuspiciousImages   = "R_SUSPICIOUS_IMAGES"
 	SymURLInSubject       = "URL_IN_SUBJECT"
@@ -204,11 +205,24 @@ func (a *analysis) mime() {
 	}
 }
 
+// GTUBEPattern is the Generic Test for Unsolicited Bulk Email
+// (SpamAssassin's, which rspamd also honours): a message carrying it is
+// spam by definition, for testing a filter end to end.
+const GTUBEPattern = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+// maxGTUBEText is rspamd's bound: only a text part of at most 8 KiB is
+// searched for the pattern (a test message is short; a long text quoting
+// it is not one).
+const maxGTUBEText = 8 << 10
+
 func (a *analysis) texts() {
 	var plain, html *Text
 	nplain, nhtml := 0, 0
 	for _, t := range a.c.Texts {
 		p := t.Part
+		if len(t.Text) > len(GTUBEPattern) && len(t.Text) <= maxGTUBEText && strings.Contains(t.Text, GTUBEPattern) {
+			a.add(SymGTUBE, 1)
+		}
 		if t.IsHTML() {
 			nhtml++
 			if html == nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
 
 // Issue 16 item 5: a scan or milter listener beyond loopback is logged
@@ -41,7 +43,7 @@ func openFDs(t *testing.T, pid int) int {
 // answers again once they go.
 func TestServeCapsHTTPConnections(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
-		t.Skip("no /proc: cannot count descriptors")
+		sharedtest.Missing(t, "no /proc: cannot count descriptors")
 	}
 	cfg := strings.Replace(loopbackConfig, "[scan]\n", "[scan]\nmax_connections = 10\n", 1)
 	d := startServe(t, "-c", writeConfig(t, cfg), "--data", filepath.Join(t.TempDir(), "data"))
