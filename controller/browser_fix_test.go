@@ -40,7 +40,7 @@ func withLearning(t *testing.T, out **bayes.Classifier) func(*Options) {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s as %s (%d tokens)", l.Outcome, class, l.Tokens), nil
+			return l.String(), nil
 		}
 	}
 }

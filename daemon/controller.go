@@ -117,7 +117,7 @@ func (d *Daemon) learnRaw(ctx context.Context, raw []byte, spam bool) (string, e
 			d.log.Warn("fuzzy: learning failed", "spam", spam, "err", err, "via", "scan page")
 		}
 	}
-	return fmt.Sprintf("%s as %s (%d tokens)", l.Outcome, class, l.Tokens), nil
+	return l.String(), nil
 }
 
 // historyKey reads (or creates) the key history addresses are hashed

@@ -244,6 +244,58 @@ func TestRulesErrors(t *testing.T) {
 	}
 }
 
+// TestRulesStartupWarnings: start-up warns of a composite naming a
+// symbol no check declares (a typo would make "!X" always true) and of a
+// body rule whose expression the pre-filter cannot skip, naming each; a
+// set with neither warns of nothing.
+func TestRulesStartupWarnings(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "hamlet.toml")
+	build := func(rules string) string {
+		t.Helper()
+		if err := writeFile(conf, "[greylist]\nenabled = false\n\n"+rules); err != nil {
+			t.Fatal(err)
+		}
+		s, err := LoadSettings(conf, Overrides{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		if _, err := BuildEngine(s, Deps{Logger: slog.New(slog.NewTextHandler(&log, nil))}); err != nil {
+			t.Fatal(err)
+		}
+		return log.String()
+	}
+	log := build(`[[rules]]
+name = "LOCAL_TYPO"
+expression = "DMARC_POLICY_REJECT & !R_DKIM_ALOW"
+
+[[rules]]
+name = "LOCAL_CODES"
+field = "body"
+values = ['[A-Z]{12}\d{4}']
+
+[[rules]]
+name = "LOCAL_FINE"
+field = "body"
+values = ['(?i)wire\s+transfer']
+`)
+	for _, want := range []string{
+		`level=WARN msg="composite rules name symbols no check emits" symbols=[R_DKIM_ALOW]`,
+		`level=WARN msg="body rules with a regular expression without a literal of 3+ characters run on every message" rules=[LOCAL_CODES]`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, log)
+		}
+	}
+	if log := build(`[[rules]]
+name = "LOCAL_OK"
+expression = "DMARC_POLICY_REJECT & !R_DKIM_ALLOW"
+`); strings.Contains(log, "WARN") {
+		t.Errorf("warnings for a set without a problem:\n%s", log)
+	}
+}
+
 // TestRulesListSIGHUP: the running daemon reads a rule's list file again
 // on SIGHUP; a list made unreadable keeps its contents across the next
 // SIGHUP, and the daemon goes on.

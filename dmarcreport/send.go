@@ -425,11 +425,45 @@ func MarshalXML(rep *Report) ([]byte, error) {
 // ReportFilename is RFC 7489 §7.2.1.1's:
 // receiver "!" policy-domain "!" begin "!" end "!" unique-id ".xml.gz".
 func ReportFilename(rep *Report) string {
-	return fmt.Sprintf("%s!%s!%d!%d!%s.xml.gz", rep.Org, rep.Policy.Domain, rep.Begin.Unix(), rep.End.Unix(), rep.ReportID)
+	return fmt.Sprintf("%s!%s!%d!%d!%s.xml.gz", receiverDomain(rep), rep.Policy.Domain, rep.Begin.Unix(), rep.End.Unix(), rep.ReportID)
+}
+
+// receiverDomain is the "receiver" of the file name and the "Submitter"
+// of the Subject: a domain name in RFC 7489 §7.2.1.1's grammar, while
+// org_name may be a name ("Example Org", as in RFC 7489 Appendix C): the
+// org_name when it is a domain name, else the domain of the report's
+// From address.
+func receiverDomain(rep *Report) string {
+	if isDomainName(rep.Org) {
+		return rep.Org
+	}
+	if i := strings.LastIndexByte(rep.Email, '@'); i >= 0 && isDomainName(rep.Email[i+1:]) {
+		return rep.Email[i+1:]
+	}
+	return "invalid"
+}
+
+// isDomainName: LDH labels separated by dots, at least two.
+func isDomainName(s string) bool {
+	if !strings.Contains(s, ".") || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ReportMail is the report message (RFC 7489 §7.2.1.1): Subject
-// "Report Domain: <domain> Submitter: <org> Report-ID: <id>", a short
+// "Report Domain: <domain> Submitter: <receiver domain> Report-ID: <id>", a short
 // text part and the gzip'd XML as an attachment.
 func ReportMail(cfg SendConfig, rep *Report, to string, gz []byte, now time.Time) []byte {
 	var rnd [12]byte
@@ -440,7 +474,7 @@ func ReportMail(cfg SendConfig, rep *Report, to string, gz []byte, now time.Time
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
 	h("From", cfg.From)
 	h("To", to)
-	h("Subject", mime.QEncoding.Encode("utf-8", fmt.Sprintf("Report Domain: %s Submitter: %s Report-ID: <%s>", rep.Policy.Domain, rep.Org, rep.ReportID)))
+	h("Subject", mime.QEncoding.Encode("utf-8", fmt.Sprintf("Report Domain: %s Submitter: %s Report-ID: <%s>", rep.Policy.Domain, receiverDomain(rep), rep.ReportID)))
 	h("Date", now.Format(time.RFC1123Z))
 	h("Message-ID", "<dmarc-"+hex.EncodeToString(rnd[:])+"@"+host+">")
 	h("MIME-Version", "1.0")

@@ -397,3 +397,31 @@ func TestParseTallyName(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiverDomain: the file name's receiver and the Subject's
+// Submitter are domain names (RFC 7489 §7.2.1.1) even when org_name is a
+// name with spaces; the XML keeps org_name as written.
+func TestReceiverDomain(t *testing.T) {
+	begin := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct{ org, from, want string }{
+		{"mx.example.com", "dmarc@example.com", "mx.example.com"},
+		{"Example Org", "dmarc-reports@example.com", "example.com"},
+		{"", "postmaster@mx.example.net", "mx.example.net"},
+		{"Example Org", "nobody", "invalid"},
+	} {
+		cfg := DefaultConfig().Send
+		cfg.OrgName, cfg.From = tt.org, tt.from
+		rep := BuildReport(cfg, "example.org", begin, begin.Add(24*time.Hour), nil)
+		if name := ReportFilename(rep); !strings.HasPrefix(name, tt.want+"!example.org!") {
+			t.Errorf("org %q from %q: file name %q, want receiver %s", tt.org, tt.from, name, tt.want)
+		}
+		m := message.Parse(ReportMail(cfg, rep, "agg@reports.example", []byte("x"), begin))
+		subj, _ := m.First("Subject")
+		if want := "Report Domain: example.org Submitter: " + tt.want + " Report-ID: <"; !strings.HasPrefix(subj, want) {
+			t.Errorf("org %q from %q: subject %q, want %q…", tt.org, tt.from, subj, want)
+		}
+		if rep.Org != tt.org {
+			t.Errorf("org_name %q became %q", tt.org, rep.Org)
+		}
+	}
+}

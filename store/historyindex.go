@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,8 +44,26 @@ func TermQueueID(qid string) string { return term("q:", strings.ToLower(qid)) }
 // TermAction is the index term of an action.
 func TermAction(a string) string { return term("x:", a) }
 
-// TermSymbol is the index term of a symbol.
-func TermSymbol(s string) string { return term("s:", s) }
+// TermSymbol is the index term of a symbol. Symbols are few and
+// repeat in every record: their terms are made once (up to
+// maxInterned of them).
+func TermSymbol(s string) string {
+	if v, ok := symbolTerms.Load(s); ok {
+		return v.(string)
+	}
+	t := term("s:", s)
+	if symbolTermsN.Add(1) <= maxInterned {
+		symbolTerms.Store(s, t)
+	}
+	return t
+}
+
+const maxInterned = 4096
+
+var (
+	symbolTerms  sync.Map // symbol → its term
+	symbolTermsN atomic.Int64
+)
 
 // TermAddr is the index term of an envelope address, sender or
 // recipient (case-insensitive; a hashed address as stored).

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -111,6 +112,26 @@ const (
 	maxHitOption      = 100
 )
 
+// cutAll returns ss with at most n strings of at most max bytes each: ss
+// itself (resliced) when none is longer, else a copy.
+func cutAll(ss []string, n, max int) []string {
+	if len(ss) > n {
+		ss = ss[:n]
+	}
+	for i, s := range ss {
+		if len(s) > max {
+			out := slices.Clone(ss)
+			for j := i; j < len(out); j++ {
+				if len(out[j]) > max {
+					out[j] = strings.ToValidUTF8(out[j][:max], "")
+				}
+			}
+			return out
+		}
+	}
+	return ss
+}
+
 // Normalize validates r and cuts over-long fields, so that a record never
 // grows without bound.
 func (r HistoryRecord) Normalize() (HistoryRecord, error) {
@@ -125,42 +146,25 @@ func (r HistoryRecord) Normalize() (HistoryRecord, error) {
 		return s
 	}
 	r.ID, r.QueueID, r.ClientIP, r.From, r.Action = cut(r.ID), cut(r.QueueID), cut(r.ClientIP), cut(r.From), cut(r.Action)
-	if len(r.Symbols) > maxHistorySymbols {
-		r.Symbols = r.Symbols[:maxHistorySymbols]
-	}
-	syms := make([]string, len(r.Symbols))
-	for i, s := range r.Symbols {
-		syms[i] = cut(s)
-	}
-	r.Symbols = syms
 	r.Helo, r.ClientHost, r.ForcedBy, r.Phase, r.Class = cut(r.Helo), cut(r.ClientHost), cut(r.ForcedBy), cut(r.Phase), cut(r.Class)
-	if len(r.RcptList) > MaxHistoryRcpts {
-		r.RcptList = r.RcptList[:MaxHistoryRcpts]
-	}
-	rc := make([]string, len(r.RcptList))
-	for i, s := range r.RcptList {
-		rc[i] = cut(s)
-	}
-	r.RcptList = rc
+	// The slices are copied only when something in them is cut (the
+	// record is written at once; most are within bounds).
+	r.Symbols = cutAll(r.Symbols, maxHistorySymbols, maxHistoryString)
+	r.RcptList = cutAll(r.RcptList, MaxHistoryRcpts, maxHistoryString)
 	if len(r.Hits) > len(r.Symbols) {
 		r.Hits = r.Hits[:len(r.Symbols)]
 	}
-	hits := make([]HistoryHit, len(r.Hits))
-	for i, h := range r.Hits {
-		if len(h.Options) > maxHitOptions {
-			h.Options = h.Options[:maxHitOptions]
+	copied := false
+	for i := range r.Hits {
+		o := cutAll(r.Hits[i].Options, maxHitOptions, maxHitOption)
+		if len(o) == len(r.Hits[i].Options) && (len(o) == 0 || &o[0] == &r.Hits[i].Options[0]) {
+			continue
 		}
-		opts := make([]string, len(h.Options))
-		for j, o := range h.Options {
-			if len(o) > maxHitOption {
-				o = strings.ToValidUTF8(o[:maxHitOption], "")
-			}
-			opts[j] = o
+		if !copied {
+			r.Hits, copied = slices.Clone(r.Hits), true
 		}
-		h.Options = opts
-		hits[i] = h
+		r.Hits[i].Options = o
 	}
-	r.Hits = hits
 	if len(r.RcptList) == 0 {
 		r.RcptList = nil
 	}

@@ -68,10 +68,16 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 			if err != nil {
 				return err
 			}
-			if err := put(tx, bHistory, k, v, 0); err != nil {
+			// The key is new (the bucket's next sequence): the count
+			// grows by the batch once, below.
+			if err := b.Put(k, v); err != nil {
 				return err
 			}
 			ix.add(&r)
+		}
+		meta := tx.Bucket(bMeta)
+		if err := putU64(meta, countKey(bHistory), getU64(meta, countKey(bHistory))+uint64(len(norm))); err != nil {
+			return err
 		}
 		if err := ix.flush(); err != nil {
 			return err
@@ -86,22 +92,29 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 func (s *Store) trimHistory(tx *bbolt.Tx, now time.Time, max int) (int, error) {
 	meta := tx.Bucket(bMeta)
 	cutoff := now.Add(-s.opts.HistoryMaxAge)
-	c := tx.Bucket(bHistory).Cursor()
+	b := tx.Bucket(bHistory)
+	c := b.Cursor()
+	count := getU64(meta, countKey(bHistory))
 	n := 0
 	for k, _ := c.First(); k != nil && n < max; k, _ = c.First() {
-		count := getU64(meta, countKey(bHistory))
 		if count <= uint64(s.opts.HistoryMaxCount) && !keyTime(k).Before(cutoff) {
 			break
 		}
-		if _, err := del(tx, bHistory, bytes.Clone(k)); err != nil {
+		if err := b.Delete(bytes.Clone(k)); err != nil {
 			return n, err
+		}
+		if count > 0 {
+			count--
 		}
 		n++
 	}
-	if n > 0 {
-		return n, trimIndex(tx)
+	if n == 0 {
+		return 0, nil
 	}
-	return n, nil
+	if err := putU64(meta, countKey(bHistory), count); err != nil {
+		return n, err
+	}
+	return n, trimIndex(tx)
 }
 
 // HistoryList implements store.Store.

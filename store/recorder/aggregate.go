@@ -3,6 +3,8 @@ package recorder
 import (
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/store"
@@ -32,7 +34,7 @@ func AggNames(t time.Time) (hour, day, month string) {
 // AggRows returns the aggregate rows of one record.
 func AggRows(rec store.HistoryRecord, add func(row string)) {
 	for i, s := range rec.Symbols {
-		add("s|" + s)
+		add(symbolRow(s))
 		if s == "GREYLIST" && i < len(rec.Hits) && len(rec.Hits[i].Options) > 0 {
 			o := rec.Hits[i].Options
 			switch {
@@ -66,6 +68,27 @@ type tally struct {
 }
 
 // aggregates returns the rows the batch adds to each aggregate.
+// symbolRow is the aggregate row of a symbol, "s|SYMBOL"; symbols are
+// few and repeat in every record, so their rows are made once (up to
+// maxInterned of them).
+func symbolRow(s string) string {
+	if v, ok := symbolRows.Load(s); ok {
+		return v.(string)
+	}
+	row := "s|" + s
+	if symbolRowsN.Add(1) <= maxInterned {
+		symbolRows.Store(s, row)
+	}
+	return row
+}
+
+const maxInterned = 4096
+
+var (
+	symbolRows  sync.Map // symbol → its row
+	symbolRowsN atomic.Int64
+)
+
 func (r *Recorder) aggregates(batch []store.HistoryRecord) map[string]*tally {
 	ts := map[string]*tally{}
 	get := func(name string, exp time.Time) *tally {
@@ -76,8 +99,14 @@ func (r *Recorder) aggregates(batch []store.HistoryRecord) map[string]*tally {
 		}
 		return t
 	}
+	var lastHour time.Time
+	var h, d, m string
 	for _, rec := range batch {
-		h, d, m := AggNames(rec.Time)
+		// A batch's records are mostly of one hour: its names once.
+		if hr := rec.Time.UTC().Truncate(time.Hour); !hr.Equal(lastHour) || h == "" {
+			lastHour = hr
+			h, d, m = AggNames(rec.Time)
+		}
 		th := get(h, rec.Time.Add(r.keepH))
 		td := get(d, rec.Time.Add(r.keepD))
 		tm := get(m, rec.Time.Add(r.keepD+31*24*time.Hour))
