@@ -14,7 +14,7 @@ import (
 type Input struct {
 	ClientIP  netip.Addr
 	Helo      string
-	PTR       string
+	PTR       string // forward-confirmed, "" when there is none
 	AuthUser  string
 	MailFrom  string
 	Rcpts     []string
