@@ -123,17 +123,9 @@ func (r *Rules) symbol(rule *rules.Rule, opts []string) engine.Symbol {
 // Run implements engine.Check. Its Value is the []rules.Hit.
 func (r *Rules) Run(_ context.Context, tx *engine.Transaction, deps engine.Results) engine.Result {
 	in := &rules.Input{
-		ClientIP: tx.ClientIP, Helo: tx.Helo, PTR: tx.ClientPTR, AuthUser: tx.AuthUser,
+		ClientIP: tx.ClientIP, Helo: tx.Helo, PTR: confirmedPTR(tx, deps), AuthUser: tx.AuthUser,
 		MailFrom: tx.MailFrom, Rcpts: tx.Rcpts, Message: tx.Message,
 		SPFDomain: SPFPassDomain(tx, deps),
-	}
-	if in.PTR == "" {
-		// The front end did not say: the name the iprev check found.
-		if res, ok := engine.Value[*iprev.Result](deps, CheckIPRev); ok && res != nil {
-			if in.PTR = res.Name; in.PTR == "" && len(res.Names) > 0 {
-				in.PTR = res.Names[0]
-			}
-		}
 	}
 	if r.set.Needs()&rules.NeedContent != 0 {
 		in.Content = tx.Content() // parsed once per scan, shared
@@ -154,6 +146,21 @@ func (r *Rules) Run(_ context.Context, tx *engine.Transaction, deps engine.Resul
 		syms = append(syms, r.symbol(h.Rule, h.Options()))
 	}
 	return engine.Result{Symbols: syms, Value: hits}
+}
+
+// confirmedPTR is the client's forward-confirmed PTR name (RFC 8601 §3
+// iprev): the front end's unless it says the name does not resolve back,
+// else the name the iprev check confirmed; "" when there is none. An
+// unconfirmed name is never used: anyone can publish any PTR name for an
+// address they hold, and a ptr rule may accept or skip greylisting.
+func confirmedPTR(tx *engine.Transaction, deps engine.Results) string {
+	if tx.ClientPTR != "" && (tx.RDNS == engine.FCrDNSPass || tx.RDNS == engine.FCrDNSUnknown) {
+		return tx.ClientPTR
+	}
+	if res, ok := engine.Value[*iprev.Result](deps, CheckIPRev); ok && res != nil && res.Status == iprev.Pass {
+		return res.Name
+	}
+	return ""
 }
 
 // Compose implements engine.Composer: the composites that hold over the

@@ -116,7 +116,7 @@ func TestRulesInputs(t *testing.T) {
 		t.Fatalf("After() = %q", got)
 	}
 	deps := results{
-		CheckIPRev: &iprev.Result{Names: []string{"host7.dyn.isp.example"}},
+		CheckIPRev: &iprev.Result{Status: iprev.Pass, Names: []string{"other.example", "host7.dyn.isp.example"}, Name: "host7.dyn.isp.example"},
 		"dkim":     []dkim.Result{{Status: dkim.StatusFail, Domain: "other.example"}, {Status: dkim.StatusPass, Domain: "esp.example"}},
 	}
 	tx := &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), Message: message.Parse([]byte("Subject: x\r\n\r\nhi\r\n"))}
@@ -128,8 +128,15 @@ func TestRulesInputs(t *testing.T) {
 	if len(got) != 2 || got[0] != "DYN:ptr=host7.dyn.isp.example" || got[1] != "SIGNED:dkim_domain=esp.example" {
 		t.Fatalf("symbols %q", got)
 	}
-	tx.ClientPTR = "mail.static.example"
+	tx.ClientPTR, tx.RDNS = "mail.static.example", engine.FCrDNSPass
 	if res := r.Run(context.Background(), tx, deps); len(res.Symbols) != 1 || res.Symbols[0].Name != "SIGNED" {
 		t.Fatalf("the front end's PTR name did not win: %+v", res.Symbols)
+	}
+	// A name that does not resolve back is anybody's to publish: neither
+	// the front end's (FORGED) nor iprev's unconfirmed one is matched.
+	tx.ClientPTR, tx.RDNS = "host9.dyn.isp.example", engine.FCrDNSFail
+	deps[CheckIPRev] = &iprev.Result{Status: iprev.Fail, Names: []string{"host9.dyn.isp.example"}}
+	if res := r.Run(context.Background(), tx, deps); len(res.Symbols) != 1 || res.Symbols[0].Name != "SIGNED" {
+		t.Fatalf("an unconfirmed PTR name was matched: %+v", res.Symbols)
 	}
 }

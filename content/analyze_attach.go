@@ -152,6 +152,9 @@ func (a *analysis) attachment(at *Attachment) {
 		strings.HasPrefix(at.Declared, "text/") || at.Declared == "application/pdf" || strings.Contains(at.Declared, "document")) {
 		a.add(SymBadAttachment, 1, at.Declared+":"+det)
 	}
+	if at.Detected == TypePDF {
+		a.pdf(at, displayName(name, "pdf"))
+	}
 	if at.Detected == TypeHTML || ext == "htm" || ext == "html" || ext == "shtml" || ext == "svg" || ext == "xhtml" {
 		if smuggling(at.Part.Body) {
 			a.add(SymHTMLSmuggling, 1, displayName(name, "html"))

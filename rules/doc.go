@@ -8,7 +8,8 @@
 // body text, the domains SPF, DKIM and DMARC passed for), compares its
 // values by one match type, and gives a symbol (the rule's name, its
 // weight and description, "field=value" as option; for the body, the
-// expression that matched, never the text), optionally a forced
+// expression that matched, never the text; for a URL, its scheme and
+// host), optionally a forced
 // action with a reply text, or a pre-result (accept, skip greylisting). A
 // composite rule combines symbols with & | ! (rspamd's composites).
 //

@@ -14,7 +14,7 @@ import (
 type Input struct {
 	ClientIP  netip.Addr
 	Helo      string
-	PTR       string
+	PTR       string // forward-confirmed, "" when there is none
 	AuthUser  string
 	MailFrom  string
 	Rcpts     []string
@@ -37,7 +37,9 @@ type Hit struct {
 // Options returns the hit's symbol options: "field=value" for each value
 // (the header's name for header rules), naming what matched; for body
 // rules the value is the expression that matched ("body=/…/"), never the
-// text.
+// text, and for url rules the URL's scheme and host ("url=https://host/…"):
+// a path or query may carry a recipient's address or token, and the
+// options go into the history.
 func (h Hit) Options() []string {
 	label := h.Rule.Field
 	if h.Rule.Field == "header" {
@@ -65,6 +67,9 @@ func (s *Set) Eval(in *Input) []Hit {
 	add := func(i int, v string) {
 		matched[i] = true
 		if len(hits[i]) < maxValues {
+			if s.rules[i].Field == "url" {
+				v = urlOption(v)
+			}
 			v = clip(v)
 			for _, old := range hits[i] {
 				if old == v {
@@ -150,6 +155,26 @@ func (r *Rule) matchOne(v string, now int64) (string, bool) {
 // the text — no part of a body goes into the verdict, the log or the
 // history.
 func bodyOption(re *regexp.Regexp) string { return "/" + re.String() + "/" }
+
+// urlOption is what a url hit shows of a URL: its scheme and host, no
+// user information, and "/…" when a path, query or fragment followed.
+func urlOption(u string) string {
+	scheme, rest := "", u
+	if i := strings.Index(u, "://"); i >= 0 {
+		scheme, rest = u[:i+3], u[i+3:]
+	}
+	host, more := rest, false
+	if i := strings.IndexAny(rest, "/?#\\"); i >= 0 {
+		host, more = rest[:i], true
+	}
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		host = host[i+1:]
+	}
+	if more {
+		return scheme + host + "/…"
+	}
+	return scheme + host
+}
 
 func clip(v string) string {
 	if len(v) <= maxValueLen {

@@ -34,7 +34,7 @@ type fieldInfo struct {
 var fields = map[string]fieldInfo{
 	"ip":               {kindIP, 0, "the client's IP address"},
 	"helo":             {kindName, 0, "the HELO/EHLO name"},
-	"ptr":              {kindName, NeedPTR, "the client's reverse DNS (PTR) name"},
+	"ptr":              {kindName, NeedPTR, "the client's forward-confirmed reverse DNS (PTR) name"},
 	"auth_user":        {kindAddr, 0, "the SMTP AUTH identity"},
 	"mail_from":        {kindAddr, 0, "the envelope sender address (\"\" for <>)"},
 	"mail_from_domain": {kindName, 0, "the envelope sender's domain"},

@@ -90,7 +90,7 @@ func TestFields(t *testing.T) {
 		{"from_domain", Spec{Field: "from_domain", Values: []string{"sender.example"}}, nil, []string{"from_domain=sender.example"}},
 		{"reply_to", Spec{Field: "reply_to", Match: "glob", Values: []string{"scammer@*"}}, nil, []string{"reply_to=scammer@mx.freemail.example"}},
 		{"reply_to_domain suffix", Spec{Field: "reply_to_domain", Match: "suffix", Values: []string{"freemail.example"}}, nil, []string{"reply_to_domain=mx.freemail.example"}},
-		{"url", Spec{Field: "url", Match: "regex", Values: []string{`^http://192\.0\.2\.`}}, nil, []string{"url=http://192.0.2.9/path"}},
+		{"url", Spec{Field: "url", Match: "regex", Values: []string{`^http://192\.0\.2\.`}}, nil, []string{"url=http://192.0.2.9/…"}},
 		{"url_host", Spec{Field: "url_host", Values: []string{"login.evil.example"}}, nil, []string{"url_host=login.evil.example"}},
 		{"url_domain", Spec{Field: "url_domain", Values: []string{"evil.example"}}, nil, []string{"url_domain=evil.example"}},
 		{"attachment_name glob", Spec{Field: "attachment_name", Match: "glob", Values: []string{"*.exe"}}, nil, []string{"attachment_name=Invoice.EXE"}},
@@ -502,5 +502,23 @@ func TestUnfiltered(t *testing.T) {
 	)
 	if got := s.Unfiltered(); !reflect.DeepEqual(got, []string{"A", "D"}) {
 		t.Fatalf("Unfiltered() = %q", got)
+	}
+}
+
+// TestURLOption: a url hit shows the scheme and host only — no path,
+// query or user information (a recipient's address or token would go
+// into the history).
+func TestURLOption(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://login.evil.example/verify?u=bob@example.net&t=8f3a": "https://login.evil.example/…",
+		"http://user:secret@192.0.2.9:8080/x":                        "http://192.0.2.9:8080/…",
+		"https://evil.example":                                       "https://evil.example",
+		"https://evil.example?id=1":                                  "https://evil.example/…",
+		"www.evil.example/track#bob":                                 "www.evil.example/…",
+		`http://evil.example\@good.example/`:                         "http://evil.example/…",
+	} {
+		if got := urlOption(in); got != want {
+			t.Errorf("urlOption(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
