@@ -18,34 +18,44 @@ type PDFInfo struct {
 	OpenAction bool
 }
 
-// ReadPDF looks for the names in a PDF file.
+// ReadPDF looks for the names in a PDF file: one pass per first letter
+// (E, J, O are rarer than the slashes PDF dictionaries are full of).
 func ReadPDF(b []byte) PDFInfo {
 	if len(b) > maxPDFScan {
 		b = b[:maxPDFScan]
 	}
 	return PDFInfo{
-		Encrypted:  pdfName(b, "/Encrypt"),
-		JavaScript: pdfName(b, "/JavaScript") || pdfName(b, "/JS"),
-		OpenAction: pdfName(b, "/OpenAction"),
+		Encrypted:  pdfFind(b, 'E', "Encrypt"),
+		JavaScript: pdfFind(b, 'J', "JS", "JavaScript"),
+		OpenAction: pdfFind(b, 'O', "OpenAction"),
 	}
 }
 
-// pdfName reports the name n as a whole token: followed by white space,
-// a delimiter or the end (so /Encrypt is not /EncryptMetadata, /JS not
-// /JSON).
-func pdfName(b []byte, n string) bool {
-	for i := 0; i < len(b); {
-		j := bytes.Index(b[i:], []byte(n))
+// pdfFind reports one of the names (all beginning with c) after a slash.
+func pdfFind(b []byte, c byte, names ...string) bool {
+	for i := 1; i < len(b); {
+		j := bytes.IndexByte(b[i:], c)
 		if j < 0 {
 			return false
 		}
-		end := i + j + len(n)
-		if end == len(b) || pdfDelimiter(b[end]) {
-			return true
+		i += j
+		if b[i-1] == '/' {
+			for _, n := range names {
+				if pdfName(b[i:], n) {
+					return true
+				}
+			}
 		}
-		i = end
+		i++
 	}
 	return false
+}
+
+// pdfName reports that b begins with the name n as a whole token:
+// followed by white space, a delimiter or the end (so /Encrypt is not
+// /EncryptMetadata, /JS not /JSON).
+func pdfName(b []byte, n string) bool {
+	return len(b) >= len(n) && string(b[:len(n)]) == n && (len(b) == len(n) || pdfDelimiter(b[len(n)]))
 }
 
 // pdfDelimiter: white space (§7.2.2 Table 1) and delimiters (Table 2).
