@@ -69,10 +69,17 @@ func TestContentCheckGTUBE(t *testing.T) {
 		{"gtube in base64", "", engine.Reject},
 		{"gtube quoted in a long text", strings.Repeat("a long discussion of spam filters. ", 300) + content.GTUBEPattern, engine.NoAction},
 		{"no gtube", "Hello, see you tomorrow.\r\n", engine.NoAction},
+		{"gtube in an inline octet-stream part", "inline", engine.Reject},
+		{"gtube in an attached file", "attachment", engine.NoAction},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := "From: a@example.org\r\nTo: b@example.net\r\nSubject: test\r\nContent-Type: text/plain\r\n\r\n" + tt.body
-			if tt.body == "" {
+			if tt.body == "inline" || tt.body == "attachment" {
+				raw = "From: a@example.org\r\nTo: b@example.net\r\nSubject: test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+					"--b\r\nContent-Type: text/plain\r\n\r\n\r\n--b\r\nContent-Type: application/octet-stream; name=gtube.txt\r\n" +
+					"Content-Disposition: " + tt.body + "; filename=gtube.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+					base64.StdEncoding.EncodeToString([]byte(content.GTUBEPattern+"\n")) + "\r\n--b--\r\n"
+			} else if tt.body == "" {
 				raw = "From: a@example.org\r\nTo: b@example.net\r\nSubject: test\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 					base64.StdEncoding.EncodeToString([]byte(content.GTUBEPattern+"\n")) + "\r\n"
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // badExtensions are rspamd's mime_types bad_extensions with their badness
@@ -131,6 +132,13 @@ func extLike(e string) bool {
 func (a *analysis) attachments() {
 	for _, at := range a.c.Attachments {
 		a.attachment(at)
+		// rspamd reads an inline part of text content as a text part
+		// whatever its declared type (gtube.txt as
+		// application/octet-stream): the test pattern counts there too.
+		if b := at.Part.Body; at.Part.Disposition != "attachment" && len(b) > len(GTUBEPattern) && len(b) <= maxGTUBEText &&
+			utf8.Valid(b) && bytes.Contains(b, []byte(GTUBEPattern)) {
+			a.add(SymGTUBE, 1)
+		}
 	}
 }
 
