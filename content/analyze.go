@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hamlet-mail/hamlet/message"
 )
 
 // Finding is one rule that matched, named as rspamd names it.
@@ -60,6 +62,11 @@ const (
 	SymURLRedirector      = "URL_REDIRECTOR"
 	SymMIMELimit          = "MIME_LIMIT"
 	SymGTUBE              = "GTUBE"
+	SymEncryptedPGP       = "ENCRYPTED_PGP"
+	SymEncryptedSMIME     = "ENCRYPTED_SMIME"
+	SymSignedPGP          = "SIGNED_PGP"
+	SymSignedSMIME        = "SIGNED_SMIME"
+	SymBogusEncrypted     = "BOGUS_ENCRYPTED_AND_TEXT"
 	SymPDFEncrypted       = "PDF_ENCRYPTED"
 	SymPDFJavaScript      = "PDF_JAVASCRIPT"
 	SymPDFSuspicious      = "PDF_SUSPICIOUS"
@@ -93,6 +100,7 @@ func AnalyzeWith(c *Message, opt Options) []Finding {
 	}
 	a.limits()
 	a.mime()
+	a.crypto()
 	a.texts()
 	a.attachments()
 	a.html()
@@ -147,6 +155,50 @@ var mimeTypeScores = map[string]float64{
 	"multipart/encrypted": -2, "multipart/signed": -2,
 	"multipart/appledouble": 2, "multipart/byteranges": 2, "multipart/example": 2, "multipart/form-data": 2,
 	"multipart/header-set": 2, "multipart/voice-message": 2, "multipart/x-mixed-replace": 2,
+}
+
+// crypto is rspamd's check of the children of multiparts (RFC 3156
+// PGP/MIME, RFC 8551 S/MIME): ENCRYPTED_PGP / ENCRYPTED_SMIME and
+// SIGNED_PGP / SIGNED_SMIME by the parts' types, and
+// BOGUS_ENCRYPTED_AND_TEXT when a message has both an encrypted part and
+// a text part a reader sees (text beside "encrypted" content).
+func (a *analysis) crypto() {
+	text := map[*message.Part]bool{}
+	for _, t := range a.c.Texts {
+		text[t.Part] = true
+	}
+	var seenText bool
+	var opts []string
+	for _, p := range a.c.MIME.Parts {
+		if !p.IsMultipart() {
+			continue
+		}
+		for _, c := range p.Parts {
+			if text[c] {
+				seenText = true
+				continue
+			}
+			sub, ok := strings.CutPrefix(c.Type, "application/")
+			if !ok {
+				continue
+			}
+			switch {
+			case strings.Contains(sub, "pkcs7-mime"):
+				a.add(SymEncryptedSMIME, 1)
+				opts = append(opts, "smime part")
+			case strings.Contains(sub, "pkcs7-signature"):
+				a.add(SymSignedSMIME, 1)
+			case strings.Contains(sub, "pgp-encrypted"):
+				a.add(SymEncryptedPGP, 1)
+				opts = append(opts, "pgp part")
+			case strings.Contains(sub, "pgp-signature"):
+				a.add(SymSignedPGP, 1)
+			}
+		}
+	}
+	if seenText && len(opts) > 0 {
+		a.add(SymBogusEncrypted, 1, opts...)
+	}
 }
 
 func (a *analysis) mime() {

@@ -3,7 +3,10 @@ package content
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
+	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -322,5 +325,36 @@ func TestArchiveListingBound(t *testing.T) {
 		if len(a.Files) != 10 || !a.Truncated {
 			t.Errorf("%s: %d files, truncated %v", format, len(a.Files), a.Truncated)
 		}
+	}
+}
+
+// Many 7z attachments whose encoded headers claim 4 MiB each: the
+// message's inflate budget stops the decoding (CONTENT_LIMIT), and the
+// memory stays a small multiple of the budget.
+func TestSevenZipHeaderBudget(t *testing.T) {
+	bogus := archive7z(bytes.Repeat([]byte{0x5a}, 64), encoded7z(cat([]byte{1, 0x23, 0x03, 0x01, 0x01, 0x05}, []byte{0x5d, 0, 0, 1, 0}), 64, max7zHeader))
+	var b strings.Builder
+	b.WriteString("From: a@example.org\r\nSubject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n")
+	for i := range 200 {
+		fmt.Fprintf(&b, "--m\r\nContent-Type: application/x-7z-compressed\r\nContent-Disposition: attachment; filename=\"%d.7z\"\r\n"+
+			"Content-Transfer-Encoding: base64\r\n\r\n%s\r\n", i, base64.StdEncoding.EncodeToString(bogus))
+	}
+	b.WriteString("--m--\r\n")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := parse(b.String())
+	fs := Analyze(c)
+	runtime.ReadMemStats(&after)
+	if !slices.Contains(c.Exceeded, ExceededInflate) {
+		t.Errorf("inflate budget not reached: %v", c.Exceeded)
+	}
+	if !slices.Contains(symbols(fs), SymContentLimit) {
+		t.Errorf("no %s in %v", SymContentLimit, symbols(fs))
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("200 × 7z claiming %d-byte headers: %d MB allocated", max7zHeader, alloc>>20)
+	if lim := uint64(3 * DefaultLimits().MaxInflate); alloc > lim {
+		t.Errorf("allocated %d bytes, more than 3× the inflate budget", alloc)
 	}
 }

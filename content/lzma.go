@@ -150,6 +150,12 @@ func lzmaDecode(props, data []byte, size int) ([]byte, error) {
 	}
 	d := int(props[0])
 	lc, lp, pb := d%9, d/9%5, d/45
+	if lc+lp > 4 {
+		// The literal tables grow as 0x300 << (lc+lp): refuse what
+		// LZMA2 refuses too (7-Zip writes lc=3, lp=0), so a hostile
+		// header cannot make us allocate 6 MB for each attempt.
+		return nil, errLZMA
+	}
 	lit := make([]uint16, 0x300<<(lc+lp))
 	fill(lit)
 	var (

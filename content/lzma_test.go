@@ -77,4 +77,8 @@ func TestLZMA(t *testing.T) {
 	if _, err := lzmaDecode([]byte{225, 0, 0, 1, 0}, []byte{0, 0, 0, 0, 0}, 10); err == nil {
 		t.Error("bad properties accepted")
 	}
+	// lc=8, lp=4 (a 6 MB literal table) is refused.
+	if _, err := lzmaDecode([]byte{8 + 9*4, 0, 0, 1, 0}, []byte{0, 0, 0, 0, 0}, 10); err == nil {
+		t.Error("lc+lp > 4 accepted")
+	}
 }
