@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -92,6 +93,48 @@ func FuzzReadList(f *testing.F) {
 			l := &List{path: path, kind: kind, ls: NewLists(nil)}
 			l.data.Store(d)
 			l.match(match, "a.spam.example", 0)
+		}
+	})
+}
+
+// FuzzReSet: the literal pre-filter never loses a match. For any
+// expression and text, the set (alone, and beside a second expression
+// sharing the automaton) finds the expression exactly when the regexp
+// itself matches.
+func FuzzReSet(f *testing.F) {
+	for _, s := range [][2]string{
+		{`(?i)wire\s+transfer`, "Please send the WIRE   transfer today"},
+		{`w[io]n (a|the) prize`, "you win the prize"},
+		{`(?i)kelvin`, "\u212aelvin"},
+		{`(?i)pass`, "pa\u017f\u017f"},
+		{`foo(?i:BAR)baz`, "foobarbaz"},
+		{`[A-Z]{12}\d{4}`, "ABCDEFGHIJKL1234"},
+		{`^abc|def$`, "xxdef"},
+		{`(?i)é+t[ée]`, "ÉÉTÉ"},
+		{`a{3,}bc`, "aaaabc"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	other := regexp.MustCompile(`(?i)lottery\s+winner`)
+	f.Fuzz(func(t *testing.T, expr, text string) {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return
+		}
+		want := re.MatchString(text)
+		for _, res := range [][]*regexp.Regexp{{re}, {other, re}} {
+			owners := make([]int, len(res))
+			for i := range owners {
+				owners[i] = i
+			}
+			got := false
+			newReSet(res, owners).each(text, func(i int, _ *regexp.Regexp, _ string) bool {
+				got = got || res[i] == re
+				return true
+			})
+			if got != want {
+				t.Fatalf("expression %q on %q: pre-filtered set found it %v, regexp %v", expr, text, got, want)
+			}
 		}
 	})
 }
