@@ -133,7 +133,14 @@ func parseTallyName(name string) (begin time.Time, domain string, ok bool) {
 }
 
 // Finish implements engine.Finisher.
+//
+// A nil Collector counts nothing (as Sync writes nothing): the daemon
+// hands its collector over as an engine.Finisher, and a store without
+// DMARC report support leaves it nil.
 func (c *Collector) Finish(ctx context.Context, tx *engine.Transaction, deps engine.Results, v *engine.Verdict) error {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	cfg, cut := c.cfg, c.cut
 	c.mu.Unlock()

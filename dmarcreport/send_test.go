@@ -425,3 +425,17 @@ func TestReceiverDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestNilCollector: a nil *Collector, which the daemon passes as an
+// engine.Finisher when its store keeps no DMARC reports, neither counts
+// nor panics.
+func TestNilCollector(t *testing.T) {
+	var c *Collector
+	var f engine.Finisher = c
+	if err := f.Finish(context.Background(), &engine.Transaction{}, nil, &engine.Verdict{Final: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
