@@ -151,9 +151,9 @@ func (r *Rules) Run(_ context.Context, tx *engine.Transaction, deps engine.Resul
 // confirmedPTR is the client's forward-confirmed PTR name (RFC 8601 §3
 // iprev): the front end's when it says the name resolves back (as the
 // greylist's allowlist reads it), else the name the iprev check
-// confirmed; "" when there is none. An
-// unconfirmed name is never used: anyone can publish any PTR name for an
-// address they hold, and a ptr rule may accept or skip greylisting.
+// confirmed; "" when there is none. An unconfirmed name is never used:
+// anyone can publish any PTR name for an address they hold, and a ptr
+// rule may accept or skip greylisting.
 func confirmedPTR(tx *engine.Transaction, deps engine.Results) string {
 	if tx.ClientPTR != "" && tx.RDNS == engine.FCrDNSPass {
 		return tx.ClientPTR
