@@ -39,8 +39,9 @@
 //
 // It does not run JavaScript, fetch images or follow links, does not
 // inflate more than Limits.MaxInflate bytes from an archive, does not
-// decrypt anything, and does not list the names inside a 7z archive whose
-// header is compressed (most are): it says so in the Archive instead.
+// decrypt anything (a 7z archive whose header is encrypted, or one coded
+// otherwise than with LZMA or Copy, keeps its names: Archive.NamesHidden
+// says so), and does not inflate PDF object streams.
 package content
 
 import (
