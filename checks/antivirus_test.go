@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,7 +97,7 @@ func TestAntivirusRealClamd(t *testing.T) {
 	// and the log says that timeout ended it, not the scan's 10 s deadline.
 	srv.Pause()
 	start := time.Now()
-	var log bytes.Buffer
+	var log lockedBuffer // the check logs from its own goroutine
 	quiet = slog.New(slog.NewTextHandler(&log, nil))
 	v = scan(build(cfg), clamdtest.Message(true))
 	if v.Action != engine.NoAction || !hasSymbolOpt(v, SymClamVirusFail, "timeout") {
@@ -116,8 +117,17 @@ func TestAntivirusRealClamd(t *testing.T) {
 	dl, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	v = build(long).Scan(dl, &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), MailFrom: "a@example.com", Rcpts: []string{"b@example.org"}, Message: message.Parse(clamdtest.Message(true))})
-	if !hasSymbolOpt(v, SymClamVirusFail, "timeout") || !strings.Contains(log.String(), `ended_by="scan deadline"`) {
-		t.Errorf("paused clamd, 1 h timeout: %+v\n%s", v.Symbols, log.String())
+	if !hasSymbolOpt(v, SymClamVirusFail, "timeout") {
+		t.Errorf("paused clamd, 1 h timeout: %+v", v.Symbols)
+	}
+	// The verdict comes at the deadline, maybe before the check itself has
+	// returned and logged: wait for its line (it returns as soon as its
+	// context ends).
+	for i := 0; i < 200 && !strings.Contains(log.String(), `ended_by="scan deadline"`); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(log.String(), `ended_by="scan deadline"`) {
+		t.Errorf("paused clamd, 1 h timeout: the log does not say the scan deadline ended it:\n%s", log.String())
 	}
 	srv.Resume()
 	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -141,4 +151,29 @@ func hasSymbolOpt(v *engine.Verdict, name, opt string) bool {
 		}
 	}
 	return false
+}
+
+// lockedBuffer is a bytes.Buffer that a logger may write to from other
+// goroutines while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
 }
