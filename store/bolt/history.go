@@ -55,6 +55,10 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bHistory)
 		ix := newIndexer(tx)
+		// One buffer holds the batch's values: bbolt keeps each value
+		// until the commit, and a value's bytes stay put when a later
+		// append moves the buffer.
+		var buf []byte
 		for _, r := range norm {
 			seq, err := b.NextSequence()
 			if err != nil {
@@ -64,10 +68,12 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 			if r.ID == "" {
 				r.ID = hex.EncodeToString(k)
 			}
-			v, err := json.Marshal(r)
+			start := len(buf)
+			buf, err = r.AppendJSON(buf)
 			if err != nil {
 				return err
 			}
+			v := buf[start:len(buf):len(buf)]
 			// The key is new (the bucket's next sequence): the count
 			// grows by the batch once, below.
 			if err := b.Put(k, v); err != nil {
