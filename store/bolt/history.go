@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -74,6 +75,10 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 				return err
 			}
 			v := buf[start:len(buf):len(buf)]
+			if start == 0 {
+				// Room for the batch, from the first record's size.
+				buf = slices.Grow(buf, len(v)*len(norm)*5/4)
+			}
 			// The key is new (the bucket's next sequence): the count
 			// grows by the batch once, below.
 			if err := b.Put(k, v); err != nil {
