@@ -105,6 +105,8 @@ func TestArchives(t *testing.T) {
 			[]string{SymExeInGenSplitRar, SymExecutable}, nil, nil},
 		{"7z with an LZMA header holding an exe", attach("x.7z", "application/x-7z-compressed", lzma7z(t, header7z([]entry7z{{name: "scan.pdf.exe"}}, false))),
 			[]string{SymExecutable, SymDoubleBadExtension}, []string{SymEncryptedArchive}, map[string]string{SymExecutable: "scan.pdf.exe"}},
+		{"zip inside a 7z", attach("x.7z", "application/x-7z-compressed", lzma7z(t, header7z([]entry7z{{name: "docs.zip"}}, false))),
+			[]string{SymArchiveInArchive}, []string{SymEncryptedArchive}, map[string]string{SymArchiveInArchive: "zip"}},
 		{"7z with an unreadable header", attach("x.7z", "application/x-7z-compressed", sevenZ(0x17, nil)),
 			[]string{SymEncryptedArchive}, nil, map[string]string{SymEncryptedArchive: "compressed header"}},
 		{"7z encrypted header", attach("x.7z", "application/x-7z-compressed", aes7z()),

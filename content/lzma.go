@@ -182,7 +182,9 @@ func lzmaDecode(props, data []byte, size int) ([]byte, error) {
 
 	r := &rangeDec{b: data}
 	r.init()
-	out := make([]byte, 0, size)
+	// The output grows as it is decoded: a header that claims 4 MiB and
+	// is corrupt after 64 bytes costs what it decoded, not its claim.
+	out := make([]byte, 0, min(size, 4*len(data)+64))
 	var state, rep0, rep1, rep2, rep3 uint32
 	pbMask, lpMask := uint32(1)<<pb-1, uint32(1)<<lp-1
 	for len(out) < size && !r.bad {
