@@ -3,10 +3,11 @@ package content
 import (
 	"bytes"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
 
 // xzLZMA compresses data with Debian's xz (xz-utils) in the .lzma
@@ -15,13 +16,7 @@ import (
 // skips, and fails under CI=true.
 func xzLZMA(t testing.TB, data []byte) (props, stream []byte) {
 	t.Helper()
-	xz, err := exec.LookPath("xz")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("xz (xz-utils) is needed")
-		}
-		t.Skip("xz not installed")
-	}
+	xz := sharedtest.Require(t, "xz", "xz-utils")
 	cmd := exec.Command(xz, "--format=lzma", "-c")
 	cmd.Stdin = bytes.NewReader(data)
 	out, err := cmd.Output()

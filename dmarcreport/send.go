@@ -500,7 +500,10 @@ func ReportMail(cfg SendConfig, rep *Report, to string, gz []byte, now time.Time
 func (s *Sender) deliver(ctx context.Context, from string, to []string, msg []byte) error {
 	cfg := s.config()
 	if cfg.Relay != "" {
-		return sendSMTP(ctx, cfg.Relay, s.hostname, from, to, msg)
+		if err := sendSMTP(ctx, cfg.Relay, s.hostname, from, to, msg); err != nil {
+			return fmt.Errorf("SMTP relay %s: %w", cfg.Relay, err)
+		}
+		return nil
 	}
 	cmd := exec.CommandContext(ctx, cfg.Sendmail, "-t", "-i", "-f", from)
 	cmd.Stdin = bytes.NewReader(msg)

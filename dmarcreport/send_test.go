@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -437,5 +439,32 @@ func TestNilCollector(t *testing.T) {
 	}
 	if err := c.Sync(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRelayErrorNamesRelay: a relay that refuses says so with its address
+// and its reply, for the log line that says the report will be retried.
+func TestRelayErrorNamesRelay(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "554 5.7.1 no relaying for you\r\n")
+			c.Close()
+		}
+	}()
+	cfg := DefaultConfig().Send
+	cfg.Enabled, cfg.Relay = true, ln.Addr().String()
+	s := NewSender(nil, nil, cfg, "mx.example.com", nil)
+	err = s.deliver(context.Background(), "r@example.com", []string{"agg@reports.example"}, []byte("Subject: x\r\n\r\nx\r\n"))
+	if err == nil || !strings.Contains(err.Error(), "SMTP relay "+ln.Addr().String()) || !strings.Contains(err.Error(), "554") {
+		t.Fatalf("error %v, want the relay's address and its 554", err)
 	}
 }

@@ -185,7 +185,10 @@ func TestRedisRestartMidLoad(t *testing.T) {
 		}(i, time.Now())
 	}
 	wg.Wait()
-	const grace = time.Second // the pool's reconnection after the restart
+	// The pool's reconnection after the restart; 2 s so a loaded CI machine
+	// (2 shared cores) does not count a slow redial as fail-open. The
+	// 3 s after it still carry about 60 messages that must all be greylisted.
+	const grace = 2 * time.Second
 	type tally struct{ grey, accepted, other int }
 	var up, down, back, between tally
 	var odd []string
