@@ -78,6 +78,7 @@ func (ix *indexer) add(r *store.HistoryRecord) {
 }
 
 func (ix *indexer) flush() error {
+	var scratch []byte
 	for name, terms := range ix.blocks {
 		b, err := ix.idx.CreateBucketIfNotExists([]byte(name))
 		if err != nil {
@@ -88,12 +89,20 @@ func (ix *indexer) flush() error {
 			keys = append(keys, t)
 		}
 		slices.Sort(keys)
+		// The terms already there are found with one cursor (b.Get
+		// makes one per call); a Put invalidates it, so it is
+		// re-made after one.
+		c := b.Cursor()
 		for _, t := range keys {
-			if b.Get([]byte(t)) == nil {
-				if err := b.Put([]byte(t), []byte{}); err != nil {
-					return err
-				}
+			key := append(scratch[:0], t...)
+			scratch = key
+			if k, _ := c.Seek(key); k != nil && string(k) == t {
+				continue
 			}
+			if err := b.Put([]byte(t), []byte{}); err != nil {
+				return err
+			}
+			c = b.Cursor()
 		}
 	}
 	return nil
