@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // The history index. A filter that matches nothing, or little, would
@@ -121,23 +122,45 @@ func HistoryTerms(r *HistoryRecord) []string {
 // possibly twice: for a store that collects them in a set (what
 // HistoryTerms returns, without its sorting).
 func EachHistoryTerm(r *HistoryRecord, add func(string)) {
-	addTerm := func(t string) {
-		if t != "" {
-			add(t)
+	AppendHistoryTerms(nil, r, func(t []byte) { add(string(t)) })
+}
+
+// AppendHistoryTerms calls add with each index term of r (as
+// EachHistoryTerm), built in buf: a term is valid only during its call
+// (a set keyed by string(t) allocates only for the terms it lacks). It
+// returns buf for reuse.
+func AppendHistoryTerms(buf []byte, r *HistoryRecord, add func([]byte)) []byte {
+	// put appends kind and v (lower-cased when fold) and hands the term
+	// to add, as term() would return it: nothing for an empty or too
+	// long value.
+	put := func(kind, v string, fold bool) {
+		if v == "" {
+			return
 		}
+		t := append(buf[:0], kind...)
+		if fold {
+			t = appendLower(t, v)
+		} else {
+			t = append(t, v...)
+		}
+		buf = t
+		if len(t) == len(kind) || len(t) > maxTermLen {
+			return
+		}
+		add(t)
 	}
-	addTerm(TermQueueID(r.QueueID))
-	addTerm(TermAction(r.Action))
+	put("q:", r.QueueID, true)
+	put("x:", r.Action, false)
 	for _, s := range r.Symbols {
-		addTerm(TermSymbol(s))
+		put("s:", s, false)
 	}
 	addr := func(a string) {
 		if a == "" {
 			return
 		}
-		addTerm(TermAddr(a))
+		put("a:", a, true)
 		if i := strings.LastIndexByte(a, '@'); i >= 0 && i+1 < len(a) {
-			addTerm(TermDomain(a[i+1:]))
+			put("d:", strings.TrimSuffix(a[i+1:], "."), true)
 		}
 	}
 	addr(r.From)
@@ -146,17 +169,41 @@ func EachHistoryTerm(r *HistoryRecord, add func(string)) {
 	}
 	if ip, err := netip.ParseAddr(r.ClientIP); err == nil {
 		ip = ip.Unmap()
-		addTerm(TermIP(ip))
+		buf = ip.AppendTo(append(buf[:0], "i:"...))
+		if len(buf) <= maxTermLen {
+			add(buf)
+		}
 		lens := IndexNets4
 		if ip.Is6() {
 			lens = IndexNets6
 		}
 		for _, n := range lens {
 			if p, err := ip.Prefix(n); err == nil {
-				addTerm(TermNet(p))
+				buf = p.AppendTo(append(buf[:0], "n:"...))
+				if len(buf) <= maxTermLen {
+					add(buf)
+				}
 			}
 		}
 	}
+	return buf
+}
+
+// appendLower appends strings.ToLower(s), without allocating for ASCII.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // Decode decodes raw, a record's stored JSON, if it passes q's needles

@@ -40,3 +40,59 @@ func TestNetTerm(t *testing.T) {
 		}
 	}
 }
+
+// oldTerms is HistoryTerms as it was built from the Term functions
+// (which the controller's queries use): the byte-built terms must equal
+// them.
+func oldTerms(r *HistoryRecord) []string {
+	var out []string
+	add := func(t string) {
+		if t != "" {
+			out = append(out, t)
+		}
+	}
+	add(TermQueueID(r.QueueID))
+	add(TermAction(r.Action))
+	for _, s := range r.Symbols {
+		add(TermSymbol(s))
+	}
+	for _, a := range append([]string{r.From}, r.RcptList...) {
+		if a == "" {
+			continue
+		}
+		add(TermAddr(a))
+		if i := strings.LastIndexByte(a, '@'); i >= 0 && i+1 < len(a) {
+			add(TermDomain(a[i+1:]))
+		}
+	}
+	if ip, err := netip.ParseAddr(r.ClientIP); err == nil {
+		add(TermIP(ip))
+		lens := IndexNets4
+		if ip.Unmap().Is6() {
+			lens = IndexNets6
+		}
+		for _, n := range lens {
+			if p, err := ip.Unmap().Prefix(n); err == nil {
+				add(TermNet(p))
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func TestHistoryTermsAsTermFuncs(t *testing.T) {
+	long := strings.Repeat("y", 199)
+	for _, r := range []HistoryRecord{
+		{QueueID: "4XyZ12", Action: "reject", Symbols: []string{"RBL_X", "RBL_X"}, From: "Bob@Example.ORG.", ClientIP: "::ffff:192.0.2.7"},
+		{QueueID: "İQ", From: "Ünïcode@EXAMPLE.Org", RcptList: []string{"ÀB@Ünï.example", "x@", "@y", "plain"}, ClientIP: "fe80::1%eth0"},
+		{QueueID: long[:198], Action: long, Symbols: []string{long[:198], long + "zzz"}, From: long[:190] + "@" + long[:100] + ".",
+			ClientIP: "2001:db8::1"},
+		{QueueID: strings.Repeat("İ", 66), From: "a@" + strings.Repeat("İ", 66), ClientIP: "not an ip"},
+		{},
+	} {
+		if got, want := HistoryTerms(&r), oldTerms(&r); !slices.Equal(got, want) {
+			t.Errorf("%+v:\n got %q\nwant %q", r, got, want)
+		}
+	}
+}

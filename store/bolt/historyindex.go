@@ -56,6 +56,7 @@ type indexer struct {
 	// The last record's block (a batch's records are mostly in one).
 	lastStart time.Time
 	last      map[string]struct{}
+	buf       []byte // terms' scratch
 }
 
 func newIndexer(tx *bbolt.Tx) *indexer {
@@ -74,7 +75,11 @@ func (ix *indexer) add(r *store.HistoryRecord) {
 		}
 		ix.lastStart, ix.last = start, m
 	}
-	store.EachHistoryTerm(r, func(t string) { m[t] = struct{}{} })
+	ix.buf = store.AppendHistoryTerms(ix.buf, r, func(t []byte) {
+		if _, ok := m[string(t)]; !ok {
+			m[string(t)] = struct{}{}
+		}
+	})
 }
 
 func (ix *indexer) flush() error {
