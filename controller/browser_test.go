@@ -135,8 +135,16 @@ func screenshotDir(t *testing.T) string {
 }
 
 // shoot saves full-page screenshots of the current page at desktop and
-// phone widths.
+// phone widths, and fails the test when the page is wider than the phone
+// (a sideways scroll).
 func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	screenshots(t, ctx, name, true)
+}
+
+// screenshots saves the screenshots; fit checks the phone width (off for
+// pages that are not ours: rspamd's web UI).
+func screenshots(t *testing.T, ctx context.Context, name string, fit bool) {
 	t.Helper()
 	dir := screenshotDir(t)
 	for _, sz := range []struct {
@@ -145,6 +153,14 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 	}{{"desktop", 1280, 900}, {"phone", 390, 844}} {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(sz.w, sz.h), chromedp.Sleep(150*time.Millisecond)); err != nil {
 			t.Fatalf("viewport %s: %v", name, err)
+		}
+		if fit && sz.w == 390 {
+			sw := run(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			iw := run(t, ctx, chromedp.Evaluate[int](`window.innerWidth`))
+			if sw > iw {
+				wide := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5).slice(0, 5).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().width) + "px")`))
+				t.Errorf("%s at 390 px is %d px wide (window %d px); too wide: %q", name, sw, iw, wide)
+			}
 		}
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -180,7 +196,18 @@ func TestBrowserFlows(t *testing.T) {
 			l.scan(t, fmt.Sprintf("Q%03d", n), fmt.Sprintf(m.ip, i+1), fmt.Sprintf(m.from, i))
 		}
 	}
-	l.waitHistory(t, 50)
+	// A reject at a low score forced by a local rule, with long symbol
+	// names and a zero-weight symbol (as a real server records them).
+	forced := store.HistoryRecord{
+		ID: "forced1", Time: time.Now().Add(-time.Minute), QueueID: "QFORCE", ClientIP: "192.0.2.200", From: "billing@freemail.example",
+		RcptList: []string{"user@example.com"}, Action: "reject", Score: 2, ForcedBy: "LOCAL_EXECUTABLE",
+		Symbols: []string{"ARC_NA", "LOCAL_EXECUTABLE", "LOCAL_FREEMAIL_REPLYTO", "REPLYTO_DOM_NEQ_FROM_DOM"},
+		Hits:    []store.HistoryHit{{}, {Score: 1.5, Weight: 1.5}, {Score: 1, Weight: 1, Options: []string{"replyto@freemail.example"}}, {Score: -0.5, Weight: -0.5}},
+	}
+	if err := l.st.HistoryAdd(context.Background(), forced); err != nil {
+		t.Fatal(err)
+	}
+	l.waitHistory(t, 51)
 
 	// Log in.
 	err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#password`)))
@@ -227,7 +254,7 @@ func TestBrowserFlows(t *testing.T) {
 	}
 	rows := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.history tbody tr[data-id]").length`))
 	badges := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tbody .badge")].map(b => b.textContent)`))
-	if rows != 5 || len(badges) != 5 || strings.Count(strings.Join(badges, ","), "reject") != 5 {
+	if rows != 6 || len(badges) != 6 || strings.Count(strings.Join(badges, ","), "reject") != 6 { // 5 scanned, 1 forced
 		t.Errorf("history filtered by reject: %d rows %v", rows, badges)
 	}
 	shoot(t, ctx, "history-reject")
@@ -242,6 +269,12 @@ func TestBrowserFlows(t *testing.T) {
 		t.Errorf("explanation: %q / %q", summary, change)
 	}
 	shoot(t, ctx, "detail-reject")
+
+	// The forced reject's detail page fits a phone, long names and all.
+	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+recordLink(forced)), chromedp.WaitVisible(chromedp.CSS(`#symbols`))); err != nil {
+		t.Fatal(err)
+	}
+	shoot(t, ctx, "detail-forced")
 
 	// A greylisted sender: allowlist its address from its detail page,
 	// and its next message passes.
@@ -359,7 +392,7 @@ func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
 	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer wcancel()
 	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(`#statWidgets .stat-box`))); err != nil {
-		shoot(t, ctx, "rspamd-webui-failed")
+		screenshots(t, ctx, "rspamd-webui-failed", false)
 		res := run(t, ctx, chromedp.Evaluate[[]string](`[...performance.getEntriesByType('resource')].map(e => e.name + ' ' + e.responseStatus)`))
 		t.Logf("resources: %q", res)
 		t.Fatalf("rspamd web UI: %v", err)
@@ -371,5 +404,5 @@ func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
 			t.Errorf("rspamd web UI widgets lack %q: %q", want, norm)
 		}
 	}
-	shoot(t, ctx, "rspamd-webui")
+	screenshots(t, ctx, "rspamd-webui", false)
 }

@@ -52,6 +52,7 @@ var funcs = template.FuncMap{
 	},
 	"time":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"short":  func(t time.Time) string { return t.Local().Format("Jan 02 15:04") },
+	"wbr":    wbr,
 	"join":   strings.Join,
 	"num":    formatInt,
 	"num64u": func(n uint64) string { return formatInt(int64(n)) },
@@ -167,4 +168,10 @@ func staticHandler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		fsrv.ServeHTTP(w, r)
 	})
+}
+
+// wbr escapes a symbol name and lets a narrow screen break it after each
+// underscore (REPLYTO_<wbr>DOM_<wbr>NEQ_<wbr>…).
+func wbr(name string) template.HTML {
+	return template.HTML(strings.ReplaceAll(template.HTMLEscapeString(name), "_", "_<wbr>"))
 }
