@@ -112,23 +112,32 @@ func NetTerm(p netip.Prefix) string {
 // HistoryTerms returns the index terms of r, sorted, without duplicates.
 func HistoryTerms(r *HistoryRecord) []string {
 	out := make([]string, 0, 8+len(r.Symbols)+2*len(r.RcptList))
-	add := func(t string) {
+	EachHistoryTerm(r, func(t string) { out = append(out, t) })
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// EachHistoryTerm calls add with each index term of r, in no order and
+// possibly twice: for a store that collects them in a set (what
+// HistoryTerms returns, without its sorting).
+func EachHistoryTerm(r *HistoryRecord, add func(string)) {
+	addTerm := func(t string) {
 		if t != "" {
-			out = append(out, t)
+			add(t)
 		}
 	}
-	add(TermQueueID(r.QueueID))
-	add(TermAction(r.Action))
+	addTerm(TermQueueID(r.QueueID))
+	addTerm(TermAction(r.Action))
 	for _, s := range r.Symbols {
-		add(TermSymbol(s))
+		addTerm(TermSymbol(s))
 	}
 	addr := func(a string) {
 		if a == "" {
 			return
 		}
-		add(TermAddr(a))
+		addTerm(TermAddr(a))
 		if i := strings.LastIndexByte(a, '@'); i >= 0 && i+1 < len(a) {
-			add(TermDomain(a[i+1:]))
+			addTerm(TermDomain(a[i+1:]))
 		}
 	}
 	addr(r.From)
@@ -137,19 +146,17 @@ func HistoryTerms(r *HistoryRecord) []string {
 	}
 	if ip, err := netip.ParseAddr(r.ClientIP); err == nil {
 		ip = ip.Unmap()
-		add(TermIP(ip))
+		addTerm(TermIP(ip))
 		lens := IndexNets4
 		if ip.Is6() {
 			lens = IndexNets6
 		}
 		for _, n := range lens {
 			if p, err := ip.Prefix(n); err == nil {
-				add(TermNet(p))
+				addTerm(TermNet(p))
 			}
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // Decode decodes raw, a record's stored JSON, if it passes q's needles

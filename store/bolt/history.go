@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -55,6 +56,10 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bHistory)
 		ix := newIndexer(tx)
+		// One buffer holds the batch's values: bbolt keeps each value
+		// until the commit, and a value's bytes stay put when a later
+		// append moves the buffer.
+		var buf []byte
 		for _, r := range norm {
 			seq, err := b.NextSequence()
 			if err != nil {
@@ -64,9 +69,15 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 			if r.ID == "" {
 				r.ID = hex.EncodeToString(k)
 			}
-			v, err := json.Marshal(r)
+			start := len(buf)
+			buf, err = r.AppendJSON(buf)
 			if err != nil {
 				return err
+			}
+			v := buf[start:len(buf):len(buf)]
+			if start == 0 {
+				// Room for the batch, from the first record's size.
+				buf = slices.Grow(buf, len(v)*len(norm)*5/4)
 			}
 			// The key is new (the bucket's next sequence): the count
 			// grows by the batch once, below.

@@ -53,6 +53,9 @@ func initIndex(tx *bbolt.Tx) error {
 type indexer struct {
 	idx    *bbolt.Bucket
 	blocks map[string]map[string]struct{}
+	// The last record's block (a batch's records are mostly in one).
+	lastStart time.Time
+	last      map[string]struct{}
 }
 
 func newIndexer(tx *bbolt.Tx) *indexer {
@@ -60,15 +63,18 @@ func newIndexer(tx *bbolt.Tx) *indexer {
 }
 
 func (ix *indexer) add(r *store.HistoryRecord) {
-	name := string(blockName(r.Time))
-	m := ix.blocks[name]
-	if m == nil {
-		m = map[string]struct{}{}
-		ix.blocks[name] = m
+	start := store.IndexBlockStart(r.Time)
+	m := ix.last
+	if m == nil || !start.Equal(ix.lastStart) {
+		name := string(blockName(r.Time))
+		m = ix.blocks[name]
+		if m == nil {
+			m = map[string]struct{}{}
+			ix.blocks[name] = m
+		}
+		ix.lastStart, ix.last = start, m
 	}
-	for _, t := range store.HistoryTerms(r) {
-		m[t] = struct{}{}
-	}
+	store.EachHistoryTerm(r, func(t string) { m[t] = struct{}{} })
 }
 
 func (ix *indexer) flush() error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -36,7 +35,7 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 		if r.ID == "" {
 			r.ID = randomID(r.Time)
 		}
-		v, err := json.Marshal(r)
+		v, err := r.AppendJSON(nil)
 		if err != nil {
 			return err
 		}

@@ -75,9 +75,7 @@ func (b indexBatch) add(r *store.HistoryRecord) {
 		m = map[string]struct{}{}
 		b[blk] = m
 	}
-	for _, t := range store.HistoryTerms(r) {
-		m[t] = struct{}{}
-	}
+	store.EachHistoryTerm(r, func(t string) { m[t] = struct{}{} })
 }
 
 // indexWrite adds a batch's terms (one SADD per block; blocks are keys

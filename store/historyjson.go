@@ -1,0 +1,192 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// AppendJSON appends r encoded as JSON to dst: byte for byte what
+// json.Marshal(r) writes (same fields, order, omissions and escaping, so
+// stored records, needles and older readers are unaffected), without
+// reflection and with no allocation beyond dst's growth. Recording history
+// encodes every scanned message, so this is on the hot path.
+func (r *HistoryRecord) AppendJSON(dst []byte) ([]byte, error) {
+	if y := r.Time.Year(); y < 0 || y > 9999 {
+		// json.Marshal's error for a time it cannot write.
+		_, err := json.Marshal(r)
+		if err == nil {
+			err = fmt.Errorf("%w: history record time %v", ErrInvalid, r.Time)
+		}
+		return dst, err
+	}
+	var err error
+	b := append(dst, `{"id":`...)
+	b = appendJSONString(b, r.ID)
+	b = append(b, `,"time":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	b = appendField(b, "queue_id", r.QueueID)
+	b = appendField(b, "client_ip", r.ClientIP)
+	b = append(b, `,"from":`...)
+	b = appendJSONString(b, r.From)
+	b = append(b, `,"rcpts":`...)
+	b = strconv.AppendInt(b, int64(r.Rcpts), 10)
+	b = append(b, `,"action":`...)
+	b = appendJSONString(b, r.Action)
+	b = append(b, `,"score":`...)
+	if b, err = appendJSONFloat(b, r.Score); err != nil {
+		return dst, err
+	}
+	if len(r.Symbols) > 0 {
+		b = append(b, `,"symbols":`...)
+		b = appendJSONStrings(b, r.Symbols)
+	}
+	b = appendField(b, "helo", r.Helo)
+	b = appendField(b, "host", r.ClientHost)
+	if len(r.RcptList) > 0 {
+		b = append(b, `,"rcpt":`...)
+		b = appendJSONStrings(b, r.RcptList)
+	}
+	if r.Required != 0 {
+		b = append(b, `,"required":`...)
+		if b, err = appendJSONFloat(b, r.Required); err != nil {
+			return dst, err
+		}
+	}
+	b = appendField(b, "forced_by", r.ForcedBy)
+	b = appendField(b, "phase", r.Phase)
+	b = appendField(b, "class", r.Class)
+	if r.Elapsed != 0 {
+		b = append(b, `,"elapsed":`...)
+		if b, err = appendJSONFloat(b, r.Elapsed); err != nil {
+			return dst, err
+		}
+	}
+	if len(r.Hits) > 0 {
+		b = append(b, `,"hits":[`...)
+		for i, h := range r.Hits {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"s":`...)
+			if b, err = appendJSONFloat(b, h.Score); err != nil {
+				return dst, err
+			}
+			b = append(b, `,"w":`...)
+			if b, err = appendJSONFloat(b, h.Weight); err != nil {
+				return dst, err
+			}
+			if len(h.Options) > 0 {
+				b = append(b, `,"o":`...)
+				b = appendJSONStrings(b, h.Options)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// appendField appends ,"name":"s" unless s is empty (omitempty).
+func appendField(b []byte, name, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, s)
+}
+
+func appendJSONStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendJSONFloat writes f as encoding/json does (RFC 8259 section 6 has
+// no NaN or infinity: those are errors).
+func appendJSONFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return b, &json.UnsupportedValueError{Str: strconv.FormatFloat(f, 'g', -1, 64)}
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 → e-9, as encoding/json writes it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString writes s as a JSON string (RFC 8259 section 7) with
+// encoding/json's escaping: HTML characters, U+2028/U+2029 and controls
+// as \u escapes, invalid UTF-8 as U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
