@@ -223,7 +223,15 @@ func (s *Sender) loadSent(ctx context.Context, cfg SendConfig, name string, begi
 		first[sentRow+k] = n
 	}
 	first[sentEnd] = end.UnixMilli()
-	if err := s.st.TallyAdd(ctx, st.name, first, s.Now(), s.expires(cfg, begin)); err != nil {
+	err = s.st.TallyAdd(ctx, st.name, first, s.Now(), s.expires(cfg, begin))
+	if errors.Is(err, store.ErrFull) {
+		// A tally near store.MaxTallyRows has no room for its copy: send
+		// it as before (a retry may then send a different report).
+		s.log.Warn("dmarc reports: no room to remember the report; a retry may differ", "tally", name, "err", err)
+		st.name = ""
+		return st, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("remembering the report before sending it: %w", err)
 	}
 	return st, nil
@@ -238,6 +246,9 @@ func (s *Sender) expires(cfg SendConfig, begin time.Time) time.Time {
 // markSent remembers that addr accepted the report.
 func (s *Sender) markSent(ctx context.Context, cfg SendConfig, st *sentState, begin time.Time, addr string) error {
 	st.served[addr] = true
+	if st.name == "" {
+		return nil
+	}
 	return s.st.TallyAdd(ctx, st.name, map[string]int64{sentTo + addr: 1}, s.Now(), s.expires(cfg, begin))
 }
 
@@ -246,7 +257,7 @@ func (s *Sender) markSent(ctx context.Context, cfg SendConfig, st *sentState, be
 // first attempt (a restarted collector no longer knows a flush's cut)
 // stay, for a later report.
 func (s *Sender) finish(ctx context.Context, cfg SendConfig, name string, begin time.Time, st *sentState) error {
-	if st == nil { // dropped before an attempt: no rua= any more, no rows
+	if st == nil || st.name == "" { // dropped before an attempt (no rua= any more, no rows), or not remembered
 		_, err := s.st.TallyDelete(ctx, name)
 		if err == nil {
 			_, err = s.st.TallyDelete(ctx, sentPrefix+strings.TrimPrefix(name, tallyPrefix))
@@ -260,9 +271,7 @@ func (s *Sender) finish(ctx context.Context, cfg SendConfig, name string, begin 
 	left := map[string]int64{}
 	more := false
 	for k, n := range rows {
-		if d := n - st.rows[k]; d != 0 {
-			more = more || d > 0
-		}
+		more = more || n > st.rows[k]
 		if st.rows[k] != 0 {
 			left[k] = -st.rows[k]
 		}
