@@ -270,6 +270,23 @@ func TestBrowserFlows(t *testing.T) {
 	}
 	shoot(t, ctx, "detail-reject")
 
+	// The list says why the forced reject was rejected: the forcing
+	// symbol first, on a phone too, and the zero-weight one last.
+	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/mail?qid=QFORCE"), chromedp.WaitVisible(chromedp.CSS(`table.history tbody tr[data-id]`))); err != nil {
+		t.Fatal(err)
+	}
+	const visibleSyms = `[...document.querySelectorAll("table.history tbody tr[data-id] td.syms .sym")].filter(e => e.getClientRects().length > 0).map(e => e.innerText)`
+	if got := strings.Join(run(t, ctx, chromedp.Evaluate[[]string](visibleSyms)), " | "); got != "forced by LOCAL_EXECUTABLE | LOCAL_FREEMAIL_REPLYTO | REPLYTO_DOM_NEQ_FROM_DOM | ARC_NA" {
+		t.Errorf("history symbols at 1280 px: %q", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(run(t, ctx, chromedp.Evaluate[[]string](visibleSyms)), " | "); got != "forced by LOCAL_EXECUTABLE | LOCAL_FREEMAIL_REPLYTO" {
+		t.Errorf("history symbols at 390 px: %q", got)
+	}
+	shoot(t, ctx, "history-forced")
+
 	// The forced reject's detail page fits a phone, long names and all.
 	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+recordLink(forced)), chromedp.WaitVisible(chromedp.CSS(`#symbols`))); err != nil {
 		t.Fatal(err)

@@ -114,7 +114,7 @@ func Explain(rec store.HistoryRecord, eng *engine.Engine) Explanation {
 		ex.Decision = append(ex.Decision, "The client matched the [allowlist] of the configuration: inbound checks and greylisting were skipped.")
 	}
 	if rec.ForcedBy != "" {
-		ex.Decision = append(ex.Decision, fmt.Sprintf("%s forces %s whatever the score (a hard rule: the check's own, or [force] in the configuration).", rec.ForcedBy, rec.Action))
+		ex.Decision = append(ex.Decision, forcedLine(rec, defs[rec.ForcedBy], p))
 	}
 	thr := func(a engine.Action) string {
 		if t, ok := p.Thresholds[a]; ok {
@@ -184,6 +184,20 @@ func Explain(rec store.HistoryRecord, eng *engine.Engine) Explanation {
 		ex.WouldChange = append(ex.WouldChange, "No single symbol decided it: several together did (see the what-if page to try other weights).")
 	}
 	return ex
+}
+
+// forcedLine says which setting made rec.ForcedBy force the action: an
+// entry of [force], a local rule's action ([[rules]], the rules check's
+// symbols), or the check's own hard rule.
+func forcedLine(rec store.HistoryRecord, def engine.SymbolDef, p engine.Policy) string {
+	name, toml := rec.ForcedBy, strings.ReplaceAll(rec.Action, " ", "_") // the action as the TOML file spells it
+	if a, ok := p.Force[name]; ok && a.String() == rec.Action {
+		return fmt.Sprintf("%s forces %s whatever the score: [force] in the configuration says %s = %q.", name, rec.Action, name, toml)
+	}
+	if def.Group == "rules" {
+		return fmt.Sprintf("%s forces %s whatever the score: it is a local rule, and its [[rules]] table (name = %q) says action = %q. Remove that action, or change the rule's values, to let such mail be scored instead.", name, rec.Action, name, toml)
+	}
+	return fmt.Sprintf("%s forces %s whatever the score: it is a hard rule of the check that gives it (that check's own section of the configuration sets it).", name, rec.Action)
 }
 
 func greylistOf(rec store.HistoryRecord) (greylisted bool, pass string) {

@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -232,6 +234,57 @@ type historyRow struct {
 	store.HistoryRecord
 	Link  string
 	Fixes []Fix
+	// Syms are the symbols in the order the list shows them.
+	Syms []listSymbol
+}
+
+// listSymbol is a symbol as the history list shows it.
+type listSymbol struct {
+	Name  string
+	Score float64
+	// Forcing: it forced the action whatever the score.
+	Forcing bool
+	// Zero: the record has its score and it counted nothing.
+	Zero bool
+}
+
+// listSymbols orders rec's symbols so that the list answers "why this
+// action?": the symbol that forced it first, then the scoring ones by the
+// size of their effect (ties in name order), the ones that counted nothing
+// last. An older record without scores keeps its order after the forcing
+// symbol.
+func listSymbols(rec store.HistoryRecord) []listSymbol {
+	out := make([]listSymbol, 0, len(rec.Symbols))
+	scored := len(rec.Hits) == len(rec.Symbols)
+	for i, name := range rec.Symbols {
+		l := listSymbol{Name: name, Forcing: name == rec.ForcedBy}
+		if scored {
+			l.Score = rec.Hits[i].Score
+			l.Zero = l.Score == 0 && !l.Forcing
+		}
+		out = append(out, l)
+	}
+	slices.SortStableFunc(out, func(a, b listSymbol) int {
+		switch {
+		case a.Forcing != b.Forcing:
+			if a.Forcing {
+				return -1
+			}
+			return 1
+		case a.Zero != b.Zero:
+			if b.Zero {
+				return -1
+			}
+			return 1
+		case !scored:
+			return 0
+		}
+		if c := cmp.Compare(math.Abs(b.Score), math.Abs(a.Score)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
 }
 
 type historyData struct {
@@ -297,7 +350,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) {
 		d.Older = "/mail?" + v.Encode()
 	}
 	for _, rec := range recs {
-		row := historyRow{HistoryRecord: rec, Link: recordLink(rec)}
+		row := historyRow{HistoryRecord: rec, Link: recordLink(rec), Syms: listSymbols(rec)}
 		if d.CanFix {
 			row.Fixes = fixesFor(rec)
 		}

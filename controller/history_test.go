@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -68,5 +69,47 @@ func TestHistoryFilter(t *testing.T) {
 		if _, err := ParseHistoryFilter(v); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+func TestListSymbols(t *testing.T) {
+	hit := func(s float64) store.HistoryHit { return store.HistoryHit{Score: s, Weight: s} }
+	for _, tt := range []struct {
+		name string
+		rec  store.HistoryRecord
+		want []string // names, "!" marks forcing, "0" zero
+	}{
+		{"forced first, then by effect, zero last", store.HistoryRecord{
+			ForcedBy: "LOCAL_EXECUTABLE",
+			Symbols:  []string{"ARC_NA", "LOCAL_EXECUTABLE", "LOCAL_FREEMAIL_REPLYTO", "R_SPF_ALLOW", "REPLYTO_DOM_NEQ_FROM_DOM"},
+			Hits:     []store.HistoryHit{hit(0), hit(1.5), hit(1), hit(-3), hit(-0.5)},
+		}, []string{"!LOCAL_EXECUTABLE", "R_SPF_ALLOW", "LOCAL_FREEMAIL_REPLYTO", "REPLYTO_DOM_NEQ_FROM_DOM", "0ARC_NA"}},
+		{"a forcing symbol that scored nothing is still first", store.HistoryRecord{
+			ForcedBy: "RBL_BLOCK", Symbols: []string{"A_ZERO", "B_BIG", "RBL_BLOCK"}, Hits: []store.HistoryHit{hit(0), hit(9), hit(0)},
+		}, []string{"!RBL_BLOCK", "B_BIG", "0A_ZERO"}},
+		{"ties in name order", store.HistoryRecord{
+			Symbols: []string{"ZED", "ALPHA", "MID"}, Hits: []store.HistoryHit{hit(2), hit(-2), hit(5)},
+		}, []string{"MID", "ALPHA", "ZED"}},
+		{"an older record without scores keeps its order", store.HistoryRecord{
+			ForcedBy: "LAST", Symbols: []string{"B", "A", "LAST"},
+		}, []string{"!LAST", "B", "A"}},
+		{"no symbols", store.HistoryRecord{}, []string{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := []string{}
+			for _, l := range listSymbols(tt.rec) {
+				n := l.Name
+				switch {
+				case l.Forcing:
+					n = "!" + n
+				case l.Zero:
+					n = "0" + n
+				}
+				got = append(got, n)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -136,6 +136,15 @@ func (s *Sender) send(ctx context.Context, now time.Time, flush bool) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	// Reports tried before are retried at once, with the end they had.
+	tried, err := s.st.TallyList(ctx, sentPrefix, now, cfg.MaxDomains*4)
+	if err != nil {
+		return 0, err
+	}
+	retry := map[string]bool{}
+	for _, n := range tried {
+		retry[tallyPrefix+strings.TrimPrefix(n, sentPrefix)] = true
+	}
 	sent := 0
 	var errs error
 	for _, name := range names {
@@ -146,6 +155,7 @@ func (s *Sender) send(ctx context.Context, now time.Time, flush bool) (int, erro
 		// A tally begun by a flush ends with the period it is in.
 		end := periodStart(begin, cfg.Interval.D()).Add(cfg.Interval.D())
 		switch {
+		case retry[name]:
 		case flush && begin.Before(now):
 			if end.After(now) {
 				end = now
@@ -153,22 +163,143 @@ func (s *Sender) send(ctx context.Context, now time.Time, flush bool) (int, erro
 		case end.Add(sendGrace).After(now):
 			continue // the period is not over
 		}
-		n, done, err := s.sendOne(ctx, cfg, name, domain, begin, end)
+		n, _, err := s.sendOne(ctx, cfg, name, domain, begin, end)
 		sent += n
 		if err != nil {
 			errs = errors.Join(errs, fmt.Errorf("%s: %w", domain, err))
-		}
-		if done {
-			if _, err := s.st.TallyDelete(ctx, name); err != nil {
-				errs = errors.Join(errs, err)
-			}
 		}
 	}
 	return sent, errs
 }
 
-// sendOne sends one report; done says its data may go.
+// sentPrefix starts the names of the tallies that remember a report's
+// first attempt (sentState): the tally name without tallyPrefix follows.
+const sentPrefix = "dmarcsent:"
+
+// Rows of a sent state: the report's end (Unix milliseconds), a copy of
+// the tally rows it reports (sentRow + row) and each destination that
+// accepted it (sentTo + address).
+const (
+	sentEnd = "end"
+	sentRow = "r"
+	sentTo  = "to:"
+)
+
+// sentState is what the first attempt at sending a report fixed, so that
+// a retry after a failed destination sends the same report (same end,
+// same id, same date_range, same rows) and only to the destinations that
+// did not get it (RFC 7489 §7.2.1.1: a receiver that got it once must not
+// count those messages twice). It is kept in the store as the tally is,
+// with the same expiry, so a restart does not forget it.
+type sentState struct {
+	name   string
+	end    time.Time
+	rows   map[string]int64
+	served map[string]bool
+}
+
+// loadSent returns the sent state of the tally name, fixing it at end
+// and rows when this is the first attempt.
+func (s *Sender) loadSent(ctx context.Context, cfg SendConfig, name string, begin, end time.Time, rows map[string]int64) (*sentState, error) {
+	st := &sentState{name: sentPrefix + strings.TrimPrefix(name, tallyPrefix), end: end, rows: rows, served: map[string]bool{}}
+	saved, err := s.st.TallyGet(ctx, st.name, s.Now())
+	switch {
+	case err == nil && saved[sentEnd] > 0:
+		st.end, st.rows = time.UnixMilli(saved[sentEnd]).UTC(), map[string]int64{}
+		for k, n := range saved {
+			switch {
+			case strings.HasPrefix(k, sentTo):
+				st.served[k[len(sentTo):]] = true
+			case strings.HasPrefix(k, sentRow):
+				st.rows[k[len(sentRow):]] = n
+			}
+		}
+		return st, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	first := make(map[string]int64, len(rows)+1)
+	for k, n := range rows {
+		first[sentRow+k] = n
+	}
+	first[sentEnd] = end.UnixMilli()
+	err = s.st.TallyAdd(ctx, st.name, first, s.Now(), s.expires(cfg, begin))
+	if errors.Is(err, store.ErrFull) {
+		// A tally near store.MaxTallyRows has no room for its copy: send
+		// it as before (a retry may then send a different report).
+		s.log.Warn("dmarc reports: no room to remember the report; a retry may differ", "tally", name, "err", err)
+		st.name = ""
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("remembering the report before sending it: %w", err)
+	}
+	return st, nil
+}
+
+// expires is when the tally begun at begin expires (as the collector
+// sets it).
+func (s *Sender) expires(cfg SendConfig, begin time.Time) time.Time {
+	return periodStart(begin, cfg.Interval.D()).Add(cfg.Interval.D() + 7*24*time.Hour)
+}
+
+// markSent remembers that addr accepted the report.
+func (s *Sender) markSent(ctx context.Context, cfg SendConfig, st *sentState, begin time.Time, addr string) error {
+	st.served[addr] = true
+	if st.name == "" {
+		return nil
+	}
+	return s.st.TallyAdd(ctx, st.name, map[string]int64{sentTo + addr: 1}, s.Now(), s.expires(cfg, begin))
+}
+
+// finish removes a sent report's data: its sent state, and its tally's
+// rows that the report counted. Rows counted into the tally after the
+// first attempt (a restarted collector no longer knows a flush's cut)
+// stay, for a later report.
+func (s *Sender) finish(ctx context.Context, cfg SendConfig, name string, begin time.Time, st *sentState) error {
+	if st == nil || st.name == "" { // dropped before an attempt (no rua= any more, no rows), or not remembered
+		_, err := s.st.TallyDelete(ctx, name)
+		if err == nil {
+			_, err = s.st.TallyDelete(ctx, sentPrefix+strings.TrimPrefix(name, tallyPrefix))
+		}
+		return err
+	}
+	rows, err := s.st.TallyGet(ctx, name, s.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	left := map[string]int64{}
+	more := false
+	for k, n := range rows {
+		more = more || n > st.rows[k]
+		if st.rows[k] != 0 {
+			left[k] = -st.rows[k]
+		}
+	}
+	if more {
+		err = s.st.TallyAdd(ctx, name, left, s.Now(), s.expires(cfg, begin))
+	} else {
+		_, err = s.st.TallyDelete(ctx, name)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.st.TallyDelete(ctx, st.name)
+	return err
+}
+
+// sendOne sends one report, or what a failed destination has not got
+// yet of a report tried before (sentState); done says its data may go
+// (then finish has removed it).
 func (s *Sender) sendOne(ctx context.Context, cfg SendConfig, name, domain string, begin, end time.Time) (sent int, done bool, err error) {
+	var st *sentState
+	defer func() {
+		if done {
+			if ferr := s.finish(ctx, cfg, name, begin, st); ferr != nil {
+				done, err = false, errors.Join(err, ferr)
+			}
+		}
+	}()
 	rows, err := s.st.TallyGet(ctx, name, s.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, true, nil
@@ -176,8 +307,12 @@ func (s *Sender) sendOne(ctx context.Context, cfg SendConfig, name, domain strin
 	if err != nil {
 		return 0, false, err
 	}
-	rep := BuildReport(cfg, domain, begin, end, rows)
-	if len(rep.Records) == 0 {
+	for k, n := range rows {
+		if n <= 0 { // reported already (finish)
+			delete(rows, k)
+		}
+	}
+	if len(BuildReport(cfg, domain, begin, end, rows).Records) == 0 {
 		return 0, true, nil
 	}
 	// Where to: the rua= of the record now published (RFC 7489 §7.2).
@@ -196,6 +331,10 @@ func (s *Sender) sendOne(ctx context.Context, cfg SendConfig, name, domain strin
 		s.log.Info("dmarc reports: no rua= at the domain any more: report dropped", "domain", domain)
 		return 0, true, nil
 	}
+	if st, err = s.loadSent(ctx, cfg, name, begin, end, rows); err != nil {
+		return 0, false, err
+	}
+	rep := BuildReport(cfg, domain, begin, st.end, st.rows)
 	xmlData, err := MarshalXML(rep)
 	if err != nil {
 		return 0, true, err
@@ -224,18 +363,26 @@ func (s *Sender) sendOne(ctx context.Context, cfg SendConfig, name, domain strin
 			targets = auth.Override
 		}
 		for _, t := range targets {
+			addr := strings.ToLower(t.Address)
+			if st.served[addr] {
+				continue // got this report on an earlier attempt
+			}
 			msg := ReportMail(cfg, rep, t.Address, gz.Bytes(), s.Now())
 			if t.MaxSize > 0 && uint64(len(msg)) > t.MaxSize {
 				s.log.Warn("dmarc reports: report larger than the destination's limit: not sent", "domain", domain, "rua", t.Raw, "size", len(msg))
 				continue
 			}
 			if err := s.Deliver(ctx, cfg.From, []string{t.Address}, msg); err != nil {
-				s.log.Warn("dmarc reports: handing the report to the MTA failed; will retry", "domain", domain, "to", t.Address, "err", err)
+				s.log.Warn("dmarc reports: handing the report to the MTA failed; will retry", "domain", domain, "to", t.Address, "report_id", rep.ReportID, "err", err)
 				done = false
 				continue
 			}
 			sent++
-			s.log.Info("dmarc reports: report sent", "domain", domain, "to", t.Address, "records", len(rep.Records), "messages", rep.Messages())
+			s.log.Info("dmarc reports: report sent", "domain", domain, "to", t.Address, "report_id", rep.ReportID, "records", len(rep.Records), "messages", rep.Messages())
+			if err := s.markSent(ctx, cfg, st, begin, addr); err != nil {
+				// A retry may send it there again (the same report).
+				s.log.Warn("dmarc reports: remembering a sent report failed", "domain", domain, "to", t.Address, "err", err)
+			}
 		}
 	}
 	return sent, done, nil

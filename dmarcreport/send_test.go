@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ import (
 	"github.com/hamlet-mail/hamlet/spf"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/bolt"
+	"github.com/hamlet-mail/hamlet/store/redis"
+	"github.com/hamlet-mail/hamlet/store/redis/redistest"
 )
 
 type results map[string]any
@@ -108,6 +111,12 @@ func newSendWorld(t *testing.T, now time.Time, enabled bool) (store.Store, *Send
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, newSendWorldIn(t, st, now, enabled)
+}
+
+// newSendWorldIn is newSendWorld in st, which it closes at the end.
+func newSendWorldIn(t *testing.T, st store.Store, now time.Time, enabled bool) *Sender {
+	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	collectSome(t, st, now)
 	res := &dnstest.Mock{TXT: map[string][]string{
@@ -116,7 +125,7 @@ func newSendWorld(t *testing.T, now time.Time, enabled bool) (store.Store, *Send
 	}}
 	cfg := DefaultConfig().Send
 	cfg.Enabled, cfg.OrgName, cfg.From = enabled, "mx.example.com", "dmarc-reports@example.com"
-	return st, NewSender(st, res, cfg, "mx.example.com", nil)
+	return NewSender(st, res, cfg, "mx.example.com", nil)
 }
 
 func TestSendReports(t *testing.T) {
@@ -466,5 +475,157 @@ func TestRelayErrorNamesRelay(t *testing.T) {
 	err = s.deliver(context.Background(), "r@example.com", []string{"agg@reports.example"}, []byte("Subject: x\r\n\r\nx\r\n"))
 	if err == nil || !strings.Contains(err.Error(), "SMTP relay "+ln.Addr().String()) || !strings.Contains(err.Error(), "554") {
 		t.Fatalf("error %v, want the relay's address and its 554", err)
+	}
+}
+
+// TestRetryFailedDestination: of a domain's two destinations the second
+// fails (sendmail exits 75, EX_TEMPFAIL); the retry — another flush, or
+// the next round of a restarted sender after more counts — sends the
+// same report (same id, same range, same counts) to the second only, so
+// that neither receiver counts those messages twice. The messages
+// counted after the restart are reported on their own later. On both
+// stores (the retry state is kept where the counts are).
+func TestRetryFailedDestination(t *testing.T) {
+	srv := redistest.Start(t)
+	stores := []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"bolt", func(t *testing.T) store.Store {
+			st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+		{"redis", func(t *testing.T) store.Store {
+			st, err := redis.Open(srv.URL(0, strings.NewReplacer("/", ":", " ", "_", ",", "").Replace(t.Name())+":"), store.Options{SweepInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+	}
+	for _, tt := range []struct {
+		name    string
+		restart bool // retry from a new sender and collector, after more counts
+	}{
+		{"flush again", false},
+		{"restart, next round", true},
+	} {
+		for _, sto := range stores {
+			t.Run(sto.name+"/"+tt.name, func(t *testing.T) {
+				testRetryFailedDestination(t, sto.open(t), tt.restart)
+			})
+		}
+	}
+}
+
+func testRetryFailedDestination(t *testing.T, st store.Store, restart bool) {
+	ctx := context.Background()
+	begin := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	now := begin.Add(15 * time.Hour)
+	s := newSendWorldIn(t, st, now, true) // 6 messages
+	res := &dnstest.Mock{TXT: map[string][]string{
+		"_dmarc.example.org":                         {"v=DMARC1; p=reject; rua=mailto:a@reports.example,mailto:b@reports.example"},
+		"example.org._report._dmarc.reports.example": {"v=DMARC1"},
+	}}
+	// sendmail -t: keeps each message in dir; exits 75 for b@
+	// while dir/fail exists.
+	dir := t.TempDir()
+	sendmail := filepath.Join(dir, "sendmail")
+	script := "#!/bin/sh\nm=$(cat)\ncase \"$m\" in *\"To: b@reports.example\"*) [ -e " + dir + "/fail ] && { echo 'queue file write error' >&2; exit 75; } ;; esac\n" +
+		"printf '%s\\n' \"$m\" > $(mktemp " + dir + "/msg.XXXXXX)\n"
+	if err := os.WriteFile(sendmail, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "fail"), nil, 0o600)
+	cfg := s.config()
+	cfg.Sendmail, cfg.Relay = sendmail, ""
+	newSender := func() *Sender { return NewSender(st, res, cfg, "mx.example.com", nil) }
+	// received reads what sendmail kept: report id → receivers.
+	received := func() map[string][]string {
+		got := map[string][]string{}
+		msgs, _ := filepath.Glob(filepath.Join(dir, "msg.*"))
+		for _, f := range msgs {
+			b, _ := os.ReadFile(f)
+			reps, err := Extract(b, Limits{})
+			if err != nil || len(reps) != 1 {
+				t.Fatalf("%s: %v", f, err)
+			}
+			to, _ := message.Parse(b).First("To")
+			got[reps[0].ReportID] = append(got[reps[0].ReportID], fmt.Sprintf("%s %d %d-%d", to, reps[0].Messages(), reps[0].Begin.Unix(), reps[0].End.Unix()))
+		}
+		for _, v := range got {
+			sort.Strings(v)
+		}
+		return got
+	}
+	s = newSender()
+	c := NewCollector(st, cfg)
+	flushAt := now.Add(time.Hour + 500*time.Millisecond)
+	s.Now = func() time.Time { return flushAt }
+	if n, err := s.Flush(ctx, c); n != 1 || err != nil {
+		t.Fatalf("flush with b@ failing: %d sent, %v", n, err)
+	}
+	got := received()
+	if len(got) != 1 {
+		t.Fatalf("after the first flush: %v", got)
+	}
+	var id string
+	for k := range got {
+		id = k
+	}
+	first := fmt.Sprintf("a@reports.example 6 %d-%d", begin.Unix(), flushAt.Unix())
+	if strings.Join(got[id], ",") != first {
+		t.Fatalf("first flush delivered %v, want %s", got[id], first)
+	}
+	os.Remove(filepath.Join(dir, "fail"))
+	retryAt := flushAt.Add(10 * time.Minute)
+	var n int
+	var err error
+	if restart {
+		// A new collector has no cut: its 6 messages go into
+		// the tally the flush reported.
+		collectSome(t, st, retryAt.Add(-time.Minute))
+		s = newSender()
+		s.Now = func() time.Time { return retryAt }
+		n, err = s.SendDue(ctx)
+	} else {
+		s.Now = func() time.Time { return retryAt }
+		n, err = s.Flush(ctx, c)
+	}
+	if n != 1 || err != nil {
+		t.Fatalf("retry: %d sent, %v", n, err)
+	}
+	got = received()
+	want := first + "," + fmt.Sprintf("b@reports.example 6 %d-%d", begin.Unix(), flushAt.Unix())
+	if len(got) != 1 || strings.Join(got[id], ",") != want {
+		t.Fatalf("after the retry: %v, want %s: %s", got, id, want)
+	}
+	// Nothing left to retry; what was counted after the
+	// restart is reported after the period, once to each.
+	s.Now = func() time.Time { return begin.Add(24*time.Hour + sendGrace) }
+	n, err = s.SendDue(ctx)
+	wantLater := 0
+	if restart {
+		wantLater = 2
+	}
+	if n != wantLater || err != nil {
+		t.Fatalf("after the period: %d sent, %v; want %d", n, err, wantLater)
+	}
+	if got := received(); len(got) != 1+wantLater/2 {
+		t.Errorf("reports after the period: %v", got)
+	} else if restart {
+		for k, v := range got {
+			if k != id && (len(v) != 2 || !strings.Contains(v[0], " 6 ") || !strings.Contains(v[1], " 6 ")) {
+				t.Errorf("later report %s: %v", k, v)
+			}
+		}
+	}
+	for _, p := range []string{tallyPrefix, sentPrefix} {
+		if names, _ := st.TallyList(ctx, p, s.Now(), 10); len(names) != 0 {
+			t.Errorf("%s data kept after sending: %v", p, names)
+		}
 	}
 }

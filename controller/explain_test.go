@@ -1,0 +1,77 @@
+package controller
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/hamlet-mail/hamlet/checks"
+	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/message"
+	"github.com/hamlet-mail/hamlet/rules"
+	"github.com/hamlet-mail/hamlet/store"
+)
+
+// hardCheck forces reject with its own hard rule when the HELO is
+// "hard.example".
+type hardCheck struct{}
+
+func (hardCheck) Name() string        { return "hard" }
+func (hardCheck) Phase() engine.Phase { return engine.PhaseMail }
+func (hardCheck) After() []string     { return nil }
+func (hardCheck) MayForce() bool      { return true }
+func (hardCheck) Symbols() []engine.SymbolDef {
+	return []engine.SymbolDef{{Name: "HARD_HELO", Weight: 1, Description: "The HELO is hard", Group: "hard"}}
+}
+func (hardCheck) Run(_ context.Context, tx *engine.Transaction, _ engine.Results) engine.Result {
+	if tx.Helo != "hard.example" {
+		return engine.Result{}
+	}
+	return engine.Result{Symbols: []engine.Symbol{{Name: "HARD_HELO", Force: engine.Reject}}}
+}
+
+// The "Why" box names the setting that forced the action: a [[rules]]
+// table's action, an entry of [force], or the check's own hard rule.
+func TestExplainForcedBy(t *testing.T) {
+	set, err := rules.Compile([]rules.Spec{{Name: "LOCAL_BAD_HELO", Field: "helo", Values: []string{"bad.example"}, Action: "reject", Weight: 1.5}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := engine.DefaultPolicy()
+	pol.Force = map[string]engine.Action{"TEST_TAG": engine.SoftReject}
+	eng, err := engine.New(engine.Options{Checks: []engine.Check{wordCheck{}, hardCheck{}, checks.NewRules(set, nil)}, Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		helo, from string
+		forcedBy   string
+		want       string
+	}{
+		{"bad.example", "a@example.org", "LOCAL_BAD_HELO", `LOCAL_BAD_HELO forces reject whatever the score: it is a local rule, and its [[rules]] table (name = "LOCAL_BAD_HELO") says action = "reject".`},
+		{"mail.example.org", "tag@example.org", "TEST_TAG", `TEST_TAG forces soft reject whatever the score: [force] in the configuration says TEST_TAG = "soft_reject".`},
+		{"hard.example", "a@example.org", "HARD_HELO", `HARD_HELO forces reject whatever the score: it is a hard rule of the check that gives it`},
+	} {
+		t.Run(tt.forcedBy, func(t *testing.T) {
+			v := eng.Scan(context.Background(), &engine.Transaction{QueueID: "Q1", ClientIP: netip.MustParseAddr("192.0.2.1"), Helo: tt.helo, MailFrom: tt.from,
+				Rcpts: []string{"u@example.com"}, Message: message.Parse([]byte("Subject: x\r\n\r\nhi\r\n"))})
+			if v.ForcedBy != tt.forcedBy {
+				t.Fatalf("scan forced by %q (%v, %v), want %q", v.ForcedBy, v.Action, v.Symbols, tt.forcedBy)
+			}
+			rec := store.HistoryRecord{Action: v.Action.String(), Score: v.Score, ForcedBy: v.ForcedBy}
+			for _, s := range v.Symbols {
+				rec.Symbols = append(rec.Symbols, s.Name)
+				rec.Hits = append(rec.Hits, store.HistoryHit{Score: s.Score, Weight: s.Score})
+			}
+			ex := Explain(rec, eng)
+			dec := strings.Join(ex.Decision, "\n")
+			if !strings.Contains(dec, tt.want) {
+				t.Errorf("decision:\n%s\nwant it to contain:\n%s", dec, tt.want)
+			}
+			if tt.forcedBy != "LOCAL_BAD_HELO" && strings.Contains(dec, "[[rules]]") {
+				t.Errorf("decision names [[rules]] for a symbol not of the rules check:\n%s", dec)
+			}
+		})
+	}
+}
