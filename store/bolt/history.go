@@ -19,10 +19,12 @@ import (
 // History keys are 8 bytes of big-endian Unix milliseconds followed by 8
 // bytes of the bucket's sequence, so a cursor walks them in time order.
 func historyKey(t time.Time, seq uint64) []byte {
-	k := make([]byte, 16)
-	binary.BigEndian.PutUint64(k, uint64(store.Millis(t)))
-	binary.BigEndian.PutUint64(k[8:], seq)
-	return k
+	return appendHistoryKey(make([]byte, 0, 16), t, seq)
+}
+
+func appendHistoryKey(b []byte, t time.Time, seq uint64) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(store.Millis(t)))
+	return binary.BigEndian.AppendUint64(b, seq)
 }
 
 func keyTime(k []byte) time.Time {
@@ -60,12 +62,17 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 		// until the commit, and a value's bytes stay put when a later
 		// append moves the buffer.
 		var buf []byte
+		keys := make([]byte, 0, 16*len(norm))
 		for _, r := range norm {
 			seq, err := b.NextSequence()
 			if err != nil {
 				return err
 			}
-			k := historyKey(r.Time, seq)
+			// The batch's keys share one array (bbolt keeps them
+			// until the commit).
+			k := appendHistoryKey(keys[len(keys):], r.Time, seq)
+			keys = keys[:len(keys)+len(k)]
+			k = k[:len(k):len(k)]
 			if r.ID == "" {
 				r.ID = hex.EncodeToString(k)
 			}
