@@ -160,7 +160,7 @@ func run() error {
 			o := opts
 			o.URL = t.url
 			pid, isHamlet := pids[t.name]
-			cpu0 := procCPU(pid)
+			cpu0, sys0 := procCPU(pid)
 			out, err := loadgen.Run(ctx, o, msgs)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
@@ -168,9 +168,13 @@ func run() error {
 			extra := ""
 			if isHamlet {
 				// The warm-up messages count: they are sent too.
-				ms := float64(procCPU(pid)-cpu0) / float64(time.Millisecond) / float64(o.Messages+o.Warmup)
+				cpu1, sys1 := procCPU(pid)
+				per := func(d time.Duration) float64 {
+					return float64(d) / float64(time.Millisecond) / float64(o.Messages+o.Warmup)
+				}
+				ms := per(cpu1 - cpu0)
 				cpuMs[t.name] = append(cpuMs[t.name], ms)
-				extra = fmt.Sprintf(", CPU %.3f ms/msg", ms)
+				extra = fmt.Sprintf(", CPU %.3f ms/msg (system %.3f)", ms, per(sys1-sys0))
 			}
 			fmt.Printf("round %d %-20s %s%s\n", r+1, t.name, out, extra)
 			res[t.name] = append(res[t.name], out)
@@ -210,28 +214,30 @@ func medianF(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// procCPU is the CPU time (user and system) process pid has used, from
-// /proc/PID/stat (clock ticks of 1/100 s, Linux's USER_HZ).
-func procCPU(pid int) time.Duration {
+// procCPU is the CPU time (user and system) process pid has used and
+// the system part of it, from /proc/PID/stat (clock ticks of 1/100 s,
+// Linux's USER_HZ).
+func procCPU(pid int) (total, system time.Duration) {
 	if pid == 0 {
-		return 0
+		return 0, 0
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// The command name, field 2, is in parentheses and may hold spaces.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return 0
+		return 0, 0
 	}
 	f := strings.Fields(string(b)[i+1:])
 	if len(f) < 13 {
-		return 0
+		return 0, 0
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	tick := 10 * time.Millisecond
+	return time.Duration(ut+st) * tick, time.Duration(st) * tick
 }
 
 func median(rs []loadgen.Result) loadgen.Result {
