@@ -395,3 +395,22 @@ func TestSevenZipSubstreamBomb(t *testing.T) {
 		t.Errorf("no problem reported for %d×%d substreams", folders, max7zItems)
 	}
 }
+
+// TestRar5HugeNameLength: a RAR 5 file header whose name length is a
+// 10-byte vint of 2^63 (negative as an int) passed the bounds check and
+// panicked slicing the name; such a header is skipped.
+func TestRar5HugeNameLength(t *testing.T) {
+	body := []byte{2, 0, 0, 0, 0, 0, 0} // file header: flags, size, attributes, compression, host OS
+	body = append(body, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01)
+	body = append(body, "a.exe"...)
+	data := cat([]byte("Rar!\x1a\x07\x01\x00"), []byte{0, 0, 0, 0, byte(len(body))}, body)
+	for _, fflags := range []byte{0, 6} { // 6: mtime and CRC fields past the header's end
+		data[15] = fflags
+		budget := DefaultLimits().MaxInflate
+		o := &opener{lim: DefaultLimits(), inflate: &budget, c: &Message{}}
+		a := o.open(TypeRar, data, 0)
+		if len(a.Files) != 0 {
+			t.Errorf("flags %d: files %+v from a header whose name does not fit", fflags, a.Files)
+		}
+	}
+}
