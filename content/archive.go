@@ -415,7 +415,7 @@ func (o *opener) rar5(a *Archive, b []byte) {
 			_, q, _ = vint(b, q) // compression info
 			_, q, _ = vint(b, q) // host OS
 			nlen, q, ok := vint(b, q)
-			if ok && q+int(nlen) <= hend {
+			if ok && q <= hend && nlen <= uint64(hend-q) {
 				e := ArchiveFile{Name: string(b[q : q+int(nlen)]), Size: int64(usize), Dir: fflags&1 != 0}
 				if extra > 0 && extra <= uint64(hend-q) {
 					e.Encrypted = rar5Encrypted(b[hend-int(extra) : hend])

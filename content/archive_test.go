@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf16"
 )
 
@@ -356,5 +357,60 @@ func TestSevenZipHeaderBudget(t *testing.T) {
 	t.Logf("200 × 7z claiming %d-byte headers: %d MB allocated", max7zHeader, alloc>>20)
 	if lim := uint64(3 * DefaultLimits().MaxInflate); alloc > lim {
 		t.Errorf("allocated %d bytes, more than 3× the inflate budget", alloc)
+	}
+}
+
+// TestSevenZipSubstreamBomb: folders × substreams per folder is what a
+// header's CRC vector counts; each factor is bounded (max7zItems) but
+// their product was not, so a 53 KB header of 4096 folders with 65536
+// substreams each made the lister loop 2^28 times and allocate a 256 MB
+// bit vector. The total is bounded like every other count.
+func TestSevenZipSubstreamBomb(t *testing.T) {
+	const folders = 4096
+	var fs, unpack, nums []byte
+	for range folders {
+		fs = append(fs, 1, 0x01, 0x00) // one coder: Copy
+		unpack = append(unpack, 1)
+		nums = append(nums, num7z(max7zItems)...)
+	}
+	main := cat([]byte{k7zMainStreams, k7zPackInfo, 0, 1, k7zSize, 1, k7zEnd,
+		k7zUnpackInfo, k7zFolder}, num7z(folders), []byte{0}, fs, []byte{k7zCodersUnpack}, unpack, []byte{k7zEnd},
+		[]byte{k7zSubStreams, k7zNumUnpackStream}, nums, []byte{k7zCRC, 1, k7zEnd, k7zEnd})
+	data := archive7z(nil, cat([]byte{k7zHeader}, main, []byte{k7zEnd}))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	budget := DefaultLimits().MaxInflate
+	o := &opener{lim: DefaultLimits(), inflate: &budget, c: &Message{}}
+	a := o.open(Type7z, data, 0)
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d-byte header: %d KB allocated, %v, problem %q", len(data), alloc>>10, took, a.Problem)
+	if alloc > 16<<20 {
+		t.Errorf("listing a %d-byte 7z header allocated %d MB", len(data), alloc>>20)
+	}
+	if a.Problem == "" {
+		t.Errorf("no problem reported for %d×%d substreams", folders, max7zItems)
+	}
+}
+
+// TestRar5HugeNameLength: a RAR 5 file header whose name length is a
+// 10-byte vint of 2^63 (negative as an int) passed the bounds check and
+// panicked slicing the name; such a header is skipped.
+func TestRar5HugeNameLength(t *testing.T) {
+	body := []byte{2, 0, 0, 0, 0, 0, 0} // file header: flags, size, attributes, compression, host OS
+	body = append(body, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01)
+	body = append(body, "a.exe"...)
+	data := cat([]byte("Rar!\x1a\x07\x01\x00"), []byte{0, 0, 0, 0, byte(len(body))}, body)
+	for _, fflags := range []byte{0, 6} { // 6: mtime and CRC fields past the header's end
+		data[15] = fflags
+		budget := DefaultLimits().MaxInflate
+		o := &opener{lim: DefaultLimits(), inflate: &budget, c: &Message{}}
+		a := o.open(TypeRar, data, 0)
+		if len(a.Files) != 0 {
+			t.Errorf("flags %d: files %+v from a header whose name does not fit", fflags, a.Files)
+		}
 	}
 }

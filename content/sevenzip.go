@@ -257,8 +257,17 @@ func (r *r7z) folder() folder7z {
 func (r *r7z) subStreams(s *streams7z) {
 	t := r.byte()
 	if t == k7zNumUnpackStream {
+		// Each folder's count is bounded, and so is their sum: the
+		// sizes and CRCs below are read per substream, and a header of
+		// many folders each claiming max7zItems would otherwise loop
+		// and allocate for folders × max7zItems of them.
+		total := 0
 		for i := range s.folders {
 			s.folders[i].numUnpack = r.count()
+			if total += s.folders[i].numUnpack; total > max7zItems {
+				r.err = err7z
+				return
+			}
 		}
 		t = r.byte()
 	}

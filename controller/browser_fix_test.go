@@ -14,6 +14,7 @@ import (
 	"github.com/hamlet-mail/hamlet/bayes"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/internal/browsertest"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -52,7 +53,7 @@ func TestBrowserFixAndLearn(t *testing.T) {
 	var cl *bayes.Classifier
 	pw := withPasswords(t)
 	l := newLiveEnv(t, func(o *Options) { pw(o); withLearning(t, &cl)(o) })
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	bg := context.Background()
 
 	// Four greylisted senders on two networks, and clean mail.
@@ -87,14 +88,14 @@ func TestBrowserFixAndLearn(t *testing.T) {
 
 	// From the history list: drop G1's greylist entry.
 	flash := func() string {
-		return run(t, ctx, chromedp.Evaluate[string](`document.querySelector(".flash").innerText`))
+		return browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector(".flash").innerText`))
 	}
 	// submit clicks a form's button and waits for the page it leads to
 	// (the old page's flash is removed first, so the wait is for the new
 	// one).
 	submit := func(sel string) {
 		t.Helper()
-		run(t, ctx, chromedp.Evaluate[bool](`document.querySelectorAll(".flash").forEach(e => e.remove()), true`))
+		browsertest.Run(t, ctx, chromedp.Evaluate[bool](`document.querySelectorAll(".flash").forEach(e => e.remove()), true`))
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(`.flash`))); err != nil {
 			t.Fatalf("clicking %s: %v", sel, err)
 		}
@@ -109,7 +110,7 @@ func TestBrowserFixAndLearn(t *testing.T) {
 			t.Fatalf("opening %s's fixes: %v", qid, err)
 		}
 		if !shot {
-			shoot(t, ctx, "history-fix")
+			browsertest.ShootFitting(t, ctx, "history-fix")
 			shot = true
 		}
 		submit(`tr[data-qid=` + qid + `] td.fix ` + button)
@@ -122,7 +123,7 @@ func TestBrowserFixAndLearn(t *testing.T) {
 	if exists(k1) {
 		t.Errorf("%s is still in the greylist", k1)
 	}
-	if loc := run(t, ctx, chromedp.Location()); !strings.Contains(loc, "/mail?") {
+	if loc := browsertest.Run(t, ctx, chromedp.Location()); !strings.Contains(loc, "/mail?") {
 		t.Errorf("not back on the history page: %s", loc)
 	}
 	// Dropping it again says there is nothing to drop.
@@ -146,8 +147,8 @@ func TestBrowserFixAndLearn(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/greylist"), chromedp.WaitVisible(chromedp.CSS(`#greylist`))); err != nil {
 		t.Fatal(err)
 	}
-	shoot(t, ctx, "greylist")
-	keys := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#greylist tbody tr[data-key]")].map(r => r.dataset.key)`))
+	browsertest.ShootFitting(t, ctx, "greylist")
+	keys := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#greylist tbody tr[data-key]")].map(r => r.dataset.key)`))
 	k2 := key("100.64.0.2", "grey2@new.example")
 	if len(keys) != 3 || !strings.Contains(strings.Join(keys, " "), k2) || strings.Contains(strings.Join(keys, " "), k1) {
 		t.Errorf("greylist page rows: %q", keys)
@@ -156,7 +157,7 @@ func TestBrowserFixAndLearn(t *testing.T) {
 	if exists(k2) {
 		t.Errorf("%s survived its drop button", k2)
 	}
-	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#greylist tbody tr[data-key]").length`)); n != 2 {
+	if n := browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#greylist tbody tr[data-key]").length`)); n != 2 {
 		t.Errorf("greylist page after a drop: %d rows", n)
 	}
 	if err := chromedp.Do(ctx,
@@ -165,7 +166,7 @@ func TestBrowserFixAndLearn(t *testing.T) {
 		t.Fatalf("allowlist form: %v", err)
 	}
 	submit(`#allow-form button`)
-	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#allowlist tr[data-key="domain:partner.example"]').length`)); n != 1 {
+	if n := browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#allowlist tr[data-key="domain:partner.example"]').length`)); n != 1 {
 		t.Errorf("the allowlist form's entry is not listed")
 	}
 	submit(`#allowlist button[data-drop="net:100.64.1.0/24"]`)
@@ -184,7 +185,7 @@ func TestBrowserFixAndLearn(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/greylist?q=grey3"), chromedp.WaitVisible(chromedp.CSS(`#greylist`))); err != nil {
 		t.Fatal(err)
 	}
-	if keys := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#greylist tbody tr[data-key]")].map(r => r.dataset.key)`)); len(keys) != 1 || !strings.Contains(keys[0], "grey3@new.example") {
+	if keys := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#greylist tbody tr[data-key]")].map(r => r.dataset.key)`)); len(keys) != 1 || !strings.Contains(keys[0], "grey3@new.example") {
 		t.Errorf("greylist search grey3: %q", keys)
 	}
 
@@ -195,14 +196,14 @@ func TestBrowserFixAndLearn(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#learn-spam`))); err != nil {
 		t.Fatalf("scan page: %v", err)
 	}
-	shoot(t, ctx, "scan-learn")
+	browsertest.ShootFitting(t, ctx, "scan-learn")
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#learn-spam`)), chromedp.WaitVisible(chromedp.CSS(`#learned`))); err != nil {
 		t.Fatalf("learn from the scan page: %v", err)
 	}
-	if s := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#learned").innerText`)); !strings.HasPrefix(s, "Learned as spam") {
+	if s := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#learned").innerText`)); !strings.HasPrefix(s, "Learned as spam") {
 		t.Errorf("after learn as spam: %q", s)
 	}
-	shoot(t, ctx, "scan-learned")
+	browsertest.ShootFitting(t, ctx, "scan-learned")
 	if st, err := cl.Stats(bg); err != nil || st.Spam != 1 || st.Ham != 0 {
 		t.Errorf("classifier after learning from the page: %+v %v", st, err)
 	}
@@ -210,19 +211,19 @@ func TestBrowserFixAndLearn(t *testing.T) {
 	// moves. (The old answer is removed first, so that the wait is for
 	// the new page's.)
 	relearn := func(button string) error {
-		run(t, ctx, chromedp.Evaluate[bool](`document.querySelector("#learned").remove(), true`))
+		browsertest.Run(t, ctx, chromedp.Evaluate[bool](`document.querySelector("#learned").remove(), true`))
 		return chromedp.Do(ctx, chromedp.Click(chromedp.CSS(button)), chromedp.WaitVisible(chromedp.CSS(`#learned`)))
 	}
 	if err := relearn(`#learn-spam`); err != nil {
 		t.Fatal(err)
 	}
-	if s := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#learned").innerText`)); !strings.HasPrefix(s, "Already learned as spam") {
+	if s := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#learned").innerText`)); !strings.HasPrefix(s, "Already learned as spam") {
 		t.Errorf("learning twice: %q", s)
 	}
 	if err := relearn(`#learn-ham`); err != nil {
 		t.Fatal(err)
 	}
-	if s := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#learned").innerText`)); !strings.HasPrefix(s, "Relearned as ham") {
+	if s := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#learned").innerText`)); !strings.HasPrefix(s, "Relearned as ham") {
 		t.Errorf("relearning as ham: %q", s)
 	}
 	// A second message learned as spam; the dashboard counts 1 spam, 1 ham.
@@ -236,17 +237,17 @@ func TestBrowserFixAndLearn(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#learned-counts`))); err != nil {
 		t.Fatal(err)
 	}
-	if s := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#learned-counts").innerText`)); s != "1 spam, 1 ham." {
+	if s := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#learned-counts").innerText`)); s != "1 spam, 1 ham." {
 		t.Errorf("dashboard learned counts: %q", s)
 	}
-	shoot(t, ctx, "dashboard-learned")
+	browsertest.ShootFitting(t, ctx, "dashboard-learned")
 
 	// Log out: the login form again, and the pages want a login.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form.who button`)), chromedp.WaitVisible(chromedp.CSS(`#password`)),
 		chromedp.Navigate(l.url+"/greylist"), chromedp.WaitVisible(chromedp.CSS(`#password`))); err != nil {
 		t.Fatalf("log out: %v", err)
 	}
-	if loc := run(t, ctx, chromedp.Location()); !strings.Contains(loc, "/login?next=") {
+	if loc := browsertest.Run(t, ctx, chromedp.Location()); !strings.Contains(loc, "/login?next=") {
 		t.Errorf("after logging out, /greylist is at %s", loc)
 	}
 }

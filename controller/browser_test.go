@@ -18,6 +18,7 @@ import (
 	"github.com/hamlet-mail/hamlet/checks"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/greylist"
+	"github.com/hamlet-mail/hamlet/internal/browsertest"
 	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/bolt"
@@ -97,91 +98,11 @@ func (l *liveEnv) waitHistory(t *testing.T, n int) {
 	t.Fatalf("history did not reach %d records", n)
 }
 
-// browser starts headless Chromium (Debian's) for the test.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := sharedtest.Require(t, "chromium", "chromium")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("hide-scrollbars", true),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel3)
-	return ctx
-}
-
-// screenshotDir is where browser tests save their screenshots
-// ($HAMLET_SCREENSHOTS, default a directory in the system temp dir).
-func screenshotDir(t *testing.T) string {
-	d := os.Getenv("HAMLET_SCREENSHOTS")
-	if d == "" {
-		d = filepath.Join(os.TempDir(), "hamlet-screenshots")
-	}
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-// shoot saves full-page screenshots of the current page at desktop and
-// phone widths, and fails the test when the page is wider than the phone
-// (a sideways scroll).
-func shoot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	screenshots(t, ctx, name, true)
-}
-
-// screenshots saves the screenshots; fit checks the phone width (off for
-// pages that are not ours: rspamd's web UI).
-func screenshots(t *testing.T, ctx context.Context, name string, fit bool) {
-	t.Helper()
-	dir := screenshotDir(t)
-	for _, sz := range []struct {
-		tag  string
-		w, h int64
-	}{{"desktop", 1280, 900}, {"phone", 390, 844}} {
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(sz.w, sz.h), chromedp.Sleep(150*time.Millisecond)); err != nil {
-			t.Fatalf("viewport %s: %v", name, err)
-		}
-		if fit && sz.w == 390 {
-			sw := run(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-			iw := run(t, ctx, chromedp.Evaluate[int](`window.innerWidth`))
-			if sw > iw {
-				wide := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5).slice(0, 5).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().width) + "px")`))
-				t.Errorf("%s at 390 px is %d px wide (window %d px); too wide: %q", name, sw, iw, wide)
-			}
-		}
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(dir, name+"-"+sz.tag+".png")
-		if err := os.WriteFile(p, buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots: %s/%s-{desktop,phone}.png", dir, name)
-}
-
 // The flows a postmaster uses: log in, read the dashboard, filter the
 // history, read a verdict's explanation, allowlist a sender.
 func TestBrowserFlows(t *testing.T) {
 	l := newLiveEnv(t, withPasswords(t))
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 
 	// 50 messages: 30 clean, 10 tagged, 5 rejected, 5 greylisted.
 	n := 0
@@ -211,11 +132,11 @@ func TestBrowserFlows(t *testing.T) {
 
 	// Log in.
 	err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#password`)))
-	loc := run(t, ctx, chromedp.Location())
+	loc := browsertest.Run(t, ctx, chromedp.Location())
 	if err != nil || !strings.Contains(loc, "/login?next=") {
 		t.Fatalf("not sent to the login form: %v %s", err, loc)
 	}
-	shoot(t, ctx, "login")
+	browsertest.ShootFitting(t, ctx, "login")
 	t.Log("logging in")
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#password`), "boss"),
@@ -226,21 +147,21 @@ func TestBrowserFlows(t *testing.T) {
 	}
 	// The dashboard's counts are the 50 messages.
 	t.Log("dashboard")
-	shoot(t, ctx, "dashboard")
+	browsertest.ShootFitting(t, ctx, "dashboard")
 	want := map[string]int{"no action": 30, "add header": 10, "reject": 5, "soft reject": 5}
 	for a, w := range want {
-		got := run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('a.tile[data-kind=%q] b').dataset.count`, a)))
+		got := browsertest.Run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('a.tile[data-kind=%q] b').dataset.count`, a)))
 		if got != strconv.Itoa(w) {
 			t.Errorf("dashboard %s: %s, want %d", a, got, w)
 		}
 	}
-	top := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
+	top := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
 	for _, w := range []string{"TEST_TAG", "192.0.2.0/24", "bad.example"} {
 		if !strings.Contains(top, w) {
 			t.Errorf("dashboard lacks %q", w)
 		}
 	}
-	shoot(t, ctx, "dashboard")
+	browsertest.ShootFitting(t, ctx, "dashboard")
 
 	// Filter the history by action.
 	if err := chromedp.Do(ctx,
@@ -252,23 +173,23 @@ func TestBrowserFlows(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	rows := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.history tbody tr[data-id]").length`))
-	badges := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tbody .badge")].map(b => b.textContent)`))
+	rows := browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.history tbody tr[data-id]").length`))
+	badges := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tbody .badge")].map(b => b.textContent)`))
 	if rows != 6 || len(badges) != 6 || strings.Count(strings.Join(badges, ","), "reject") != 6 { // 5 scanned, 1 forced
 		t.Errorf("history filtered by reject: %d rows %v", rows, badges)
 	}
-	shoot(t, ctx, "history-reject")
+	browsertest.ShootFitting(t, ctx, "history-reject")
 
 	// Open a detail page and read the explanation.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`table.history tbody tr[data-id] a`)), chromedp.WaitVisible(chromedp.CSS(`#summary`))); err != nil {
 		t.Fatal(err)
 	}
-	summary := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#summary").innerText`))
-	change := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#wouldchange").innerText`))
+	summary := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#summary").innerText`))
+	change := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#wouldchange").innerText`))
 	if !strings.Contains(summary, "Reject with a score of 20.00") || !strings.Contains(change, "Without TEST_SPAM this would have been no action") {
 		t.Errorf("explanation: %q / %q", summary, change)
 	}
-	shoot(t, ctx, "detail-reject")
+	browsertest.ShootFitting(t, ctx, "detail-reject")
 
 	// The list says why the forced reject was rejected: the forcing
 	// symbol first, on a phone too, and the zero-weight one last.
@@ -276,22 +197,22 @@ func TestBrowserFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	const visibleSyms = `[...document.querySelectorAll("table.history tbody tr[data-id] td.syms .sym")].filter(e => e.getClientRects().length > 0).map(e => e.innerText)`
-	if got := strings.Join(run(t, ctx, chromedp.Evaluate[[]string](visibleSyms)), " | "); got != "forced by LOCAL_EXECUTABLE | LOCAL_FREEMAIL_REPLYTO | REPLYTO_DOM_NEQ_FROM_DOM | ARC_NA" {
+	if got := strings.Join(browsertest.Run(t, ctx, chromedp.Evaluate[[]string](visibleSyms)), " | "); got != "forced by LOCAL_EXECUTABLE | LOCAL_FREEMAIL_REPLYTO | REPLYTO_DOM_NEQ_FROM_DOM | ARC_NA" {
 		t.Errorf("history symbols at 1280 px: %q", got)
 	}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(run(t, ctx, chromedp.Evaluate[[]string](visibleSyms)), " | "); got != "forced by LOCAL_EXECUTABLE | LOCAL_FREEMAIL_REPLYTO" {
+	if got := strings.Join(browsertest.Run(t, ctx, chromedp.Evaluate[[]string](visibleSyms)), " | "); got != "forced by LOCAL_EXECUTABLE | LOCAL_FREEMAIL_REPLYTO" {
 		t.Errorf("history symbols at 390 px: %q", got)
 	}
-	shoot(t, ctx, "history-forced")
+	browsertest.ShootFitting(t, ctx, "history-forced")
 
 	// The forced reject's detail page fits a phone, long names and all.
 	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+recordLink(forced)), chromedp.WaitVisible(chromedp.CSS(`#symbols`))); err != nil {
 		t.Fatal(err)
 	}
-	shoot(t, ctx, "detail-forced")
+	browsertest.ShootFitting(t, ctx, "detail-forced")
 
 	// A greylisted sender: allowlist its address from its detail page,
 	// and its next message passes.
@@ -303,31 +224,21 @@ func TestBrowserFlows(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	summary = run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#decision").innerText`))
+	summary = browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#decision").innerText`))
 	if !strings.Contains(summary, "greylist band") {
 		t.Errorf("greylisted explanation: %q", summary)
 	}
-	shoot(t, ctx, "detail-greylisted")
+	browsertest.ShootFitting(t, ctx, "detail-greylisted")
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-target="100.64.0.5"]`)), chromedp.WaitVisible(chromedp.CSS(`.flash`))); err != nil {
 		t.Fatal(err)
 	}
-	flash := run(t, ctx, chromedp.Evaluate[string](`document.querySelector(".flash").innerText`))
+	flash := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector(".flash").innerText`))
 	if !strings.Contains(flash, "Allowlisted net:100.64.0.5/32") {
 		t.Errorf("flash after allowlisting: %q", flash)
 	}
 	if v := l.scan(t, "Q051", "100.64.0.5", "grey9@new.example"); v.Action != engine.NoAction {
 		t.Errorf("next message from the allowlisted sender: %v %v", v.Action, v.Symbols)
 	}
-}
-
-// run runs a and fails the test on an error.
-func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // What-if shows the changed counts; the scan page and the configuration
@@ -338,7 +249,7 @@ func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
 		sharedtest.Missing(t, "rspamd's web UI not installed (Debian package rspamd): %v", err)
 	}
 	l := newLiveEnv(t, func(o *Options) { o.RspamdWebUI = www })
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	for i := range 10 {
 		l.scan(t, fmt.Sprintf("T%02d", i), fmt.Sprintf("203.0.113.%d", i+1), fmt.Sprintf("tag%d@promo.example", i))
 		l.scan(t, fmt.Sprintf("O%02d", i), fmt.Sprintf("198.51.100.%d", i+1), fmt.Sprintf("ok%d@good.example", i))
@@ -359,7 +270,7 @@ func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	cell := func(action, col string) string {
-		return run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#whatif-counts tr[data-kind=%q] .%s').innerText`, action, col)))
+		return browsertest.Run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#whatif-counts tr[data-kind=%q] .%s').innerText`, action, col)))
 	}
 	if b, a := cell("add header", "before"), cell("add header", "after"); b != "10" || a != "0" {
 		t.Errorf("what-if add header: %s → %s, want 10 → 0", b, a)
@@ -367,12 +278,12 @@ func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
 	if b, a := cell("no action", "before"), cell("no action", "after"); b != "10" || a != "20" {
 		t.Errorf("what-if no action: %s → %s, want 10 → 20", b, a)
 	}
-	changed := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#whatif-changed tbody a").length`))
-	toml := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#toml").innerText`))
+	changed := browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#whatif-changed tbody a").length`))
+	toml := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#toml").innerText`))
 	if changed != 10 || !strings.Contains(toml, "add_header = 8") || !strings.Contains(toml, "greylist = false") || !strings.Contains(toml, "TEST_GOOD = -2") {
 		t.Errorf("what-if: %d changed, TOML %q", changed, toml)
 	}
-	shoot(t, ctx, "whatif")
+	browsertest.ShootFitting(t, ctx, "whatif")
 
 	// The scan page gives a verdict and records nothing.
 	if err := chromedp.Do(ctx,
@@ -385,10 +296,10 @@ func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if a := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#try-action").innerText`)); a != "reject" {
+	if a := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#try-action").innerText`)); a != "reject" {
 		t.Errorf("scan page verdict: %q", a)
 	}
-	shoot(t, ctx, "scan")
+	browsertest.ShootFitting(t, ctx, "scan")
 	time.Sleep(200 * time.Millisecond)
 	if rs, _ := l.st.HistoryList(context.Background(), store.HistoryQuery{Limit: 100}); len(rs) != 20 {
 		t.Errorf("the scan page recorded its scan: %d records", len(rs))
@@ -397,10 +308,10 @@ func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/config"), chromedp.WaitVisible(chromedp.CSS(`#weights`))); err != nil {
 		t.Fatal(err)
 	}
-	if w := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#weights").innerText`)); !strings.Contains(w, "TEST_SPAM") {
+	if w := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#weights").innerText`)); !strings.Contains(w, "TEST_SPAM") {
 		t.Errorf("configuration view lacks TEST_SPAM")
 	}
-	shoot(t, ctx, "config")
+	browsertest.ShootFitting(t, ctx, "config")
 
 	// rspamd's web UI, served by hamlet, shows hamlet's numbers.
 	if err := chromedp.Do(ctx, chromedp.Navigate(l.url+"/rspamd/")); err != nil {
@@ -409,17 +320,17 @@ func TestBrowserWhatIfScanRspamdUI(t *testing.T) {
 	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer wcancel()
 	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(`#statWidgets .stat-box`))); err != nil {
-		screenshots(t, ctx, "rspamd-webui-failed", false)
-		res := run(t, ctx, chromedp.Evaluate[[]string](`[...performance.getEntriesByType('resource')].map(e => e.name + ' ' + e.responseStatus)`))
+		browsertest.Shoot(t, ctx, "rspamd-webui-failed")
+		res := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...performance.getEntriesByType('resource')].map(e => e.name + ' ' + e.responseStatus)`))
 		t.Logf("resources: %q", res)
 		t.Fatalf("rspamd web UI: %v", err)
 	}
-	widgets := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#statWidgets").innerText`))
+	widgets := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#statWidgets").innerText`))
 	norm := strings.Join(strings.Fields(strings.ToLower(widgets)), " ")
 	for _, want := range []string{"20 scanned", "10 no action", "10 add header"} {
 		if !strings.Contains(norm, want) {
 			t.Errorf("rspamd web UI widgets lack %q: %q", want, norm)
 		}
 	}
-	screenshots(t, ctx, "rspamd-webui", false)
+	browsertest.Shoot(t, ctx, "rspamd-webui")
 }

@@ -79,8 +79,30 @@ func AtWidths(t *testing.T, ctx context.Context, check func(tag string, w int64)
 // as Dir/name-desktop.png and Dir/name-phone.png.
 func Shoot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	shoot(t, ctx, name, false)
+}
+
+// ShootFitting is Shoot for our own pages: it also fails the test when,
+// at the phone width, the page is wider than the window (a sideways
+// scroll), naming the first elements of main that stick out.
+func ShootFitting(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	shoot(t, ctx, name, true)
+}
+
+func shoot(t *testing.T, ctx context.Context, name string, fit bool) {
+	t.Helper()
 	dir := Dir(t)
-	AtWidths(t, ctx, func(tag string, _ int64) {
+	AtWidths(t, ctx, func(tag string, w int64) {
+		t.Helper()
+		if fit && tag == "phone" {
+			sw := Run(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			iw := Run(t, ctx, chromedp.Evaluate[int](`window.innerWidth`))
+			if sw > iw {
+				wide := Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5).slice(0, 5).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().width) + "px")`))
+				t.Errorf("%s at %d px is %d px wide (window %d px); too wide: %q", name, w, sw, iw, wide)
+			}
+		}
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
