@@ -80,13 +80,22 @@ func TestDKIMReplay(t *testing.T) {
 			hit := func(r engine.Result) bool { return len(r.Symbols) == 1 && r.Symbols[0].Name == SymDKIMReplay }
 			// Three networks (two addresses in one /24 count once): fine.
 			for i, ip := range []string{"192.0.2.1", "192.0.2.77", "198.51.100.1", "2001:db8:1::1"} {
-				if r := scan(signed, ip, "u@example.org"); hit(r) {
+				if r := scan(signed, ip, fmt.Sprintf("u%d@example.org", i)); hit(r) {
 					t.Fatalf("sighting %d from %s: %+v", i, ip, r.Symbols)
+				}
+			}
+			// The same message to the same users from more networks (an
+			// MTA retrying from other servers of its pool after
+			// greylisting, a user's forwarders): not a replay.
+			for i := range 3 {
+				ip := fmt.Sprintf("100.64.%d.1", i)
+				if r := scan(signed, ip, "u1@example.org", "U0@example.org"); hit(r) {
+					t.Fatalf("retry %d from %s: %+v", i, ip, r.Symbols)
 				}
 			}
 			// The fourth network: a replay.
 			r := scan(signed, "203.0.113.9", "v@example.org")
-			if !hit(r) || !strings.HasPrefix(r.Symbols[0].Options[0], "bigmail.example: 4 networks in 5 messages since 2026-03-01T12:00:00Z") {
+			if !hit(r) || !strings.HasPrefix(r.Symbols[0].Options[0], "bigmail.example: 4 networks in 8 messages since 2026-03-01T12:00:00Z") {
 				t.Fatalf("fourth network: %+v", r.Symbols)
 			}
 			// Another message of the same sender, a copy with a broken
@@ -120,18 +129,18 @@ func TestDKIMReplay(t *testing.T) {
 			// aligned domain: greylisting retries from other networks of
 			// the provider) are not counted; an unaligned SPF pass is.
 			fresh := dkimSigned(t, "From: b@bigmail.example\r\nTo: y@example.org\r\nSubject: s\r\n\r\nnews\r\n", "bigmail.example", "s", key)
-			scanSPF := func(ip, spfDomain string) engine.Result {
-				tx := &engine.Transaction{ClientIP: netip.MustParseAddr(ip), Rcpts: []string{"y@example.org"}, Message: message.Parse([]byte(fresh))}
+			scanSPF := func(ip, spfDomain, rcpt string) engine.Result {
+				tx := &engine.Transaction{ClientIP: netip.MustParseAddr(ip), Rcpts: []string{rcpt}, Message: message.Parse([]byte(fresh))}
 				deps := dmarcDeps{"dkim": dk.Run(context.Background(), tx, nil).Value, "spf": &spf.Result{Code: spf.Pass, Domain: spfDomain}}
 				return ck.Run(context.Background(), tx, deps)
 			}
 			for i := range 6 {
-				if r := scanSPF(fmt.Sprintf("209.85.%d.1", i), "mail.bigmail.example"); r.Symbols != nil || r.Value != nil {
+				if r := scanSPF(fmt.Sprintf("209.85.%d.1", i), "mail.bigmail.example", fmt.Sprintf("y%d@example.org", i)); r.Symbols != nil || r.Value != nil {
 					t.Fatalf("copy %d from the signer's own servers: %+v", i, r)
 				}
 			}
 			for i := range 4 {
-				r := scanSPF(fmt.Sprintf("203.0.%d.1", i), "spammer.example")
+				r := scanSPF(fmt.Sprintf("203.0.%d.1", i), "spammer.example", fmt.Sprintf("z%d@example.org", i))
 				if hit(r) != (i == 3) {
 					t.Fatalf("copy %d from a server of another SPF domain: %+v", i, r.Symbols)
 				}

@@ -42,7 +42,13 @@ type DKIMReplay interface {
 	// ReplaySee records the sightings at now and returns each one's
 	// counts after it. An entry not seen before, or older than window,
 	// starts afresh at now; at most limit distinct networks and
-	// recipients are kept per entry (bounded memory).
+	// recipients are kept per entry (bounded memory). A sighting's
+	// network is counted only when it brings a recipient the entry has
+	// not seen (or has no recipients, or the recipients are at the
+	// limit): the same message to the same users again from another
+	// network is an MTA's retry from another server of its pool (after
+	// greylisting) or a forwarder of the user's own, not a replay, which
+	// goes to new victims.
 	ReplaySee(ctx context.Context, now time.Time, window time.Duration, limit int, s ...ReplaySighting) ([]ReplayCounts, error)
 }
 

@@ -128,9 +128,16 @@ func (s *Store) ReplaySee(ctx context.Context, now time.Time, window time.Durati
 			r = replayRec{first: ms, expires: ms + window.Milliseconds()}
 		}
 		r.messages++
-		r.nets = addMember(r.nets, x.Network, limit)
+		// A network counts only with a recipient new to the entry
+		// (store.DKIMReplay): a retry or a forward is not a replay.
+		fresh := len(x.Rcpts) == 0 || len(r.rcpts) >= limit
 		for _, rc := range x.Rcpts {
+			n := len(r.rcpts)
 			r.rcpts = addMember(r.rcpts, rc, limit)
+			fresh = fresh || len(r.rcpts) > n
+		}
+		if fresh {
+			r.nets = addMember(r.nets, x.Network, limit)
 		}
 		c.pending[x.Key] = r
 		out[i] = store.ReplayCounts{First: store.FromMillis(r.first), Messages: int64(r.messages), Networks: len(r.nets), Recipients: len(r.rcpts)}

@@ -19,7 +19,10 @@ import (
 //
 // The key expires with its window (PEXPIRE, server time); a sighting at or
 // past "expires" (the caller's clock) starts the entry afresh, so that
-// every host and the embedded store agree on the window.
+// every host and the embedded store agree on the window. A network is
+// added only by a sighting that brings a recipient new to the entry (or
+// none at all, or when the recipients are at the limit), as
+// store.DKIMReplay says.
 
 var _ store.DKIMReplay = (*Store)(nil)
 
@@ -41,9 +44,11 @@ local function add(kind, count, x)
   end
   return n
 end
-local nn = add('n:', 'nn', ARGV[4])
-local nr = tonumber(redis.call('HGET', KEYS[1], 'nr'))
+local nr0 = tonumber(redis.call('HGET', KEYS[1], 'nr'))
+local nr = nr0
 for i = 5, #ARGV do nr = add('r:', 'nr', ARGV[i]) end
+local nn = tonumber(redis.call('HGET', KEYS[1], 'nn'))
+if #ARGV < 5 or nr0 >= lim or nr > nr0 then nn = add('n:', 'nn', ARGV[4]) end
 return {redis.call('HGET', KEYS[1], 'first'), msgs, nn, nr}
 `)
 

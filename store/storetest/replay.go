@@ -20,6 +20,7 @@ func RunReplay(t *testing.T, open Opener) {
 	}
 	t.Run("Counts", func(t *testing.T) { testReplayCounts(t, get(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testReplayConcurrent(t, get(t)) })
+	t.Run("Retries", func(t *testing.T) { testReplayRetries(t, get(t)) })
 	t.Run("Invalid", func(t *testing.T) {
 		r := get(t)
 		for _, c := range []struct {
@@ -113,5 +114,43 @@ func testReplayConcurrent(t *testing.T, r store.DKIMReplay) {
 	all, err := r.ReplaySee(ctx(t), T0, time.Hour, 100, store.ReplaySighting{Key: "k", Network: 0})
 	if err != nil || all[0].Messages != n*5+1 || all[0].Networks != n || all[0].Recipients != n*5 {
 		t.Errorf("after %d concurrent sightings and one more: %+v %v, want %d messages, %d networks, %d recipients", n*5, all, err, n*5+1, n, n*5)
+	}
+}
+
+// testReplayRetries: a network counts only with a recipient new to the
+// entry — the same message to the same users from other networks (an
+// MTA retrying from another server of its pool, a user's forwarders) is
+// not a replay.
+func testReplayRetries(t *testing.T, r store.DKIMReplay) {
+	a := func(net uint64, rcpts ...uint64) store.ReplaySighting {
+		return store.ReplaySighting{Key: "d=example.com:b=cccc", Network: net, Rcpts: rcpts}
+	}
+	for i, s := range []struct {
+		s          store.ReplaySighting
+		nets, rcpt int
+	}{
+		{a(1, 10, 11), 1, 2},
+		{a(2, 10), 1, 2},     // a retry from another network
+		{a(3, 11, 10), 1, 2}, // again, the recipients in another order
+		{a(4, 12), 2, 3},     // a new recipient: the network counts
+		{a(5, 10, 13), 3, 4}, // one new among old ones: counts
+		{a(6, 10, 11), 3, 4},
+		{a(7), 4, 4},     // no recipients known (an HTTP scan): counts
+		{a(8, 14), 5, 5}, // at the limit (5)
+		{a(9, 10), 5, 5}, // networks at the limit too
+	} {
+		got := see(t, r, T0.Add(time.Duration(i)*time.Minute), s.s)[0]
+		if got.Messages != int64(i+1) || got.Networks != s.nets || got.Recipients != s.rcpt {
+			t.Errorf("sighting %d %+v: %+v, want %d networks, %d recipients", i, s.s, got, s.nets, s.rcpt)
+		}
+	}
+	// With the recipients at the limit a new one cannot be told from an
+	// old one: the network counts.
+	b := func(net uint64, rcpts ...uint64) store.ReplaySighting {
+		return store.ReplaySighting{Key: "d=example.com:b=dddd", Network: net, Rcpts: rcpts}
+	}
+	see(t, r, T0, b(1, 1, 2, 3, 4, 5))
+	if got := see(t, r, T0, b(2, 1))[0]; got.Networks != 2 || got.Recipients != 5 {
+		t.Errorf("recipients at the limit, another network: %+v, want 2 networks", got)
 	}
 }
