@@ -383,6 +383,12 @@ func (s *Server) guard(lvl Level, h http.Handler) http.Handler {
 			return
 		}
 		if !safeMethod(r.Method) {
+			if who.session != nil && r.Header.Get("X-CSRF-Token") == "" {
+				// The token check reads the form, before the endpoint
+				// bounds its body: bound it here (no form of the UI is
+				// larger than the scan page's).
+				r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+			}
 			if fromBrowser(r) && lvl > Public && !s.auth.tokenOK(r, who) {
 				s.deny(w, r, http.StatusForbidden, "Forbidden: missing or bad CSRF token (reload the page)")
 				return
@@ -396,6 +402,10 @@ func (s *Server) guard(lvl Level, h http.Handler) http.Handler {
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who)))
 	})
 }
+
+// maxFormBody bounds a form a session posts (the scan page's message
+// and its fields).
+const maxFormBody = maxTrySize + 1<<20
 
 // deny answers an access error: JSON {"error": …} as rspamd does, or
 // text for a browser page.
