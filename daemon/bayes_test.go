@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -18,8 +17,7 @@ import (
 // why; learning answers 503; once Redis is back, Bayes is back.
 func TestBayesRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
-	f := t.TempDir() + "/hamlet.toml"
-	writeFile(f, `data_dir = "`+t.TempDir()+`"
+	d := runDaemon(t, `data_dir = "`+t.TempDir()+`"
 store = "`+srv.URL(0, "")+`"
 [scan]
 listen = ["127.0.0.1:0"]
@@ -34,20 +32,6 @@ timeout = "100ms"
 [bayes]
 min_learns = 1
 `)
-	d, err := New(f, Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Ready = make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-d.Ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
 	scanURL := "http://" + d.Addrs("scan")[0]
 	ctlURL := "http://" + d.Addrs("controller")[0]
 	g := mailgen.New(5)

@@ -2,9 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,8 +10,6 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/content"
-	"github.com/hamlet-mail/hamlet/dkim"
-	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/fuzzy"
 	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/store/redis/redistest"
@@ -25,28 +20,14 @@ import (
 // scan still answers 200 (FUZZY_ERROR says why, DKIM_REPLAY stays away,
 // DKIM still verifies), and adding answers 503.
 func TestFuzzyReplayRedisDown(t *testing.T) {
-	pub, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsSrv, err := dnstest.NewServer(`s._domainkey.bigmail.example. 300 IN TXT "v=DKIM1; k=ed25519; p=` + base64.StdEncoding.EncodeToString(pub) + `"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dnsSrv.Close()
+	dnsAddr, signRaw := bigmailSigner(t)
 	body := "Dear customer, your parcel could not be delivered because the customs fee of the shipment was not paid. " +
 		"Follow the link below and pay the fee today, or the parcel goes back to the sender at the end of the week.\r\n"
 	sign := func(name string) string {
-		raw := "From: notice@bigmail.example\r\nTo: " + name + "@example.org\r\nSubject: parcel\r\nMessage-ID: <" + name + "@bigmail.example>\r\n\r\nHello " + name + ". " + body
-		sig, err := dkim.Sign(message.Parse([]byte(raw)), dkim.SignOptions{Domain: "bigmail.example", Selector: "s", Signer: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "DKIM-Signature: " + sig + "\r\n" + raw
+		return signRaw("From: notice@bigmail.example\r\nTo: " + name + "@example.org\r\nSubject: parcel\r\nMessage-ID: <" + name + "@bigmail.example>\r\n\r\nHello " + name + ". " + body)
 	}
 	srv := redistest.Start(t)
-	f := t.TempDir() + "/hamlet.toml"
-	writeFile(f, `data_dir = "`+t.TempDir()+`"
+	d := runDaemon(t, `data_dir = "`+t.TempDir()+`"
 store = "`+srv.URL(0, "")+`"
 [scan]
 listen = ["127.0.0.1:0"]
@@ -56,22 +37,8 @@ listen = "127.0.0.1:0"
 [milter]
 listen = []
 [dns]
-servers = ["`+dnsSrv.Addr()+`"]
+servers = ["`+dnsAddr+`"]
 `)
-	d, err := New(f, Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Ready = make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-d.Ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
 	scanURL, ctlURL := "http://"+d.Addrs("scan")[0], "http://"+d.Addrs("controller")[0]
 	post := func(url, msg string) (int, string) {
 		t.Helper()

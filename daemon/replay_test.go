@@ -1,10 +1,6 @@
 package daemon
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hamlet-mail/hamlet/dkim"
-	"github.com/hamlet-mail/hamlet/dns/dnstest"
-	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/store/redis/redistest"
 )
 
@@ -23,26 +16,13 @@ import (
 // (two MX hosts) receive copies of one signed message from different
 // networks; the fourth network, whichever host sees it, gets DKIM_REPLAY.
 func TestDKIMReplaySharedRedis(t *testing.T) {
-	pub, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsSrv, err := dnstest.NewServer(`s._domainkey.bigmail.example. 300 IN TXT "v=DKIM1; k=ed25519; p=` + base64.StdEncoding.EncodeToString(pub) + `"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dnsSrv.Close()
+	dnsAddr, sign := bigmailSigner(t)
 	raw := "From: someone@bigmail.example\r\nTo: x@example.org\r\nSubject: hi\r\nMessage-ID: <1@bigmail.example>\r\n\r\nA great offer for you.\r\n"
-	sig, err := dkim.Sign(message.Parse([]byte(raw)), dkim.SignOptions{Domain: "bigmail.example", Selector: "s", Signer: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed := "DKIM-Signature: " + sig + "\r\n" + raw
+	signed := sign(raw)
 
 	redisSrv := redistest.Start(t)
 	host := func() string {
-		f := t.TempDir() + "/hamlet.toml"
-		writeFile(f, `data_dir = "`+t.TempDir()+`"
+		d := runDaemon(t, `data_dir = "`+t.TempDir()+`"
 store = "`+redisSrv.URL(0, "")+`"
 [scan]
 listen = ["127.0.0.1:0"]
@@ -51,24 +31,10 @@ listen = "127.0.0.1:0"
 [milter]
 listen = []
 [dns]
-servers = ["`+dnsSrv.Addr()+`"]
+servers = ["`+dnsAddr+`"]
 [dkim.replay]
 max_networks = 3
 `)
-		d, err := New(f, Overrides{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Ready = make(chan struct{})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		select {
-		case <-d.Ready:
-		case err := <-done:
-			t.Fatal(err)
-		}
 		return "http://" + d.Addrs("scan")[0]
 	}
 	mx1, mx2 := host(), host()

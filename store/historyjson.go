@@ -15,8 +15,10 @@ import (
 // reflection and with no allocation beyond dst's growth. Recording history
 // encodes every scanned message, so this is on the hot path.
 func (r *HistoryRecord) AppendJSON(dst []byte) ([]byte, error) {
-	if y := r.Time.Year(); y < 0 || y > 9999 {
-		// json.Marshal's error for a time it cannot write.
+	_, off := r.Time.Zone()
+	if y := r.Time.Year(); y < 0 || y > 9999 || off <= -24*3600 || off >= 24*3600 {
+		// json.Marshal's error for a time it cannot write (RFC 3339:
+		// a four-digit year, a zone offset under 24 hours).
 		_, err := json.Marshal(r)
 		if err == nil {
 			err = fmt.Errorf("%w: history record time %v", ErrInvalid, r.Time)

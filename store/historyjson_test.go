@@ -55,6 +55,10 @@ func TestAppendJSONErrors(t *testing.T) {
 		{Time: at, Required: math.Inf(1)},
 		{Time: at, Hits: []HistoryHit{{Weight: math.Inf(-1)}}},
 		{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		// RFC 3339 has no zone offset of 24 hours or more (json.Marshal
+		// refuses it, and json.Unmarshal would not read it back).
+		{Time: at.In(time.FixedZone("", 24*3600))},
+		{Time: at.In(time.FixedZone("", -30*3600))},
 	} {
 		if _, err := json.Marshal(r); err == nil {
 			t.Fatalf("json.Marshal(%+v) succeeded; the case is wrong", r)

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/internal/mailgen"
 	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
@@ -34,24 +33,7 @@ import (
 // must follow what the user did.
 func TestDovecotIMAPSieveLearning(t *testing.T) {
 	dc := startDovecot(t)
-	hash, err := controller.HashPassword("learn-pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeConfig(t, fmt.Sprintf(`
-[scan]
-listen = ["127.0.0.1:0"]
-[controller]
-listen = "127.0.0.1:0"
-enable_password = %q
-[milter]
-listen = []
-[dns]
-servers = ["127.0.0.1:9"]
-[bayes]
-min_learns = 5
-`, hash))
-	d := startServe(t, "-c", cfg, "--data", t.TempDir())
+	d, _ := startLearningServe(t, "learn-pw", 5)
 	ctl := "http://" + d.addrs["controller"]
 	curl := sharedtest.Require(t, "curl", "curl")
 	dc.learnConf(t, "controller="+ctl, "password_file="+dc.writeFile(t, "etc/hamlet/learn.password", "learn-pw", 0o400), "client=curl", "curl="+curl)

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/internal/mailgen"
 	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 	"github.com/hamlet-mail/hamlet/store"
@@ -87,24 +86,7 @@ func TestLearnCommand(t *testing.T) {
 // daemon holds the store, and the next scan carries BAYES_SPAM.
 func TestRspamcLearnAgainstServe(t *testing.T) {
 	rspamc := sharedtest.Require(t, "rspamc", "rspamd")
-	hash, err := controller.HashPassword("s3cret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeConfig(t, fmt.Sprintf(`
-[scan]
-listen = ["127.0.0.1:0"]
-[controller]
-listen = "127.0.0.1:0"
-enable_password = %q
-[milter]
-listen = []
-[dns]
-servers = ["127.0.0.1:9"]
-[bayes]
-min_learns = 20
-`, hash))
-	d := startServe(t, "-c", cfg, "--data", t.TempDir())
+	d, cfg := startLearningServe(t, "s3cret", 20)
 	ctl := d.addrs["controller"]
 	dir := t.TempDir()
 	g := mailgen.New(11)

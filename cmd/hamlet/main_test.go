@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/controller"
 	"github.com/hamlet-mail/hamlet/internal/sharedtest"
 )
 
@@ -117,6 +118,33 @@ func writeConfig(t *testing.T, text string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// startLearningServe runs `hamlet serve` for the learning tests: scan and
+// controller on random loopback ports, password as the controller's
+// enable password, no milter, DNS at a closed port, Bayes answering after
+// minLearns learns of each class, and a fresh data directory. It returns
+// the daemon and the path of its configuration file.
+func startLearningServe(t *testing.T, password string, minLearns int) (*daemonProc, string) {
+	t.Helper()
+	hash, err := controller.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fmt.Sprintf(`
+[scan]
+listen = ["127.0.0.1:0"]
+[controller]
+listen = "127.0.0.1:0"
+enable_password = %q
+[milter]
+listen = []
+[dns]
+servers = ["127.0.0.1:9"]
+[bayes]
+min_learns = %d
+`, hash, minLearns))
+	return startServe(t, "-c", cfg, "--data", t.TempDir()), cfg
 }
 
 // loopbackConfig listens on random loopback ports.

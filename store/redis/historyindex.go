@@ -170,15 +170,26 @@ func (s *Store) historyIndexed(ctx context.Context, q store.HistoryQuery, limit 
 	for blk := blockOf(hi); blk >= blockOf(lo); blk -= blockMs {
 		blocks = append(blocks, blk)
 	}
+	// A block whose set is gone is read like an unindexed one: its set
+	// expires at the block's end plus the retention in force when it was
+	// written, and the records may outlive it (retention raised since, a
+	// host with a longer one, a record written late).
 	has := make([]*goredis.BoolSliceCmd, len(blocks))
+	exists := make([]*goredis.IntCmd, len(blocks))
 	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, blk := range blocks {
 			if blk >= from {
 				has[i] = p.SMIsMember(ctx, s.idxKey(blk), toAny(q.Terms)...)
+				exists[i] = p.Exists(ctx, s.idxKey(blk))
 			}
 		}
 		return nil
 	})
+	for i := range has {
+		if exists[i] != nil && exists[i].Val() == 0 {
+			has[i] = nil
+		}
+	}
 	if err != nil {
 		return nil, wrap(err)
 	}
