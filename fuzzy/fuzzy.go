@@ -152,13 +152,16 @@ type Match struct {
 	Share float64
 }
 
-// Multiplier is the share of the symbol's weight the match earns.
+// Multiplier is the share of the symbol's weight the match earns:
+// rspamd's fuzzy_check (2.x, 3.x) multiplies the normalised value by the
+// square root of the share of matching shingles for a text, and takes a
+// digest match (share 1: attachments, images, an identical text) whole.
 func (m Match) Multiplier() float64 {
 	l, ok := ListOf(m.Flag)
 	if !ok {
 		return 0
 	}
-	return m.Share * Normalize(m.Value, l.MaxScore)
+	return math.Sqrt(m.Share) * Normalize(m.Value, l.MaxScore)
 }
 
 // Option is rspamd's option text: flag:digest:share:kind.

@@ -327,7 +327,8 @@ func TestAttachments(t *testing.T) {
 }
 
 func TestMultiplier(t *testing.T) {
-	// rspamd: weight × share × tanh(e × value / max_score).
+	// rspamd (fuzzy_check.c, fuzzy_insert_result): weight × √share ×
+	// tanh(e × value / max_score) for a text.
 	tests := []struct {
 		flag  uint32
 		value int64
@@ -336,7 +337,8 @@ func TestMultiplier(t *testing.T) {
 	}{
 		{FlagDenied, 1, 1, math.Tanh(math.E / 20)},
 		{FlagDenied, 5, 1, 0.5915},
-		{FlagDenied, 5, 0.75, 0.75 * 0.5915},
+		{FlagDenied, 5, 0.75, 0.8660 * 0.5915},
+		{FlagDenied, 5, 0.5625, 0.75 * 0.5915},
 		{FlagDenied, 100, 1, 1},
 		{FlagProb, 10, 1, math.Tanh(math.E)},
 		{FlagWhite, 1, 1, math.Tanh(math.E / 2)},

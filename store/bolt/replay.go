@@ -85,8 +85,11 @@ func addMember(set []uint64, x uint64, limit int) []uint64 {
 const ReplayFlushDelay = time.Second
 
 // replayCache is the replay entries not yet written: pending (changed
-// since the last flush) and flushing (being written).
+// since the last flush) and flushing (being written). flushMu makes one
+// flush wait for another in flight, so that the flush of Close (and of
+// Sweep) writes what came in meanwhile instead of returning at once.
 type replayCache struct {
+	flushMu           sync.Mutex
 	mu                sync.Mutex
 	pending, flushing map[string]replayRec
 	timer             bool
@@ -152,9 +155,11 @@ func (s *Store) ReplaySee(ctx context.Context, now time.Time, window time.Durati
 // flushReplay writes the pending replay entries in one transaction.
 func (s *Store) flushReplay() {
 	c := &s.replay
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
 	c.mu.Lock()
 	c.timer = false
-	if len(c.pending) == 0 || c.flushing != nil {
+	if len(c.pending) == 0 {
 		c.mu.Unlock()
 		return
 	}

@@ -74,3 +74,60 @@ func TestReplayPersists(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestReplayCloseDuringFlush: Close writes the counters that came in
+// while a timer's flush was being written (it waited for that flush
+// instead of returning at once, and lost them).
+func TestReplayCloseDuringFlush(t *testing.T) {
+	path := t.TempDir()
+	ctx := context.Background()
+	t0 := storetest.T0
+	s, err := Open(path, store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	see := func(s *Store, key string) store.ReplayCounts {
+		t.Helper()
+		got, err := s.ReplaySee(ctx, t0, time.Hour, 10, store.ReplaySighting{Key: key, Network: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got[0]
+	}
+	see(s, "a")
+	// Hold the writer so that a flush of "a" stays in flight.
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.flushReplay()
+	for {
+		s.replay.mu.Lock()
+		inFlight := s.replay.flushing != nil
+		s.replay.mu.Unlock()
+		if inFlight {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	see(s, "b")
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	time.Sleep(100 * time.Millisecond) // let Close reach its flush
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path, store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, k := range []string{"a", "b"} {
+		if got := see(s2, k); got.Messages != 2 {
+			t.Errorf("%s after reopening: %+v, want its second message (the first was lost)", k, got)
+		}
+	}
+}
