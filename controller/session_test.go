@@ -191,8 +191,8 @@ func TestFormBodyBounded(t *testing.T) {
 	r.AddCookie(c)
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, r)
-	if w.Code < 400 {
-		t.Errorf("a %d MB form: %d", size>>20, w.Code)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a %d MB form: %d, want 413", size>>20, w.Code)
 	}
 	if lim := int64(maxFormBody) + 1<<20; body.n > lim {
 		t.Errorf("read %d MB of the body, more than the %d MB a form may have", body.n>>20, maxFormBody>>20)
