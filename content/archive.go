@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf16"
 )
@@ -290,8 +291,11 @@ func (o *opener) rar4(a *Archive, b []byte) {
 
 // rar4Unicode decodes a RAR 4 file name stored with the unicode flag:
 // the name in the OEM charset, NUL, then the UTF-16 name encoded against
-// it (unrar's EncodeFileName::Decode). Without the encoded part the first
-// part is the name.
+// it, as unrar's EncodeFileName::Decode reads it: its copy runs (flag 3)
+// read the whole name field, past the NUL too, an operation short of
+// bytes does not consume them, and the name ends at its first NUL.
+// Without the encoded part, or when it decodes to nothing, the first part
+// is the name.
 func rar4Unicode(b []byte) string {
 	i := bytes.IndexByte(b, 0)
 	if i < 0 {
@@ -306,56 +310,56 @@ func rar4Unicode(b []byte) string {
 	var out []uint16
 	var flags byte
 	bits := 0
-	get := func() (uint16, bool) {
-		if pos >= len(enc) {
-			return 0, false
-		}
-		pos++
-		return uint16(enc[pos-1]), true
-	}
 	for pos < len(enc) && len(out) < maxRarName {
 		if bits == 0 {
-			f, _ := get()
-			flags, bits = byte(f), 8
+			flags, bits = enc[pos], 8
+			pos++
 		}
 		switch flags >> 6 {
 		case 0:
-			c, ok := get()
-			if !ok {
-				break
+			if pos < len(enc) {
+				out = append(out, uint16(enc[pos]))
+				pos++
 			}
-			out = append(out, c)
 		case 1:
-			c, ok := get()
-			if !ok {
-				break
+			if pos < len(enc) {
+				out = append(out, uint16(enc[pos])+high<<8)
+				pos++
 			}
-			out = append(out, c+high<<8)
 		case 2:
-			lo, ok1 := get()
-			hi, ok2 := get()
-			if !ok1 || !ok2 {
-				break
+			if pos+1 < len(enc) {
+				out = append(out, uint16(enc[pos])|uint16(enc[pos+1])<<8)
+				pos += 2
 			}
-			out = append(out, lo|hi<<8)
 		case 3:
-			n, ok := get()
-			if !ok {
+			if pos >= len(enc) {
 				break
 			}
+			n := int(enc[pos])
+			pos++
 			if n&0x80 != 0 {
-				corr, _ := get()
-				for n = n&0x7f + 2; n > 0 && len(out) < len(plain); n-- {
-					out = append(out, (uint16(plain[len(out)])+corr)&0xff+high<<8)
+				if pos >= len(enc) {
+					break
+				}
+				corr := uint16(enc[pos])
+				pos++
+				for n = n&0x7f + 2; n > 0 && len(out) < maxRarName && len(out) < len(b); n-- {
+					out = append(out, (uint16(b[len(out)])+corr)&0xff+high<<8)
 				}
 			} else {
-				for n += 2; n > 0 && len(out) < len(plain); n-- {
-					out = append(out, uint16(plain[len(out)]))
+				for n += 2; n > 0 && len(out) < maxRarName && len(out) < len(b); n-- {
+					out = append(out, uint16(b[len(out)]))
 				}
 			}
 		}
 		flags <<= 2
 		bits -= 2
+	}
+	if j := slices.Index(out, 0); j >= 0 {
+		out = out[:j]
+	}
+	if len(out) == 0 {
+		return string(plain)
 	}
 	return string(utf16.Decode(out))
 }

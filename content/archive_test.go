@@ -414,3 +414,34 @@ func TestRar5HugeNameLength(t *testing.T) {
 		}
 	}
 }
+
+// TestRar4UnicodeAsUnrar: RAR 4 unicode names decode as unrar decodes
+// them (EncodeFileName::Decode): a copy run goes on past the OEM name's
+// NUL into the field (so "xyz" then a corrected copy of three bytes is
+// what WinRAR extracts, not "xyz" alone: a lister that stopped at the NUL
+// could be shown a name without its ".exe"), an operation short of bytes
+// leaves them to the next one, and the name ends at its first NUL.
+func TestRar4UnicodeAsUnrar(t *testing.T) {
+	for _, c := range []struct {
+		field []byte
+		want  string
+	}{
+		// high 0, flags 00 00 00 11: x, y, z, then copy 3 bytes of the
+		// field from position 3 (0x00, 0x03, 'x') each + 0x2e.
+		{[]byte("ab\x00\x00\x03xyz\x81\x2e"), "xyz.1\u00a6"},
+		// flags 10 11 ..: a two-byte character with one byte left does
+		// not take it; the copy run then reads it as its length (0: two
+		// bytes copied, "ab").
+		{[]byte("abcdef\x00\x00\xb0\x00"), "ab"},
+		// a corrected copy without its correction byte copies nothing:
+		// the OEM name stands.
+		{[]byte("abc\x00\x00\xc0\x81"), "abc"},
+		// flags 00 00: 'x', NUL: the name ends at the NUL.
+		{[]byte("q\x00\x00\x00x\x00"), "x"},
+		{rar4Name("счёт.exe"), "счёт.exe"},
+	} {
+		if got := rar4Unicode(c.field); got != c.want {
+			t.Errorf("rar4Unicode(%q) = %q, want %q", c.field, got, c.want)
+		}
+	}
+}
