@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -383,6 +385,17 @@ func (s *Server) guard(lvl Level, h http.Handler) http.Handler {
 			return
 		}
 		if !safeMethod(r.Method) {
+			if who.session != nil && r.Header.Get("X-CSRF-Token") == "" {
+				// The token check reads the form, before the endpoint
+				// bounds its body: bound it here (no form of the UI is
+				// larger than the scan page's).
+				r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+				var tooLarge *http.MaxBytesError
+				if err := parseForm(r); errors.As(err, &tooLarge) {
+					s.deny(w, r, http.StatusRequestEntityTooLarge, "Request Entity Too Large: a form has at most "+strconv.Itoa(maxFormBody>>20)+" MB")
+					return
+				}
+			}
 			if fromBrowser(r) && lvl > Public && !s.auth.tokenOK(r, who) {
 				s.deny(w, r, http.StatusForbidden, "Forbidden: missing or bad CSRF token (reload the page)")
 				return
@@ -395,6 +408,22 @@ func (s *Server) guard(lvl Level, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who)))
 	})
+}
+
+// maxFormBody bounds a form a session posts (the scan page's message
+// and its fields).
+const maxFormBody = maxTrySize + 1<<20
+
+// parseForm parses a form body (what the CSRF check then reads).
+func parseForm(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "multipart/form-data"):
+		return r.ParseMultipartForm(32 << 20)
+	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+		return r.ParseForm()
+	}
+	return nil
 }
 
 // deny answers an access error: JSON {"error": …} as rspamd does, or

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -158,4 +159,49 @@ func TestSessionLogin(t *testing.T) {
 			t.Errorf("%s: %s → secure %v", tc.hdr, tc.val, got)
 		}
 	}
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestFormBodyBounded: the CSRF check reads a session's form to find
+// its token, before the endpoint bounds the body; that read is bounded
+// too (it was not: a logged-in reader's 40 MB upload to /try was read
+// whole, 32 MB of it into memory and the rest to a temporary file).
+func TestFormBodyBounded(t *testing.T) {
+	e := newEnv(t, withPasswords(t))
+	c := loginCookie(t, e, "reader", false)
+	const size = 40 << 20
+	head := "--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nx\r\n" +
+		"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.eml\"\r\nContent-Type: message/rfc822\r\n\r\n"
+	body := &countingReader{r: io.MultiReader(strings.NewReader(head), io.LimitReader(zeros{}, size), strings.NewReader("\r\n--b--\r\n"))}
+	r := httptest.NewRequest("POST", "/try", body)
+	r.RemoteAddr, r.Host = "198.51.100.9:4000", "127.0.0.1:11334"
+	r.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	r.Header.Set("Accept", "text/html")
+	r.AddCookie(c)
+	w := httptest.NewRecorder()
+	e.srv.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a %d MB form: %d, want 413", size>>20, w.Code)
+	}
+	if lim := int64(maxFormBody) + 1<<20; body.n > lim {
+		t.Errorf("read %d MB of the body, more than the %d MB a form may have", body.n>>20, maxFormBody>>20)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
