@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/content"
 	"github.com/hamlet-mail/hamlet/fuzzy"
@@ -220,5 +221,47 @@ func TestConfigCheckSubTables(t *testing.T) {
 	var out2 bytes.Buffer
 	if code := run([]string{"config", "check", "-c", again}, strings.NewReader(""), &out2, &errs); code != 0 || !strings.Contains(out2.String(), "max_networks = 7") {
 		t.Errorf("the printed configuration read back = %d: %s", code, errs.String())
+	}
+}
+
+// TestLearnBoundsFuzzy: a bulk hamlet learn --spam leaves the store
+// within [fuzzy] max_hashes (the daemon's hourly background expiry did
+// not run to its end in a command that closes the store when done).
+func TestLearnBoundsFuzzy(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	st, err := bolt.Open(filepath.Join(data, bolt.FileName), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 300 hashes learned over the last days, a second apart.
+	t0 := time.Now().Add(-48 * time.Hour)
+	for i := range 300 {
+		h := store.FuzzyHash{Digest: fmt.Sprintf("%032x", i+1), Flag: fuzzy.FlagDenied, Value: 5}
+		if err := st.FuzzyAdd(context.Background(), t0.Add(time.Duration(i)*time.Second), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	spam := filepath.Join(dir, "spam.eml")
+	os.WriteFile(spam, fuzzyMail("carol"), 0o600)
+	cfg := writeConfig(t, fmt.Sprintf("data_dir = %q\n[fuzzy]\nmax_hashes = 100\n", data))
+	if code, out, errs := runLearnCmd(t, "-c", cfg, "--spam", spam); code != 0 {
+		t.Fatalf("learn --spam = %d\n%s%s", code, out, errs)
+	}
+	st, err = bolt.Open(filepath.Join(data, bolt.FileName), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs, err := st.FuzzyStats(context.Background())
+	if err != nil || fs.Hashes > 100 {
+		t.Fatalf("after learn with max_hashes 100: %d hashes, %v", fs.Hashes, err)
+	}
+	// The message just learned is among those kept.
+	db := fuzzy.New(st, fuzzy.DefaultConfig(), nil)
+	raw, _ := os.ReadFile(spam)
+	if ms, err := db.Check(context.Background(), db.Hashes(content.Parse(message.Parse(raw), content.Limits{}))); err != nil || len(ms) != 1 {
+		t.Errorf("the learned message after the expiry: %+v %v", ms, err)
 	}
 }

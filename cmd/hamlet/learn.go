@@ -94,6 +94,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	var lr learner
+	var fz *fuzzy.DB // the fuzzy hashes learned into, on the store path
 	ctlURL := ctl.url
 	if ctlURL == "" {
 		st, err := stores.Open(s.Store, s.DataDir, s.History.StoreOptions())
@@ -114,6 +115,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 			sl := &storeLearner{c: bayes.New(bs, s.Bayes, nil)}
 			if fs, ok := st.(store.Fuzzy); ok && s.Fuzzy.Learn {
 				sl.fz = fuzzy.New(fs, s.Fuzzy, nil)
+				fz = sl.fz
 			}
 			lr = sl
 		}
@@ -129,6 +131,16 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 	t0 := time.Now()
 	tally, err := runLearn(ctx, fs.Args(), class, lr, prog)
 	prog.done()
+	if fz != nil && class == store.BayesSpam && tally.learned+tally.relearned > 0 {
+		// The daemon's adds start an expiry at most once an hour, in the
+		// background; a bulk learn must leave the store within
+		// [fuzzy] max_hashes itself.
+		if n, err := fz.Expire(ctx); err != nil {
+			fmt.Fprintf(stderr, "hamlet learn: fuzzy hashes not expired: %v\n", err)
+		} else if n > 0 {
+			fmt.Fprintf(stderr, "hamlet learn: %d fuzzy hashes beyond max_hashes (%d) or older than expire removed\n", n, s.Fuzzy.MaxHashes)
+		}
+	}
 	el := time.Since(t0)
 	rate := float64(tally.total()) / max(el.Seconds(), 1e-9)
 	fmt.Fprintf(stdout, "learned %d messages as %s (%d new, %d relearned from %s), %d already learned, %d skipped (too few tokens), %d failed, in %.1f s (%.0f msg/s)",
