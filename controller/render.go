@@ -50,16 +50,50 @@ var funcs = template.FuncMap{
 		}
 		return "sym"
 	},
-	"time":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	"short":  func(t time.Time) string { return t.Local().Format("Jan 02 15:04") },
-	"wbr":    wbr,
-	"join":   strings.Join,
-	"num":    formatInt,
-	"num64u": func(n uint64) string { return formatInt(int64(n)) },
-	"abs":    math.Abs,
-	"add":    func(a, b int) int { return a + b },
-	"int64":  func(n int) int64 { return int64(n) },
-	"fixCtx": func(f Fix, csrf, back string) fixCtx { return fixCtx{f, csrf, back} },
+	"time":       func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"short":      func(t time.Time) string { return t.Local().Format("Jan 02 15:04") },
+	"wbr":        wbr,
+	"join":       strings.Join,
+	"num":        formatInt,
+	"num64u":     func(n uint64) string { return formatInt(int64(n)) },
+	"abs":        math.Abs,
+	"add":        func(a, b int) int { return a + b },
+	"int64":      func(n int) int64 { return int64(n) },
+	"fixCtx":     func(f Fix, csrf, back string) fixCtx { return fixCtx{f, csrf, back} },
+	"tomlString": tomlString,
+}
+
+// tomlString quotes s as a TOML basic string (TOML 1.0, "String"): `"` and
+// `\` are escaped, and so are the control characters TOML does not allow
+// in a basic string (U+0000–U+001F and U+007F). Invalid UTF-8 becomes
+// U+FFFD, since a TOML file is UTF-8. The template HTML-escapes the result.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, c := range s { // invalid UTF-8 comes as U+FFFD
+		switch {
+		case c == '"':
+			b.WriteString(`\"`)
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\b':
+			b.WriteString(`\b`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\f':
+			b.WriteString(`\f`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, c)
+		default:
+			b.WriteRune(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // fixCtx is what the "fixform" template draws a fix button from.
