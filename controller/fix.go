@@ -2,7 +2,6 @@ package controller
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -65,16 +64,8 @@ func (s *Server) mountFixes() {
 	})
 }
 
-// back redirects to the form's "back" page (on this site) with a flash
-// message.
+// back redirects to the form's "back" page (on this site) with a signed
+// flash message.
 func back(w http.ResponseWriter, r *http.Request, msg string) {
-	to := safeNext(r.FormValue("back"))
-	u, err := url.Parse(to)
-	if err != nil {
-		u = &url.URL{Path: "/"}
-	}
-	q := u.Query()
-	q.Set("flash", msg)
-	u.RawQuery = q.Encode()
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	RedirectFlash(w, r, safeNext(r.FormValue("back")), msg)
 }

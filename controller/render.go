@@ -174,7 +174,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name, 
 	if who.Level > Public {
 		p.Who, p.Level = who.String(), who.Level.String()
 	}
-	if f := r.URL.Query().Get("flash"); f != "" && len(f) < 300 {
+	if f := flashFrom(r); f != "" {
 		p.Flash = f
 		if strings.HasPrefix(f, "error:") {
 			p.FlashClass = "bad"

@@ -3,8 +3,10 @@ package controller
 import (
 	"context"
 	"html"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -70,5 +72,45 @@ func TestDetailTOMLSnippet(t *testing.T) {
 	}
 	if !slices.Equal(v.Allowlist.IPs, []string{"192.0.2.7"}) || !slices.Equal(v.Allowlist.Hostnames, []string{host}) {
 		t.Errorf("snippet decodes to %+v\n%s", v.Allowlist, snippet)
+	}
+}
+
+// A page shows only a flash message the controller signed: a crafted or
+// altered ?flash= shows nothing; the one from a real action is shown.
+func TestFlashSigned(t *testing.T) {
+	e := newEnv(t, withPasswords(t))
+	admin := map[string]string{"Password": "boss"}
+	shown := func(target string) bool {
+		t.Helper()
+		w := e.do("GET", target, "", admin)
+		if w.Code != 200 {
+			t.Fatalf("GET %s: %d", target, w.Code)
+		}
+		return strings.Contains(w.Body.String(), `class="flash`)
+	}
+	form := url.Values{"target": {"192.0.2.9"}, "back": {"/greylist"}}.Encode()
+	w := e.do("POST", "/fix/allow", form, map[string]string{"Password": "boss", "Content-Type": "application/x-www-form-urlencoded"})
+	if w.Code != 303 {
+		t.Fatalf("/fix/allow: %d %s", w.Code, w.Body)
+	}
+	loc := w.Header().Get("Location")
+	u, _ := url.Parse(loc)
+	msg := u.Query().Get("flash")
+	if !strings.HasPrefix(msg, "Allowlisted net:192.0.2.9/32") {
+		t.Fatalf("flash %q", msg)
+	}
+	if body := e.do("GET", loc, "", admin).Body.String(); !strings.Contains(body, html.EscapeString(msg)) || !shown(loc) {
+		t.Errorf("the server's own flash is not shown at %s", loc)
+	}
+	q := u.Query()
+	crafted := url.Values{"flash": {"Allowlisted net:0.0.0.0/0."}}
+	other := url.Values{"flash": {"Allowlisted net:0.0.0.0/0."}, "flash_sig": {q.Get("flash_sig")}}
+	sig := []byte(q.Get("flash_sig"))
+	sig[0] ^= 1 // a signature that differs in one byte
+	forged := url.Values{"flash": {msg}, "flash_sig": {string(sig)}}
+	for _, v := range []url.Values{crafted, other, forged} {
+		if target := "/greylist?" + v.Encode(); shown(target) {
+			t.Errorf("crafted flash shown: %s", target)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/config/duration"
+	"github.com/hamlet-mail/hamlet/controller"
 )
 
 // The JSON API, mounted on the controller by the daemon:
@@ -163,7 +164,7 @@ func (s *Service) HandleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	html := strings.Contains(r.Header.Get("Accept"), "text/html")
 	back := func(msg string) {
-		http.Redirect(w, r, "/dmarc?flash="+url.QueryEscape(msg), http.StatusSeeOther)
+		controller.RedirectFlash(w, r, "/dmarc", msg)
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || int64(len(data)) > max {
