@@ -113,3 +113,36 @@ func TestListSymbols(t *testing.T) {
 		})
 	}
 }
+
+// An address filter finds what strings.EqualFold matches, also for the
+// letters where it and strings.ToLower disagree ('ſ' is "s"), through the
+// store's index and needles as through its scan.
+func TestHistoryFilterUnicodeFold(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	recs := []store.HistoryRecord{
+		{Time: t0, QueueID: "LONG1", ClientIP: "192.0.2.7", From: "ſam@ſpam.example", Action: "reject"},
+		{Time: t0.Add(time.Minute), QueueID: "PLAIN2", ClientIP: "192.0.2.8", From: "Sam@Spam.example", Action: "reject"},
+		{Time: t0.Add(2 * time.Minute), QueueID: "OTHER3", ClientIP: "192.0.2.9", From: "tom@spam.example", Action: "reject"},
+	}
+	if err := e.st.HistoryAdd(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"sam@spam.example", "ſam@ſpam.example", "SAM@ſPAM.EXAMPLE"} {
+		f, err := ParseHistoryFilter(url.Values{"addr": {addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.srv.FindHistory(ctx, f, time.Time{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range got {
+			ids = append(ids, r.QueueID)
+		}
+		if want := []string{"PLAIN2", "LONG1"}; !slices.Equal(ids, want) {
+			t.Errorf("addr=%s: %v, want %v", addr, ids, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -40,7 +41,7 @@ func term(kind, v string) string {
 }
 
 // TermQueueID is the index term of a queue id (case-insensitive).
-func TermQueueID(qid string) string { return term("q:", strings.ToLower(qid)) }
+func TermQueueID(qid string) string { return term("q:", caseFold(qid)) }
 
 // TermAction is the index term of an action.
 func TermAction(a string) string { return term("x:", a) }
@@ -68,10 +69,10 @@ var (
 
 // TermAddr is the index term of an envelope address, sender or
 // recipient (case-insensitive; a hashed address as stored).
-func TermAddr(a string) string { return term("a:", strings.ToLower(a)) }
+func TermAddr(a string) string { return term("a:", caseFold(a)) }
 
 // TermDomain is the index term of an envelope address's domain.
-func TermDomain(d string) string { return term("d:", strings.ToLower(strings.TrimSuffix(d, "."))) }
+func TermDomain(d string) string { return term("d:", caseFold(strings.TrimSuffix(d, "."))) }
 
 // TermIP is the index term of a client address.
 func TermIP(ip netip.Addr) string { return term("i:", ip.Unmap().String()) }
@@ -189,11 +190,44 @@ func AppendHistoryTerms(buf []byte, r *HistoryRecord, add func([]byte)) []byte {
 	return buf
 }
 
-// appendLower appends strings.ToLower(s), without allocating for ASCII.
+// caseFold maps s to one string of its strings.EqualFold class, so that
+// the index terms of two values agree exactly when the filters' Match
+// (EqualFold) does: each rune becomes the lower case of the smallest rune
+// of its Unicode simple case folding orbit (or that rune, when its lower
+// case is not in the orbit). That is strings.ToLower for ASCII and most
+// letters, but not for the few where they differ: 'ſ' (U+017F) is "s",
+// 'ς' is "σ" (EqualFold joins them, ToLower did not), 'İ' stays "İ"
+// (ToLower made it "i", which EqualFold keeps apart).
+func caseFold(s string) string { return strings.Map(foldRune, s) }
+
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		return r
+	}
+	m := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		m = min(m, f)
+	}
+	// The lower case, if it folds with r: not 'İ' → 'i', which would
+	// join 'İ' and 'I', that EqualFold keeps apart.
+	if l := unicode.ToLower(m); l != m {
+		for f := unicode.SimpleFold(m); f != m; f = unicode.SimpleFold(f) {
+			if f == l {
+				return l
+			}
+		}
+	}
+	return m
+}
+
+// appendLower appends caseFold(s), without allocating for ASCII.
 func appendLower(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
-			return append(b, strings.ToLower(s)...)
+			return append(b, caseFold(s)...)
 		}
 	}
 	for i := 0; i < len(s); i++ {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestHistoryTerms(t *testing.T) {
@@ -93,6 +94,48 @@ func TestHistoryTermsAsTermFuncs(t *testing.T) {
 	} {
 		if got, want := HistoryTerms(&r), oldTerms(&r); !slices.Equal(got, want) {
 			t.Errorf("%+v:\n got %q\nwant %q", r, got, want)
+		}
+	}
+}
+
+// caseFold agrees with strings.EqualFold, which the history filters'
+// Match uses: equal folds for EqualFold strings (else the index misses a
+// record the scan finds), different ones otherwise.
+func TestCaseFoldAsEqualFold(t *testing.T) {
+	for r := rune(0); r <= 0x1ffff; r++ {
+		if f := foldRune(r); !strings.EqualFold(string(r), string(f)) {
+			t.Fatalf("foldRune(%U) = %U: not EqualFold", r, f)
+		}
+		for g := unicode.SimpleFold(r); g != r; g = unicode.SimpleFold(g) {
+			if foldRune(g) != foldRune(r) {
+				t.Fatalf("foldRune(%U) = %U, foldRune(%U) = %U", r, foldRune(r), g, foldRune(g))
+			}
+		}
+	}
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"ſam@ſpam.example", "SAM@spam.EXAMPLE", true},
+		{"\u212aelvin@example.org", "kelvin@example.org", true},
+		{"ΣΟΦΟΣ", "σοφος", true},
+		{"İ", "i", false},
+		{"İ", "I", false},
+		{"Bob@Example.ORG", "bob@example.org", true},
+	} {
+		if strings.EqualFold(tc.a, tc.b) != tc.same {
+			t.Fatalf("EqualFold(%q, %q) is not %v", tc.a, tc.b, tc.same)
+		}
+		if got := TermAddr(tc.a) == TermAddr(tc.b); got != tc.same {
+			t.Errorf("TermAddr(%q) = %q, TermAddr(%q) = %q", tc.a, TermAddr(tc.a), tc.b, TermAddr(tc.b))
+		}
+	}
+	// A record's terms are those a filter on an EqualFold value looks up.
+	r := HistoryRecord{QueueID: "\u212aQ1", From: "ſam@ſpam.example", ClientIP: "192.0.2.1"}
+	terms := HistoryTerms(&r)
+	for _, want := range []string{TermQueueID("kq1"), TermAddr("sam@spam.example"), TermDomain("SPAM.example")} {
+		if !slices.Contains(terms, want) {
+			t.Errorf("terms %q lack %q", terms, want)
 		}
 	}
 }

@@ -218,12 +218,7 @@ func (q HistoryQuery) Pass(raw, fold []byte) (bool, []byte) {
 			continue
 		}
 		if !lowered {
-			fold = append(fold[:0], raw...)
-			for i, c := range fold {
-				if c >= 'A' && c <= 'Z' {
-					fold[i] = c + 'a' - 'A'
-				}
-			}
+			fold = foldJSON(fold[:0], raw)
 			lowered = true
 		}
 		if !bytes.Contains(fold, n.Bytes) {
@@ -231,6 +226,26 @@ func (q HistoryQuery) Pass(raw, fold []byte) (bool, []byte) {
 		}
 	}
 	return true, fold
+}
+
+// foldJSON appends raw with its ASCII letters in lower case, and the two
+// other letters that strings.EqualFold (the filters' Match) joins with an
+// ASCII one as that letter: 'ſ' (U+017F) as "s", the Kelvin sign as "k";
+// else a Fold needle would drop a record Match accepts.
+func foldJSON(b, raw []byte) []byte {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == 0xc5 && i+1 < len(raw) && raw[i+1] == 0xbf:
+			c, i = 's', i+1
+		case c == 0xe2 && i+2 < len(raw) && raw[i+1] == 0x84 && raw[i+2] == 0xaa:
+			c, i = 'k', i+2
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // DefaultLimit returns the limit to use for a query limit.
