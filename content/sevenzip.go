@@ -360,6 +360,12 @@ func (o *opener) sevenZipDecode(a *Archive, data, h []byte) ([]byte, string) {
 	}
 	packed := data[start : start+psize]
 	usize := f.unpack[len(f.unpack)-1]
+	if usize == 0 {
+		// 7-Zip never writes one; decoding it (an LZMA decoder's tables
+		// for nothing, and no budget taken) would only show an empty
+		// archive.
+		return nil, "empty encoded header"
+	}
 	if usize > max7zHeader || !o.take(int64(usize)) {
 		return nil, "header too large"
 	}
