@@ -10,14 +10,7 @@ import (
 
 // RunBayes runs the Bayes token database suite (store.Bayes).
 func RunBayes(t *testing.T, open Opener) {
-	get := func(t *testing.T) store.Bayes {
-		s := open(t, store.Options{})
-		b, ok := s.(store.Bayes)
-		if !ok {
-			t.Fatalf("%T does not implement store.Bayes", s)
-		}
-		return b
-	}
+	get := func(t *testing.T) store.Bayes { return openAs[store.Bayes](t, open) }
 	t.Run("LearnRelearn", func(t *testing.T) { testBayesLearn(t, get(t)) })
 	t.Run("Expire", func(t *testing.T) { testBayesExpire(t, get(t)) })
 	t.Run("ExpireDigests", func(t *testing.T) { testBayesExpireDigests(t, get(t)) })

@@ -11,14 +11,7 @@ import (
 
 // RunFuzzy runs the near-duplicate hash suite (store.Fuzzy).
 func RunFuzzy(t *testing.T, open Opener) {
-	get := func(t *testing.T) store.Fuzzy {
-		s := open(t, store.Options{})
-		f, ok := s.(store.Fuzzy)
-		if !ok {
-			t.Fatalf("%T does not implement store.Fuzzy", s)
-		}
-		return f
-	}
+	get := func(t *testing.T) store.Fuzzy { return openAs[store.Fuzzy](t, open) }
 	t.Run("AddCheck", func(t *testing.T) { testFuzzyAddCheck(t, get(t)) })
 	t.Run("Shingles", func(t *testing.T) { testFuzzyShingles(t, get(t)) })
 	t.Run("Delete", func(t *testing.T) { testFuzzyDelete(t, get(t)) })

@@ -10,14 +10,7 @@ import (
 
 // RunReplay runs the DKIM replay counter suite (store.DKIMReplay).
 func RunReplay(t *testing.T, open Opener) {
-	get := func(t *testing.T) store.DKIMReplay {
-		s := open(t, store.Options{})
-		r, ok := s.(store.DKIMReplay)
-		if !ok {
-			t.Fatalf("%T does not implement store.DKIMReplay", s)
-		}
-		return r
-	}
+	get := func(t *testing.T) store.DKIMReplay { return openAs[store.DKIMReplay](t, open) }
 	t.Run("Counts", func(t *testing.T) { testReplayCounts(t, get(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testReplayConcurrent(t, get(t)) })
 	t.Run("Retries", func(t *testing.T) { testReplayRetries(t, get(t)) })

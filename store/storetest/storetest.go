@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -19,6 +20,18 @@ import (
 
 // Opener opens a fresh, empty store with the given options.
 type Opener func(t *testing.T, opts store.Options) store.Store
+
+// openAs opens a store with default options and returns it as the
+// optional interface T its suite tests, failing when it does not have it.
+func openAs[T any](t *testing.T, open Opener) T {
+	t.Helper()
+	s := open(t, store.Options{})
+	v, ok := s.(T)
+	if !ok {
+		t.Fatalf("%T does not implement %v", s, reflect.TypeFor[T]())
+	}
+	return v
+}
 
 // T0 is the fake clock's start in every test.
 var T0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
