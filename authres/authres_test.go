@@ -28,6 +28,12 @@ func TestQuoteValue(t *testing.T) {
 		{"a;b", `"a;b"`},
 		{"user@[192.0.2.1]", `"user@[192.0.2.1]"`},
 		{"Ünïcode", `"Ünïcode"`},
+		// RFC 8601 §2.2 domain-name is RFC 5321's: no underscore, no
+		// edge hyphen, no U-label unquoted.
+		{"user@a_b.example", `"user@a_b.example"`},
+		{"user@-x.example", `"user@-x.example"`},
+		{"user@bücher.example", `"user@bücher.example"`},
+		{"user@localhost", "user@localhost"},
 	}
 	for _, tt := range tests {
 		if strings.Contains(tt.in, "@") && tt.want == tt.in && quoteValue(tt.in) == tt.in {

@@ -3,26 +3,19 @@ package authres
 import (
 	"strings"
 
+	"github.com/hamlet-mail/hamlet/dns/dnsname"
 	"github.com/hamlet-mail/hamlet/message/header"
 )
 
 // maxLine is the line length folding aims at (RFC 5322 §2.1.1).
 const maxLine = header.Width
 
-// isDomainName reports whether s is a plausible domain-name (RFC 8601
-// §2.2 refers to RFC 6376's: letters, digits, hyphens, underscores, dots).
-func isDomainName(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// isDomainName reports whether s is a domain-name as a pvalue may carry it
+// unquoted (RFC 8601 §2.2 refers to RFC 6376 §3.5, which takes RFC 5321's
+// Domain: LDH labels, no underscore, one label allowed). Anything else,
+// underscores and U-labels included, is written as a quoted-string, which
+// every reader accepts.
+func isDomainName(s string) bool { return dnsname.Rules{}.Valid(s) }
 
 // quoteValue writes v as a value of RFC 8601 §2.2 (an RFC 2045 token or
 // a quoted-string), for the authserv-id and reason. Control characters

@@ -47,7 +47,7 @@ func (c *RuleFilesConfig) Validate() error {
 func LoadRules(specs []rules.Spec, cfg RuleFilesConfig, file, text string, lists *rules.Lists, registered func(string) bool) (*Rules, error) {
 	all := append([]rules.Spec(nil), specs...)
 	rules.Locate(file, text, all)
-	inc, err := rules.LoadFiles(filepath.Dir(file), cfg.Include)
+	inc, empty, err := rules.LoadFiles(filepath.Dir(file), cfg.Include)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,9 @@ func LoadRules(specs []rules.Spec, cfg RuleFilesConfig, file, text string, lists
 	if err != nil {
 		return nil, err
 	}
-	return NewRules(set, registered), nil
+	r := NewRules(set, registered)
+	r.emptyGlobs = empty
+	return r, nil
 }
 
 // Rules is the local rules check ([[rules]]): it matches the postmaster's
@@ -76,6 +78,8 @@ type Rules struct {
 	actions map[string]engine.Action
 	// accept and skipGrey name the rules with those pre-results.
 	accept, skipGrey map[string]bool
+	// emptyGlobs are the [rule_files] globs that matched no file.
+	emptyGlobs []string
 }
 
 var (
@@ -181,6 +185,10 @@ func (r *Rules) Compose(_ *engine.Transaction, syms []engine.Symbol) []engine.Sy
 // Unfiltered names the body rules whose expressions the pre-filter cannot
 // skip (see rules.Set.Unfiltered).
 func (r *Rules) Unfiltered() []string { return r.set.Unfiltered() }
+
+// EmptyIncludes returns the [rule_files] include globs that matched no
+// file (rules.LoadFiles): not an error, but worth a warning.
+func (r *Rules) EmptyIncludes() []string { return r.emptyGlobs }
 
 // UnknownSymbols returns the names the composites use that no check
 // declares (known): most likely typos.

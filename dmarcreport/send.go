@@ -25,6 +25,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/dmarc"
 	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/dns/dnsname"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -590,24 +591,9 @@ func receiverDomain(rep *Report) string {
 	return "invalid"
 }
 
-// isDomainName: LDH labels separated by dots, at least two.
-func isDomainName(s string) bool {
-	if !strings.Contains(s, ".") || len(s) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !(c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// isDomainName: a host name of at least two LDH labels (dnsname.Host); it
+// goes into a file name and a Subject, so no underscore or U-label.
+func isDomainName(s string) bool { return dnsname.Host.Valid(s) }
 
 // ReportMail is the report message (RFC 7489 §7.2.1.1): Subject
 // "Report Domain: <domain> Submitter: <receiver domain> Report-ID: <id>", a short

@@ -419,6 +419,8 @@ func TestReceiverDomain(t *testing.T) {
 		{"Example Org", "dmarc-reports@example.com", "example.com"},
 		{"", "postmaster@mx.example.net", "mx.example.net"},
 		{"Example Org", "nobody", "invalid"},
+		{"xn--abc.example", "dmarc@example.com", "example.com"}, // not an A-label
+		{"reports.xn--bcher-kva.example", "dmarc@example.com", "reports.xn--bcher-kva.example"},
 	} {
 		cfg := DefaultConfig().Send
 		cfg.OrgName, cfg.From = tt.org, tt.from

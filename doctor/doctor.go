@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/dns"
+	"github.com/hamlet-mail/hamlet/dns/dnsname"
 	"github.com/hamlet-mail/hamlet/dnsbl"
 	"github.com/hamlet-mail/hamlet/message"
 	"github.com/hamlet-mail/hamlet/senderscore"
@@ -246,23 +247,14 @@ func dnsFailure(what string, err error) string {
 
 const tempFix = "the DNS server did not answer properly: check that the domain's name servers answer (e.g. dig +trace), or ask again later or with another server (--dns)"
 
-func validDomain(s string) bool {
-	if s == "" || len(s) > 253 || !strings.Contains(s, ".") {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// validDomain reports whether s, already lower-cased, without trailing
+// dot and in A-label form (dns.Normalize, message.NormalizeDomain), is a
+// name the doctor looks up: at least two labels, and underscores allowed
+// because SPF includes and DNS list zones use them (include:_spf.example.net,
+// RFC 2181 §11).
+func validDomain(s string) bool { return doctorNames.Valid(s) }
+
+var doctorNames = dnsname.Rules{MinLabels: 2, Underscore: true}
 
 // WriteText prints the report as a checklist: one line per item with its
 // status, the detail, and the fix for every item that is not a pass.

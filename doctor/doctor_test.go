@@ -500,7 +500,7 @@ func TestHandler(t *testing.T) {
 	if len(asked) != 1 || asked[0] != "example.org" {
 		t.Errorf("defaults asked for %v", asked)
 	}
-	for _, q := range []string{"", "?domain=", "?domain=a%20b", "?domain=example.org&ip=1.2.3", "?domain=example.org&dnsbl=bad%20zone",
+	for _, q := range []string{"", "?domain=", "?domain=a%20b", "?domain=example.org&ip=1.2.3", "?domain=example.org&dnsbl=bad%20zone", "?domain=xn--abc.example", "?domain=-x.example",
 		"?domain=example.org" + strings.Repeat("&ip=192.0.2.1", MaxIPs+1)} {
 		resp, err := http.Get(ts.URL + "/api/doctor" + q)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/dns/dnsname"
 	"github.com/hamlet-mail/hamlet/internal/trustscope"
 	"github.com/hamlet-mail/hamlet/store"
 )
@@ -78,7 +79,7 @@ func AllowKey(target string) (string, error) {
 		return "net:" + p.String(), nil
 	}
 	t = strings.TrimSuffix(t, ".")
-	if isDomain(t) {
+	if allowDomain.Valid(t) {
 		if err := trustscope.Domain(t); err != nil {
 			return "", fmt.Errorf("%w: %w", ErrBadTarget, err)
 		}
@@ -87,22 +88,11 @@ func AllowKey(target string) (string, error) {
 	return "", fmt.Errorf("%w: %q", ErrBadTarget, target)
 }
 
-func isDomain(s string) bool {
-	if len(s) == 0 || len(s) > 253 || !strings.Contains(s, ".") {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// allowDomain is what a domain allowlist target may be: a lower-cased
+// (AllowKey folds it) ASCII name of at least two labels, underscores allowed
+// as DNS allows them (RFC 2181 §11). A U-label is refused, not converted:
+// the key must be the A-label form the sender's domain is compared in.
+var allowDomain = dnsname.Rules{MinLabels: 2, Underscore: true}
 
 // Allow allowlists target (see AllowKey) for ttl (0: for ever).
 func (g *Greylister) Allow(ctx context.Context, target, reason string, ttl time.Duration) (store.AllowEntry, error) {

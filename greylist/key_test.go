@@ -91,6 +91,11 @@ func TestAllowKey(t *testing.T) {
 		{"localhost", "", "not an IP"},
 		{"exa mple.org", "", "not an IP"},
 		{"-bad.example", "", "not an IP"},
+		{"bad-.example", "", "not an IP"},
+		{"xn--abc.example", "", "not an IP"}, // no A-label: decodes to control characters
+		{"xn--bcher-kva.example", "domain:xn--bcher-kva.example", ""},
+		{"bücher.example", "", "not an IP"}, // the key is the A-label form
+		{"_spf.example.org", "domain:_spf.example.org", ""},
 		{"", "", "not an IP"},
 		// Issue 16 item 7: grants that would trust strangers.
 		{"co.uk", "", "public suffix"},

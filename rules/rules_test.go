@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -477,15 +478,39 @@ func TestLoadFiles(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "rules.d"), 0o755)
 	writeFile(t, dir, "rules.d/20-b.toml", "[[rules]]\nname = \"B\"\nfield = \"helo\"\nvalues = [\"b\"]\n")
 	writeFile(t, dir, "rules.d/10-a.toml", "# first\n\n[[rules]]\nname = \"A\"\nfield = \"helo\"\nvalues = [\"a\"]\n")
-	specs, err := LoadFiles(dir, []string{"rules.d/*.toml"})
+	specs, empty, err := LoadFiles(dir, []string{"rules.d/*.toml"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(specs) != 2 || specs[0].Name != "A" || specs[1].Name != "B" || specs[0].Line != 3 || specs[0].File != filepath.Join(dir, "rules.d/10-a.toml") {
-		t.Fatalf("specs %+v", specs)
+	if len(specs) != 2 || specs[0].Name != "A" || specs[1].Name != "B" || specs[0].Line != 3 || specs[0].File != filepath.Join(dir, "rules.d/10-a.toml") || len(empty) != 0 {
+		t.Fatalf("specs %+v, empty %v", specs, empty)
 	}
-	if _, err := LoadFiles(dir, []string{"nothing/*.toml"}); err == nil || !strings.Contains(err.Error(), "no such file") {
-		t.Fatalf("a pattern naming no file: %v", err)
+	// Issue 14: a glob matching nothing (the last file of a conf.d-style
+	// directory removed, or the directory itself) adds no rules and is
+	// reported; a file name that names no file is an error.
+	for _, tt := range []struct {
+		patterns []string
+		rules    int
+		empty    []string
+		err      string
+	}{
+		{[]string{"nothing/*.toml"}, 0, []string{filepath.Join(dir, "nothing/*.toml")}, ""},
+		{[]string{"rules.d/*.conf", "rules.d/1?-*.toml"}, 1, []string{filepath.Join(dir, "rules.d/*.conf")}, ""},
+		{[]string{"rules.d/[3-9]*.toml"}, 0, []string{filepath.Join(dir, "rules.d/[3-9]*.toml")}, ""},
+		{[]string{"rules.d/10-a.toml"}, 1, nil, ""},
+		{[]string{"rules.d/*.toml", "rules.d/gone.toml"}, 0, nil, `rule file "` + filepath.Join(dir, "rules.d/gone.toml") + `": no such file`},
+		{[]string{"rules.d/[.toml"}, 0, nil, "syntax error in pattern"},
+	} {
+		specs, empty, err := LoadFiles(dir, tt.patterns)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want %q", tt.patterns, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || len(specs) != tt.rules || !slices.Equal(empty, tt.empty) {
+			t.Errorf("%q: %d rules, empty %q, %v; want %d rules, empty %q", tt.patterns, len(specs), empty, err, tt.rules, tt.empty)
+		}
 	}
 }
 
