@@ -184,8 +184,9 @@ func TestBrowserFlows(t *testing.T) {
 	}
 	badges := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tbody tr[data-id] .badge")].map(b => b.textContent)`))
 	sel := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("select[name=action]").value`))
-	if strings.Join(badges, ",") != "greylisted,greylisted,greylisted,greylisted,greylisted" || sel != "greylisted" {
-		t.Errorf("history of the greylisted tile: %v (filter %q)", badges, sel)
+	matches := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#matches").innerText`))
+	if strings.Join(badges, ",") != "greylisted,greylisted,greylisted,greylisted,greylisted" || sel != "greylisted" || matches != "5 messages match." {
+		t.Errorf("history of the greylisted tile: %v (filter %q, %q)", badges, sel, matches)
 	}
 	browsertest.ShootFitting(t, ctx, "history-greylisted")
 

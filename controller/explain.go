@@ -311,7 +311,7 @@ func fixesFor(rec store.HistoryRecord) []Fix {
 		out = append(out, Fix{Label: "Allowlist the sender domain " + d, Target: d})
 	}
 	if ip, err := netip.ParseAddr(rec.ClientIP); err == nil {
-		out = append(out, Fix{Label: "Allowlist the address " + ip.String(), Target: ip.String()})
+		out = append(out, Fix{Label: "Allowlist the client IP " + ip.String(), Target: ip.String()})
 		bits := 24
 		if ip.Is6() {
 			bits = 48
