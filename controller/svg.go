@@ -6,18 +6,40 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/recorder"
 )
 
 // Charts are SVG drawn here: no script, no CDN, readable on a phone.
 
 // actionColors are the CSS variables of each action (style.css).
 var actionColors = map[string]string{
-	"no action": "var(--noaction)", "greylist": "var(--greylist)", "add header": "var(--addheader)",
+	"no action": "var(--noaction)", "greylist": "var(--greylist)", "greylisted": "var(--greylisted)", "add header": "var(--addheader)",
 	"rewrite subject": "var(--rewrite)", "soft reject": "var(--softreject)", "reject": "var(--reject)",
 }
 
-// uiActions is the order actions are shown in, mildest first.
+// uiActions are the engine's actions, mildest first: what the thresholds
+// give (the what-if page).
 var uiActions = []string{"no action", "greylist", "add header", "rewrite subject", "soft reject", "reject"}
+
+// shownActions are what the dashboard and the history show: the engine's
+// actions, with the soft rejects of greylisting as "greylisted" (see
+// shownAction) apart from the other soft rejects.
+var shownActions = []string{"no action", "greylist", "greylisted", "add header", "rewrite subject", "soft reject", "reject"}
+
+// actGreylisted is the shown action of a message greylisting deferred.
+const actGreylisted = recorder.StatGreylisted
+
+// shownAction is what the UI calls rec's action: "greylisted" for a
+// message greylisting deferred (rspamd's "soft reject" with GREYLIST
+// "greylisted", as a postmaster thinks of it), else the action.
+func shownAction(rec *store.HistoryRecord) string {
+	if recorder.Greylisted(rec) {
+		return actGreylisted
+	}
+	return rec.Action
+}
 
 func esc(s string) string { return template.HTMLEscapeString(s) }
 
@@ -31,7 +53,7 @@ func donut(counts map[string]int64, total int64) template.HTML {
 	const r = 70.0
 	circ := 2 * math.Pi * r
 	off := 0.0
-	for _, a := range uiActions {
+	for _, a := range shownActions {
 		n := counts[a]
 		if n == 0 || total == 0 {
 			continue
@@ -53,7 +75,7 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 	var maxv int64
 	for i := range n {
 		var sum int64
-		for _, a := range uiActions {
+		for _, a := range shownActions {
 			if s := series[a]; i < len(s) {
 				sum += s[i]
 			}
@@ -79,7 +101,7 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 		x := left + float64(i)*bw
 		y := top + plotH
 		var parts []string
-		for _, a := range uiActions {
+		for _, a := range shownActions {
 			s := series[a]
 			if i >= len(s) || s[i] == 0 {
 				continue
