@@ -6,7 +6,8 @@
 // from Debian's package with a private configuration pointing at that
 // server (fuzzy checks off; needs root to drop to _rspamd), and `hamlet
 // serve` built from this tree; then it runs the load generator against
-// each in turn, rounds times, and reports medians.
+// each in turn, rounds times (each round starting with the next of them),
+// and reports medians.
 //
 // hamlet runs with its defaults, which include every content check
 // ([content], [headers]); -clamd adds a clamd that both scanners use.
@@ -156,7 +157,11 @@ func run() error {
 	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; Bayes trained on %d+%d\n",
 		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *bayesN, *bayesN)
 	for r := 0; r < *rounds; r++ {
-		for _, t := range targets {
+		// Each round starts with the next target, so that none always
+		// runs first (or right after the same one): on a shared machine
+		// the order biases a fixed pair's ratio.
+		for i := range targets {
+			t := targets[(i+r)%len(targets)]
 			o := opts
 			o.URL = t.url
 			pid, isHamlet := pids[t.name]

@@ -26,7 +26,8 @@ import (
 
 // Options configure a Recorder.
 type Options struct {
-	// Queue bounds the verdicts waiting to be written (default 1024);
+	// Queue bounds the verdicts waiting to be written (default 2048:
+	// a batch being written and the next one filling);
 	// beyond it, verdicts are dropped and counted.
 	Queue int
 	// Now is the clock (default time.Now).
@@ -97,7 +98,7 @@ var _ engine.Observer = (*Recorder)(nil)
 // New starts a Recorder writing to st. Close it to flush.
 func New(st store.Store, o Options) *Recorder {
 	if o.Queue <= 0 {
-		o.Queue = 1024
+		o.Queue = 2 * maxBatch
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -184,8 +185,12 @@ func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, elapsed ti
 	}
 }
 
-// maxBatch bounds the records written in one store call.
-const maxBatch = 256
+// maxBatch bounds the records written in one store call. A commit's
+// fixed costs (the embedded store's fdatasyncs, the meta and freelist
+// pages, the branch pages of each bucket written) are shared by its
+// records: batches of 1024 cost ≈ 20 % less CPU per record than 256
+// (BenchmarkWrite), and at 4,000 msg/s the linger ends a batch at ≈ 800.
+const maxBatch = 1024
 
 // DefaultLinger is Options.Linger's default.
 const DefaultLinger = 200 * time.Millisecond
