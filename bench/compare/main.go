@@ -65,7 +65,7 @@ func run() error {
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
 	noHistory := flag.Bool("nohistory", false, "also run a hamlet that keeps no history ([history] enabled = false)")
-	cpuprofile := flag.String("cpuprofile", "", "write the plain hamlet's CPU profile to `file`")
+	cpuprofile := flag.String("cpuprofile", "", "write the plain hamlet's CPU profile to `file` (and -nohistory's to file.nohistory)")
 	greylist := flag.Bool("greylist", true, "hamlet greylists (its default; false: like this rspamd, which without Redis cannot)")
 	bayesN := flag.Int("bayes", 0, "also run hamlet with Bayes trained on this many generated spam and ham messages (with and without its token cache)")
 	flag.Parse()
@@ -117,7 +117,11 @@ func run() error {
 	targets := []struct{ name, url string }{{"hamlet", hamletURL}}
 	pids := map[string]int{"hamlet": pid}
 	if *noHistory {
-		url, pid, stop, err := startHamlet(bin, dir, "hamlet-nohistory", dnsSrv.Addr(), hamletAV+"[history]\nenabled = false\n", 0, "")
+		prof := ""
+		if *cpuprofile != "" {
+			prof = *cpuprofile + ".nohistory"
+		}
+		url, pid, stop, err := startHamlet(bin, dir, "hamlet-nohistory", dnsSrv.Addr(), hamletAV+"[history]\nenabled = false\n", 0, prof)
 		if err != nil {
 			return fmt.Errorf("hamlet-nohistory: %w", err)
 		}
@@ -199,6 +203,23 @@ func run() error {
 				line += fmt.Sprintf(" (%.2f of hamlet's)", medianF(c)/medianF(b))
 			}
 		}
+		if t.name != "hamlet" && len(res[t.name]) == len(res["hamlet"]) {
+			// The same round's pair: the machine's load changes from
+			// round to round, less within one.
+			var rate, cpu []float64
+			for i, o := range res[t.name] {
+				rate = append(rate, o.PerSecond/res["hamlet"][i].PerSecond)
+			}
+			if c, b := cpuMs[t.name], cpuMs["hamlet"]; len(c) == len(b) {
+				for i := range c {
+					cpu = append(cpu, c[i]/b[i])
+				}
+			}
+			line += fmt.Sprintf("; median of the rounds' ratios: msg/s %.3f", medianF(rate))
+			if len(cpu) > 0 {
+				line += fmt.Sprintf(", CPU %.3f", medianF(cpu))
+			}
+		}
 		if res["rspamd"] != nil && t.name != "rspamd" {
 			s := median(res["rspamd"])
 			line += fmt.Sprintf("; %s/rspamd throughput ratio %.2f (p50 %.2f ms vs %.2f ms)", t.name, h.PerSecond/s.PerSecond, h.P50ms, s.P50ms)
@@ -246,6 +267,7 @@ func procCPU(pid int) (total, system time.Duration) {
 }
 
 func median(rs []loadgen.Result) loadgen.Result {
+	rs = slices.Clone(rs) // the rounds' order pairs them
 	sort.Slice(rs, func(i, j int) bool { return rs[i].PerSecond < rs[j].PerSecond })
 	return rs[len(rs)/2]
 }
