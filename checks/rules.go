@@ -169,17 +169,38 @@ func confirmedPTR(tx *engine.Transaction, deps engine.Results) string {
 }
 
 // Compose implements engine.Composer: the composites that hold over the
-// symbols of every check, each with its expression as option.
-func (r *Rules) Compose(_ *engine.Transaction, syms []engine.Symbol) []engine.Symbol {
+// symbols of every check, each with its expression as option, and what
+// they take from the symbols they combine (rules.Set.Compose). A rule with
+// a pre_result keeps its symbol (its weight may go): the pre-result is
+// applied from the verdict's symbols, and rspamd's composites do not
+// touch pre-results either. A symbol that forces an action is kept by the
+// engine in the same way.
+func (r *Rules) Compose(_ *engine.Transaction, syms []engine.Symbol) engine.Composition {
 	has := make(map[string]bool, len(syms))
 	for _, s := range syms {
 		has[s.Name] = true
 	}
-	var out []engine.Symbol
-	for _, c := range r.set.Compose(func(n string) bool { return has[n] }) {
-		out = append(out, r.symbol(c, []string{c.Expression}))
+	held, removed := r.set.Compose(func(n string) bool { return has[n] })
+	var c engine.Composition
+	for _, h := range held {
+		c.Add = append(c.Add, r.symbol(h, []string{h.Expression}))
 	}
-	return out
+	for name, rm := range removed {
+		var e engine.Removal
+		if rm&rules.RemoveWeight != 0 {
+			e |= engine.RemoveWeight
+		}
+		if rm&rules.RemoveSymbol != 0 && !r.accept[name] && !r.skipGrey[name] {
+			e |= engine.RemoveSymbol
+		}
+		if e != 0 {
+			if c.Remove == nil {
+				c.Remove = map[string]engine.Removal{}
+			}
+			c.Remove[name] = e
+		}
+	}
+	return c
 }
 
 // Unfiltered names the body rules whose expressions the pre-filter cannot

@@ -162,6 +162,15 @@ _dmarc.strict.example. TXT "v=DMARC1; p=quarantine"
 			if hit == nil {
 				t.Fatalf("no %s in %+v", tt.rule, v.Symbols)
 			}
+			if tt.rule == "LOCAL_QUARANTINE_UNSIGNED" {
+				// The composite takes the symbol it combines
+				// (policy remove_all), as rspamd's do.
+				for _, s := range v.Symbols {
+					if s.Name == "DMARC_POLICY_QUARANTINE" {
+						t.Errorf("DMARC_POLICY_QUARANTINE kept by the composite: %+v", s)
+					}
+				}
+			}
 			if len(hit.Options) == 0 || hit.Options[0] != tt.option {
 				t.Errorf("options %q, want %q first", hit.Options, tt.option)
 			}

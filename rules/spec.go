@@ -56,6 +56,13 @@ type Spec struct {
 	// (e.g. "DMARC_POLICY_REJECT & !R_DKIM_ALLOW"). A composite has no
 	// Field.
 	Expression string `toml:"expression"`
+	// Policy says what a composite that holds takes from the symbols it
+	// names (rspamd's policies): remove_all (the default: they are gone
+	// and score nothing), remove_weight (shown, scoring nothing),
+	// remove_symbol (not shown, their weight still counts) or leave. A
+	// prefix before a name overrides it for that name: ~NAME takes the
+	// weight only, -NAME nothing, ^NAME everything.
+	Policy string `toml:"policy"`
 
 	// File and Line say where the rule is written (its [[rules]] line).
 	File string `toml:"-"`
