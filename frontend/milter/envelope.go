@@ -128,10 +128,10 @@ func (m *session) early(noReply uint32, connStage bool) []byte {
 func (m *session) fail(stage, why string) []byte {
 	m.srv.errs.Add(1)
 	if strings.EqualFold(m.srv.cfg.OnError, OnErrorAccept) {
-		m.log.Warn("engine failed, accepting (on_error = accept)", "stage", stage, "err", why)
+		m.log().Warn("engine failed, accepting (on_error = accept)", "stage", stage, "err", why)
 		return AppendPacket(nil, RespContinue)
 	}
-	m.log.Warn("engine failed, tempfailing (on_error = tempfail)", "stage", stage, "err", why)
+	m.log().Warn("engine failed, tempfailing (on_error = tempfail)", "stage", stage, "err", why)
 	return replyCode(451, "4.7.1", m.srv.cfg.TempfailReply)
 }
 
