@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/gopool"
 )
 
 // failEarly applies on_error to an engine failure at an event answered
@@ -151,14 +152,14 @@ func (m *session) verdict(final bool) (*engine.Verdict, error) {
 	}
 	ch := make(chan res, 1)
 	scan := m.scan
-	go func() {
+	gopool.Go(func() {
 		defer func() {
 			if p := recover(); p != nil {
 				ch <- res{err: fmt.Errorf("engine panicked: %v", p)}
 			}
 		}()
 		ch <- res{v: scan.Verdict(m.ctx, final)}
-	}()
+	})
 	// [milter] timeout is the wait beyond the checks' own deadline: the
 	// engine answers by then with timeout symbols for the checks that did
 	// not, so on_error is for an engine that does not answer at all.
