@@ -47,7 +47,7 @@ func (c *RuleFilesConfig) Validate() error {
 func LoadRules(specs []rules.Spec, cfg RuleFilesConfig, file, text string, lists *rules.Lists, registered func(string) bool) (*Rules, error) {
 	all := append([]rules.Spec(nil), specs...)
 	rules.Locate(file, text, all)
-	inc, err := rules.LoadFiles(filepath.Dir(file), cfg.Include)
+	inc, empty, err := rules.LoadFiles(filepath.Dir(file), cfg.Include)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,9 @@ func LoadRules(specs []rules.Spec, cfg RuleFilesConfig, file, text string, lists
 	if err != nil {
 		return nil, err
 	}
-	return NewRules(set, registered), nil
+	r := NewRules(set, registered)
+	r.emptyGlobs = empty
+	return r, nil
 }
 
 // Rules is the local rules check ([[rules]]): it matches the postmaster's
@@ -76,6 +78,8 @@ type Rules struct {
 	actions map[string]engine.Action
 	// accept and skipGrey name the rules with those pre-results.
 	accept, skipGrey map[string]bool
+	// emptyGlobs are the [rule_files] globs that matched no file.
+	emptyGlobs []string
 }
 
 var (
@@ -165,22 +169,47 @@ func confirmedPTR(tx *engine.Transaction, deps engine.Results) string {
 }
 
 // Compose implements engine.Composer: the composites that hold over the
-// symbols of every check, each with its expression as option.
-func (r *Rules) Compose(_ *engine.Transaction, syms []engine.Symbol) []engine.Symbol {
+// symbols of every check, each with its expression as option, and what
+// they take from the symbols they combine (rules.Set.Compose). A rule with
+// a pre_result keeps its symbol (its weight may go): the pre-result is
+// applied from the verdict's symbols, and rspamd's composites do not
+// touch pre-results either. A symbol that forces an action is kept by the
+// engine in the same way.
+func (r *Rules) Compose(_ *engine.Transaction, syms []engine.Symbol) engine.Composition {
 	has := make(map[string]bool, len(syms))
 	for _, s := range syms {
 		has[s.Name] = true
 	}
-	var out []engine.Symbol
-	for _, c := range r.set.Compose(func(n string) bool { return has[n] }) {
-		out = append(out, r.symbol(c, []string{c.Expression}))
+	held, removed := r.set.Compose(func(n string) bool { return has[n] })
+	var c engine.Composition
+	for _, h := range held {
+		c.Add = append(c.Add, r.symbol(h, []string{h.Expression}))
 	}
-	return out
+	for name, rm := range removed {
+		var e engine.Removal
+		if rm&rules.RemoveWeight != 0 {
+			e |= engine.RemoveWeight
+		}
+		if rm&rules.RemoveSymbol != 0 && !r.accept[name] && !r.skipGrey[name] {
+			e |= engine.RemoveSymbol
+		}
+		if e != 0 {
+			if c.Remove == nil {
+				c.Remove = map[string]engine.Removal{}
+			}
+			c.Remove[name] = e
+		}
+	}
+	return c
 }
 
 // Unfiltered names the body rules whose expressions the pre-filter cannot
 // skip (see rules.Set.Unfiltered).
 func (r *Rules) Unfiltered() []string { return r.set.Unfiltered() }
+
+// EmptyIncludes returns the [rule_files] include globs that matched no
+// file (rules.LoadFiles): not an error, but worth a warning.
+func (r *Rules) EmptyIncludes() []string { return r.emptyGlobs }
 
 // UnknownSymbols returns the names the composites use that no check
 // declares (known): most likely typos.

@@ -2,7 +2,9 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/hamlet-mail/hamlet/dkim"
@@ -90,6 +92,65 @@ func TestRulesPreResults(t *testing.T) {
 				Message: message.Parse([]byte(body))})
 			if v.Action != tt.action || v.ForcedBy != tt.forced {
 				t.Fatalf("action %v forced by %q, want %v by %q (%+v)", v.Action, v.ForcedBy, tt.action, tt.forced, v.Symbols)
+			}
+		})
+	}
+}
+
+// TestRulesCompositePolicies: a composite takes the symbols it names as
+// rspamd's do, through the engine: the score and the listed symbols show
+// it; a symbol that forces an action and a rule with a pre-result keep
+// their effect (only their weight goes).
+func TestRulesCompositePolicies(t *testing.T) {
+	other := &emitter{defs: []engine.SymbolDef{{Name: "DMARC_POLICY_QUARANTINE", Weight: 1.5}, {Name: "RDNS_NONE", Weight: 2}, {Name: "R_DKIM_ALLOW", Weight: -0.2}}}
+	tests := []struct {
+		name   string
+		spec   rules.Spec
+		emit   []string
+		force  map[string]engine.Action
+		listed string
+		score  float64
+		action engine.Action
+	}{
+		{"remove_all (default)", rules.Spec{Expression: "DMARC_POLICY_QUARANTINE & !R_DKIM_ALLOW"},
+			[]string{"DMARC_POLICY_QUARANTINE", "RDNS_NONE"}, nil, "COMP:4 RDNS_NONE:2", 6, engine.AddHeader},
+		{"does not hold", rules.Spec{Expression: "DMARC_POLICY_QUARANTINE & !R_DKIM_ALLOW"},
+			[]string{"DMARC_POLICY_QUARANTINE", "R_DKIM_ALLOW"}, nil, "DMARC_POLICY_QUARANTINE:1.5 R_DKIM_ALLOW:-0.2", 1.3, engine.Greylist},
+		{"leave", rules.Spec{Expression: "DMARC_POLICY_QUARANTINE & RDNS_NONE", Policy: "leave"},
+			[]string{"DMARC_POLICY_QUARANTINE", "RDNS_NONE"}, nil, "COMP:4 DMARC_POLICY_QUARANTINE:1.5 RDNS_NONE:2", 7.5, engine.AddHeader},
+		{"remove_weight", rules.Spec{Expression: "DMARC_POLICY_QUARANTINE & RDNS_NONE", Policy: "remove_weight"},
+			[]string{"DMARC_POLICY_QUARANTINE", "RDNS_NONE"}, nil, "COMP:4 DMARC_POLICY_QUARANTINE:0 RDNS_NONE:0", 4, engine.Greylist},
+		{"remove_symbol", rules.Spec{Expression: "DMARC_POLICY_QUARANTINE & RDNS_NONE", Policy: "remove_symbol"},
+			[]string{"DMARC_POLICY_QUARANTINE", "RDNS_NONE"}, nil, "COMP:4", 7.5, engine.AddHeader},
+		{"~ and -", rules.Spec{Expression: "~DMARC_POLICY_QUARANTINE & -RDNS_NONE"},
+			[]string{"DMARC_POLICY_QUARANTINE", "RDNS_NONE"}, nil, "COMP:4 DMARC_POLICY_QUARANTINE:0 RDNS_NONE:2", 6, engine.AddHeader},
+		{"a forcing symbol keeps its action", rules.Spec{Expression: "DMARC_POLICY_QUARANTINE & RDNS_NONE"},
+			[]string{"DMARC_POLICY_QUARANTINE", "RDNS_NONE"}, map[string]engine.Action{"RDNS_NONE": engine.Reject}, "COMP:4 RDNS_NONE:0", 4, engine.Reject},
+		{"a pre-result rule keeps its effect", rules.Spec{Expression: "DMARC_POLICY_QUARANTINE & VIP"},
+			[]string{"DMARC_POLICY_QUARANTINE"}, nil, "COMP:4 VIP:0", 4, engine.NoAction},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			other.emit = nil
+			for _, n := range tt.emit {
+				other.emit = append(other.emit, engine.Symbol{Name: n})
+			}
+			comp := tt.spec
+			comp.Name, comp.Weight = "COMP", 4
+			specs := []rules.Spec{comp, {Name: "VIP", Field: "rcpt", Values: []string{"boss@example.org"}, PreResult: "skip_greylist", Weight: 0.5}}
+			e := rulesEngine(t, specs, other, tt.force)
+			rcpt := "a@example.org"
+			if strings.Contains(tt.spec.Expression, "VIP") {
+				rcpt = "boss@example.org"
+			}
+			v := e.Scan(context.Background(), &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), Rcpts: []string{rcpt},
+				Message: message.Parse([]byte("Subject: x\r\n\r\nhi\r\n"))})
+			var got []string
+			for _, s := range v.Symbols {
+				got = append(got, fmt.Sprintf("%s:%g", s.Name, s.Score))
+			}
+			if strings.Join(got, " ") != tt.listed || v.Score != tt.score || v.Action != tt.action {
+				t.Fatalf("%q score %g action %v, want %q %g %v", got, v.Score, v.Action, tt.listed, tt.score, tt.action)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,12 +149,26 @@ func TestBrowserFlows(t *testing.T) {
 	// The dashboard's counts are the 50 messages.
 	t.Log("dashboard")
 	browsertest.ShootFitting(t, ctx, "dashboard")
-	want := map[string]int{"no action": 30, "add header": 10, "reject": 5, "soft reject": 5}
+	// The greylisted ones are "greylisted", not soft rejects (rspamd's
+	// name for them); there is no greylist tile: greylisting resolved
+	// every greylist action.
+	want := map[string]int{"no action": 30, "greylisted": 5, "add header": 10, "rewrite subject": 0, "soft reject": 0, "reject": 5}
+	tiles := browsertest.Run(t, ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('a.tile')].map(a => [a.dataset.kind, a.querySelector('b').dataset.count]))`))
+	if len(tiles) != len(want) {
+		t.Errorf("dashboard tiles %v, want %v", tiles, want)
+	}
 	for a, w := range want {
-		got := browsertest.Run(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('a.tile[data-kind=%q] b').dataset.count`, a)))
-		if got != strconv.Itoa(w) {
-			t.Errorf("dashboard %s: %s, want %d", a, got, w)
+		if got := tiles[a]; got != strconv.Itoa(w) {
+			t.Errorf("dashboard %s: %q, want %d", a, got, w)
 		}
+	}
+	legend := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector(".legend").innerText`))
+	if !strings.Contains(legend, "greylisted 10.0%") || !strings.Contains(legend, "soft reject 0.0%") {
+		t.Errorf("donut legend: %q", legend)
+	}
+	bars := browsertest.Run(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("section.chart svg title")].map(e => e.textContent).join(" | ")`))
+	if !strings.Contains(bars, "greylisted 5") || strings.Contains(bars, "soft reject") {
+		t.Errorf("chart titles: %q", bars)
 	}
 	top := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
 	for _, w := range []string{"TEST_TAG", "192.0.2.0/24", "bad.example"} {
@@ -161,7 +176,31 @@ func TestBrowserFlows(t *testing.T) {
 			t.Errorf("dashboard lacks %q", w)
 		}
 	}
+	// The chart's axis is readable on a phone too: its labels are drawn
+	// at least 12 px high (the SVG shrinks to the screen).
+	browsertest.AtWidths(t, ctx, func(tag string, _ int64) {
+		h := browsertest.Run(t, ctx, chromedp.Evaluate[float64](`Math.min(...[...document.querySelectorAll("svg.bars text")].map(e => e.getBoundingClientRect().height))`))
+		if h < 12 {
+			t.Errorf("throughput axis labels at the %s width: %.1f px high", tag, h)
+		}
+		out := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`(() => { const s = document.querySelector("svg.bars").getBoundingClientRect(); return [...document.querySelectorAll("svg.bars text")].filter(e => { const r = e.getBoundingClientRect(); return r.left < s.left - 0.5 || r.top < s.top - 0.5 || r.bottom > s.bottom + 0.5 }).map(e => e.textContent) })()`))
+		if len(out) > 0 {
+			t.Errorf("throughput axis labels cut at the %s width: %q", tag, out)
+		}
+	})
 	browsertest.ShootFitting(t, ctx, "dashboard")
+
+	// The greylisted tile leads to exactly those messages.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a.tile[data-kind="greylisted"]`)), chromedp.WaitVisible(chromedp.CSS(`#filtered`))); err != nil {
+		t.Fatal(err)
+	}
+	badges := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tbody tr[data-id] .badge")].map(b => b.textContent)`))
+	sel := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("select[name=action]").value`))
+	matches := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#matches").innerText`))
+	if strings.Join(badges, ",") != "greylisted,greylisted,greylisted,greylisted,greylisted" || sel != "greylisted" || matches != "5 messages match." {
+		t.Errorf("history of the greylisted tile: %v (filter %q, %q)", badges, sel, matches)
+	}
+	browsertest.ShootFitting(t, ctx, "history-greylisted")
 
 	// Filter the history by action.
 	if err := chromedp.Do(ctx,
@@ -174,7 +213,7 @@ func TestBrowserFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.history tbody tr[data-id]").length`))
-	badges := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tbody .badge")].map(b => b.textContent)`))
+	badges = browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tbody .badge")].map(b => b.textContent)`))
 	if rows != 6 || len(badges) != 6 || strings.Count(strings.Join(badges, ","), "reject") != 6 { // 5 scanned, 1 forced
 		t.Errorf("history filtered by reject: %d rows %v", rows, badges)
 	}
@@ -224,9 +263,15 @@ func TestBrowserFlows(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	summary = browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#decision").innerText`))
-	if !strings.Contains(summary, "greylist band") {
-		t.Errorf("greylisted explanation: %q", summary)
+	summary = browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#summary").innerText`))
+	decision := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#decision").innerText`))
+	badge := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("h1 .badge").innerText`))
+	symbols := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#symbols").innerText`))
+	if badge != "greylisted" || !strings.HasPrefix(summary, "Greylisted (soft reject) with a score of 5.00") || !strings.Contains(decision, "greylist band") {
+		t.Errorf("greylisted explanation: badge %q, %q / %q", badge, summary, decision)
+	}
+	if !regexp.MustCompile(`GREYLIST: greylisted until \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d UTC; a retry from then on passes\.`).MatchString(symbols) || strings.Contains(symbols, "counted nothing") {
+		t.Errorf("greylisted symbol lines: %q", symbols)
 	}
 	browsertest.ShootFitting(t, ctx, "detail-greylisted")
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-target="100.64.0.5"]`)), chromedp.WaitVisible(chromedp.CSS(`.flash`))); err != nil {

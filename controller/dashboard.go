@@ -90,20 +90,21 @@ func (s *Server) dashboardData(ctx context.Context, period string) (*dashData, e
 			starts = append(starts, t)
 		}
 		series = map[string][]int64{}
-		for _, a := range uiActions {
+		for _, a := range shownActions {
 			series[a] = make([]int64, len(starts))
 		}
-		for _, rec := range recs {
-			i := int(rec.Time.Sub(from) / step)
-			if i < 0 || i >= len(starts) {
+		for i := range recs {
+			rec := &recs[i]
+			b := int(rec.Time.Sub(from) / step)
+			if b < 0 || b >= len(starts) {
 				continue
 			}
-			if series[rec.Action] == nil {
-				series[rec.Action] = make([]int64, len(starts))
+			a := shownAction(rec)
+			if series[a] == nil {
+				series[a] = make([]int64, len(starts))
 			}
-			series[rec.Action][i]++
-			counts[rec.Action]++
-			recorder.AggRows(rec, func(row string) { agg[row]++ })
+			series[a][b]++
+			recorder.AggRows(*rec, func(row string) { agg[row]++ })
 		}
 	} else {
 		var res store.Resolution
@@ -112,23 +113,29 @@ func (s *Server) dashboardData(ctx context.Context, period string) (*dashData, e
 		if err != nil {
 			return nil, err
 		}
+		splitGreylisted(series)
 		step = time.Hour
 		if res == store.Daily {
 			step = 24 * time.Hour
-		}
-		for a, ser := range series {
-			for _, n := range ser {
-				counts[a] += n
-			}
 		}
 		if err := s.readAggregates(ctx, period, now, agg); err != nil {
 			return nil, err
 		}
 	}
+	for a, ser := range series {
+		for _, n := range ser {
+			counts[a] += n
+		}
+	}
 	for _, n := range counts {
 		d.Total += n
 	}
-	for _, a := range uiActions {
+	for _, a := range shownActions {
+		if a == "greylist" && counts[a] == 0 {
+			// The greylist action stays only where no greylisting
+			// resolves it (greylisting off): its tile when it happened.
+			continue
+		}
 		d.Actions = append(d.Actions, actionRow{a, counts[a], funcs["pct"].(func(int64, int64) string)(counts[a], d.Total)})
 	}
 	d.Donut = donut(counts, d.Total)
@@ -160,6 +167,22 @@ func (s *Server) dashboardData(ctx context.Context, period string) (*dashData, e
 		}
 	}
 	return d, nil
+}
+
+// splitGreylisted takes the messages greylisting deferred out of the
+// soft rejects that count them in the statistics (the row
+// recorder.StatGreylisted is a part of "soft reject"), so that each
+// bucket has "greylisted" and the other soft rejects apart.
+func splitGreylisted(series map[string][]int64) {
+	g, sr := series[actGreylisted], series["soft reject"]
+	for i := range g {
+		if i >= len(sr) {
+			g[i] = 0
+			continue
+		}
+		g[i] = min(g[i], sr[i])
+		sr[i] -= g[i]
+	}
 }
 
 // readAggregates adds the tallies covering period to agg: hourly ones

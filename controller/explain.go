@@ -65,38 +65,24 @@ func Explain(rec store.HistoryRecord, eng *engine.Engine) Explanation {
 	if rec.Phase != "" && rec.Phase != "data" {
 		when = " at " + strings.ToUpper(rec.Phase) + " (before the message was sent)"
 	}
-	ex.Summary = fmt.Sprintf("%s%s with a score of %s.", capital(rec.Action), when, fmtScore(rec.Score))
+	what := capital(rec.Action)
+	if shownAction(&rec) == actGreylisted {
+		what = "Greylisted (soft reject)"
+	}
+	ex.Summary = fmt.Sprintf("%s%s with a score of %s.", what, when, fmtScore(rec.Score))
 
 	// Symbols, largest effect first.
 	for i, name := range rec.Symbols {
 		l := SymbolLine{Name: name, Description: defs[name].Description}
-		if i < len(rec.Hits) {
+		scored := i < len(rec.Hits)
+		if scored {
 			l.Score, l.Weight, l.Options = rec.Hits[i].Score, rec.Hits[i].Weight, rec.Hits[i].Options
 		} else if w, ok := p.Weights[name]; ok {
 			l.Weight = w
 		} else {
 			l.Weight = defs[name].Weight
 		}
-		var b strings.Builder
-		switch {
-		case l.Score > 0:
-			fmt.Fprintf(&b, "%s added %s", name, fmtScore(l.Score))
-		case l.Score < 0:
-			fmt.Fprintf(&b, "%s took off %s", name, fmtScore(-l.Score))
-		default:
-			fmt.Fprintf(&b, "%s counted nothing", name)
-		}
-		if l.Weight != 0 && round2(l.Weight) != round2(l.Score) {
-			fmt.Fprintf(&b, " (weight %s × %.2f)", fmtScore(l.Weight), l.Score/l.Weight)
-		}
-		if l.Description != "" {
-			fmt.Fprintf(&b, ": %s", strings.TrimSuffix(l.Description, "."))
-		}
-		if len(l.Options) > 0 {
-			fmt.Fprintf(&b, " [%s]", strings.Join(l.Options, ", "))
-		}
-		b.WriteString(".")
-		l.Text = b.String()
+		l.Text = symbolText(l, scored)
 		ex.Symbols = append(ex.Symbols, l)
 	}
 	sort.SliceStable(ex.Symbols, func(i, j int) bool { return math.Abs(ex.Symbols[i].Score) > math.Abs(ex.Symbols[j].Score) })
@@ -186,6 +172,87 @@ func Explain(rec store.HistoryRecord, eng *engine.Engine) Explanation {
 	return ex
 }
 
+// symbolText is l in words. A symbol of weight 0 only informs: it says
+// what it means ("GREYLIST: greylisted until …"), not that it counted
+// nothing. scored is false for an older record that kept no scores.
+func symbolText(l SymbolLine, scored bool) string {
+	var b strings.Builder
+	opts := func() {
+		if len(l.Options) > 0 {
+			fmt.Fprintf(&b, " [%s]", strings.Join(l.Options, ", "))
+		}
+	}
+	desc := strings.TrimSuffix(l.Description, ".")
+	switch {
+	case l.Score > 0:
+		fmt.Fprintf(&b, "%s added %s", l.Name, fmtScore(l.Score))
+	case l.Score < 0:
+		fmt.Fprintf(&b, "%s took off %s", l.Name, fmtScore(-l.Score))
+	case !scored:
+		fmt.Fprintf(&b, "%s (its score was not recorded)", l.Name)
+	case l.Weight != 0:
+		fmt.Fprintf(&b, "%s added nothing (weight %s, times 0)", l.Name, fmtScore(l.Weight))
+	default:
+		if t := infoText(l.Name, l.Options); t != "" {
+			return l.Name + ": " + t + "."
+		}
+		if desc == "" {
+			b.WriteString(l.Name + ": for information only, it adds nothing to the score")
+			opts()
+			return b.String() + "."
+		}
+		b.WriteString(l.Name + ": " + desc)
+		opts()
+		return b.String() + ". For information only: it adds nothing to the score."
+	}
+	if l.Weight != 0 && l.Score != 0 && round2(l.Weight) != round2(l.Score) {
+		fmt.Fprintf(&b, " (weight %s × %.2f)", fmtScore(l.Weight), l.Score/l.Weight)
+	}
+	if desc != "" {
+		fmt.Fprintf(&b, ": %s", desc)
+	}
+	opts()
+	return b.String() + "."
+}
+
+// infoText says in words what the options of an informational symbol
+// mean, for those whose options are a code (GREYLIST's, as
+// checks.Greylist writes them); "" for the others.
+func infoText(name string, o []string) string {
+	if name != "GREYLIST" || len(o) == 0 {
+		return ""
+	}
+	switch o[0] {
+	case "greylisted":
+		if len(o) > 1 {
+			return "greylisted until " + o[1] + "; a retry from then on passes"
+		}
+		return "greylisted; a retry after the delay passes"
+	case "pass":
+		reason := ""
+		if len(o) > 1 {
+			reason = o[1]
+		}
+		switch reason {
+		case "retry":
+			return "passed: retried after the delay"
+		case "known":
+			return "passed: this client, sender and recipient passed before"
+		case "allowlisted":
+			if len(o) > 2 {
+				return "passed: allowlisted (" + o[2] + ")"
+			}
+			return "passed: allowlisted"
+		case "no client address":
+			return "passed: no client address to greylist"
+		case "":
+			return "passed"
+		}
+		return "passed: " + strings.Join(o[1:], ", ")
+	}
+	return ""
+}
+
 // forcedLine says which setting made rec.ForcedBy force the action: an
 // entry of [force], a local rule's action ([[rules]], the rules check's
 // symbols), or the check's own hard rule.
@@ -244,7 +311,7 @@ func fixesFor(rec store.HistoryRecord) []Fix {
 		out = append(out, Fix{Label: "Allowlist the sender domain " + d, Target: d})
 	}
 	if ip, err := netip.ParseAddr(rec.ClientIP); err == nil {
-		out = append(out, Fix{Label: "Allowlist the address " + ip.String(), Target: ip.String()})
+		out = append(out, Fix{Label: "Allowlist the client IP " + ip.String(), Target: ip.String()})
 		bits := 24
 		if ip.Is6() {
 			bits = 48

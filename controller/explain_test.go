@@ -75,3 +75,32 @@ func TestExplainForcedBy(t *testing.T) {
 		})
 	}
 }
+
+// A symbol line says what the symbol did; one of weight 0 says what it
+// means, not that it "counted nothing".
+func TestSymbolText(t *testing.T) {
+	for _, tt := range []struct {
+		l      SymbolLine
+		scored bool
+		want   string
+	}{
+		{SymbolLine{Name: "TEST_SPAM", Score: 20, Weight: 20, Description: "The sender says spam.", Options: []string{"spam"}}, true, "TEST_SPAM added 20.00: The sender says spam [spam]."},
+		{SymbolLine{Name: "R_SPF_ALLOW", Score: -0.2, Weight: -0.2}, true, "R_SPF_ALLOW took off 0.20."},
+		{SymbolLine{Name: "BAYES_SPAM", Score: 3.5, Weight: 5.1}, true, "BAYES_SPAM added 3.50 (weight 5.10 × 0.69)."},
+		{SymbolLine{Name: "TEST_TAG", Weight: 7}, true, "TEST_TAG added nothing (weight 7.00, times 0)."},
+		{SymbolLine{Name: "TEST_TAG", Weight: 7}, false, "TEST_TAG (its score was not recorded)."},
+		{SymbolLine{Name: "GREYLIST", Description: "Greylisting: greylisted until a time, or passed", Options: []string{"greylisted", "Thu, 03 Dec 2026 11:42:54 UTC"}}, true,
+			"GREYLIST: greylisted until Thu, 03 Dec 2026 11:42:54 UTC; a retry from then on passes."},
+		{SymbolLine{Name: "GREYLIST", Options: []string{"pass", "retry"}}, true, "GREYLIST: passed: retried after the delay."},
+		{SymbolLine{Name: "GREYLIST", Options: []string{"pass", "known"}}, true, "GREYLIST: passed: this client, sender and recipient passed before."},
+		{SymbolLine{Name: "GREYLIST", Options: []string{"pass", "allowlisted", "net:192.0.2.0/24"}}, true, "GREYLIST: passed: allowlisted (net:192.0.2.0/24)."},
+		{SymbolLine{Name: "GREYLIST", Options: []string{"pass", "something new"}}, true, "GREYLIST: passed: something new."},
+		{SymbolLine{Name: "GREYLIST_ERROR", Description: "Greylisting skipped: its store failed (mail accepted)", Options: []string{"greylist: timeout"}}, true,
+			"GREYLIST_ERROR: Greylisting skipped: its store failed (mail accepted) [greylist: timeout]. For information only: it adds nothing to the score."},
+		{SymbolLine{Name: "ARC_NA"}, true, "ARC_NA: for information only, it adds nothing to the score."},
+	} {
+		if got := symbolText(tt.l, tt.scored); got != tt.want {
+			t.Errorf("%s %v:\n got %q\nwant %q", tt.l.Name, tt.l.Options, got, tt.want)
+		}
+	}
+}

@@ -28,7 +28,10 @@ type HistoryFilter struct {
 	// the history index, anything else as a substring (a scan).
 	Addr string
 	// IP is an address or a network ("192.0.2.0/24").
-	IP     string
+	IP string
+	// Action is an action as the UI shows it (shownAction): "greylisted"
+	// finds the messages greylisting deferred, "soft reject" the other
+	// soft rejects.
 	Action string
 	Symbol string
 	// From and To bound the time (To exclusive).
@@ -47,11 +50,13 @@ func ParseHistoryFilter(v url.Values) (HistoryFilter, error) {
 		IP: strings.TrimSpace(v.Get("ip")), Action: strings.TrimSpace(v.Get("action")),
 		Symbol: strings.ToUpper(strings.TrimSpace(v.Get("symbol"))),
 	}
-	if f.Action != "" {
-		a, ok := engine.ParseAction(f.Action)
-		if !ok {
-			return f, fmt.Errorf("%w: action %q", ErrBadFilter, f.Action)
-		}
+	switch a, ok := engine.ParseAction(f.Action); {
+	case f.Action == "":
+	case strings.EqualFold(f.Action, actGreylisted):
+		f.Action = actGreylisted
+	case !ok:
+		return f, fmt.Errorf("%w: action %q", ErrBadFilter, f.Action)
+	default:
 		f.Action = a.String()
 	}
 	if f.IP != "" {
@@ -157,9 +162,17 @@ func (f HistoryFilter) Query(before time.Time, limit int, hashKey []byte) store.
 		tests = append(tests, func(r *store.HistoryRecord) bool { return strings.EqualFold(r.QueueID, f.QueueID) })
 	}
 	if f.Action != "" {
-		q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"action":"` + f.Action + `"`)})
-		term(store.TermAction(f.Action))
-		tests = append(tests, func(r *store.HistoryRecord) bool { return r.Action == f.Action })
+		// The record's action: "greylisted" is a soft reject with
+		// GREYLIST (the index has both terms).
+		act := f.Action
+		if act == actGreylisted {
+			act = "soft reject"
+			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"greylisted"`)})
+			term(store.TermSymbol("GREYLIST"))
+		}
+		q.Needles = append(q.Needles, store.Needle{Bytes: []byte(`"action":"` + act + `"`)})
+		term(store.TermAction(act))
+		tests = append(tests, func(r *store.HistoryRecord) bool { return shownAction(r) == f.Action })
 	}
 	if f.Symbol != "" {
 		if jsonSafe(f.Symbol) {
@@ -313,7 +326,7 @@ func recordLink(r store.HistoryRecord) string {
 
 func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	d := historyData{Actions: uiActions, CanFix: WhoFrom(r).Level >= Admin && s.src.Greylist != nil, Back: r.URL.RequestURI()}
+	d := historyData{Actions: shownActions, CanFix: WhoFrom(r).Level >= Admin && s.src.Greylist != nil, Back: r.URL.RequestURI()}
 	f, err := ParseHistoryFilter(q)
 	d.Filter = f
 	if !f.From.IsZero() {

@@ -18,6 +18,13 @@ func TestHistoryFilter(t *testing.T) {
 		{Time: t0.Add(time.Minute), QueueID: "BBB2", ClientIP: "192.0.3.7", From: "alice@example.com", Action: "no action", Symbols: []string{"TEST_GOOD"}},
 		{Time: t0.Add(2 * time.Minute), QueueID: "CCC3", ClientIP: "2001:db8::1", From: "", RcptList: []string{"Bob@example.org"}, Action: "add header", Symbols: []string{"TEST_TAG", "TEST_SPAM"}},
 		{Time: t0.Add(3 * time.Minute), QueueID: "DDD4", ClientIP: "192.0.20.1", From: "x@y.example", Action: "reject"},
+		// Greylisted, another soft reject, a greylisting pass.
+		{Time: t0.Add(4 * time.Minute), QueueID: "EEE5", ClientIP: "198.51.100.5", From: "g@z.example", Action: "soft reject", Symbols: []string{"GREYLIST", "TEST_GREY"},
+			Hits: []store.HistoryHit{{Options: []string{"greylisted", "Sun, 01 Mar 2026 12:09:00 UTC"}}, {Score: 5, Weight: 5}}},
+		{Time: t0.Add(5 * time.Minute), QueueID: "FFF6", ClientIP: "198.51.100.6", From: "s@z.example", Action: "soft reject", Symbols: []string{"TEST_TAG"}, ForcedBy: "TEST_TAG",
+			Hits: []store.HistoryHit{{Score: 7, Weight: 7, Options: []string{"greylisted"}}}},
+		{Time: t0.Add(6 * time.Minute), QueueID: "GGG7", ClientIP: "198.51.100.7", From: "p@z.example", Action: "no action", Symbols: []string{"GREYLIST"},
+			Hits: []store.HistoryHit{{Options: []string{"pass", "retry"}}}},
 	}
 	if err := e.st.HistoryAdd(ctx, recs...); err != nil {
 		t.Fatal(err)
@@ -26,7 +33,11 @@ func TestHistoryFilter(t *testing.T) {
 		query string
 		want  []string // queue ids, newest first
 	}{
-		{"", []string{"DDD4", "CCC3", "BBB2", "AAA1"}},
+		{"", []string{"GGG7", "FFF6", "EEE5", "DDD4", "CCC3", "BBB2", "AAA1"}},
+		{"action=greylisted", []string{"EEE5"}},
+		{"action=Greylisted&addr=@z.example", []string{"EEE5"}},
+		{"action=soft_reject", []string{"FFF6"}},
+		{"action=no+action&symbol=greylist", []string{"GGG7"}},
 		{"qid=aaa1", []string{"AAA1"}},
 		{"action=reject", []string{"DDD4", "AAA1"}},
 		{"action=add_header", []string{"CCC3"}},

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/store"
 )
 
 //go:embed ui/templates/*.html ui/static/*
@@ -24,6 +26,7 @@ var (
 
 var funcs = template.FuncMap{
 	"actionClass": func(a string) string { return "a-" + strings.ReplaceAll(a, " ", "-") },
+	"shown":       func(r store.HistoryRecord) string { return shownAction(&r) },
 	"pct": func(n, total int64) string {
 		if total == 0 {
 			return "0%"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/recorder"
 )
 
 // rspamd's controller API, with rspamd's JSON shapes (as rspamd 3.4's
@@ -62,6 +63,9 @@ func (s *Server) totals(ctx context.Context) (map[string]int64, int64, error) {
 	var total int64
 	for _, b := range bs {
 		for a, n := range b.Counts {
+			if a == recorder.StatGreylisted {
+				continue // a part of "soft reject", no action of its own
+			}
 			counts[a] += n
 			total += n
 		}

@@ -4,20 +4,43 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/store"
+	"github.com/hamlet-mail/hamlet/store/recorder"
 )
 
 // Charts are SVG drawn here: no script, no CDN, readable on a phone.
 
 // actionColors are the CSS variables of each action (style.css).
 var actionColors = map[string]string{
-	"no action": "var(--noaction)", "greylist": "var(--greylist)", "add header": "var(--addheader)",
+	"no action": "var(--noaction)", "greylist": "var(--greylist)", "greylisted": "var(--greylisted)", "add header": "var(--addheader)",
 	"rewrite subject": "var(--rewrite)", "soft reject": "var(--softreject)", "reject": "var(--reject)",
 }
 
-// uiActions is the order actions are shown in, mildest first.
+// uiActions are the engine's actions, mildest first: what the thresholds
+// give (the what-if page).
 var uiActions = []string{"no action", "greylist", "add header", "rewrite subject", "soft reject", "reject"}
+
+// shownActions are what the dashboard and the history show: the engine's
+// actions, with the soft rejects of greylisting as "greylisted" (see
+// shownAction) apart from the other soft rejects.
+var shownActions = []string{"no action", "greylist", "greylisted", "add header", "rewrite subject", "soft reject", "reject"}
+
+// actGreylisted is the shown action of a message greylisting deferred.
+const actGreylisted = recorder.StatGreylisted
+
+// shownAction is what the UI calls rec's action: "greylisted" for a
+// message greylisting deferred (rspamd's "soft reject" with GREYLIST
+// "greylisted", as a postmaster thinks of it), else the action.
+func shownAction(rec *store.HistoryRecord) string {
+	if recorder.Greylisted(rec) {
+		return actGreylisted
+	}
+	return rec.Action
+}
 
 func esc(s string) string { return template.HTMLEscapeString(s) }
 
@@ -31,7 +54,7 @@ func donut(counts map[string]int64, total int64) template.HTML {
 	const r = 70.0
 	circ := 2 * math.Pi * r
 	off := 0.0
-	for _, a := range uiActions {
+	for _, a := range shownActions {
 		n := counts[a]
 		if n == 0 || total == 0 {
 			continue
@@ -48,12 +71,12 @@ func donut(counts map[string]int64, total int64) template.HTML {
 
 // bars draws stacked bars: one per bucket, one colour per action.
 func bars(starts []time.Time, series map[string][]int64, step time.Duration) template.HTML {
-	const W, H, left, bottom, top = 480.0, 210.0, 44.0, 24.0, 8.0
+	const W, H, left, bottom, top = 480.0, 214.0, 60.0, 26.0, 14.0
 	n := len(starts)
 	var maxv int64
 	for i := range n {
 		var sum int64
-		for _, a := range uiActions {
+		for _, a := range shownActions {
 			if s := series[a]; i < len(s) {
 				sum += s[i]
 			}
@@ -62,12 +85,12 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 	}
 	scale := niceMax(maxv)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %g %g" role="img" aria-label="Messages per %s by action">`, W, H, esc(stepName(step)))
+	fmt.Fprintf(&b, `<svg class="bars" viewBox="0 0 %g %g" role="img" aria-label="Messages per %s by action">`, W, H, esc(stepName(step)))
 	plotH := H - bottom - top
 	for i := 0; i <= 4; i++ {
 		y := top + plotH - plotH*float64(i)/4
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%.1f" y2="%.1f" stroke="var(--line)" stroke-width="1"/>`, left, W, y, y)
-		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end" font-size="13" fill="currentColor" opacity=".7">%s</text>`, left-6, y+4, esc(formatInt(scale*int64(i)/4)))
+		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end" font-size="13" fill="currentColor" opacity=".7">%s</text>`, left-6, y+4, esc(axisLabel(scale*int64(i)/4)))
 	}
 	if n == 0 {
 		b.WriteString(`</svg>`)
@@ -79,7 +102,7 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 		x := left + float64(i)*bw
 		y := top + plotH
 		var parts []string
-		for _, a := range uiActions {
+		for _, a := range shownActions {
 			s := series[a]
 			if i >= len(s) || s[i] == 0 {
 				continue
@@ -100,6 +123,18 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// axisLabel is a tick of the throughput axis, short enough for its
+// margin also in the phone's larger type: 950, 1.5k, 25k, 1.25M.
+func axisLabel(n int64) string {
+	switch {
+	case n < 1000:
+		return strconv.FormatInt(n, 10)
+	case n < 1000000:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(math.Round(float64(n)/1e4)/100, 'f', -1, 64) + "M"
 }
 
 func niceMax(v int64) int64 {

@@ -454,6 +454,9 @@ func BuildEngine(s *Settings, d Deps) (*engine.Engine, error) {
 		if unknown := localRules.UnknownSymbols(eng.Symbols()); len(unknown) > 0 {
 			d.Logger.Warn("composite rules name symbols no check emits", "symbols", unknown)
 		}
+		if empty := localRules.EmptyIncludes(); len(empty) > 0 {
+			d.Logger.Warn("rule_files include patterns match no file; they add no rules", "patterns", empty)
+		}
 		if slow := localRules.Unfiltered(); len(slow) > 0 {
 			d.Logger.Warn("body rules with a regular expression without a literal of 3+ characters run on every message", "rules", slow)
 		}

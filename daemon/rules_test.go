@@ -162,6 +162,15 @@ _dmarc.strict.example. TXT "v=DMARC1; p=quarantine"
 			if hit == nil {
 				t.Fatalf("no %s in %+v", tt.rule, v.Symbols)
 			}
+			if tt.rule == "LOCAL_QUARANTINE_UNSIGNED" {
+				// The composite takes the symbol it combines
+				// (policy remove_all), as rspamd's do.
+				for _, s := range v.Symbols {
+					if s.Name == "DMARC_POLICY_QUARANTINE" {
+						t.Errorf("DMARC_POLICY_QUARANTINE kept by the composite: %+v", s)
+					}
+				}
+			}
 			if len(hit.Options) == 0 || hit.Options[0] != tt.option {
 				t.Errorf("options %q, want %q first", hit.Options, tt.option)
 			}
@@ -293,6 +302,64 @@ name = "LOCAL_OK"
 expression = "DMARC_POLICY_REJECT & !R_DKIM_ALLOW"
 `); strings.Contains(log, "WARN") {
 		t.Errorf("warnings for a set without a problem:\n%s", log)
+	}
+}
+
+// TestRulesEmptyIncludeDir (issue 14): removing the last file of a
+// conf.d-style directory named by a glob removes its rules and logs a
+// warning naming the glob; the engine is still built. A missing file named
+// without a glob stays an error.
+func TestRulesEmptyIncludeDir(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "hamlet.toml")
+	if err := os.Mkdir(filepath.Join(dir, "rules.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rule := filepath.Join(dir, "rules.d", "10-helo.toml")
+	if err := writeFile(rule, "[[rules]]\nname = \"LOCAL_HELO\"\nfield = \"helo\"\nvalues = [\"bad.example\"]\naction = \"reject\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	build := func(include string) (*engine.Engine, string, error) {
+		t.Helper()
+		if err := writeFile(conf, "[greylist]\nenabled = false\n[rule_files]\ninclude = ["+include+"]\n"); err != nil {
+			t.Fatal(err)
+		}
+		s, err := LoadSettings(conf, Overrides{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		eng, err := BuildEngine(s, Deps{Resolver: &dnstest.Mock{}, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+		return eng, log.String(), err
+	}
+	forced := func(eng *engine.Engine) string {
+		tx := &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), Helo: "bad.example", MailFrom: "a@x.example",
+			Rcpts: []string{"b@y.example"}, Message: message.Parse([]byte("Subject: x\r\n\r\nhi\r\n"))}
+		return eng.Scan(context.Background(), tx).ForcedBy
+	}
+	eng, log, err := build(`"rules.d/*.toml"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := forced(eng); got != "LOCAL_HELO" || strings.Contains(log, "match no file") {
+		t.Fatalf("with the file: forced by %q, log:\n%s", got, log)
+	}
+	if err := os.Remove(rule); err != nil {
+		t.Fatal(err)
+	}
+	eng, log, err = build(`"rules.d/*.toml"`)
+	if err != nil {
+		t.Fatalf("a glob matching no file refused: %v", err)
+	}
+	if got := forced(eng); got != "" {
+		t.Errorf("the removed file's rule still forces: %q", got)
+	}
+	want := `level=WARN msg="rule_files include patterns match no file; they add no rules" patterns=[` + filepath.Join(dir, "rules.d/*.toml") + `]`
+	if !strings.Contains(log, want) {
+		t.Errorf("log lacks %s:\n%s", want, log)
+	}
+	if _, _, err := build(`"rules.d/10-helo.toml"`); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("a missing file named without a glob: %v", err)
 	}
 }
 

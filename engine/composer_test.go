@@ -2,22 +2,75 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 )
 
 // andNot is a composite "A & !B" giving C.
 type andNot struct{ saw []string }
 
-func (c *andNot) Compose(_ *Transaction, syms []Symbol) []Symbol {
+func (c *andNot) Compose(_ *Transaction, syms []Symbol) Composition {
 	has := map[string]bool{}
 	for _, s := range syms {
 		has[s.Name] = true
 		c.saw = append(c.saw, s.Name)
 	}
 	if has["A"] && !has["B"] {
-		return []Symbol{{Name: "C", Options: []string{"A & !B"}, Force: Reject, Message: "5.7.1 composite"}}
+		return Composition{Add: []Symbol{{Name: "C", Options: []string{"A & !B"}, Force: Reject, Message: "5.7.1 composite"}}}
 	}
-	return nil
+	return Composition{}
+}
+
+// taker is a composer that always adds T and takes what remove says.
+type taker struct{ remove map[string]Removal }
+
+func (c taker) Compose(*Transaction, []Symbol) Composition {
+	return Composition{Add: []Symbol{{Name: "T"}}, Remove: c.remove}
+}
+
+// TestComposerRemoves: what a composition takes: the weight (listed, 0),
+// the symbol (not listed, weight counts) or both (gone); a symbol that
+// forces an action, by itself or by the policy's force, only loses its
+// weight and still forces.
+func TestComposerRemoves(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		remove map[string]Removal
+		force  map[string]Action
+		listed string
+		score  float64
+		forced string
+	}{
+		{"nothing", nil, nil, "A:1 B:2 F:4 T:8", 15, "F"},
+		{"weight", map[string]Removal{"A": RemoveWeight}, nil, "A:0 B:2 F:4 T:8", 14, "F"},
+		{"symbol", map[string]Removal{"A": RemoveSymbol}, nil, "B:2 F:4 T:8", 15, "F"},
+		{"all", map[string]Removal{"A": RemoveWeight | RemoveSymbol, "B": RemoveWeight | RemoveSymbol}, nil, "F:4 T:8", 12, "F"},
+		{"forcing symbol keeps its action", map[string]Removal{"F": RemoveWeight | RemoveSymbol}, nil, "A:1 B:2 F:0 T:8", 11, "F"},
+		{"forcing symbol is not hidden", map[string]Removal{"F": RemoveSymbol}, nil, "A:1 B:2 F:4 T:8", 15, "F"},
+		{"policy force counts", map[string]Removal{"B": RemoveWeight | RemoveSymbol}, map[string]Action{"B": SoftReject}, "A:1 B:0 F:4 T:8", 13, "B"},
+		{"absent symbol", map[string]Removal{"X": RemoveWeight | RemoveSymbol}, nil, "A:1 B:2 F:4 T:8", 15, "F"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &fakeCheck{name: "a", phase: PhaseConnect, defs: []SymbolDef{sym("A", 1), sym("B", 2), sym("F", 4), sym("T", 8)},
+				emit: []Symbol{{Name: "A"}, {Name: "B"}, {Name: "F", Force: AddHeader}, {Name: "B"}}}
+			p := DefaultPolicy()
+			p.Thresholds = map[Action]float64{}
+			p.Force = tt.force
+			e, err := New(Options{Checks: []Check{a}, Composers: []Composer{taker{tt.remove}}, Policy: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := e.Scan(context.Background(), &Transaction{})
+			var got []string
+			for _, s := range v.Symbols {
+				got = append(got, fmt.Sprintf("%s:%g", s.Name, s.Score))
+			}
+			if strings.Join(got, " ") != tt.listed || v.Score != tt.score || v.ForcedBy != tt.forced {
+				t.Fatalf("symbols %q score %g forced by %q, want %q %g %q", got, v.Score, v.ForcedBy, tt.listed, tt.score, tt.forced)
+			}
+		})
+	}
 }
 
 // TestComposer: a composer sees every check's symbols and its own are

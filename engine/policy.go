@@ -87,6 +87,40 @@ func (p *Policy) weight(t table, name string) (float64, string) {
 // decide scores syms and sets v's Score, Symbols, Action, ForcedBy and
 // Reply. Symbols with the same name are merged (options joined, the
 // largest multiplier kept), as rspamd does.
+// compose applies a Composition to syms: the symbols it takes entirely
+// are dropped, the others marked, and its symbols appended. A symbol that
+// forces an action is never dropped or hidden, only unweighted: a
+// composite must not undo a DMARC reject, a virus or a local rule's
+// action (in rspamd those are pre-results, which composites do not touch).
+func (e *Engine) compose(c Composition, syms []Symbol) []Symbol {
+	if len(c.Remove) == 0 {
+		return append(syms, c.Add...)
+	}
+	forcing := map[string]bool{}
+	for _, s := range syms {
+		if s.Force > NoAction || e.policy.Force[s.Name] > NoAction {
+			forcing[s.Name] = true
+		}
+	}
+	out := make([]Symbol, 0, len(syms)+len(c.Add))
+	for _, s := range syms {
+		rm := c.Remove[s.Name]
+		if forcing[s.Name] {
+			rm &^= RemoveSymbol
+		}
+		switch {
+		case rm == RemoveWeight|RemoveSymbol:
+			continue
+		case rm&RemoveWeight != 0:
+			s.unweighted = true
+		case rm&RemoveSymbol != 0:
+			s.hidden = true
+		}
+		out = append(out, s)
+	}
+	return append(out, c.Add...)
+}
+
 func (p *Policy) decide(t table, syms []Symbol, v *Verdict) {
 	merged := map[string]*Symbol{}
 	var order []string
@@ -99,6 +133,8 @@ func (p *Policy) decide(t table, syms []Symbol, v *Verdict) {
 			if s.Force > m.Force {
 				m.Force, m.Message = s.Force, s.Message
 			}
+			m.unweighted = m.unweighted || s.unweighted
+			m.hidden = m.hidden || s.hidden
 			continue
 		}
 		c := s
@@ -114,7 +150,16 @@ func (p *Policy) decide(t table, syms []Symbol, v *Verdict) {
 		s := merged[name]
 		w, desc := p.weight(t, name)
 		sc := w * mult(*s)
+		if s.unweighted {
+			sc = 0
+		}
 		v.Score += sc
+		if s.hidden {
+			// Taken by a composite (remove_symbol): its weight
+			// counts, it is not listed and forces nothing (a
+			// forcing symbol is never hidden, see compose).
+			continue
+		}
 		v.Symbols = append(v.Symbols, ScoredSymbol{
 			Name: name, Score: round2(sc), Weight: w, Description: desc, Options: s.Options,
 		})

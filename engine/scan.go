@@ -295,7 +295,7 @@ func (s *Scan) Verdict(ctx context.Context, final bool) *Verdict {
 	// speaks of may simply not be known yet (a rule of the DATA phase).
 	for _, c := range s.e.composers {
 		if final {
-			syms = append(syms, c.Compose(tx, syms)...)
+			syms = s.e.compose(c.Compose(tx, syms), syms)
 		}
 	}
 	s.e.policy.decide(s.e.symbols, syms, v)

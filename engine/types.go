@@ -203,6 +203,10 @@ type Symbol struct {
 	Force Action
 	// Message is the SMTP reply text to use when Force applies.
 	Message string
+
+	// unweighted and hidden are what a composite took (Composition):
+	// the symbol scores nothing, or is not listed in the verdict.
+	unweighted, hidden bool
 }
 
 // Result is what a check returns: its symbols, and a value for the checks
@@ -260,12 +264,34 @@ type Finisher interface {
 // rspamd's composites do ("DMARC_POLICY_REJECT & !R_DKIM_ALLOW"). The
 // engine calls it for a final verdict with the symbols of the finished
 // checks, in verdict order, before the policy scores them; it returns
-// the symbols to add (declared by one of the checks' Symbols) and must
-// not block. It is not called for early verdicts, where "!X" could hold
-// only because X's check has not run yet.
+// the symbols to add and what to take from those present, and must not
+// block. It is not called for early verdicts, where "!X" could hold only
+// because X's check has not run yet.
 type Composer interface {
-	Compose(tx *Transaction, syms []Symbol) []Symbol
+	Compose(tx *Transaction, syms []Symbol) Composition
 }
+
+// Composition is what a Composer makes of a verdict's symbols.
+type Composition struct {
+	// Add are the symbols to add (declared by one of the checks' Symbols).
+	Add []Symbol
+	// Remove says, by name, what to take from symbols present (rspamd's
+	// composite policies). The engine never takes a symbol that forces
+	// an action (its own Force or the policy's force for its name): such
+	// a symbol only loses its weight, and stays listed with its action.
+	Remove map[string]Removal
+}
+
+// Removal is what a composite takes from a symbol.
+type Removal uint8
+
+const (
+	// RemoveWeight: the symbol stays listed and scores nothing.
+	RemoveWeight Removal = 1 << iota
+	// RemoveSymbol: the symbol is not listed; its weight still counts
+	// unless RemoveWeight is set too.
+	RemoveSymbol
+)
 
 // Header is a header field to add.
 type Header struct {

@@ -196,11 +196,17 @@ func compileRule(sp *Spec, opts Options, read map[string]*List) (*Rule, error) {
 		if err != nil {
 			return nil, sp.errorf("expression", "%w", err)
 		}
+		if _, ok := policies[sp.Policy]; !ok {
+			return nil, sp.errorf("policy", "%q is not remove_all, remove_weight, remove_symbol or leave", sp.Policy)
+		}
 		r.expr = e
 		if r.Description == "" {
 			r.Description = "Local composite: " + sp.Expression + effects(sp)
 		}
 		return r, nil
+	}
+	if sp.Policy != "" {
+		return nil, sp.errorf("policy", "policy is for composites (rules with an expression)")
 	}
 	if sp.Field == "" {
 		return nil, sp.errorf("", "no field (what the rule looks at) and no expression")

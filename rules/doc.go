@@ -11,11 +11,13 @@
 // expression that matched, never the text; for a URL, its scheme and
 // host), optionally a forced
 // action with a reply text, or a pre-result (accept, skip greylisting). A
-// composite rule combines symbols with & | ! (rspamd's composites).
+// composite rule combines symbols with & | ! (rspamd's composites) and,
+// when it holds, takes from the symbols it names what its policy says
+// (remove_all by default; ~NAME, -NAME, ^NAME per name), as rspamd does.
 //
 //	set, err := rules.Compile(specs, rules.Options{Lists: lists})
 //	hits := set.Eval(&rules.Input{ClientIP: ip, Message: m, Content: c, …})
-//	held := set.Compose(func(name string) bool { … every check's symbols … })
+//	held, removed := set.Compose(func(name string) bool { … every check's symbols … })
 //
 // # Matching and its cost
 //
@@ -39,7 +41,8 @@
 // # What it does not do
 //
 // It reads no DNS and no store, and does not decide the action: the
-// caller (checks.Rules) turns hits into engine symbols. Composites do not
-// remove the symbols they name (rspamd's "-" policy): the whole trail
-// stays in the verdict.
+// caller (checks.Rules) turns hits into engine symbols, and the engine
+// applies what the composites take (it keeps symbols that force an
+// action). It has no group atoms (rspamd's "g:" and "g+:") and no
+// "N of" thresholds.
 package rules

@@ -12,7 +12,7 @@ import (
 // FuzzParseExpr: any text parses or fails cleanly; what parses prints
 // back to an expression that parses to the same tree.
 func FuzzParseExpr(f *testing.F) {
-	for _, s := range []string{"A", "A & !B", "(A|B)&C", "!!A && C || B", "A &", "((", "A B", "DMARC_POLICY_REJECT & !R_DKIM_ALLOW"} {
+	for _, s := range []string{"A", "A & !B", "(A|B)&C", "!!A && C || B", "A &", "((", "A B", "DMARC_POLICY_REJECT & !R_DKIM_ALLOW", "~A & -B | ^C", "~-^A"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -61,7 +61,10 @@ func FuzzParse(f *testing.F) {
 		for _, h := range hits {
 			has[h.Rule.Name] = true
 		}
-		s.Compose(func(n string) bool { return has[n] })
+		held, removed := s.Compose(func(n string) bool { return has[n] })
+		if len(held) == 0 && len(removed) > 0 {
+			t.Fatalf("nothing holds, yet %v removed", removed)
+		}
 	})
 }
 

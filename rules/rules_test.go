@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -251,7 +252,8 @@ func TestComposites(t *testing.T) {
 			have[n] = true
 		}
 		var got []string
-		for _, r := range s.Compose(func(n string) bool { return have[n] }) {
+		held, _ := s.Compose(func(n string) bool { return have[n] })
+		for _, r := range held {
 			got = append(got, r.Name)
 		}
 		// Compose returns dependency order; compare as sets in the
@@ -273,6 +275,69 @@ func TestComposites(t *testing.T) {
 	}
 }
 
+// TestCompositeRemoval: what the composites that hold take from the
+// symbols they name, as rspamd's composites: policy remove_all by
+// default, "~" the weight only, "-" nothing, "^" everything; names under
+// "!" are never taken; a symbol is taken from only as far as every
+// composite that holds and names it agrees.
+func TestCompositeRemoval(t *testing.T) {
+	tests := []struct {
+		name  string
+		specs []Spec
+		have  string
+		want  string // NAME=w (weight), NAME=s (symbol), NAME=ws (both), sorted
+	}{
+		{"default remove_all", []Spec{{Name: "C", Expression: "A & B"}}, "A B", "A=ws B=ws"},
+		{"does not hold", []Spec{{Name: "C", Expression: "A & B"}}, "A", ""},
+		{"negated names are kept", []Spec{{Name: "C", Expression: "A & !B"}}, "A", "A=ws"},
+		{"negation deep in the tree", []Spec{{Name: "C", Expression: "A & !(B | ~D)"}}, "A", "A=ws"},
+		{"or: only those present", []Spec{{Name: "C", Expression: "A | B"}}, "B", "B=ws"},
+		{"or: both present", []Spec{{Name: "C", Expression: "A | B"}}, "A B", "A=ws B=ws"},
+		{"~ takes the weight", []Spec{{Name: "C", Expression: "~A & B"}}, "A B", "A=w B=ws"},
+		{"- takes nothing", []Spec{{Name: "C", Expression: "-A & B"}}, "A B", "B=ws"},
+		{"policy leave", []Spec{{Name: "C", Expression: "A & B", Policy: "leave"}}, "A B", ""},
+		{"policy remove_weight", []Spec{{Name: "C", Expression: "A & B", Policy: "remove_weight"}}, "A B", "A=w B=w"},
+		{"policy remove_symbol", []Spec{{Name: "C", Expression: "A & B", Policy: "remove_symbol"}}, "A B", "A=s B=s"},
+		{"policy remove_all", []Spec{{Name: "C", Expression: "A & B", Policy: "remove_all"}}, "A B", "A=ws B=ws"},
+		{"^ overrides leave", []Spec{{Name: "C", Expression: "^A & B", Policy: "leave"}}, "A B", "A=ws"},
+		{"~ under remove_symbol takes nothing", []Spec{{Name: "C", Expression: "~A & B", Policy: "remove_symbol"}}, "A B", "B=s"},
+		{"two composites: leave wins", []Spec{{Name: "C1", Expression: "A & B"}, {Name: "C2", Expression: "A & D", Policy: "leave"}}, "A B D", "B=ws"},
+		{"two composites: ~ keeps the symbol", []Spec{{Name: "C1", Expression: "A & B"}, {Name: "C2", Expression: "~A & D"}}, "A B D", "A=w B=ws D=ws"},
+		{"two composites: ^ beats leave", []Spec{{Name: "C1", Expression: "^A & B"}, {Name: "C2", Expression: "-A & D"}}, "A B D", "A=ws B=ws D=ws"},
+		{"one holds, the other does not", []Spec{{Name: "C1", Expression: "A & B"}, {Name: "C2", Expression: "-A & E"}}, "A B", "A=ws B=ws"},
+		{"composite of a composite", []Spec{{Name: "C1", Expression: "A & B"}, {Name: "C2", Expression: "C1 & D"}}, "A B D", "A=ws B=ws C1=ws D=ws"},
+		{"later composites see all symbols", []Spec{{Name: "C1", Expression: "A & B"}, {Name: "C2", Expression: "A & D"}}, "A B D", "A=ws B=ws D=ws"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustCompile(t, tt.specs...)
+			have := map[string]bool{}
+			for _, n := range strings.Fields(tt.have) {
+				have[n] = true
+			}
+			held, removed := s.Compose(func(n string) bool { return have[n] })
+			if len(held) == 0 && removed != nil {
+				t.Fatalf("nothing holds, yet %v removed", removed)
+			}
+			var got []string
+			for n, rm := range removed {
+				f := ""
+				if rm&RemoveWeight != 0 {
+					f += "w"
+				}
+				if rm&RemoveSymbol != 0 {
+					f += "s"
+				}
+				got = append(got, n+"="+f)
+			}
+			slices.Sort(got)
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("with %q: removed %q, want %q", tt.have, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseExpr(t *testing.T) {
 	tests := []struct{ in, want, err string }{
 		{"A", "A", ""},
@@ -281,6 +346,10 @@ func TestParseExpr(t *testing.T) {
 		{"(A|B)&C", "((A | B) & C)", ""},
 		{"A && B || !C", "((A & B) | !C)", ""},
 		{"DMARC_POLICY_REJECT & !R_DKIM_ALLOW", "(DMARC_POLICY_REJECT & !R_DKIM_ALLOW)", ""},
+		{"~A & -B | ^C & !~D", "((~A & -B) | (^C & !~D))", ""},
+		{"~-A", "~-A", ""},
+		{"A & ~", "", `"~" at offset 4 is not followed by a symbol name`},
+		{"A & ~(B)", "", "not followed by a symbol name"},
 		{"", "", "ends where a symbol name is expected"},
 		{"A &", "", "ends where a symbol name is expected"},
 		{"(A", "", "missing )"},
@@ -412,6 +481,17 @@ list = "bad-regex.txt"
 name = "BAD_REGEX"
 field = "helo"
 values = ["x"]
+
+[[rules]]
+name = "BAD_POLICY"
+expression = "A & B"
+policy = "remove_everything"
+
+[[rules]]
+name = "POLICY_NO_EXPR"
+field = "helo"
+values = ["x"]
+policy = "leave"
 `
 	file := filepath.Join(dir, "rules.toml")
 	specs, err := Parse(file, []byte(text))
@@ -441,6 +521,8 @@ values = ["x"]
 		filepath.Join(dir, "bad-nets.txt") + ":3: rule BAD_LIST: \"not-a-network\" is not an address or CIDR network",
 		filepath.Join(dir, "bad-regex.txt") + ":2: rule BAD_REGEX_LIST: regex `(unclosed`: missing closing )",
 		file + ":97: rule BAD_REGEX: a rule of this name is written before",
+		file + ":104: rule BAD_POLICY: \"remove_everything\" is not remove_all, remove_weight, remove_symbol or leave",
+		file + ":110: rule POLICY_NO_EXPR: policy is for composites (rules with an expression)",
 		file + ":75: rule CYCLE_A: composites name each other: CYCLE_A → CYCLE_B → CYCLE_A",
 	}
 	lines := strings.Split(err.Error(), "\n")
@@ -477,15 +559,39 @@ func TestLoadFiles(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "rules.d"), 0o755)
 	writeFile(t, dir, "rules.d/20-b.toml", "[[rules]]\nname = \"B\"\nfield = \"helo\"\nvalues = [\"b\"]\n")
 	writeFile(t, dir, "rules.d/10-a.toml", "# first\n\n[[rules]]\nname = \"A\"\nfield = \"helo\"\nvalues = [\"a\"]\n")
-	specs, err := LoadFiles(dir, []string{"rules.d/*.toml"})
+	specs, empty, err := LoadFiles(dir, []string{"rules.d/*.toml"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(specs) != 2 || specs[0].Name != "A" || specs[1].Name != "B" || specs[0].Line != 3 || specs[0].File != filepath.Join(dir, "rules.d/10-a.toml") {
-		t.Fatalf("specs %+v", specs)
+	if len(specs) != 2 || specs[0].Name != "A" || specs[1].Name != "B" || specs[0].Line != 3 || specs[0].File != filepath.Join(dir, "rules.d/10-a.toml") || len(empty) != 0 {
+		t.Fatalf("specs %+v, empty %v", specs, empty)
 	}
-	if _, err := LoadFiles(dir, []string{"nothing/*.toml"}); err == nil || !strings.Contains(err.Error(), "no such file") {
-		t.Fatalf("a pattern naming no file: %v", err)
+	// Issue 14: a glob matching nothing (the last file of a conf.d-style
+	// directory removed, or the directory itself) adds no rules and is
+	// reported; a file name that names no file is an error.
+	for _, tt := range []struct {
+		patterns []string
+		rules    int
+		empty    []string
+		err      string
+	}{
+		{[]string{"nothing/*.toml"}, 0, []string{filepath.Join(dir, "nothing/*.toml")}, ""},
+		{[]string{"rules.d/*.conf", "rules.d/1?-*.toml"}, 1, []string{filepath.Join(dir, "rules.d/*.conf")}, ""},
+		{[]string{"rules.d/[3-9]*.toml"}, 0, []string{filepath.Join(dir, "rules.d/[3-9]*.toml")}, ""},
+		{[]string{"rules.d/10-a.toml"}, 1, nil, ""},
+		{[]string{"rules.d/*.toml", "rules.d/gone.toml"}, 0, nil, `rule file "` + filepath.Join(dir, "rules.d/gone.toml") + `": no such file`},
+		{[]string{"rules.d/[.toml"}, 0, nil, "syntax error in pattern"},
+	} {
+		specs, empty, err := LoadFiles(dir, tt.patterns)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want %q", tt.patterns, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || len(specs) != tt.rules || !slices.Equal(empty, tt.empty) {
+			t.Errorf("%q: %d rules, empty %q, %v; want %d rules, empty %q", tt.patterns, len(specs), empty, err, tt.rules, tt.empty)
+		}
 	}
 }
 

@@ -56,6 +56,13 @@ type Spec struct {
 	// (e.g. "DMARC_POLICY_REJECT & !R_DKIM_ALLOW"). A composite has no
 	// Field.
 	Expression string `toml:"expression"`
+	// Policy says what a composite that holds takes from the symbols it
+	// names (rspamd's policies): remove_all (the default: they are gone
+	// and score nothing), remove_weight (shown, scoring nothing),
+	// remove_symbol (not shown, their weight still counts) or leave. A
+	// prefix before a name overrides it for that name: ~NAME takes the
+	// weight only, -NAME nothing, ^NAME everything.
+	Policy string `toml:"policy"`
 
 	// File and Line say where the rule is written (its [[rules]] line).
 	File string `toml:"-"`
@@ -187,34 +194,46 @@ func unknownKey(file string, specs []Spec, k toml.Key) error {
 }
 
 // LoadFiles reads the rule files that patterns (file names or globs,
-// relative to dir) name, in name order within each pattern. A pattern
-// that names no file is an error, so that a typo does not silently drop
-// rules.
-func LoadFiles(dir string, patterns []string) ([]Spec, error) {
-	var out []Spec
+// relative to dir) name, in name order within each pattern.
+//
+// A file name without glob characters (*, ? or [) that names no file is
+// an error, so that a typo does not silently drop rules. A glob that
+// matches nothing is not: a conf.d-style directory whose last file was
+// removed has no rules, as nginx's include and rspamd's
+// .include(glob=true; try=true) treat it. Such globs are returned in
+// empty (as joined with dir) for the caller to warn about.
+func LoadFiles(dir string, patterns []string) (specs []Spec, empty []string, err error) {
 	for _, p := range patterns {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
 		files, err := filepath.Glob(p)
 		if err != nil {
-			return nil, fmt.Errorf("rule files %q: %w", p, err)
+			return nil, nil, fmt.Errorf("rule files %q: %w", p, err)
 		}
 		if len(files) == 0 {
-			return nil, fmt.Errorf("rule files %q: no such file", p)
+			if !isGlob(p) {
+				return nil, nil, fmt.Errorf("rule file %q: no such file", p)
+			}
+			empty = append(empty, p)
+			continue
 		}
 		sort.Strings(files)
 		for _, f := range files {
 			b, err := os.ReadFile(f)
 			if err != nil {
-				return nil, fmt.Errorf("rule file: %w", err)
+				return nil, nil, fmt.Errorf("rule file: %w", err)
 			}
-			specs, err := Parse(f, b)
+			s, err := Parse(f, b)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			out = append(out, specs...)
+			specs = append(specs, s...)
 		}
 	}
-	return out, nil
+	return specs, empty, nil
 }
+
+// isGlob reports whether filepath.Match would treat p as a pattern
+// rather than a name.
+func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }

@@ -83,8 +83,8 @@ func Shoot(t *testing.T, ctx context.Context, name string) {
 }
 
 // ShootFitting is Shoot for our own pages: it also fails the test when,
-// at the phone width, the page is wider than the window (a sideways
-// scroll), naming the first elements of main that stick out.
+// at the phone width, the page is wider than the window or a box in it
+// scrolls sideways, naming the first elements of main that stick out.
 func ShootFitting(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	shoot(t, ctx, name, true)
@@ -101,6 +101,11 @@ func shoot(t *testing.T, ctx context.Context, name string, fit bool) {
 			if sw > iw {
 				wide := Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5).slice(0, 5).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().width) + "px")`))
 				t.Errorf("%s at %d px is %d px wide (window %d px); too wide: %q", name, w, sw, iw, wide)
+			}
+			// Nor a box of the page that scrolls sideways (a table in a
+			// .scroll card hides its right columns on a phone).
+			if boxes := Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main *")].filter(e => e.scrollWidth > e.clientWidth + 1 && ["auto", "scroll"].includes(getComputedStyle(e).overflowX)).slice(0, 5).map(e => e.tagName + "." + e.className + " " + e.scrollWidth + "/" + e.clientWidth + " px")`)); len(boxes) > 0 {
+				t.Errorf("%s at %d px scrolls sideways inside: %q", name, w, boxes)
 			}
 		}
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

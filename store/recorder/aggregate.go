@@ -31,6 +31,31 @@ func AggNames(t time.Time) (hour, day, month string) {
 	return AggHourPrefix + t.Format("2006010215"), AggDayPrefix + t.Format("20060102"), AggMonthPrefix + t.Format("200601")
 }
 
+// StatGreylisted is the statistics row (the action of store.StatsAdd)
+// of the messages greylisting deferred (see Greylisted): a part of
+// "soft reject", which keeps counting them as rspamd does, so that
+// rspamd's controller API stays rspamd's while hamlet's dashboard tells
+// greylisted mail from the other soft rejects, per hour and per day.
+// It is no action: a reader of the statistics that sums the actions
+// skips it.
+const StatGreylisted = "greylisted"
+
+// Greylisted reports whether rec is a message that greylisting deferred:
+// the greylist finisher made it "soft reject" and gave GREYLIST the
+// option "greylisted" (checks.Greylist).
+func Greylisted(rec *store.HistoryRecord) bool {
+	if rec.Action != "soft reject" {
+		return false
+	}
+	for i, s := range rec.Symbols {
+		if s == "GREYLIST" && i < len(rec.Hits) {
+			o := rec.Hits[i].Options
+			return len(o) > 0 && o[0] == "greylisted"
+		}
+	}
+	return false
+}
+
 // AggRows returns the aggregate rows of one record.
 func AggRows(rec store.HistoryRecord, add func(row string)) {
 	for i, s := range rec.Symbols {

@@ -1,7 +1,8 @@
 // Package recorder keeps the scan history and statistics for the web UI:
 // an engine.Observer that writes one store.HistoryRecord and one
-// statistics count per final verdict, from a background goroutine, so that
-// a slow or failing store never holds up a scan.
+// statistics count per final verdict (and one more, StatGreylisted, for a
+// message greylisting deferred), from a background goroutine, so that a
+// slow or failing store never holds up a scan.
 //
 // What it does not keep: message bodies, headers, recipients' addresses
 // (only their number), or symbol options.
@@ -251,8 +252,13 @@ func (r *Recorder) write(batch []store.HistoryRecord) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
 	counts := map[statKey]int64{}
-	for _, rec := range batch {
-		counts[statKey{store.Hourly.Truncate(rec.Time), rec.Action}]++
+	for i := range batch {
+		rec := &batch[i]
+		h := store.Hourly.Truncate(rec.Time)
+		counts[statKey{h, rec.Action}]++
+		if Greylisted(rec) {
+			counts[statKey{h, StatGreylisted}]++
+		}
 	}
 	var (
 		wg   sync.WaitGroup

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -189,5 +190,37 @@ func TestRecorderLingerFullBatch(t *testing.T) {
 	}
 	if total != 3*maxBatch {
 		t.Errorf("%d records written, want %d", total, 3*maxBatch)
+	}
+}
+
+// A message greylisting deferred counts as "soft reject", as rspamd
+// counts it, and once more in the StatGreylisted row; a greylisting pass,
+// another soft reject and a GREYLIST without options do not.
+func TestRecorderGreylistedStats(t *testing.T) {
+	st, err := bolt.Open(t.TempDir(), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := New(st, Options{Now: func() time.Time { return t0 }})
+	grey := func(a engine.Action, opts ...string) *engine.Verdict {
+		return &engine.Verdict{Action: a, Symbols: []engine.ScoredSymbol{{Name: "A_SYM", Score: 4}, {Name: "GREYLIST", Options: opts}}}
+	}
+	for _, v := range []*engine.Verdict{
+		grey(engine.SoftReject, "greylisted", "Sun, 01 Mar 2026 12:05:00 UTC"),
+		grey(engine.SoftReject, "greylisted", "Sun, 01 Mar 2026 12:05:00 UTC"),
+		grey(engine.NoAction, "pass", "retry"),
+		grey(engine.SoftReject),
+		{Action: engine.SoftReject, Symbols: []engine.ScoredSymbol{{Name: "CLAM_VIRUS", Options: []string{"greylisted"}}}},
+	} {
+		r.Observe(&engine.Transaction{QueueID: "Q"}, v, 0)
+	}
+	r.Close()
+	for _, res := range []store.Resolution{store.Hourly, store.Daily} {
+		b, err := st.Stats(context.Background(), res, t0.Add(-24*time.Hour), t0.Add(24*time.Hour))
+		want := map[string]int64{"soft reject": 4, StatGreylisted: 2, "no action": 1}
+		if err != nil || len(b) != 1 || !maps.Equal(b[0].Counts, want) {
+			t.Errorf("%s stats: %+v, %v; want %v", res, b, err, want)
+		}
 	}
 }
