@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +153,14 @@ func TestBrowserFixAndLearn(t *testing.T) {
 	k2 := key("100.64.0.2", "grey2@new.example")
 	if len(keys) != 3 || !strings.Contains(strings.Join(keys, " "), k2) || strings.Contains(strings.Join(keys, " "), k1) {
 		t.Errorf("greylist page rows: %q", keys)
+	}
+	// Each waiting sender says when its retry gets through.
+	retry := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#greylist tbody tr[data-key] td.retry")].map(e => e.innerText)`))
+	for _, r := range retry {
+		if !regexp.MustCompile(`^from [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d$`).MatchString(r) {
+			t.Errorf("greylist page retry times %q", retry)
+			break
+		}
 	}
 	submit(fmt.Sprintf(`#greylist button[data-drop=%q]`, k2))
 	if exists(k2) {

@@ -176,6 +176,18 @@ func TestBrowserFlows(t *testing.T) {
 			t.Errorf("dashboard lacks %q", w)
 		}
 	}
+	// The chart's axis is readable on a phone too: its labels are drawn
+	// at least 12 px high (the SVG shrinks to the screen).
+	browsertest.AtWidths(t, ctx, func(tag string, _ int64) {
+		h := browsertest.Run(t, ctx, chromedp.Evaluate[float64](`Math.min(...[...document.querySelectorAll("svg.bars text")].map(e => e.getBoundingClientRect().height))`))
+		if h < 12 {
+			t.Errorf("throughput axis labels at the %s width: %.1f px high", tag, h)
+		}
+		out := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`(() => { const s = document.querySelector("svg.bars").getBoundingClientRect(); return [...document.querySelectorAll("svg.bars text")].filter(e => { const r = e.getBoundingClientRect(); return r.left < s.left - 0.5 || r.top < s.top - 0.5 || r.bottom > s.bottom + 0.5 }).map(e => e.textContent) })()`))
+		if len(out) > 0 {
+			t.Errorf("throughput axis labels cut at the %s width: %q", tag, out)
+		}
+	})
 	browsertest.ShootFitting(t, ctx, "dashboard")
 
 	// The greylisted tile leads to exactly those messages.

@@ -114,3 +114,21 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Errorf("no password: %v", err)
 	}
 }
+
+// The greylist page says when a waiting sender's retry passes.
+func TestRetryText(t *testing.T) {
+	first := time.Date(2026, 12, 3, 11, 0, 0, 0, time.Local)
+	for _, tt := range []struct {
+		e    store.GreylistEntry
+		now  time.Time
+		want string
+	}{
+		{store.GreylistEntry{FirstSeen: first}, first.Add(time.Minute), "from Dec 03 11:05:00"},
+		{store.GreylistEntry{FirstSeen: first}, first.Add(5 * time.Minute), "now"},
+		{store.GreylistEntry{FirstSeen: first, Passed: first.Add(7 * time.Minute)}, first.Add(time.Hour), "passed Dec 03 11:07"},
+	} {
+		if got := retryText(tt.e, 5*time.Minute, tt.now); got != tt.want {
+			t.Errorf("retryText(%+v, now %s) = %q, want %q", tt.e, tt.now, got, tt.want)
+		}
+	}
+}

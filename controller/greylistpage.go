@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/greylist"
 	"github.com/hamlet-mail/hamlet/store"
@@ -20,6 +21,21 @@ const (
 type greylistRow struct {
 	store.GreylistEntry
 	State string
+	// Retry says when the sender gets through: for a waiting triplet
+	// the time its retry passes from ("now" once the delay is over),
+	// for a passed one when it passed.
+	Retry string
+}
+
+// retryText is a triplet's Retry at now with the greylisting delay.
+func retryText(e store.GreylistEntry, delay time.Duration, now time.Time) string {
+	if !e.Waiting() {
+		return "passed " + e.Passed.Local().Format("Jan 02 15:04")
+	}
+	if at := e.FirstSeen.Add(delay); at.After(now) {
+		return "from " + at.Local().Format("Jan 02 15:04:05")
+	}
+	return "now"
 }
 
 type greylistData struct {
@@ -40,7 +56,10 @@ type greylistData struct {
 func (s *Server) greylistPage(w http.ResponseWriter, r *http.Request) {
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
 	d := greylistData{Q: q, Back: r.URL.RequestURI()}
-	l, err := s.src.Greylist().List(r.Context(), greylistPageMax)
+	g := s.src.Greylist()
+	cfg := g.Config()
+	delay, now := cfg.Delay.D(), s.opts.Now()
+	l, err := g.List(r.Context(), greylistPageMax)
 	if err != nil {
 		d.Error = "the store did not answer: " + err.Error()
 		s.render(w, r, http.StatusServiceUnavailable, "greylist", "Greylist", d)
@@ -61,7 +80,7 @@ func (s *Server) greylistPage(w http.ResponseWriter, r *http.Request) {
 			d.Passed++
 		}
 		if len(d.Grey) < greylistPageRows {
-			d.Grey = append(d.Grey, greylistRow{GreylistEntry: e, State: st})
+			d.Grey = append(d.Grey, greylistRow{GreylistEntry: e, State: st, Retry: retryText(e, delay, now)})
 		}
 	}
 	// The newest attempts first: that is the one a postmaster looks for.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,7 +71,7 @@ func donut(counts map[string]int64, total int64) template.HTML {
 
 // bars draws stacked bars: one per bucket, one colour per action.
 func bars(starts []time.Time, series map[string][]int64, step time.Duration) template.HTML {
-	const W, H, left, bottom, top = 480.0, 210.0, 44.0, 24.0, 8.0
+	const W, H, left, bottom, top = 480.0, 214.0, 60.0, 26.0, 14.0
 	n := len(starts)
 	var maxv int64
 	for i := range n {
@@ -84,12 +85,12 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 	}
 	scale := niceMax(maxv)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %g %g" role="img" aria-label="Messages per %s by action">`, W, H, esc(stepName(step)))
+	fmt.Fprintf(&b, `<svg class="bars" viewBox="0 0 %g %g" role="img" aria-label="Messages per %s by action">`, W, H, esc(stepName(step)))
 	plotH := H - bottom - top
 	for i := 0; i <= 4; i++ {
 		y := top + plotH - plotH*float64(i)/4
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%.1f" y2="%.1f" stroke="var(--line)" stroke-width="1"/>`, left, W, y, y)
-		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end" font-size="13" fill="currentColor" opacity=".7">%s</text>`, left-6, y+4, esc(formatInt(scale*int64(i)/4)))
+		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end" font-size="13" fill="currentColor" opacity=".7">%s</text>`, left-6, y+4, esc(axisLabel(scale*int64(i)/4)))
 	}
 	if n == 0 {
 		b.WriteString(`</svg>`)
@@ -122,6 +123,18 @@ func bars(starts []time.Time, series map[string][]int64, step time.Duration) tem
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// axisLabel is a tick of the throughput axis, short enough for its
+// margin also in the phone's larger type: 950, 1.5k, 25k, 1.25M.
+func axisLabel(n int64) string {
+	switch {
+	case n < 1000:
+		return strconv.FormatInt(n, 10)
+	case n < 1000000:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(math.Round(float64(n)/1e4)/100, 'f', -1, 64) + "M"
 }
 
 func niceMax(v int64) int64 {

@@ -14,3 +14,27 @@ func TestNiceMax(t *testing.T) {
 		}
 	}
 }
+
+// The axis labels stay short: at most five characters for the ticks
+// niceMax gives, from 0 to billions.
+func TestAxisLabel(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0"}, {15, "15"}, {999, "999"}, {1000, "1k"}, {1250, "1.25k"}, {1500, "1.5k"}, {25000, "25k"}, {400000, "400k"},
+		{1000000, "1M"}, {1250000, "1.25M"}, {60000000, "60M"}, {1234567, "1.23M"},
+	} {
+		if got := axisLabel(tc.n); got != tc.want {
+			t.Errorf("axisLabel(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+	for v := int64(1); v < 5e9; v = v*3 + 1 {
+		s := niceMax(v)
+		for i := int64(0); i <= 4; i++ {
+			if l := axisLabel(s * i / 4); len(l) > 5 {
+				t.Errorf("tick %d of niceMax(%d) = %d: label %q", i, v, s*i/4, l)
+			}
+		}
+	}
+}

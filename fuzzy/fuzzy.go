@@ -178,6 +178,8 @@ type DB struct {
 
 	mu       sync.Mutex
 	expireAt time.Time
+	// expiring counts the expiry runs under way (tests wait for them).
+	expiring sync.WaitGroup
 	// hashes and hashesAt cache the count of stored hashes (Empty).
 	hashes   int64
 	hashesAt time.Time
@@ -190,6 +192,7 @@ const statsTTL = 2 * time.Second
 // Empty reports whether no hash is stored, from a count cached for
 // statsTTL: a site that never learned pays no hashing per message.
 func (d *DB) Empty(ctx context.Context) (bool, error) {
+	d.maybeExpire()
 	d.mu.Lock()
 	if now := d.now(); now.Sub(d.hashesAt) < statsTTL && !now.Before(d.hashesAt) {
 		n := d.hashes
@@ -227,6 +230,7 @@ func (d *DB) Check(ctx context.Context, hs []Hash) ([]Match, error) {
 	if len(hs) == 0 {
 		return nil, nil
 	}
+	d.maybeExpire()
 	qs := make([]store.FuzzyQuery, len(hs))
 	for i, h := range hs {
 		qs[i] = store.FuzzyQuery{Digest: h.Digest, Shingles: h.Shingles}
@@ -320,14 +324,23 @@ func (d *DB) LearnMessage(ctx context.Context, raw []byte, spam bool) (int, erro
 	return n, err
 }
 
-// Stats returns the number of hashes.
-func (d *DB) Stats(ctx context.Context) (store.FuzzyStats, error) { return d.st.FuzzyStats(ctx) }
+// Stats returns the number of hashes (those expired less than
+// expireEvery ago may still be counted).
+func (d *DB) Stats(ctx context.Context) (store.FuzzyStats, error) {
+	d.maybeExpire()
+	return d.st.FuzzyStats(ctx)
+}
 
-// expireEvery is how often adds start an expiry run.
+// expireEvery is how often an expiry run starts.
 const expireEvery = time.Hour
 
 // maybeExpire starts an expiry run in the background at most once per
-// expireEvery (adds are what grows the database).
+// expireEvery. Reads start it as well as adds: a site that stopped
+// learning would otherwise keep hashes past their expiry for ever (they
+// match nothing, but are counted, kept on disk, and make Empty false, so
+// that every message is hashed for nothing). The daemon reads on every
+// message, so no timer of its own is needed; a DB made again on reload
+// starts with a run.
 func (d *DB) maybeExpire() {
 	d.mu.Lock()
 	now := d.now()
@@ -336,8 +349,10 @@ func (d *DB) maybeExpire() {
 		return
 	}
 	d.expireAt = now.Add(expireEvery)
+	d.expiring.Add(1)
 	d.mu.Unlock()
 	go func() {
+		defer d.expiring.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		n, err := d.st.FuzzyExpire(ctx, now.Add(-d.cfg.Expire.D()), d.cfg.MaxHashes)

@@ -364,7 +364,7 @@ func TestExpiry(t *testing.T) {
 			d := New(st, cfg, nil)
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			d.now = func() time.Time { return now }
-			d.expireAt = now.Add(1000 * time.Hour) // no background run
+			d.expireAt = now.Add(100 * cfg.Expire.D()) // no background run
 			hs := hashes(msg("a@example.org", fmt.Sprintf(spamText, "A", "1", "2")))
 			if err := d.LearnSpam(ctxT(t), hs); err != nil {
 				t.Fatal(err)
@@ -382,6 +382,83 @@ func TestExpiry(t *testing.T) {
 			}
 			if st, _ := d.Stats(ctxT(t)); st.Hashes != 0 {
 				t.Errorf("%d hashes left", st.Hashes)
+			}
+		})
+	}
+}
+
+// TestExpiryWithoutAdds: hashes whose expiry passed are removed although
+// nothing is added any more: a read (Check, Empty, Stats) starts the
+// expiry run at most once per expireEvery.
+func TestExpiryWithoutAdds(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			cfg := DefaultConfig()
+			d := New(st, cfg, nil)
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			d.now = func() time.Time { return now }
+			old := hashes(msg("a@example.org", fmt.Sprintf(spamText, "A", "1", "2")))
+			if err := d.LearnSpam(ctxT(t), old); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(cfg.Expire.D() / 2)
+			fresh := hashes(msg("b@example.org", "Our warehouse clearance continues this weekend with garden furniture, barbecue\n"+
+				"equipment and outdoor lighting reduced for collection from every regional store;\n"+
+				"bring the printed voucher attached to this newsletter to the customer service desk.\n"))
+			if err := d.LearnSpam(ctxT(t), fresh); err != nil {
+				t.Fatal(err)
+			}
+			d.expiring.Wait()
+			count := func() int64 {
+				t.Helper()
+				s, err := st.FuzzyStats(ctxT(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s.Hashes
+			}
+			both := count()
+			if both < 2 {
+				t.Fatalf("%d hashes stored", both)
+			}
+			for i, read := range []func(){
+				func() { d.Check(ctxT(t), fresh) },
+				func() { d.Empty(ctxT(t)) },
+				func() { d.Stats(ctxT(t)) },
+			} {
+				// The old hashes' expiry passes; the fresh ones stay.
+				now = now.Add(cfg.Expire.D()/2 + time.Hour)
+				if i == 0 {
+					if n := count(); n != both {
+						t.Fatalf("the clock alone removed hashes: %d of %d", n, both)
+					}
+				}
+				read()
+				d.expiring.Wait()
+				if i == 0 {
+					if n := count(); n >= both || n == 0 {
+						t.Fatalf("after a read past the old hashes' expiry: %d of %d hashes", n, both)
+					}
+				}
+				if i == 1 {
+					// The fresh ones expired now too.
+					if n := count(); n != 0 {
+						t.Fatalf("read %d: %d hashes left", i, n)
+					}
+				}
+			}
+			// Within expireEvery of the last run, a read starts none.
+			d.mu.Lock()
+			next := d.expireAt
+			d.mu.Unlock()
+			now = now.Add(time.Minute)
+			d.Stats(ctxT(t))
+			d.mu.Lock()
+			again := d.expireAt
+			d.mu.Unlock()
+			if !again.Equal(next) {
+				t.Errorf("a read within expireEvery started a run (next %v, now %v)", next, again)
 			}
 		})
 	}

@@ -31,11 +31,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -47,6 +44,7 @@ import (
 	"github.com/hamlet-mail/hamlet/internal/clamdtest"
 	"github.com/hamlet-mail/hamlet/internal/loadgen"
 	"github.com/hamlet-mail/hamlet/internal/mailgen"
+	"github.com/hamlet-mail/hamlet/internal/rspamdtest"
 )
 
 func main() {
@@ -98,9 +96,7 @@ func run() error {
 		}
 		defer av.Stop()
 		hamletAV = fmt.Sprintf("[antivirus]\nclamd = \"unix:%s\"\n", av.Socket)
-		// The whole message, as hamlet sends it; rspamd's default would
-		// send each attachment.
-		rspamdAV = fmt.Sprintf("clamav {\n  type = \"clamav\";\n  servers = \"%s\";\n  symbol = \"CLAM_VIRUS\";\n  action = \"reject\";\n  scan_mime_parts = false;\n}\n", av.Socket)
+		rspamdAV = rspamdtest.ClamAV(av.Socket)
 	}
 	bin := filepath.Join(dir, "hamlet")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/hamlet").CombinedOutput(); err != nil {
@@ -145,12 +141,12 @@ func run() error {
 		}
 	}
 	if *rspamdBin != "" {
-		rspamdURL, stopRspamd, err := startRspamd(*rspamdBin, dir, dnsSrv.Addr(), *workers, rspamdAV)
+		rs, err := rspamdtest.Start(rspamdtest.Options{Bin: *rspamdBin, Dir: dir, DNS: dnsSrv.Addr(), Workers: *workers, Antivirus: rspamdAV})
 		if err != nil {
 			return fmt.Errorf("rspamd: %w", err)
 		}
-		defer stopRspamd()
-		targets = append(targets, struct{ name, url string }{"rspamd", rspamdURL})
+		defer rs.Stop()
+		targets = append(targets, struct{ name, url string }{"rspamd", rs.URL})
 	}
 
 	opts := loadgen.Options{Concurrency: *conc, Messages: *n, Warmup: 100,
@@ -272,30 +268,6 @@ func median(rs []loadgen.Result) loadgen.Result {
 	return rs[len(rs)/2]
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitPing(url string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not answer /ping within %v", url, d)
-}
-
 // startHamlet runs `hamlet serve` as name (its own configuration and
 // data directory under dir), after teaching its Bayes classifier bayesN
 // generated spam and ham messages when bayesN > 0.
@@ -306,7 +278,7 @@ func startHamlet(bin, dir, name, dnsAddr, extra string, bayesN int, cpuprofile s
 			return "", 0, nil, err
 		}
 	}
-	port, err := freePort()
+	port, err := rspamdtest.FreePort()
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -326,7 +298,7 @@ func startHamlet(bin, dir, name, dnsAddr, extra string, bayesN int, cpuprofile s
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
-	if err := waitPing(url, 30*time.Second); err != nil {
+	if err := rspamdtest.WaitPing(url, 30*time.Second); err != nil {
 		stop()
 		return "", 0, nil, err
 	}
@@ -358,60 +330,4 @@ func train(bin, dir, data string, n int) error {
 		fmt.Printf("%s: %s", filepath.Base(data), out)
 	}
 	return nil
-}
-
-// startRspamd runs rspamd 3.4 on loopback with a private configuration:
-// one normal worker pool on a free port, no controller or proxy, fuzzy
-// checks off, DNS from the test server.
-func startRspamd(bin, dir, dnsAddr string, workers int, antivirus string) (string, func(), error) {
-	if _, err := os.Stat(bin); err != nil {
-		return "", nil, fmt.Errorf("%s not installed (apt-get install rspamd): %w", bin, err)
-	}
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
-	}
-	root := filepath.Join(dir, "rspamd")
-	files := map[string]string{
-		"local/override.d/worker-normal.inc":     fmt.Sprintf("bind_socket = \"127.0.0.1:%d\";\ncount = %d;\n", port, workers),
-		"local/override.d/worker-controller.inc": "enabled = false;\n",
-		"local/override.d/worker-proxy.inc":      "enabled = false;\n",
-		"local/local.d/options.inc":              fmt.Sprintf("dns { nameserver = [\"%s\"]; timeout = 1s; retransmits = 1; }\n", dnsAddr),
-		"local/local.d/fuzzy_check.conf":         "enabled = false;\n",
-		"local/local.d/logging.inc":              "level = \"error\";\n",
-	}
-	if antivirus != "" {
-		files["local/local.d/antivirus.conf"] = antivirus
-	}
-	for name, text := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", nil, err
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			return "", nil, err
-		}
-	}
-	for _, d := range []string{"db", "run", "log"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
-	}
-	if u, err := user.Lookup("_rspamd"); err == nil {
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		filepath.Walk(root, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, uid, gid) })
-		os.Chmod(dir, 0o755)
-	}
-	cmd := exec.Command(bin, "-f", "-c", "/etc/rspamd/rspamd.conf", "-u", "_rspamd", "-g", "_rspamd",
-		"--var=LOCAL_CONFDIR="+filepath.Join(root, "local"), "--var=DBDIR="+filepath.Join(root, "db"),
-		"--var=RUNDIR="+filepath.Join(root, "run"), "--var=LOGDIR="+filepath.Join(root, "log"))
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
-	if err := waitPing(url, 180*time.Second); err != nil {
-		stop()
-		return "", nil, fmt.Errorf("%w (log in %s)", err, filepath.Join(root, "log"))
-	}
-	return url, stop, nil
 }

@@ -4,8 +4,10 @@
 //
 //   - the SpamAssassin fixtures (../shared/corpus/spamassassin-testdata:
 //     spam/ and sample-spam.txt are spam, nice/ and sample-nonspam.txt
-//     ham), each received from a relay with a confirmed PTR and replayed
-//     at its own arrival time (the top Received date);
+//     ham), each received from a relay with a confirmed PTR, now: the
+//     Date field of each is shifted by the time between its arrival (the
+//     top Received date) and now, so that a scanner that judges the Date
+//     against its own clock, as rspamd does, sees what it saw on arrival;
 //   - a generated corpus: ham from a domain with valid SPF, DKIM and
 //     DMARC, mixed with phishing, malware-like attachments and plain spam
 //     sent from a snowshoe domain that also has valid SPF, DKIM and DMARC
@@ -15,10 +17,15 @@
 // rewrite subject, soft reject, reject). "Before" is the configuration
 // with [content] and [headers] off and no [antivirus]; "after" has them
 // on, with a real clamd (signature database written here: EICAR only)
-// when clamd is installed. Everything runs in this process against a
-// loopback DNS server; nothing leaves the host.
+// when clamd is installed. hamlet runs in this process; rspamd 3.4, the
+// third column, is started on loopback (internal/rspamdtest; as root)
+// with the same DNS server, clamd, messages and envelope (/checkv2
+// headers IP, Helo, Hostname, From, Rcpt, Queue-Id). Nothing leaves the
+// host: fixtures whose verdict needs live DNS or a network service are
+// marked, and the fixture figures are given with and without them
+// (marks.go).
 //
-//	go run ./bench/eval [-corpus DIR] [-n 40] [-v]
+//	go run ./bench/eval [-corpus DIR] [-n 40] [-v] [-rspamd ""]
 //
 // With -curve it prints the Bayes learning curve instead (curve.go):
 //
@@ -52,6 +59,7 @@ import (
 	"github.com/hamlet-mail/hamlet/dns/dnstest"
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/internal/clamdtest"
+	"github.com/hamlet-mail/hamlet/internal/rspamdtest"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
@@ -68,6 +76,7 @@ type sample struct {
 	spam bool
 	kind string
 	tx   engine.Transaction
+	raw  []byte // the message as scanned (for rspamd)
 }
 
 const (
@@ -75,12 +84,15 @@ const (
 	spamIP  = "203.0.113.50" // mail.snowshoe.test
 	relayIP = "203.0.113.90" // relay.corpus.example (the SpamAssassin fixtures)
 	rcpt    = "user@eval.test"
+
+	fixtures = "SpamAssassin fixtures"
 )
 
 func run() error {
-	corpus := flag.String("corpus", defaultCorpus(), "SpamAssassin fixtures")
+	corpusDir := flag.String("corpus", defaultCorpus(), "SpamAssassin fixtures")
 	n := flag.Int("n", 40, "generated messages of each kind")
-	verbose := flag.Bool("v", false, "list every message acted on")
+	verbose := flag.Bool("v", false, "list every message on which hamlet (after) and rspamd differ, with both sides' actions and symbols")
+	rspamdBin := flag.String("rspamd", rspamdtest.Bin, "rspamd 3.4 binary for the rspamd column (\"\": leave it out); needs root")
 	curve := flag.Bool("curve", false, "print the Bayes learning curve (spam caught, ham hit against messages learned)")
 	curveN := flag.Int("curve-n", 600, "generated messages of each class for the learning curve")
 	flag.Parse()
@@ -121,7 +133,7 @@ relay.corpus.example. A %[5]s
 	}
 	defer srv.Close()
 
-	av := ""
+	av, clamdSocket := "", ""
 	if bin, err := exec.LookPath("clamd"); err == nil {
 		c, err := clamdtest.Run(bin, filepath.Join(dir, "clamd"), false)
 		if err != nil {
@@ -129,6 +141,7 @@ relay.corpus.example. A %[5]s
 		}
 		defer c.Stop()
 		av = "\n[antivirus]\nclamd = \"unix:" + c.Socket + "\"\n"
+		clamdSocket = c.Socket
 	} else {
 		fmt.Println("clamd not installed: the after column runs without [antivirus]")
 	}
@@ -138,100 +151,44 @@ relay.corpus.example. A %[5]s
 		{"after", base + av},
 	}
 
-	sa, err := loadSpamAssassin(*corpus)
+	sa, err := loadSpamAssassin(*corpusDir)
 	if err != nil {
 		return err
 	}
 	if *curve {
 		return runCurve(dir, base+av, []curveCorpus{
-			split("SpamAssassin fixtures", sa, []int{0, 5, 10, 20}),
+			split(fixtures, sa, []int{0, 5, 10, 20}),
 			split("generated (internal/mailgen)", generatedMail(*curveN), []int{0, 10, 25, 50, 100, 200}),
 		})
 	}
 	gen := generate(*n, av != "", goodKey, spamKey)
-	corpora := []struct {
-		name    string
-		samples []sample
-	}{{"SpamAssassin fixtures", sa}, {"generated (ham with SPF/DKIM/DMARC pass)", gen}}
+	corpora := []corpus{{fixtures, sa}, {"generated (ham with SPF/DKIM/DMARC pass)", gen}}
 
-	results := map[string]map[string][]*engine.Verdict{}
+	results := map[string]map[string][]outcome{}
 	for _, cfg := range configs {
 		eng, err := buildEngine(dir, cfg.text, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.name, err)
 		}
-		results[cfg.name] = map[string][]*engine.Verdict{}
+		results[cfg.name] = map[string][]outcome{}
 		for _, c := range corpora {
 			for i := range c.samples {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				tx := c.samples[i].tx
-				results[cfg.name][c.name] = append(results[cfg.name][c.name], eng.Scan(ctx, &tx))
+				results[cfg.name][c.name] = append(results[cfg.name][c.name], hamletOutcome(eng.Scan(ctx, &tx)))
 				cancel()
 			}
 		}
 	}
-
-	fmt.Printf("%-44s %-28s %-28s\n", "corpus", "before issue 11", "after issue 11")
-	fmt.Printf("%-44s %-28s %-28s\n", "", "spam acted on | ham acted on", "spam acted on | ham acted on")
-	for _, c := range corpora {
-		line := fmt.Sprintf("%-44s", c.name)
-		for _, cfg := range configs {
-			vs := results[cfg.name][c.name]
-			sa, st, ha, ht := 0, 0, 0, 0
-			for i, s := range c.samples {
-				acted := vs[i].Action != engine.NoAction
-				if s.spam {
-					st++
-					if acted {
-						sa++
-					}
-				} else {
-					ht++
-					if acted {
-						ha++
-					}
-				}
-			}
-			line += fmt.Sprintf(" %-28s", fmt.Sprintf("%d/%d %.1f%% | %d/%d", sa, st, pct(sa, st), ha, ht))
-		}
-		fmt.Println(line)
-	}
-	for _, c := range corpora {
-		fmt.Printf("\n%s, after — by kind (acted on / messages; actions):\n", c.name)
-		kinds := map[string][2]int{}
-		actions := map[string]map[string]int{}
-		for i, s := range c.samples {
-			v := results["after"][c.name][i]
-			k := kinds[s.kind]
-			k[1]++
-			if v.Action != engine.NoAction {
-				k[0]++
-			}
-			kinds[s.kind] = k
-			if actions[s.kind] == nil {
-				actions[s.kind] = map[string]int{}
-			}
-			actions[s.kind][v.Action.String()]++
-		}
-		var names []string
-		for k := range kinds {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			fmt.Printf("  %-30s %3d/%-3d %v\n", k, kinds[k][0], kinds[k][1], actions[k])
-		}
-		for i, s := range c.samples {
-			v := results["after"][c.name][i]
-			if (v.Action != engine.NoAction && !s.spam) || (*verbose && v.Action != engine.NoAction) || (*verbose && s.spam) {
-				tag := "spam"
-				if !s.spam {
-					tag = "HAM"
-				}
-				fmt.Printf("  %s %s: %s %.2f %s\n", tag, s.name, v.Action, v.Score, symbolList(v))
-			}
+	columns := []string{"before", "after"}
+	if *rspamdBin != "" {
+		if err := scanRspamd(*rspamdBin, dir, srv.Addr(), clamdSocket, corpora, results); err != nil {
+			fmt.Printf("rspamd: %v — its column is left out\n", err)
+		} else {
+			columns = append(columns, "rspamd")
 		}
 	}
+	report(os.Stdout, columns, corpora, results, *verbose)
 	return nil
 }
 
@@ -261,6 +218,7 @@ func symbolList(v *engine.Verdict) string {
 			out = append(out, fmt.Sprintf("%s(%.1f)", s.Name, s.Score))
 		}
 	}
+	sort.Strings(out)
 	return strings.Join(out, " ")
 }
 
@@ -283,10 +241,12 @@ func buildEngine(dir, text string, cl *bayes.Classifier) (*engine.Engine, error)
 }
 
 // loadSpamAssassin reads the fixtures, each as received from the corpus
-// relay at its own arrival time, MAIL FROM its From address, RCPT TO its
-// first To (or Cc) address that parses: as it was delivered.
+// relay now with its Date shifted as if it arrived now (shiftDate), MAIL
+// FROM its From address, RCPT TO its first To (or Cc) address that
+// parses: as it was delivered.
 func loadSpamAssassin(dir string) ([]sample, error) {
 	var out []sample
+	now := time.Now().Truncate(time.Second)
 	add := func(path string, spam bool) error {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -310,12 +270,17 @@ func loadSpamAssassin(dir string) ([]sample, error) {
 			}
 		}
 		rel, _ := filepath.Rel(dir, path)
+		rel = filepath.ToSlash(rel)
 		kind := "ham"
 		if spam {
 			kind = "spam"
 		}
-		out = append(out, sample{name: rel, spam: spam, kind: kind, tx: engine.Transaction{
-			Time: arrival(m), ClientIP: netip.MustParseAddr(relayIP), ClientPTR: "relay.corpus.example", RDNS: engine.FCrDNSPass,
+		if at, ok := arrival(m); ok {
+			raw = shiftDate(raw, now.Sub(at))
+			m = message.Parse(raw)
+		}
+		out = append(out, sample{name: rel, spam: spam, kind: kind, raw: raw, tx: engine.Transaction{
+			Time: now, ClientIP: netip.MustParseAddr(relayIP), ClientPTR: "relay.corpus.example", RDNS: engine.FCrDNSPass,
 			Helo: "relay.corpus.example", MailFrom: from, Rcpts: []string{to}, Message: m,
 		}})
 		return nil
@@ -345,23 +310,71 @@ func loadSpamAssassin(dir string) ([]sample, error) {
 	return out, nil
 }
 
-// arrival is the date of the topmost Received field, else the Date field,
-// else now.
-func arrival(m *message.Message) time.Time {
+// arrival is the date of the topmost Received field, else the Date field;
+// false when neither has a date.
+func arrival(m *message.Message) (time.Time, bool) {
 	if rs := m.Get("Received"); len(rs) > 0 {
 		v := rs[0].Unfolded()
 		if i := strings.LastIndexByte(v, ';'); i >= 0 {
 			if t, err := message.ParseDate(strings.TrimSpace(v[i+1:])); err == nil {
-				return t
+				return t, true
 			}
 		}
 	}
 	if v, ok := m.First("Date"); ok {
 		if t, err := message.ParseDate(v); err == nil {
-			return t
+			return t, true
 		}
 	}
-	return time.Now()
+	return time.Time{}, false
+}
+
+// shiftDate returns raw with the value of its first Date field moved by d
+// (RFC 5322 §3.3 date-time in the field's own zone), or raw unchanged when
+// it has no Date field that parses. Only the Date moves: the Received
+// dates stay as they were (neither scanner judges them against its clock).
+func shiftDate(raw []byte, d time.Duration) []byte {
+	for off := 0; off < len(raw); {
+		end := bytes.IndexByte(raw[off:], '\n')
+		if end < 0 {
+			end = len(raw)
+		} else {
+			end += off + 1
+		}
+		line := raw[off:end]
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return raw // end of the header
+		}
+		if len(line) > 5 && bytes.EqualFold(line[:5], []byte("date:")) {
+			// The field runs on over folded lines.
+			fend := end
+			for fend < len(raw) && (raw[fend] == ' ' || raw[fend] == '\t') {
+				n := bytes.IndexByte(raw[fend:], '\n')
+				if n < 0 {
+					fend = len(raw)
+				} else {
+					fend += n + 1
+				}
+			}
+			value := string(raw[off+5 : fend])
+			t, err := message.ParseDate(strings.TrimSpace(value))
+			if err != nil {
+				return raw
+			}
+			eol := "\n"
+			if strings.HasSuffix(value, "\r\n") {
+				eol = "\r\n"
+			} else if !strings.HasSuffix(value, "\n") {
+				eol = ""
+			}
+			out := append([]byte{}, raw[:off]...)
+			out = append(out, line[:5]...)
+			out = append(out, " "+t.Add(d).Format(time.RFC1123Z)+eol...)
+			return append(out, raw[fend:]...)
+		}
+		off = end
+	}
+	return raw
 }
 
 // generate makes n messages of each kind: four kinds of ham from
@@ -387,9 +400,10 @@ func generate(n int, withAV bool, goodKey, spamKey crypto.Signer) []sample {
 		}
 		raw = "DKIM-Signature:" + sig + "\r\n" + raw
 		rcvd := fmt.Sprintf("Received: from %s (%s [%s]) by mx.eval.test; %s\r\n", host, host, ip, now.Format(time.RFC1123Z))
-		out = append(out, sample{name: fmt.Sprintf("%s-%d", kind, i), spam: spam, kind: kind, tx: engine.Transaction{
+		full := []byte(rcvd + raw)
+		out = append(out, sample{name: fmt.Sprintf("%s-%d", kind, i), spam: spam, kind: kind, raw: full, tx: engine.Transaction{
 			ClientIP: netip.MustParseAddr(ip), ClientPTR: host, RDNS: engine.FCrDNSPass, Helo: host,
-			MailFrom: mailFrom, Rcpts: []string{rcpt}, Message: message.Parse([]byte(rcvd + raw)),
+			MailFrom: mailFrom, Rcpts: []string{rcpt}, Message: message.Parse(full),
 		}})
 	}
 	people := []string{"Alice Martin", "Bruno Keller", "Chiara Rossi", "Dmitri Ivanov", "Emma Dubois"}
