@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -43,18 +44,18 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 	if len(rs) == 0 {
 		return nil
 	}
-	norm := make([]store.HistoryRecord, len(rs))
 	latest := time.Time{}
-	for i, r := range rs {
-		r, err := r.Normalize()
-		if err != nil {
-			return err
+	for _, r := range rs {
+		if _, err := r.Normalize(); err != nil {
+			return err // before the transaction: a batch is written whole or not at all
 		}
-		norm[i] = r
 		if r.Time.After(latest) {
 			latest = r.Time
 		}
 	}
+	latest = store.FromMillis(store.Millis(latest))
+	bufs := historyBufs.Get().(*historyBuf)
+	defer historyBufs.Put(bufs)
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bHistory)
 		// Keys only grow (time, then sequence), so a split leaf never
@@ -65,10 +66,17 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 		ix := newIndexer(tx)
 		// One buffer holds the batch's values: bbolt keeps each value
 		// until the commit, and a value's bytes stay put when a later
-		// append moves the buffer.
-		var buf []byte
-		keys := make([]byte, 0, 16*len(norm))
-		for _, r := range norm {
+		// append moves the buffer. The buffers are reused by the next
+		// batch (after this one's commit, bbolt holds none of them).
+		buf := bufs.values[:0]
+		defer func() { bufs.values = buf[:0] }()
+		keys := slices.Grow(bufs.keys[:0], 16*len(rs))
+		bufs.keys = keys
+		for _, r := range rs {
+			r, err := r.Normalize()
+			if err != nil {
+				return err
+			}
 			seq, err := b.NextSequence()
 			if err != nil {
 				return err
@@ -89,7 +97,7 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 			v := buf[start:len(buf):len(buf)]
 			if start == 0 {
 				// Room for the batch, from the first record's size.
-				buf = slices.Grow(buf, len(v)*len(norm)*5/4)
+				buf = slices.Grow(buf, len(v)*len(rs)*5/4)
 			}
 			// The key is new (the bucket's next sequence): the count
 			// grows by the batch once, below.
@@ -99,16 +107,21 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 			ix.add(&r)
 		}
 		meta := tx.Bucket(bMeta)
-		if err := putU64(meta, countKey(bHistory), getU64(meta, countKey(bHistory))+uint64(len(norm))); err != nil {
+		if err := putU64(meta, countKey(bHistory), getU64(meta, countKey(bHistory))+uint64(len(rs))); err != nil {
 			return err
 		}
 		if err := ix.flush(); err != nil {
 			return err
 		}
-		_, err := s.trimHistory(tx, latest, maxTrimPerWrite+len(norm))
+		_, err := s.trimHistory(tx, latest, maxTrimPerWrite+len(rs))
 		return err
 	})
 }
+
+// historyBuf is a HistoryAdd's values and keys, for the next one.
+type historyBuf struct{ values, keys []byte }
+
+var historyBufs = sync.Pool{New: func() any { return new(historyBuf) }}
 
 // trimHistory deletes the oldest records while there are too many or they
 // are too old, at most max of them.
