@@ -94,8 +94,8 @@ type Recorder struct {
 	// batch: a channel send per verdict woke the writer's goroutine (its
 	// thread, with futex calls) for every message.
 	mu      sync.Mutex
-	pending []store.HistoryRecord
-	spare   []store.HistoryRecord // the last batch's array, for reuse
+	pending []packed
+	spare   []packed // the last batch's array, for reuse
 	closed  bool
 	wake    chan struct{} // capacity 1
 	stop    chan struct{} // closed by Close
@@ -192,7 +192,7 @@ func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, elapsed ti
 		}
 		return
 	}
-	r.pending = append(r.pending, rec)
+	r.pending = append(r.pending, pack(&rec))
 	n := len(r.pending)
 	r.mu.Unlock()
 	if n == 1 || n == maxBatch {
@@ -229,6 +229,7 @@ func (r *Recorder) run() {
 		timer = time.NewTimer(r.linger)
 		timer.Stop()
 	}
+	var recs []store.HistoryRecord // a batch unpacked, while it is written
 	for {
 		select {
 		case <-r.wake:
@@ -246,7 +247,12 @@ func (r *Recorder) run() {
 		batch, closed := r.take()
 		for rest := batch; len(rest) > 0; {
 			n := min(len(rest), maxBatch)
-			r.write(rest[:n])
+			recs = recs[:0]
+			for i := range rest[:n] {
+				recs = append(recs, rest[i].unpack())
+			}
+			r.write(recs)
+			clear(recs)
 			rest = rest[n:]
 		}
 		r.mu.Lock()
@@ -268,7 +274,7 @@ func (r *Recorder) full() bool {
 
 // take returns what waits (the writer's until it hands the array back
 // as spare) and whether the recorder is closed.
-func (r *Recorder) take() ([]store.HistoryRecord, bool) {
+func (r *Recorder) take() ([]packed, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	batch := r.pending
