@@ -345,6 +345,15 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// CheckHostPort checks a TCP listen address "host:port" (listen.CheckPort).
+func CheckHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	return listen.CheckPort(port)
+}
+
 // Problems returns every problem of the core options, in order.
 func (c *Config) Problems() []error {
 	var errs []error
@@ -363,12 +372,12 @@ func (c *Config) Problems() []error {
 		errs = append(errs, c.errorf("log.format", "%q is not text or json", c.Log.Format))
 	}
 	for _, l := range c.Scan.Listen {
-		if _, _, err := net.SplitHostPort(l); err != nil {
+		if err := CheckHostPort(l); err != nil {
 			errs = append(errs, c.errorf("scan.listen", "%q: %w", l, err))
 		}
 	}
 	for _, l := range c.Controller.Listen {
-		if _, _, err := net.SplitHostPort(l); err != nil {
+		if err := CheckHostPort(l); err != nil {
 			errs = append(errs, c.errorf("controller.listen", "%q: %w", l, err))
 		}
 	}

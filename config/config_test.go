@@ -93,6 +93,8 @@ func TestErrorsNameFileLineOption(t *testing.T) {
 		{"bad type top level", "data_dir = 5\n", "h.toml:1: data_dir: incompatible types"},
 		{"bad level", "[log]\nlevel = \"loud\"\n", "h.toml:2: log.level"},
 		{"bad listen", "[controller]\nlisten = \"nowhere\"\n", "h.toml:2: controller.listen"},
+		{"port out of range", "[scan]\nlisten = \"127.0.0.1:99999\"\n", `h.toml:2: scan.listen: "127.0.0.1:99999": port 99999 is out of range`},
+		{"no port", "[controller]\nlisten = [\"127.0.0.1:\"]\n", `h.toml:2: controller.listen: "127.0.0.1:": no port`},
 		{"inflight below max_size", "[scan]\nmax_inflight_bytes = 1000\n", "h.toml:2: scan.max_inflight_bytes: 1000 is less than max_size"},
 		{"zero body timeout", "[scan]\nbody_timeout = \"0s\"\n", "h.toml:2: scan.body_timeout"},
 	}
