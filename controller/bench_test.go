@@ -27,8 +27,9 @@ func benchRows() int {
 	return 1_000_000
 }
 
-// fillHistory writes n records over the last 30 days, 10% rejected, with
-// their statistics and aggregates, as the recorder would.
+// fillHistory writes n records over the last 30 days, 10% rejected, 5%
+// greylisted, with their statistics and aggregates, as the recorder
+// would.
 func fillHistory(b *testing.B, st store.Store, n int) {
 	b.Helper()
 	ctx := context.Background()
@@ -49,8 +50,15 @@ func fillHistory(b *testing.B, st store.Store, n int) {
 				Helo: "mail.example.net", ClientHost: "mail.example.net", Action: a, Score: float64(i%20) - 2, Required: 15,
 				Symbols: []string{"R_SPF_ALLOW", "RDNS_FCRDNS", fmt.Sprintf("SYM_%d", i%40)},
 				Hits:    []store.HistoryHit{{Score: -0.2, Weight: -0.2}, {Score: 0, Weight: 0}, {Score: 1.5, Weight: 1.5, Options: []string{"x"}}}}
+			if a == "soft reject" && i%20 == 8 { // half of them greylisted
+				rec.Symbols = append(rec.Symbols, "GREYLIST")
+				rec.Hits = append(rec.Hits, store.HistoryHit{Options: []string{"greylisted", at.Add(5 * time.Minute).Format(time.RFC1123)}})
+			}
 			rs = append(rs, rec)
 			stats[[2]string{store.Hourly.Truncate(at).Format(time.RFC3339), a}]++
+			if recorder.Greylisted(&rec) {
+				stats[[2]string{store.Hourly.Truncate(at).Format(time.RFC3339), recorder.StatGreylisted}]++
+			}
 			h, d, m := recorder.AggNames(at)
 			recorder.AggRows(rec, func(row string) {
 				for _, name := range []string{h, d, m} {
@@ -124,6 +132,8 @@ func BenchmarkPages(b *testing.B) {
 				{"dashboard-hour", "/?p=hour"},
 				{"history", "/mail"},
 				{"history-action", "/mail?action=reject"},
+				{"history-greylisted", "/mail?action=greylisted"},
+				{"history-greylisted-page2", "/mail?action=greylisted&before=" + strconv.FormatInt(time.Now().Add(-10*24*time.Hour).UnixMilli(), 10)},
 				{"history-ip", "/mail?ip=192.0.7.0/24"},
 				{"history-addr", "/mail?addr=" + url.QueryEscape("@domain7.example")},
 				{"history-symbol-page2", "/mail?symbol=SYM_7&before=" + strconv.FormatInt(time.Now().Add(-10*24*time.Hour).UnixMilli(), 10)},

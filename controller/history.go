@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/store"
@@ -140,6 +141,65 @@ func jsonSafe(s string) bool {
 	return true
 }
 
+// asciiLower is s, ASCII only (jsonSafe), in lower case: a Fold needle.
+func asciiLower(s string) []byte {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return b
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether sub is within s under strings.EqualFold:
+// some run of s with as many runes as sub is EqualFold to it.
+func containsFold(s, sub string) bool {
+	if isASCII(s) && isASCII(sub) {
+		// Only ASCII letters fold with ASCII letters then.
+	next:
+		for i := 0; i+len(sub) <= len(s); i++ {
+			for j := 0; j < len(sub); j++ {
+				if lowerASCII(s[i+j]) != lowerASCII(sub[j]) {
+					continue next
+				}
+			}
+			return true
+		}
+		return false
+	}
+	n := utf8.RuneCountInString(sub)
+	for i := 0; ; {
+		j, k := i, 0
+		for ; k < n && j < len(s); k++ {
+			_, w := utf8.DecodeRuneInString(s[j:])
+			j += w
+		}
+		if k < n {
+			return false
+		}
+		if strings.EqualFold(s[i:j], sub) {
+			return true
+		}
+		_, w := utf8.DecodeRuneInString(s[i:])
+		i += w
+	}
+}
+
 // Query turns f into a store query (needles for the store's cheap
 // pre-filter, then an exact Match). hashKey, when set, is the key
 // addresses are hashed with in the history.
@@ -156,7 +216,7 @@ func (f HistoryFilter) Query(before time.Time, limit int, hashKey []byte) store.
 	}
 	if f.QueueID != "" {
 		if jsonSafe(f.QueueID) {
-			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(strings.ToLower(f.QueueID)), Fold: true})
+			q.Needles = append(q.Needles, store.Needle{Bytes: asciiLower(f.QueueID), Fold: true})
 		}
 		term(store.TermQueueID(f.QueueID))
 		tests = append(tests, func(r *store.HistoryRecord) bool { return strings.EqualFold(r.QueueID, f.QueueID) })
@@ -202,14 +262,17 @@ func (f HistoryFilter) Query(before time.Time, limit int, hashKey []byte) store.
 		})
 	}
 	if f.Addr != "" {
-		needle := strings.ToLower(f.Addr)
+		// Not lower-cased here: the index terms fold as strings.EqualFold
+		// does, and so must every match, which strings.ToLower does not
+		// ('İ' would become "i", 'ſ' would not become "s").
+		needle := f.Addr
 		if hashKey != nil && strings.Contains(needle, "@") && !strings.HasPrefix(needle, "@") {
 			needle = recorder.HashAddress(hashKey, needle)
 		}
 		if jsonSafe(needle) {
-			q.Needles = append(q.Needles, store.Needle{Bytes: []byte(needle), Fold: true})
+			q.Needles = append(q.Needles, store.Needle{Bytes: asciiLower(needle), Fold: true})
 		}
-		match := func(a string) bool { return strings.Contains(strings.ToLower(a), needle) }
+		match := func(a string) bool { return containsFold(a, needle) }
 		switch at := strings.LastIndexByte(needle, '@'); {
 		case at == 0 && len(needle) > 1:
 			// A domain: the addresses in it.

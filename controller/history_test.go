@@ -157,3 +157,93 @@ func TestHistoryFilterUnicodeFold(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryFilterFoldAgrees: the filter's match, its needles and the
+// index's terms fold alike (strings.EqualFold), also for the letters where
+// strings.ToLower differs: 'İ' lower-cases to "i" but EqualFold keeps it
+// apart, 'ſ' and the Kelvin sign fold with "s" and "k". Partial and whole
+// addresses, domains and queue ids.
+func TestHistoryFilterFoldAgrees(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	recs := []store.HistoryRecord{
+		{QueueID: "I1", From: "ix@example.org"},
+		{QueueID: "I2", From: "İx@example.org"},
+		{QueueID: "K1", From: "kate@example.org"},
+		{QueueID: "K2", From: "\u212aate@example.org"},
+		{QueueID: "S1", From: "sam@example.org"},
+		{QueueID: "S2", RcptList: []string{"ſam@example.org"}},
+		{QueueID: "D1", From: "a@İdomain.example"},
+		{QueueID: "İQ1", From: "q@example.org"},
+	}
+	for i := range recs {
+		recs[i].Time, recs[i].ClientIP, recs[i].Action = t0.Add(time.Duration(i)*time.Minute), "192.0.2.1", "reject"
+	}
+	if err := e.st.HistoryAdd(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		key, value string
+		want       []string // newest first
+	}{
+		{"addr", "ix", []string{"I1"}},
+		{"addr", "İx", []string{"I2"}},
+		{"addr", "İX@EXAMPLE.ORG", []string{"I2"}},
+		{"addr", "ix@example.org", []string{"I1"}},
+		{"addr", "kate", []string{"K2", "K1"}},
+		{"addr", "\u212aATE", []string{"K2", "K1"}},
+		{"addr", "KATE@example.org", []string{"K2", "K1"}},
+		{"addr", "ſam", []string{"S2", "S1"}},
+		{"addr", "SAM", []string{"S2", "S1"}},
+		{"addr", "@İDOMAIN.example", []string{"D1"}},
+		{"addr", "@idomain.example", nil},
+		{"addr", "domain.EXAMPLE", []string{"D1"}},
+		{"qid", "İq1", []string{"İQ1"}},
+		{"qid", "iq1", nil},
+	} {
+		f, err := ParseHistoryFilter(url.Values{tt.key: {tt.value}})
+		if err != nil {
+			t.Fatalf("%s=%s: %v", tt.key, tt.value, err)
+		}
+		got, err := e.srv.FindHistory(ctx, f, time.Time{}, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range got {
+			ids = append(ids, r.QueueID)
+		}
+		if !slices.Equal(ids, tt.want) {
+			t.Errorf("%s=%s: %v, want %v", tt.key, tt.value, ids, tt.want)
+		}
+	}
+}
+
+func TestContainsFold(t *testing.T) {
+	for _, tt := range []struct {
+		s, sub string
+		want   bool
+	}{
+		{"Bob@Example.org", "bob@", true},
+		{"Bob@Example.org", "EXAMPLE.ORG", true},
+		{"Bob@Example.org", "example.net", false},
+		{"ſam@x", "SAM", true},
+		{"sam@x", "ſam", true},
+		{"\u212aate@x", "kate", true},
+		{"İx@x", "ix", false},
+		{"İx@x", "İX", true},
+		{"ab", "abc", false},
+		{"", "", true},
+		{"x", "", true},
+		{"a\xffb", "\xffB", true}, // invalid UTF-8 compares as U+FFFD, as EqualFold does
+		{"xxaXb", "AxB", true},
+		{"xxaxc", "axb", false},
+		{"AB", "ab", true},
+		{"K", "k", true},
+		{"k", "K", true},
+	} {
+		if got := containsFold(tt.s, tt.sub); got != tt.want {
+			t.Errorf("containsFold(%q, %q) = %v, want %v", tt.s, tt.sub, got, tt.want)
+		}
+	}
+}

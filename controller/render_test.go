@@ -3,11 +3,16 @@ package controller
 import (
 	"context"
 	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/hamlet-mail/hamlet/store"
@@ -112,5 +117,93 @@ func TestFlashSigned(t *testing.T) {
 		if target := "/greylist?" + v.Encode(); shown(target) {
 			t.Errorf("crafted flash shown: %s", target)
 		}
+	}
+}
+
+// TestFlashBound: a flash link shows its message only for flashTTL, and
+// only to whom it was made for: the browser session that did the action,
+// or, for a password sent with each request, the same address. A link
+// passed on (another session, another address) or kept (a later visit)
+// shows nothing.
+func TestFlashBound(t *testing.T) {
+	clk := &clock{t: t0}
+	pw := withPasswords(t)
+	e := newEnv(t, func(o *Options) { pw(o); o.Now = clk.now })
+	get := func(target, addr string, c *http.Cookie) bool {
+		t.Helper()
+		r := httptest.NewRequest("GET", target, nil)
+		r.RemoteAddr, r.Host = addr, "127.0.0.1:11334"
+		r.Header.Set("Accept", "text/html")
+		if c != nil {
+			r.AddCookie(c)
+		} else {
+			r.Header.Set("Password", "boss")
+		}
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("GET %s: %d", target, w.Code)
+		}
+		return strings.Contains(w.Body.String(), `class="flash`)
+	}
+	allow := func(target string, c *http.Cookie) string {
+		t.Helper()
+		form := url.Values{"target": {target}, "back": {"/greylist"}}
+		r := httptest.NewRequest("POST", "/fix/allow", nil)
+		r.RemoteAddr, r.Host = "198.51.100.9:4000", "127.0.0.1:11334"
+		if c != nil {
+			form.Set("csrf_token", csrfOf(t, e, c))
+			r.AddCookie(c)
+			r.Header.Set("Origin", "http://127.0.0.1:11334")
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+		} else {
+			r.Header.Set("Password", "boss")
+		}
+		r.Body = io.NopCloser(strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		if w.Code != 303 || !strings.Contains(w.Header().Get("Location"), "flash_sig=") {
+			t.Fatalf("/fix/allow: %d %v %s", w.Code, w.Header(), w.Body)
+		}
+		return w.Header().Get("Location")
+	}
+
+	// A password with each request: bound to the address.
+	loc := allow("192.0.2.10", nil)
+	if !get(loc, "198.51.100.9:5000", nil) {
+		t.Fatal("the flash is not shown to the address that did the action")
+	}
+	if get(loc, "203.0.113.7:4000", nil) {
+		t.Error("the flash is shown to another address")
+	}
+	clk.add(flashTTL - time.Second)
+	if !get(loc, "198.51.100.9:5000", nil) {
+		t.Error("the flash is not shown on a reload within flashTTL")
+	}
+	clk.add(2 * time.Second)
+	if get(loc, "198.51.100.9:5000", nil) {
+		t.Error("the flash link is replayable after flashTTL")
+	}
+
+	// A browser session: bound to it, not to its address.
+	mine, other := loginCookie(t, e, "boss", false), loginCookie(t, e, "boss", false)
+	loc = allow("192.0.2.11", mine)
+	if !get(loc, "198.51.100.9:4000", mine) {
+		t.Fatal("the flash is not shown to the session that did the action")
+	}
+	if get(loc, "198.51.100.9:4000", other) {
+		t.Error("the flash is shown to another session from the same address")
+	}
+	if get(loc, "198.51.100.9:4000", nil) {
+		t.Error("a session's flash is shown to a password request from its address")
+	}
+	// A timestamp moved on does not make an old link fresh.
+	u, _ := url.Parse(loc)
+	q := u.Query()
+	clk.add(flashTTL + time.Second)
+	q.Set("flash_t", strconv.FormatInt(clk.now().Unix(), 10))
+	if get("/greylist?"+q.Encode(), "198.51.100.9:4000", mine) {
+		t.Error("a link with a changed flash_t is shown")
 	}
 }

@@ -406,7 +406,7 @@ func (s *Server) guard(lvl Level, h http.Handler) http.Handler {
 			// forms of the page carry a CSRF token.
 			who.session = s.auth.newSession(w, r, who.Level, who.By)
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who)))
+		h.ServeHTTP(w, withClock(r.WithContext(context.WithValue(r.Context(), whoKey{}, who)), s.opts.Now))
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hamlet-mail/hamlet/internal/gopool"
 )
 
 // InboundOnly is implemented by checks that judge the connecting client
@@ -145,7 +147,9 @@ func (s *Scan) ensureLocked(c Check, now time.Time) *run {
 	for _, d := range c.After() {
 		deps = append(deps, s.ensureLocked(s.e.checks[s.e.byName[d]], now))
 	}
-	go s.exec(r, s.tx.clone(), deps)
+	tx := s.tx.clone()
+	// On a goroutine that ran checks before, with the stack they grew.
+	gopool.Go(func() { s.exec(r, tx, deps) })
 	return r
 }
 

@@ -55,6 +55,7 @@ func main() {
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write hamlet serve's CPU profile to `file`")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, configuration)")
 	flag.BoolVar(&o.QuickackRoute, "quickack-route", false, "set `quickack 1` on the namespace's 127.0.0.1 route (the kernel then acknowledges at once: no milter needs TCP_QUICKACK)")
+	flag.Float64Var(&o.Pace, "pace", 0, "`msg/s` of the direct targets (checkv2, milter, milter-unix); 0: the preceding hamlet run's rate, or unpaced")
 	flag.Parse()
 	o.Targets = splitList(*targets)
 	if os.Getenv(innerEnv) == "1" {
@@ -80,7 +81,15 @@ func main() {
 // null-milter is Postfix with a milter that decides nothing (in this
 // process, counted in client+dns): what any milter costs Postfix.
 // rspamd-unix is rspamd's milter proxy on a unix socket, as hamlet-unix.
-var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "opensmtpd", "opensmtpd-hamlet", "checkv2", "null-milter"}
+// milter and milter-unix scan the same messages over hamlet's milter
+// listener (TCP, unix socket) with a client playing Postfix, no MTA in the
+// way, paced as checkv2: the like-for-like comparison with checkv2.
+var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "opensmtpd", "opensmtpd-hamlet", "checkv2", "null-milter", "milter", "milter-unix"}
+
+// direct reports whether target talks to hamlet with no MTA in the way.
+func direct(target string) bool {
+	return target == "checkv2" || target == "milter" || target == "milter-unix"
+}
 
 // Options configure a benchmark run.
 type Options struct {
@@ -96,6 +105,10 @@ type Options struct {
 	Warmup      int
 	// QuickackRoute sets quickack on the loopback route (ip-route(8)).
 	QuickackRoute bool
+	// Pace is the rate (msg/s) of the direct targets (checkv2, milter,
+	// milter-unix); zero: the preceding Postfix + hamlet run's rate, or
+	// as fast as they go when there was none.
+	Pace float64
 }
 
 func defaultOptions() Options {
@@ -304,6 +317,8 @@ func (r *report) print(w *os.File) {
 	}
 	cpu("hamlet")
 	cpu("hamlet-unix")
+	cpu("milter")
+	cpu("milter-unix")
 }
 
 func fmtFloats(fs []float64) string {

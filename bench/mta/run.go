@@ -34,6 +34,10 @@ type runResult struct {
 	Scanned    int // by hamlet; -1 when hamlet is not in the path
 	// CPU is milliseconds of CPU per message by process tree.
 	CPU map[string]float64
+	// Reads and Writes are hamlet's read(2)- and write(2)-like system
+	// calls per message (/proc/PID/io syscr, syscw), when hamlet is in
+	// the path.
+	Reads, Writes float64
 }
 
 func (r runResult) String() string {
@@ -49,6 +53,9 @@ func (r runResult) String() string {
 	sort.Strings(names)
 	for _, n := range names {
 		s += fmt.Sprintf(" %s %.2f", n, r.CPU[n])
+	}
+	if r.Reads > 0 {
+		s += fmt.Sprintf("  hamlet syscalls/msg: %.1f r %.1f w", r.Reads, r.Writes)
 	}
 	s += fmt.Sprintf("  (%d/%d accepted, %d delivered", r.Accepted, r.Messages, r.Delivered)
 	if r.Scanned >= 0 {
@@ -85,7 +92,7 @@ func (w *world) addr(target string, i int) string {
 }
 
 func (w *world) delivered(target string) int {
-	if target == "checkv2" {
+	if direct(target) {
 		return int(w.checked.Load())
 	}
 	if strings.HasPrefix(target, "opensmtpd") {
@@ -97,7 +104,7 @@ func (w *world) delivered(target string) int {
 // trees names the process trees whose CPU a target's run is charged.
 func (w *world) trees(target string) map[string]int {
 	t := map[string]int{"hamlet": w.hamlet.Process.Pid}
-	if target == "checkv2" {
+	if direct(target) {
 		return t
 	}
 	if strings.HasPrefix(target, "opensmtpd") {
@@ -113,7 +120,7 @@ func (w *world) trees(target string) map[string]int {
 
 func (w *world) run(ctx context.Context, target string) (runResult, error) {
 	res := runResult{Target: target, Messages: w.o.Messages, Scanned: -1}
-	withHamlet := strings.Contains(target, "hamlet") || target == "checkv2"
+	withHamlet := strings.Contains(target, "hamlet") || direct(target)
 	if w.o.Warmup > 0 {
 		before := w.delivered(target)
 		r := w.drive(target, w.o.Warmup, w.o.Concurrency)
@@ -123,17 +130,21 @@ func (w *world) run(ctx context.Context, target string) (runResult, error) {
 	del0 := w.delivered(target)
 	trees := w.trees(target)
 	cpu0 := snapshot(trees, w.bin)
+	r0, w0 := procIO(w.hamlet.Process.Pid)
 	self0 := selfCPU()
 	start := time.Now()
 	r := w.drive(target, w.o.Messages, w.o.Concurrency)
 	res.Seconds = time.Since(start).Seconds()
 	w.waitDelivered(target, del0+r.accepted, 120*time.Second)
 	cpu1 := snapshot(trees, w.bin)
+	r1, w1 := procIO(w.hamlet.Process.Pid)
 	self1 := selfCPU()
 	res.Accepted, res.Errors, res.FirstError = r.accepted, r.errors, r.firstError
 	res.PerSecond = float64(r.accepted) / res.Seconds
 	res.Delivered = w.delivered(target) - del0
 	if withHamlet {
+		res.Reads = float64(r1-r0) / float64(max(r.accepted, 1))
+		res.Writes = float64(w1-w0) / float64(max(r.accepted, 1))
 		scans1, err := hamletScans()
 		if err != nil {
 			return res, err
@@ -158,7 +169,7 @@ func (w *world) run(ctx context.Context, target string) (runResult, error) {
 		res.CPU["filter"] = per(f)
 	}
 	res.CPU["client+dns"] = (self1 - self0).Seconds() * 1000 / float64(max(r.accepted, 1))
-	if target == "hamlet" {
+	if target == "hamlet" || target == "hamlet-unix" {
 		w.paceRate = res.PerSecond
 	}
 	return res, nil
@@ -187,10 +198,15 @@ func (w *world) drive(target string, n, conc int) driveResult {
 	}
 	var next atomic.Int64
 	var pace <-chan time.Time
-	if target == "checkv2" && w.paceRate > 0 {
-		// At the milter run's rate: the CPU per message of a daemon
-		// depends on how busy it is (batched commits, idle wake-ups).
-		t := time.NewTicker(time.Duration(float64(time.Second) / w.paceRate))
+	rate := w.paceRate
+	if w.o.Pace > 0 {
+		rate = w.o.Pace
+	}
+	if direct(target) && rate > 0 {
+		// At one rate for all direct targets: the CPU per message of
+		// a daemon depends on how busy it is (batched commits, idle
+		// wake-ups).
+		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
 		defer t.Stop()
 		pace = t.C
 	}
@@ -214,9 +230,12 @@ func (w *world) drive(target string, n, conc int) driveResult {
 				}
 				t0 := time.Now()
 				var err error
-				if target == "checkv2" {
+				switch target {
+				case "checkv2":
 					err = w.checkv2(j)
-				} else {
+				case "milter", "milter-unix":
+					err = w.milterOne(target, j, 2*time.Minute)
+				default:
 					_, err = sendOne(w.addr(target, j), fmt.Sprintf("mail%d.good.test", 1+j%clients), "bounce@good.test", "user@"+rcptDomain, w.msgs[j%len(w.msgs)], 2*time.Minute)
 				}
 				if err != nil {
@@ -347,6 +366,26 @@ func snapshot(trees map[string]int, filterBin string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// procIO returns the read and write system calls process pid has made
+// (/proc/PID/io syscr and syscw, all its threads).
+func procIO(pid int) (reads, writes int64) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "io"))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, ": ")
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	return reads, writes
 }
 
 // isFilter reports whether process pid runs `bin opensmtpd …`.

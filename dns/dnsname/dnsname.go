@@ -108,6 +108,15 @@ func (r Rules) label(l string) (int, error) {
 		if !utf8.ValidString(l) {
 			return 0, fmt.Errorf("%w: label %q is not UTF-8", ErrInvalid, l)
 		}
+		// An A-label spends "xn--" and at least one octet per code
+		// point (RFC 3492 §3), so a U-label of more code points
+		// cannot fit in MaxLabel. Refuse it before converting: the
+		// Punycode encoder's time grows with the square of the
+		// label's length, and d= of a hostile DKIM-Signature or
+		// ARC field is a label of any length.
+		if n := utf8.RuneCountInString(l); n > MaxLabel-len("xn--") {
+			return 0, fmt.Errorf("%w: label %.40q… of %d code points longer than %d octets as an A-label", ErrInvalid, l, n, MaxLabel)
+		}
 		a, err := idna.Lookup.ToASCII(l)
 		if err != nil || strings.Contains(a, ".") {
 			return 0, fmt.Errorf("%w: label %q is not a U-label", ErrInvalid, l)

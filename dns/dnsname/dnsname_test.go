@@ -61,6 +61,12 @@ func TestCheck(t *testing.T) {
 		{"a\u00a0b.example", Rules{ULabels: true}, false, "U-label"}, // no-break space
 		{"a\u3002b", Rules{ULabels: true}, false, "U-label"},         // ideographic full stop maps to a dot
 		{strings.Repeat("ü", 60) + ".example", Rules{ULabels: true}, false, "longer than 63"},
+		// 56 code points whose A-label is 63 octets: at the edge, accepted.
+		{strings.Repeat("a", 55) + "ü.example", Rules{ULabels: true}, true, ""},
+		// More code points than an A-label can hold are refused without
+		// converting (Punycode's cost is quadratic in the label's length).
+		{strings.Repeat("a", 59) + "ü.example", Rules{ULabels: true}, false, "60 code points"},
+		{cjk(20000) + ".example", Rules{ULabels: true}, false, "20000 code points"},
 	}
 	for _, tt := range tests {
 		err := tt.rules.Check(tt.name)
@@ -78,6 +84,28 @@ func TestCheck(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.why) {
 				t.Errorf("Check(%q) = %q, want it to say %q", tt.name, err, tt.why)
 			}
+		}
+	}
+}
+
+// cjk returns n distinct CJK ideographs: the worst case for a Punycode
+// encoder, whose passes are one per distinct code point.
+func cjk(n int) string {
+	var b strings.Builder
+	for r := rune(0x4e00); r < 0x4e00+rune(n); r++ {
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// BenchmarkCheckLongULabel: a hostile d= of 20,000 distinct ideographs
+// (60 KB); converting it before the length check took seconds.
+func BenchmarkCheckLongULabel(b *testing.B) {
+	name := cjk(20000) + ".example"
+	r := Rules{ULabels: true}
+	for i := 0; i < b.N; i++ {
+		if r.Valid(name) {
+			b.Fatal("accepted")
 		}
 	}
 }

@@ -97,6 +97,8 @@ type ClientSession struct {
 	timeout time.Duration
 	neg     Negotiation
 	skip    byte // event type the filter asked to skip (SMFIR_SKIP)
+	// evMacros are sent before each event (SetEventMacros).
+	evMacros map[byte][]string
 }
 
 // Dial connects to a milter at a listen address ("host:port",
@@ -204,6 +206,9 @@ func (c *ClientSession) readResponse() (Response, error) {
 // event sends one event unless negotiated away, and reads its reply unless
 // the filter said it sends none.
 func (c *ClientSession) event(cmd byte, noSend, noReply uint32, data ...[]byte) (Response, error) {
+	if err := c.eventMacros(cmd); err != nil {
+		return Response{}, err
+	}
 	if c.neg.Protocol&noSend != 0 {
 		return Response{Code: RespContinue}, nil
 	}
@@ -222,6 +227,20 @@ func (c *ClientSession) event(cmd byte, noSend, noReply uint32, data ...[]byte) 
 		r.Code = RespContinue
 	}
 	return r, err
+}
+
+// SetEventMacros makes the session send, before each event of a command
+// in m, that command's macros (name/value pairs, possibly none) the way
+// Postfix does: before every header field and body chunk, and before
+// DATA even when the filter asked not to get the DATA event. nil stops it.
+func (c *ClientSession) SetEventMacros(m map[byte][]string) { c.evMacros = m }
+
+func (c *ClientSession) eventMacros(cmd byte) error {
+	kv, ok := c.evMacros[cmd]
+	if !ok {
+		return nil
+	}
+	return c.Macros(cmd, kv...)
 }
 
 // Macros sends macro definitions for the next event cmd, as name/value
@@ -296,6 +315,9 @@ func (c *ClientSession) Body(chunk []byte) (Response, error) {
 // EOM sends the end of the message and collects the modifications that
 // precede the filter's final decision.
 func (c *ClientSession) EOM() (Response, []Modification, error) {
+	if err := c.eventMacros(CmdEOB); err != nil {
+		return Response{}, nil, err
+	}
 	if err := c.send(CmdEOB); err != nil {
 		return Response{}, nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/gopool"
 )
 
 // failEarly applies on_error to an engine failure at an event answered
@@ -128,10 +129,10 @@ func (m *session) early(noReply uint32, connStage bool) []byte {
 func (m *session) fail(stage, why string) []byte {
 	m.srv.errs.Add(1)
 	if strings.EqualFold(m.srv.cfg.OnError, OnErrorAccept) {
-		m.log.Warn("engine failed, accepting (on_error = accept)", "stage", stage, "err", why)
+		m.log().Warn("engine failed, accepting (on_error = accept)", "stage", stage, "err", why)
 		return AppendPacket(nil, RespContinue)
 	}
-	m.log.Warn("engine failed, tempfailing (on_error = tempfail)", "stage", stage, "err", why)
+	m.log().Warn("engine failed, tempfailing (on_error = tempfail)", "stage", stage, "err", why)
 	return replyCode(451, "4.7.1", m.srv.cfg.TempfailReply)
 }
 
@@ -151,14 +152,14 @@ func (m *session) verdict(final bool) (*engine.Verdict, error) {
 	}
 	ch := make(chan res, 1)
 	scan := m.scan
-	go func() {
+	gopool.Go(func() {
 		defer func() {
 			if p := recover(); p != nil {
 				ch <- res{err: fmt.Errorf("engine panicked: %v", p)}
 			}
 		}()
 		ch <- res{v: scan.Verdict(m.ctx, final)}
-	}()
+	})
 	// [milter] timeout is the wait beyond the checks' own deadline: the
 	// engine answers by then with timeout symbols for the checks that did
 	// not, so on_error is for an engine that does not answer at all.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"testing"
 
@@ -116,4 +117,44 @@ func FuzzApplyHeaderEdits(f *testing.F) {
 			t.Fatalf("insert at the top:\n got %q\n  in %q", got, norm)
 		}
 	})
+}
+
+// FuzzSameMacros: sameMacros says "nothing new" only when decoding the
+// data would give exactly the macros already held, and it says so for
+// every repetition of the same data (Postfix's queue id before each
+// header field).
+func FuzzSameMacros(f *testing.F) {
+	f.Add([]byte("i\x00Q1\x00"), []byte("i\x00Q1\x00"))
+	f.Add([]byte("i\x00Q1\x00"), []byte("i\x00Q2\x00"))
+	f.Add([]byte("{i}\x00Q1\x00"), []byte("i\x00Q1"))
+	f.Add([]byte(""), []byte(""))
+	f.Add([]byte("a\x00b\x00"), []byte("a\x00b\x00a\x00b\x00"))
+	f.Add([]byte("a\x00\x00"), []byte("a\x00"))
+	f.Fuzz(func(t *testing.T, held, data []byte) {
+		_, have, err := DecodeMacros(append([]byte{CmdHeader}, held...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, want, _ := DecodeMacros(append([]byte{CmdHeader}, data...))
+		if sameMacros(have, data) && !maps.Equal(have, want) {
+			t.Fatalf("held %q, data %q decodes to %q: not the same", have, data, want)
+		}
+		if !sameMacros(want, data) && len(bytes.Split(bytes.TrimSuffix(data, []byte{0}), []byte{0}))%2 == 0 && len(data) > 0 && len(want) <= 16 && distinctNames(data) {
+			t.Fatalf("data %q not the same as its own decoding %q", data, want)
+		}
+	})
+}
+
+// distinctNames reports whether macro data names each macro once.
+func distinctNames(data []byte) bool {
+	parts := splitCStrings(data)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(parts); i += 2 {
+		n := MacroName(parts[i])
+		if seen[n] {
+			return false
+		}
+		seen[n] = true
+	}
+	return true
 }

@@ -17,18 +17,34 @@ import (
 // header appends one header field to the message being reassembled. With
 // SMFIP_HDR_LEADSPC the value is exactly what followed the colon; multi-line
 // values come with LF (Postfix, Sendmail) or CRLF between lines.
-func (m *session) header(name, value string) {
-	if m.proto&ProtoHdrLeadSpc == 0 && value != "" && value[0] != ' ' && value[0] != '\t' {
+func (m *session) header(name, value []byte) {
+	b := append(m.field[:0], name...)
+	b = append(b, ':')
+	if m.proto&ProtoHdrLeadSpc == 0 && len(value) > 0 && value[0] != ' ' && value[0] != '\t' {
 		// Without the option the MTA ate one space after the colon.
-		value = " " + value
+		b = append(b, ' ')
 	}
-	var b bytes.Buffer
-	b.Grow(len(name) + len(value) + 3)
-	b.WriteString(name)
-	b.WriteByte(':')
-	b.WriteString(toCRLF(value))
-	b.WriteString("\r\n")
-	m.appendBody(b.Bytes())
+	b = appendCRLF(b, value)
+	b = append(b, "\r\n"...)
+	m.appendBody(b)
+	if cap(b) <= 4<<10 {
+		m.field = b // kept for the next field; a rare huge one is not
+	}
+}
+
+// appendCRLF appends v to b with its LF and CRLF line breaks as CRLF.
+func appendCRLF(b, v []byte) []byte {
+	for {
+		i := bytes.IndexByte(v, '\n')
+		if i < 0 {
+			return append(b, v...)
+		}
+		line := v[:i]
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		b = append(b, line...)
+		b = append(b, "\r\n"...)
+		v = v[i+1:]
+	}
 }
 
 func (m *session) appendBody(p []byte) {
@@ -71,7 +87,7 @@ func (m *session) endOfMessage() []byte {
 		m.mu.Unlock()
 	}()
 	if m.oversize {
-		m.log.Info("message too large, not scanned", "max", m.srv.cfg.MaxMessageSize, "queue_id", m.macro("i", CmdEOB, CmdEOH, CmdRcpt, CmdMail))
+		m.log().Info("message too large, not scanned", "max", m.srv.cfg.MaxMessageSize, "queue_id", m.macro("i", CmdEOB, CmdEOH, CmdRcpt, CmdMail))
 		return AppendPacket(nil, RespContinue)
 	}
 	if m.overBudget {

@@ -24,14 +24,25 @@ var noQuickAck bool
 // (bench/mta's null milter) that stream no-reply events too.
 func AckNow(c net.Conn) {
 	tc, ok := c.(*net.TCPConn)
-	if !ok || noQuickAck {
+	if !ok {
 		return
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return
 	}
-	_ = rc.Control(func(fd uintptr) {
-		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
-	})
+	ackRaw(rc)
+}
+
+// ackRaw is AckNow on a connection's raw descriptor (kept by the session,
+// so that each acknowledgement costs the one system call).
+func ackRaw(rc syscall.RawConn) {
+	if noQuickAck {
+		return
+	}
+	_ = rc.Control(setQuickAck)
+}
+
+func setQuickAck(fd uintptr) {
+	_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
 }

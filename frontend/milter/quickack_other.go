@@ -2,7 +2,12 @@
 
 package milter
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // AckNow is a no-op where TCP_QUICKACK does not exist.
 func AckNow(net.Conn) {}
+
+func ackRaw(syscall.RawConn) {}

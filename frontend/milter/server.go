@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/gopool"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -182,7 +183,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.conns.Add(1)
-		go func() {
+		// On a goroutine that served sessions before: it keeps the
+		// stack they grew (Postfix opens a connection per SMTP
+		// session, so a new goroutine per message grew it again).
+		gopool.Go(func() {
 			defer s.wg.Done()
 			sess.serve()
 			s.mu.Lock()
@@ -190,7 +194,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Unlock()
 			<-s.slots
 			s.full.Store(false)
-		}()
+		})
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
@@ -69,7 +70,14 @@ type session struct {
 	srv  *Server
 	conn net.Conn
 	rd   *bufio.Reader
-	log  *slog.Logger
+	// lg is the session's logger (log), made when first used: most
+	// sessions log nothing, and a logger With an attribute per
+	// connection was a cost per message.
+	lg *slog.Logger
+	// readBy is when the read deadline set last ends (setReadDeadline).
+	readBy time.Time
+	// ack is the connection rd reads from when it is TCP.
+	ack *ackConn
 
 	// negotiated
 	proto   uint32
@@ -96,6 +104,7 @@ type session struct {
 	held       int64
 	overBudget bool
 	pkt        []byte // the packet buffer, reused
+	field      []byte // a header field being formatted, reused
 
 	mu      sync.Mutex
 	reading bool // blocked waiting for the MTA's next packet
@@ -107,7 +116,7 @@ type session struct {
 // buffer per session was garbage per message.
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
-func getReader(c net.Conn) *bufio.Reader {
+func getReader(c io.Reader) *bufio.Reader {
 	r := readers.Get().(*bufio.Reader)
 	r.Reset(c)
 	return r
@@ -120,13 +129,72 @@ func putReader(r *bufio.Reader) {
 
 func newSession(s *Server, c net.Conn) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{
-		srv: s, conn: c, rd: getReader(c),
-		log:    s.log.With("remote", c.RemoteAddr().String()),
+	m := &session{
+		srv: s, conn: c,
 		ctx:    ctx,
 		cancel: cancel,
 		macros: map[byte]map[string]string{},
 	}
+	m.rd = getReader(c)
+	if tc, ok := c.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			m.ack = &ackConn{Conn: c, raw: raw}
+			m.rd.Reset(m.ack)
+		}
+	}
+	return m
+}
+
+// log returns the session's logger, naming the MTA's end of the
+// connection.
+func (m *session) log() *slog.Logger {
+	if m.lg == nil {
+		m.lg = m.srv.log.With("remote", m.conn.RemoteAddr().String())
+	}
+	return m.lg
+}
+
+// setReadDeadline gives the MTA IdleTimeout for its next packet. The
+// deadline is moved only when less than 7/8 of it is left: setting it
+// costs a timer update, and Postfix sends dozens of packets per message
+// within milliseconds. So the wait allowed is between 7/8 of IdleTimeout
+// and all of it.
+func (m *session) setReadDeadline() {
+	idle := time.Duration(m.srv.cfg.IdleTimeout)
+	now := time.Now()
+	if m.readBy.Sub(now) > idle-idle/8 {
+		return
+	}
+	m.readBy = now.Add(idle)
+	_ = m.conn.SetReadDeadline(m.readBy)
+}
+
+// ackConn is the session's TCP connection as its read buffer sees it: a
+// read from the socket first sends the ACK still owed for what the last
+// read got (AckNow), unless a reply of ours has carried it since.
+//
+// Postfix writes its no-reply events without waiting for us, 4 KiB at a
+// time (its VSTREAM buffer), with Nagle's algorithm on: each write after
+// the first waits until the one before is acknowledged, and Linux holds
+// back the acknowledgement of data that gets no answer (delayed ACK, up
+// to 40 ms). Acknowledging before every read that may block covers a
+// next packet as well as the rest of a packet cut at a 4 KiB boundary.
+type ackConn struct {
+	net.Conn
+	raw  syscall.RawConn
+	owed bool // data was read and not yet acknowledged by a reply
+}
+
+func (a *ackConn) Read(p []byte) (int, error) {
+	if a.owed {
+		ackRaw(a.raw)
+		a.owed = false
+	}
+	n, err := a.Conn.Read(p)
+	if n > 0 {
+		a.owed = true
+	}
+	return n, err
 }
 
 // closeIfIdle closes the connection when the session waits for the MTA
@@ -149,7 +217,7 @@ func (m *session) setReading(r bool) {
 func (m *session) serve() {
 	defer func() {
 		if p := recover(); p != nil {
-			m.log.Error("milter session panicked", "panic", p)
+			m.log().Error("milter session panicked", "panic", p)
 		}
 		m.endScan()
 		m.resetMessage()
@@ -158,16 +226,9 @@ func (m *session) serve() {
 		putReader(m.rd)
 		m.rd = nil
 	}()
-	w := bufio.NewWriterSize(m.conn, 4096)
-	unanswered := false // the last event read got no reply
 	for {
-		if unanswered && m.rd.Buffered() == 0 {
-			// The MTA waits for our ACK before its next write (see
-			// AckNow); nothing of ours is going to carry it.
-			AckNow(m.conn)
-		}
 		m.setReading(true)
-		_ = m.conn.SetReadDeadline(time.Now().Add(time.Duration(m.srv.cfg.IdleTimeout)))
+		m.setReadDeadline()
 		var p Packet
 		var err error
 		p, m.pkt, err = readPacket(m.rd, m.pkt)
@@ -177,24 +238,25 @@ func (m *session) serve() {
 		m.setReading(false)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				m.log.Debug("milter connection ended", "err", err, "in_transaction", m.inTx)
+				m.log().Debug("milter connection ended", "err", err, "in_transaction", m.inTx)
 			}
 			return
 		}
 		out, quit, err := m.handle(p)
 		if err != nil {
-			m.log.Warn("milter protocol error, closing", "cmd", string(rune(p.Cmd)), "err", err)
+			m.log().Warn("milter protocol error, closing", "cmd", string(rune(p.Cmd)), "err", err)
 			return
 		}
-		unanswered = len(out) == 0
 		if len(out) > 0 {
+			// out is the whole reply (all packets of it): one write,
+			// which acknowledges what was read.
 			_ = m.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			if _, err := w.Write(out); err == nil {
-				err = w.Flush()
-			}
-			if err != nil {
-				m.log.Debug("milter write failed", "err", err)
+			if _, err := m.conn.Write(out); err != nil {
+				m.log().Debug("milter write failed", "err", err)
 				return
+			}
+			if m.ack != nil {
+				m.ack.owed = false
 			}
 		}
 		if quit {
@@ -214,6 +276,11 @@ func (m *session) handle(p Packet) (out []byte, quit bool, err error) {
 		}
 		return m.negotiate(n), false, nil
 	case CmdMacro:
+		if len(p.Data) > 0 && sameMacros(m.macros[p.Data[0]], p.Data[1:]) {
+			// Postfix repeats the queue id before every header
+			// field and body chunk: nothing new, nothing to decode.
+			return nil, false, nil
+		}
 		cmd, kv, err := DecodeMacros(p.Data)
 		if err != nil {
 			return nil, false, err
@@ -243,7 +310,7 @@ func (m *session) handle(p Packet) (out []byte, quit bool, err error) {
 	case CmdData:
 		return m.reply(ProtoNRData, RespContinue), false, nil
 	case CmdHeader:
-		name, value, err := DecodeHeader(p.Data)
+		name, value, err := decodeHeader(p.Data)
 		if err != nil {
 			return nil, false, err
 		}
@@ -302,7 +369,9 @@ func Answer(n Negotiation) Negotiation {
 func (m *session) negotiate(n Negotiation) []byte {
 	reply := Answer(n)
 	m.actions, m.proto = reply.Actions, reply.Protocol
-	m.log.Debug("milter negotiated", "version", reply.Version, "actions", fmt.Sprintf("%#x", m.actions), "protocol", fmt.Sprintf("%#x", m.proto))
+	if m.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		m.log().Debug("milter negotiated", "version", reply.Version, "actions", fmt.Sprintf("%#x", m.actions), "protocol", fmt.Sprintf("%#x", m.proto))
+	}
 	return AppendPacket(nil, RespOptNeg, reply.Encode())
 }
 

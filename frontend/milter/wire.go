@@ -328,6 +328,41 @@ func DecodeMacros(data []byte) (byte, map[string]string, error) {
 	return data[0], m, nil
 }
 
+// sameMacros reports whether macro data (name/value pairs after the
+// command byte) defines exactly the macros of have, with the same values:
+// then decoding it would change nothing. It allocates nothing.
+func sameMacros(have map[string]string, data []byte) bool {
+	if have == nil {
+		return false
+	}
+	data = bytes.TrimSuffix(data, []byte{0})
+	var names [16][]byte // the names seen: a repeated one is not simple
+	n := 0
+	for len(data) > 0 {
+		name, rest, ok := bytes.Cut(data, []byte{0})
+		if !ok || n == len(names) {
+			// A name without value, or many macros: DecodeMacros.
+			return false
+		}
+		value, rest, _ := bytes.Cut(rest, []byte{0})
+		if len(name) >= 2 && name[0] == '{' && name[len(name)-1] == '}' {
+			name = name[1 : len(name)-1]
+		}
+		if v, ok := have[string(name)]; !ok || v != string(value) {
+			return false
+		}
+		for _, seen := range names[:n] {
+			if bytes.Equal(seen, name) {
+				return false
+			}
+		}
+		names[n] = name
+		n++
+		data = rest
+	}
+	return n == len(have)
+}
+
 // MacroName strips the braces of a long macro name.
 func MacroName(s string) string {
 	if len(s) >= 2 && s[0] == '{' && s[len(s)-1] == '}' {
@@ -359,6 +394,22 @@ func StripAngles(s string) string {
 		}
 	}
 	return s
+}
+
+// decodeHeader is DecodeHeader without copies: name and value are
+// slices of data.
+func decodeHeader(data []byte) (name, value []byte, err error) {
+	name, rest, ok := bytes.Cut(data, []byte{0})
+	if !ok {
+		return nil, nil, errors.New("milter: header: name not terminated")
+	}
+	if len(name) == 0 {
+		return nil, nil, errors.New("milter: header: empty name")
+	}
+	if e := bytes.IndexByte(rest, 0); e >= 0 {
+		rest = rest[:e]
+	}
+	return name, rest, nil
 }
 
 // DecodeHeader decodes SMFIC_HEADER data: name and value.
