@@ -62,12 +62,10 @@ var (
 	imsMsgIDRE       = regexp.MustCompile(`^<?[A-F\d]{36,40}@\S+>?$`)
 	// Message-Ids and fields of remailers that rewrite the Message-Id,
 	// so that the client's own shape is lost.
-	lyrisUnsubRE    = regexp.MustCompile(`<mailto:(?:leave-\S+|\S+-unsubscribe)@\S+>$`)
-	wackySendmailRE = regexp.MustCompile(`/CWT/DCE\)`)
-	iplanetRE       = regexp.MustCompile(`iPlanet Messaging Server`)
-	hotmailMsgIDRE  = regexp.MustCompile(`^<?BAY\d+-DAV\d+[A-Z0-9]{25}@phx\.gbl?>$`)
-	sympaticoRE     = regexp.MustCompile(`^<?BAYC\d+-PASMTP\d+[A-Z0-9]{25}@CEZ\.ICE>?$`)
-	mailmanMsgIDRE  = regexp.MustCompile(`^<mailman\.\d+\.\d+\.\d+\.[-+.:=\w]+@[-a-zA-Z\d.]+>$`)
+	lyrisUnsubRE   = regexp.MustCompile(`<mailto:(?:leave-\S+|\S+-unsubscribe)@\S+>$`)
+	hotmailMsgIDRE = regexp.MustCompile(`^<?BAY\d+-DAV\d+[A-Z0-9]{25}@phx\.gbl?>$`)
+	sympaticoRE    = regexp.MustCompile(`^<?BAYC\d+-PASMTP\d+[A-Z0-9]{25}@CEZ\.ICE>?$`)
+	mailmanMsgIDRE = regexp.MustCompile(`^<mailman\.\d+\.\d+\.\d+\.[-+.:=\w]+@[-a-zA-Z\d.]+>$`)
 	// Two Outlook builds rspamd exempts from FORGED_MUA_OUTLOOK.
 	outlookExemptRE = regexp.MustCompile(`^(?:Microsoft Outlook, Build 10\.0\.3416|Microsoft Outlook Express 6\.00\.3790\.3959)$`)
 	// OLD_X_MAILER: clients out of support for a decade that spam
@@ -78,7 +76,6 @@ var (
 	// RATWARE_MS_HASH: an Exchange-shaped Message-Id without Exchange.
 	msHashMsgIDRE = regexp.MustCompile(`[0-9a-f]{4,}\$[0-9a-f]{4,}\$[0-9a-f]{4,}@\S+`)
 	mimeOLERE     = regexp.MustCompile(`^Produced By Microsoft MimeOLE`)
-	exchangeRcvd  = regexp.MustCompile(`with Microsoft Exchange Server`)
 	// SPAM_FLAG.
 	spamFlagRE = regexp.MustCompile(`(?i)^(?:yes|true)`)
 	// mid.lua.
@@ -110,20 +107,37 @@ func anyMatch(vals []string, re *regexp.Regexp) bool {
 	return false
 }
 
+// receivedHas reports whether some Received field holds one of the
+// literal texts (rspamd's Received=/text/H rules without metacharacters).
+func receivedHas(m *message.Message, texts ...string) bool {
+	for _, f := range m.Get("Received") {
+		v := f.Unfolded()
+		for _, t := range texts {
+			if strings.Contains(v, t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // muaChecks adds the symbols of what the mail client, the Message-Id and
 // the From display name say; from1 is the first From mailbox (nil when
 // none), mimeRcpts the To and Cc mailboxes.
 func muaChecks(m *message.Message, tx *engine.Transaction, from1 *addr, mimeRcpts []addr, add func(string, ...string)) {
 	mailer := headerValues(m, "X-Mailer")
 	mids := headerValues(m, "Message-ID")
-	rcvd := headerValues(m, "Received")
-	unusable := anyMatch(headerValues(m, "List-Unsubscribe"), lyrisUnsubRE) ||
-		anyMatch(rcvd, wackySendmailRE) || anyMatch(rcvd, iplanetRE) ||
-		anyMatch(mids, hotmailMsgIDRE) || anyMatch(mids, sympaticoRE) || anyMatch(mids, mailmanMsgIDRE)
-	forgedOE := anyMatch(mailer, oeMUARE) && !anyMatch(mids, oeMsgID1RE) && !anyMatch(mids, oeMsgID2RE) && !unusable
+	// A remailer rewrote the Message-Id (or the Received fields are of
+	// servers that write their own): the client's shape is lost.
+	unusable := func() bool {
+		return anyMatch(headerValues(m, "List-Unsubscribe"), lyrisUnsubRE) ||
+			anyMatch(mids, hotmailMsgIDRE) || anyMatch(mids, sympaticoRE) || anyMatch(mids, mailmanMsgIDRE) ||
+			receivedHas(m, "/CWT/DCE)", "iPlanet Messaging Server")
+	}
+	forgedOE := anyMatch(mailer, oeMUARE) && !anyMatch(mids, oeMsgID1RE) && !anyMatch(mids, oeMsgID2RE)
 	forgedDollars := anyMatch(mailer, outlookDollarsRE) && !anyMatch(mids, oeMsgID2RE) && !anyMatch(mids, outlookOtherRE) &&
-		!anyMatch(mids, vistaMsgIDRE) && !anyMatch(mids, imsMsgIDRE) && !unusable
-	if (forgedOE || forgedDollars) && !anyMatch(mailer, outlookExemptRE) && !anyMatch(mids, vistaMsgIDRE) {
+		!anyMatch(mids, vistaMsgIDRE) && !anyMatch(mids, imsMsgIDRE)
+	if (forgedOE || forgedDollars) && !anyMatch(mailer, outlookExemptRE) && !anyMatch(mids, vistaMsgIDRE) && !unusable() {
 		add(SymForgedMUAOutlook)
 	}
 	if anyMatch(mailer, oldXMailerRE) {
@@ -132,7 +146,7 @@ func muaChecks(m *message.Message, tx *engine.Transaction, from1 *addr, mimeRcpt
 	if anyMatch(mids, yahooRE) && !anyMatch(headerValues(m, "From"), yahooRE) {
 		add(SymForgedMsgIDYahoo)
 	}
-	if anyMatch(mids, msHashMsgIDRE) && !anyMatch(headerValues(m, "X-MimeOLE"), mimeOLERE) && !anyMatch(rcvd, exchangeRcvd) {
+	if anyMatch(mids, msHashMsgIDRE) && !anyMatch(headerValues(m, "X-MimeOLE"), mimeOLERE) && !receivedHas(m, "with Microsoft Exchange Server") {
 		add(SymRatwareMSHash)
 	}
 	for _, name := range []string{"X-Spam-Flag", "X-Spam", "X-Spam-Status"} {
