@@ -110,6 +110,7 @@ var ContentSymbols = []engine.SymbolDef{
 	{Name: content.SymSuspiciousURL, Weight: 5.0, Group: "url", Description: "A message has been identified to contain an obfuscated or suspicious URL"},
 	{Name: content.SymZeroWidthSpaceURL, Weight: 7.0, Group: "url", Description: "Zero width space in url"},
 	{Name: content.SymURLInSubject, Weight: 4.0, Group: "subject", Description: "URL found in Subject"},
+	{Name: content.SymForgedOutlookHTML, Weight: 5.0, Group: "headers", Description: "Forged outlook HTML signature"},
 	{Name: content.SymURLShortener, Weight: 0.5, Group: "url", Description: "Message links to a URL shortener (the target is hidden)"},
 	{Name: content.SymURLRedirector, Weight: 0.1, Group: "url", Description: "Message links through a redirector to another domain"},
 	{Name: content.SymPDFEncrypted, Weight: 0.3, Group: "content", Description: "There is an encrypted PDF in the message"},
