@@ -201,3 +201,25 @@ func TestRulesInputs(t *testing.T) {
 		t.Fatalf("an unconfirmed PTR name was matched: %+v", res.Symbols)
 	}
 }
+
+// TestRulesCompositeOfComposite: a composite that names another composite
+// takes it as it takes any symbol (rspamd: C2 = "C1 & X" replaces C1 and
+// X by C2), so C1 is neither listed nor scored when C2 holds.
+func TestRulesCompositeOfComposite(t *testing.T) {
+	other := &emitter{defs: []engine.SymbolDef{{Name: "RDNS_NONE", Weight: 2}, {Name: "HFILTER_HELO_IP", Weight: 1}, {Name: "MISSING_DATE", Weight: 1}},
+		emit: []engine.Symbol{{Name: "RDNS_NONE"}, {Name: "HFILTER_HELO_IP"}, {Name: "MISSING_DATE"}}}
+	specs := []rules.Spec{
+		{Name: "C1", Expression: "RDNS_NONE & HFILTER_HELO_IP", Weight: 3},
+		{Name: "C2", Expression: "C1 & MISSING_DATE", Weight: 5},
+	}
+	e := rulesEngine(t, specs, other, nil)
+	v := e.Scan(context.Background(), &engine.Transaction{ClientIP: netip.MustParseAddr("192.0.2.1"), Rcpts: []string{"a@example.org"},
+		Message: message.Parse([]byte("Subject: x\r\n\r\nhi\r\n"))})
+	var got []string
+	for _, s := range v.Symbols {
+		got = append(got, fmt.Sprintf("%s:%g", s.Name, s.Score))
+	}
+	if strings.Join(got, " ") != "C2:5" || v.Score != 5 {
+		t.Fatalf("%q score %g, want [C2:5] 5", got, v.Score)
+	}
+}

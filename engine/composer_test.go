@@ -50,6 +50,7 @@ func TestComposerRemoves(t *testing.T) {
 		{"forcing symbol is not hidden", map[string]Removal{"F": RemoveSymbol}, nil, "A:1 B:2 F:4 T:8", 15, "F"},
 		{"policy force counts", map[string]Removal{"B": RemoveWeight | RemoveSymbol}, map[string]Action{"B": SoftReject}, "A:1 B:0 F:4 T:8", 13, "B"},
 		{"absent symbol", map[string]Removal{"X": RemoveWeight | RemoveSymbol}, nil, "A:1 B:2 F:4 T:8", 15, "F"},
+		{"a symbol it adds (composite of a composite)", map[string]Removal{"T": RemoveWeight | RemoveSymbol}, nil, "A:1 B:2 F:4", 7, "F"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := &fakeCheck{name: "a", phase: PhaseConnect, defs: []SymbolDef{sym("A", 1), sym("B", 2), sym("F", 4), sym("T", 8)},

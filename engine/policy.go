@@ -84,26 +84,27 @@ func (p *Policy) weight(t table, name string) (float64, string) {
 	return d.Weight, d.Description
 }
 
-// decide scores syms and sets v's Score, Symbols, Action, ForcedBy and
-// Reply. Symbols with the same name are merged (options joined, the
-// largest multiplier kept), as rspamd does.
 // compose applies a Composition to syms: the symbols it takes entirely
 // are dropped, the others marked, and its symbols appended. A symbol that
 // forces an action is never dropped or hidden, only unweighted: a
 // composite must not undo a DMARC reject, a virus or a local rule's
 // action (in rspamd those are pre-results, which composites do not touch).
+//
+// What is taken may be one of the composition's own symbols: a composite
+// that names another composite ("C1 & X") takes it like any symbol.
 func (e *Engine) compose(c Composition, syms []Symbol) []Symbol {
 	if len(c.Remove) == 0 {
 		return append(syms, c.Add...)
 	}
+	all := append(syms[:len(syms):len(syms)], c.Add...)
 	forcing := map[string]bool{}
-	for _, s := range syms {
+	for _, s := range all {
 		if s.Force > NoAction || e.policy.Force[s.Name] > NoAction {
 			forcing[s.Name] = true
 		}
 	}
-	out := make([]Symbol, 0, len(syms)+len(c.Add))
-	for _, s := range syms {
+	out := make([]Symbol, 0, len(all))
+	for _, s := range all {
 		rm := c.Remove[s.Name]
 		if forcing[s.Name] {
 			rm &^= RemoveSymbol
@@ -118,9 +119,12 @@ func (e *Engine) compose(c Composition, syms []Symbol) []Symbol {
 		}
 		out = append(out, s)
 	}
-	return append(out, c.Add...)
+	return out
 }
 
+// decide scores syms and sets v's Score, Symbols, Action, ForcedBy and
+// Reply. Symbols with the same name are merged (options joined, the
+// largest multiplier kept), as rspamd does.
 func (p *Policy) decide(t table, syms []Symbol, v *Verdict) {
 	merged := map[string]*Symbol{}
 	var order []string

@@ -121,6 +121,9 @@ func appendJSONFloat(b []byte, f float64) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return b, &json.UnsupportedValueError{Str: strconv.FormatFloat(f, 'g', -1, 64)}
 	}
+	if b, ok := appendShortDecimal(b, f); ok {
+		return b, nil
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -136,7 +139,58 @@ func appendJSONFloat(b []byte, f float64) ([]byte, error) {
 	return b, nil
 }
 
+// pow10 are the scales appendShortDecimal tries.
+var pow10 = [...]float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6}
+
+// appendShortDecimal writes f when it has at most six decimals and
+// |f| < 1e6, the scores, weights and scan times of most records, as
+// strconv's shortest form does, without its general algorithm: the
+// fewest decimals d such that the decimal n/10^d reads back as f. (That
+// string is the shortest, and the only one of its length: the decimals
+// of that length lie 10^-d apart, far more than f's rounding interval.)
+// It reports false for any other f, zero included (-0 is "-0").
+func appendShortDecimal(b []byte, f float64) ([]byte, bool) {
+	if f == 0 || !(math.Abs(f) < 1e6) {
+		return b, false
+	}
+	for d, p := range pow10 {
+		x := math.Round(f * p)
+		if x/p != f {
+			continue
+		}
+		n := int64(x)
+		if n < 0 {
+			b, n = append(b, '-'), -n
+		}
+		if d == 0 {
+			return strconv.AppendInt(b, n, 10), true
+		}
+		scale := int64(p)
+		frac := n % scale
+		if frac%10 == 0 {
+			return b, false // a shorter form exists: not this one
+		}
+		b = strconv.AppendInt(b, n/scale, 10)
+		b = append(b, '.')
+		for s := scale / 10; s > frac; s /= 10 {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, frac, 10), true
+	}
+	return b, false
+}
+
 const hexDigits = "0123456789abcdef"
+
+// jsonPlain tells the ASCII bytes a JSON string holds as they are (one
+// look-up per byte instead of six comparisons: options are most of a
+// record's bytes).
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendJSONString writes s as a JSON string (RFC 8259 section 7) with
 // encoding/json's escaping: HTML characters, U+2028/U+2029 and controls
@@ -146,11 +200,11 @@ func appendJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -66,6 +67,42 @@ func TestAppendJSONErrors(t *testing.T) {
 		if got, err := r.AppendJSON(nil); err == nil {
 			t.Errorf("AppendJSON(%+v) = %s, want an error as json.Marshal gives", r, got)
 		}
+	}
+}
+
+// TestAppendJSONFloat checks the short-decimal path against
+// json.Marshal on every decimal it may take, and the values around it.
+func TestAppendJSONFloat(t *testing.T) {
+	check := func(f float64) {
+		t.Helper()
+		if math.IsInf(f, 0) {
+			return // an error; TestAppendJSONErrors
+		}
+		want, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendJSONFloat(nil, f)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("appendJSONFloat(%v) = %q, %v; json.Marshal %q", f, got, err, want)
+		}
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 0.3, -0.1, 2.5, 8.600000000000001, 0.1 + 0.2, 1e-6, 1e-7, 9.999999e-7,
+		0.000726, 0.0000005, 999999, 999999.5, 999999.999999, 1e6, -1e6, 1e6 + 0.5, 123456.123456, 1e21, 1e-300, math.MaxFloat64,
+		math.SmallestNonzeroFloat64, 15, 7.5, -0.05, 0.0031, 1.0000001} {
+		check(f)
+		check(math.Nextafter(f, math.Inf(1)))
+		check(math.Nextafter(f, math.Inf(-1)))
+	}
+	for _, scale := range []float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7} {
+		for i := -20000; i <= 20000; i++ {
+			check(float64(i) / scale)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		check(float64(r.Int64N(2e12)-1e12) / []float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7}[r.IntN(8)])
+		check((r.Float64() - 0.5) * 2e6)
 	}
 }
 

@@ -6,7 +6,8 @@
 // from Debian's package with a private configuration pointing at that
 // server (fuzzy checks off; needs root to drop to _rspamd), and `hamlet
 // serve` built from this tree; then it runs the load generator against
-// each in turn, rounds times, and reports medians.
+// each in turn, rounds times (each round starting with the next of them),
+// and reports medians.
 //
 // hamlet runs with its defaults, which include every content check
 // ([content], [headers]); -clamd adds a clamd that both scanners use.
@@ -62,7 +63,7 @@ func run() error {
 	workers := flag.Int("workers", 2, "rspamd normal workers (hamlet uses GOMAXPROCS)")
 	withAV := flag.Bool("clamd", false, "also scan with ClamAV: one clamd (test signature database) for both")
 	noHistory := flag.Bool("nohistory", false, "also run a hamlet that keeps no history ([history] enabled = false)")
-	cpuprofile := flag.String("cpuprofile", "", "write the plain hamlet's CPU profile to `file`")
+	cpuprofile := flag.String("cpuprofile", "", "write the plain hamlet's CPU profile to `file` (and -nohistory's to file.nohistory)")
 	greylist := flag.Bool("greylist", true, "hamlet greylists (its default; false: like this rspamd, which without Redis cannot)")
 	bayesN := flag.Int("bayes", 0, "also run hamlet with Bayes trained on this many generated spam and ham messages (with and without its token cache)")
 	flag.Parse()
@@ -112,7 +113,11 @@ func run() error {
 	targets := []struct{ name, url string }{{"hamlet", hamletURL}}
 	pids := map[string]int{"hamlet": pid}
 	if *noHistory {
-		url, pid, stop, err := startHamlet(bin, dir, "hamlet-nohistory", dnsSrv.Addr(), hamletAV+"[history]\nenabled = false\n", 0, "")
+		prof := ""
+		if *cpuprofile != "" {
+			prof = *cpuprofile + ".nohistory"
+		}
+		url, pid, stop, err := startHamlet(bin, dir, "hamlet-nohistory", dnsSrv.Addr(), hamletAV+"[history]\nenabled = false\n", 0, prof)
 		if err != nil {
 			return fmt.Errorf("hamlet-nohistory: %w", err)
 		}
@@ -152,7 +157,11 @@ func run() error {
 	fmt.Printf("corpus: %d messages from %s; %d per round, concurrency %d, %d rounds; CPUs %s; ClamAV %v; Bayes trained on %d+%d\n",
 		len(msgs), *corpus, *n, *conc, *rounds, cpus(), *withAV, *bayesN, *bayesN)
 	for r := 0; r < *rounds; r++ {
-		for _, t := range targets {
+		// Each round starts with the next target, so that none always
+		// runs first (or right after the same one): on a shared machine
+		// the order biases a fixed pair's ratio.
+		for i := range targets {
+			t := targets[(i+r)%len(targets)]
 			o := opts
 			o.URL = t.url
 			pid, isHamlet := pids[t.name]
@@ -188,6 +197,23 @@ func run() error {
 			line += fmt.Sprintf("; CPU %.3f ms/msg", medianF(c))
 			if b := cpuMs["hamlet"]; t.name != "hamlet" && len(b) > 0 {
 				line += fmt.Sprintf(" (%.2f of hamlet's)", medianF(c)/medianF(b))
+			}
+		}
+		if t.name != "hamlet" && len(res[t.name]) == len(res["hamlet"]) {
+			// The same round's pair: the machine's load changes from
+			// round to round, less within one.
+			var rate, cpu []float64
+			for i, o := range res[t.name] {
+				rate = append(rate, o.PerSecond/res["hamlet"][i].PerSecond)
+			}
+			if c, b := cpuMs[t.name], cpuMs["hamlet"]; len(c) == len(b) {
+				for i := range c {
+					cpu = append(cpu, c[i]/b[i])
+				}
+			}
+			line += fmt.Sprintf("; median of the rounds' ratios: msg/s %.3f", medianF(rate))
+			if len(cpu) > 0 {
+				line += fmt.Sprintf(", CPU %.3f", medianF(cpu))
 			}
 		}
 		if res["rspamd"] != nil && t.name != "rspamd" {
@@ -237,6 +263,7 @@ func procCPU(pid int) (total, system time.Duration) {
 }
 
 func median(rs []loadgen.Result) loadgen.Result {
+	rs = slices.Clone(rs) // the rounds' order pairs them
 	sort.Slice(rs, func(i, j int) bool { return rs[i].PerSecond < rs[j].PerSecond })
 	return rs[len(rs)/2]
 }

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"maps"
 	"net/netip"
 	"strings"
 	"sync"
@@ -90,6 +91,7 @@ func AggRows(rec store.HistoryRecord, add func(row string)) {
 type tally struct {
 	rows    map[string]int64
 	expires time.Time
+	owned   bool // rows is this tally's own map, not an hour's
 }
 
 // aggregates returns the rows the batch adds to each aggregate.
@@ -115,36 +117,59 @@ var (
 )
 
 func (r *Recorder) aggregates(batch []store.HistoryRecord) map[string]*tally {
+	// A record's rows are counted once, in its hour's map; the day's
+	// and the month's tallies are the sums of their hours (the same map
+	// when the batch has one hour of them, as it mostly has: tallies
+	// are only read).
+	type hour struct {
+		start time.Time
+		first time.Time // the batch's first record in the hour
+		rows  map[string]int64
+	}
+	var hours []*hour
+	var cur *hour
+	for i := range batch {
+		rec := &batch[i]
+		hr := rec.Time.UTC().Truncate(time.Hour)
+		if cur == nil || !hr.Equal(cur.start) {
+			cur = nil
+			for _, h := range hours {
+				if h.start.Equal(hr) {
+					cur = h
+					break
+				}
+			}
+			if cur == nil {
+				cur = &hour{start: hr, first: rec.Time, rows: map[string]int64{}}
+				hours = append(hours, cur)
+			}
+		}
+		rows := cur.rows
+		AggRows(*rec, func(row string) { rows[row]++ })
+	}
 	ts := map[string]*tally{}
-	get := func(name string, exp time.Time) *tally {
+	add := func(name string, exp time.Time, rows map[string]int64) {
+		if len(rows) == 0 {
+			return
+		}
 		t := ts[name]
-		if t == nil {
-			t = &tally{rows: map[string]int64{}, expires: exp}
-			ts[name] = t
+		switch {
+		case t == nil:
+			ts[name] = &tally{rows: rows, expires: exp}
+		default:
+			if !t.owned { // shared with another tally: copy before adding
+				t.rows, t.owned = maps.Clone(t.rows), true
+			}
+			for k, n := range rows {
+				t.rows[k] += n
+			}
 		}
-		return t
 	}
-	var lastHour time.Time
-	var h, d, m string
-	for _, rec := range batch {
-		// A batch's records are mostly of one hour: its names once.
-		if hr := rec.Time.UTC().Truncate(time.Hour); !hr.Equal(lastHour) || h == "" {
-			lastHour = hr
-			h, d, m = AggNames(rec.Time)
-		}
-		th := get(h, rec.Time.Add(r.keepH))
-		td := get(d, rec.Time.Add(r.keepD))
-		tm := get(m, rec.Time.Add(r.keepD+31*24*time.Hour))
-		AggRows(rec, func(row string) {
-			th.rows[row]++
-			td.rows[row]++
-			tm.rows[row]++
-		})
-	}
-	for name, t := range ts {
-		if len(t.rows) == 0 {
-			delete(ts, name)
-		}
+	for _, h := range hours {
+		hn, dn, mn := AggNames(h.start)
+		add(hn, h.first.Add(r.keepH), h.rows)
+		add(dn, h.first.Add(r.keepD), h.rows)
+		add(mn, h.first.Add(r.keepD+31*24*time.Hour), h.rows)
 	}
 	return ts
 }

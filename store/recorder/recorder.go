@@ -26,7 +26,8 @@ import (
 
 // Options configure a Recorder.
 type Options struct {
-	// Queue bounds the verdicts waiting to be written (default 1024);
+	// Queue bounds the verdicts waiting to be written (default 2048:
+	// a batch being written and the next one filling);
 	// beyond it, verdicts are dropped and counted.
 	Queue int
 	// Now is the clock (default time.Now).
@@ -76,7 +77,7 @@ func HashAddress(key []byte, addr string) string {
 // Recorder implements engine.Observer.
 type Recorder struct {
 	st      store.Store
-	q       chan store.HistoryRecord
+	queue   int
 	now     func() time.Time
 	timeout time.Duration
 	log     *slog.Logger
@@ -87,9 +88,17 @@ type Recorder struct {
 
 	dropped, failed, written atomic.Int64
 
-	mu     sync.Mutex
-	closed bool
-	done   chan struct{}
+	// The verdicts waiting to be written. Observe appends under mu and
+	// wakes the writer only for a batch's first verdict and a full
+	// batch: a channel send per verdict woke the writer's goroutine (its
+	// thread, with futex calls) for every message.
+	mu      sync.Mutex
+	pending []store.HistoryRecord
+	spare   []store.HistoryRecord // the last batch's array, for reuse
+	closed  bool
+	wake    chan struct{} // capacity 1
+	stop    chan struct{} // closed by Close
+	done    chan struct{}
 }
 
 var _ engine.Observer = (*Recorder)(nil)
@@ -97,7 +106,7 @@ var _ engine.Observer = (*Recorder)(nil)
 // New starts a Recorder writing to st. Close it to flush.
 func New(st store.Store, o Options) *Recorder {
 	if o.Queue <= 0 {
-		o.Queue = 1024
+		o.Queue = 2 * maxBatch
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -108,7 +117,7 @@ func New(st store.Store, o Options) *Recorder {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	r := &Recorder{st: st, q: make(chan store.HistoryRecord, o.Queue), now: o.Now, timeout: o.Timeout, log: o.Logger, done: make(chan struct{}), hashKey: o.HashKey, keepH: o.KeepHourly, keepD: o.KeepDaily}
+	r := &Recorder{st: st, queue: o.Queue, wake: make(chan struct{}, 1), stop: make(chan struct{}), now: o.Now, timeout: o.Timeout, log: o.Logger, done: make(chan struct{}), hashKey: o.HashKey, keepH: o.KeepHourly, keepD: o.KeepDaily}
 	switch {
 	case o.Linger == 0:
 		r.linger = DefaultLinger
@@ -170,30 +179,48 @@ func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, elapsed ti
 		}
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		r.dropped.Add(1)
 		return
 	}
-	select {
-	case r.q <- rec:
-	default:
+	if len(r.pending) >= r.queue {
+		r.mu.Unlock()
 		if r.dropped.Add(1)%1000 == 1 {
 			r.log.Warn("history: queue full, verdicts dropped", "dropped", r.dropped.Load())
 		}
+		return
+	}
+	r.pending = append(r.pending, rec)
+	n := len(r.pending)
+	r.mu.Unlock()
+	if n == 1 || n == maxBatch {
+		r.kick()
 	}
 }
 
-// maxBatch bounds the records written in one store call.
-const maxBatch = 256
+// kick wakes the writer (a wake already pending will do).
+func (r *Recorder) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maxBatch bounds the records written in one store call. A commit's
+// fixed costs (the embedded store's fdatasyncs, the meta and freelist
+// pages, the branch pages of each bucket written) are shared by its
+// records: batches of 1024 cost ≈ 20 % less CPU per record than 256
+// (BenchmarkWrite), and at 4,000 msg/s the linger ends a batch at ≈ 800.
+const maxBatch = 1024
 
 // DefaultLinger is Options.Linger's default.
 const DefaultLinger = 200 * time.Millisecond
 
 // run writes what is queued, in batches: a batch collects verdicts for
-// up to the linger time (or maxBatch of them), so that under load each
-// write carries many records and the embedded store's fsyncs per write
-// are shared by them.
+// up to the linger time after its first one (or until maxBatch of them
+// wait), so that under load each write carries many records and the
+// embedded store's fsyncs per write are shared by them.
 func (r *Recorder) run() {
 	defer close(r.done)
 	var timer *time.Timer
@@ -201,42 +228,51 @@ func (r *Recorder) run() {
 		timer = time.NewTimer(r.linger)
 		timer.Stop()
 	}
-	for rec := range r.q {
-		batch := []store.HistoryRecord{rec}
-		var expired <-chan time.Time
-		if timer != nil {
+	for {
+		select {
+		case <-r.wake:
+		case <-r.stop:
+		}
+		if timer != nil && !r.full() {
 			timer.Reset(r.linger)
-			expired = timer.C
-		}
-	collect:
-		for len(batch) < maxBatch {
-			if expired == nil { // no linger: what is queued now
-				select {
-				case x, ok := <-r.q:
-					if !ok {
-						break collect
-					}
-					batch = append(batch, x)
-				default:
-					break collect
-				}
-				continue
-			}
 			select {
-			case x, ok := <-r.q:
-				if !ok { // Close: write the rest at once
-					break collect
-				}
-				batch = append(batch, x)
-			case <-expired:
-				break collect
+			case <-timer.C:
+			case <-r.wake: // a full batch
+			case <-r.stop: // Close: write the rest at once
 			}
-		}
-		if timer != nil {
 			timer.Stop()
 		}
-		r.write(batch)
+		batch, closed := r.take()
+		for rest := batch; len(rest) > 0; {
+			n := min(len(rest), maxBatch)
+			r.write(rest[:n])
+			rest = rest[n:]
+		}
+		r.mu.Lock()
+		clear(batch) // the records' strings are garbage now
+		r.spare = batch[:0]
+		r.mu.Unlock()
+		if closed {
+			return
+		}
 	}
+}
+
+// full reports whether a batch's worth waits.
+func (r *Recorder) full() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending) >= maxBatch || r.closed
+}
+
+// take returns what waits (the writer's until it hands the array back
+// as spare) and whether the recorder is closed.
+func (r *Recorder) take() ([]store.HistoryRecord, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	batch := r.pending
+	r.pending, r.spare = r.spare, nil
+	return batch, r.closed
 }
 
 type statKey struct {
@@ -301,7 +337,7 @@ func (r *Recorder) Close() {
 	r.mu.Lock()
 	if !r.closed {
 		r.closed = true
-		close(r.q)
+		close(r.stop)
 	}
 	r.mu.Unlock()
 	<-r.done
