@@ -130,18 +130,25 @@ func (r *pdfReader) names(b []byte, raw bool) {
 		}
 		i += j
 		start := bytes.LastIndexByte(b[max(0, i-127):i], '/')
-		if start < 0 {
-			i++
+		if start >= 0 {
+			start += max(0, i-127) + 1
+		}
+		if start < 0 || pdfNameBroken(b[start:i]) {
+			// This # is in no name, and neither is any other before
+			// the next slash (the same slash is too far or the same
+			// delimiter lies between): skip to it, rather than look
+			// back and forth again for each # (a run of them took
+			// seconds).
+			k := bytes.IndexByte(b[i:], '/')
+			if k < 0 {
+				break
+			}
+			i += k
 			continue
 		}
-		start += max(0, i-127) + 1
 		end := i
 		for end < len(b) && !pdfDelimiter(b[end]) {
 			end++
-		}
-		if pdfNameBroken(b[start:i]) {
-			i++
-			continue
 		}
 		name, plain := pdfDecodeName(b[start:end], start)
 		for _, at := range plain {
@@ -353,26 +360,39 @@ func pdfObjectHeader(b []byte) bool {
 }
 
 // streams inflates the FlateDecode object streams and reads their names.
+//
+// The work is bounded by the file's size times a constant: a "stream"
+// that is not the keyword after a dictionary costs a few bytes; at most
+// maxPDFObjects keywords after a dictionary have it looked at (4 KiB
+// back at most; a PDF of more objects is ManyObjects, and rspamd stops
+// there too); the endstream search resumes where the last one ended. A
+// file of "stream" or ">stream\n" repeated took seconds, the time bound
+// being checked only between inflated streams.
 func (r *pdfReader) streams(b []byte, start time.Time) {
 	p := &r.info
+	end := pdfEnd{} // the last endstream search
 	for i, n := 0, 0; n < maxPDFObjects; {
 		kw := pdfKeyword(b, i, "stream", 5)
 		if kw < 0 {
 			return
 		}
 		i = kw + len("stream")
+		d, ok := streamStart(b, kw)
+		if !ok {
+			continue
+		}
+		n++
 		if !objStmDict(b, kw) {
 			continue
 		}
-		data, ok := streamData(b, kw)
-		if !ok {
-			continue
+		data := b[d:]
+		if e := end.find(b, d); e >= 0 {
+			data = b[d:e]
 		}
 		if *r.budget <= 0 {
 			p.Exhausted = true
 			return
 		}
-		n++
 		if spent := r.now().Sub(start); spent > pdfTimeout {
 			p.Timeout = spent
 			return
@@ -386,31 +406,49 @@ func (r *pdfReader) streams(b []byte, start time.Time) {
 	}
 }
 
-// streamData returns the bytes of the stream whose keyword is at kw:
-// after the keyword's end of line (§7.3.8.1) up to endstream. ok is false
-// for a "stream" that is not the keyword after a dictionary.
-func streamData(b []byte, kw int) ([]byte, bool) {
+// streamStart returns where the data of the stream whose keyword is at
+// kw begins: after the keyword's end of line (§7.3.8.1). ok is false for
+// a "stream" that is not the keyword after a dictionary.
+func streamStart(b []byte, kw int) (d int, ok bool) {
 	k := kw
 	for k > 0 && isPDFSpace(b[k-1]) {
 		k--
 	}
 	if k == 0 || b[k-1] != '>' {
-		return nil, false
+		return 0, false
 	}
-	d := kw + len("stream")
+	d = kw + len("stream")
 	switch {
 	case bytes.HasPrefix(b[d:], []byte("\r\n")):
 		d += 2
 	case d < len(b) && (b[d] == '\n' || b[d] == '\r'):
 		d++
 	default:
-		return nil, false
+		return 0, false
 	}
-	data := b[d:]
-	if e := bytes.Index(data, []byte("endstream")); e >= 0 {
-		data = data[:e]
+	return d, true
+}
+
+// pdfEnd remembers the last search for "endstream": at is the first one
+// at or after from (-1: none), so a search from a later offset up to at
+// has its answer without reading the file again.
+type pdfEnd struct {
+	searched bool
+	from, at int
+}
+
+// find returns the offset of the first "endstream" at or after d, -1
+// when there is none.
+func (e *pdfEnd) find(b []byte, d int) int {
+	if e.searched && d >= e.from && (e.at < 0 || d <= e.at) {
+		return e.at
 	}
-	return data, true
+	at := bytes.Index(b[d:], []byte("endstream"))
+	if at >= 0 {
+		at += d
+	}
+	*e = pdfEnd{searched: true, from: d, at: at}
+	return at
 }
 
 // objStmDict reports that the dictionary before the stream keyword at

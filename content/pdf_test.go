@@ -337,3 +337,76 @@ func BenchmarkReadPDFStreams(b *testing.B) {
 		}
 	}
 }
+
+// hostilePDFs are files shaped to make a PDF reader work per byte: the
+// stream keyword over and over (bare, and after a dictionary's end),
+// object streams without endstream, and runs of # after a slash and a
+// space (in no name).
+func hostilePDFs(size int) map[string][]byte {
+	fill := func(p string) []byte { return bytes.Repeat([]byte(p), size/len(p)+1)[:size] }
+	return map[string][]byte{
+		"stream":        fill("stream"),
+		"dict-stream":   fill(">stream\n"),
+		"no-endstream":  fill("1 0 obj <</Type/ObjStm/Filter/FlateDecode>>stream\nxx"),
+		"hash-run":      fill("/ " + strings.Repeat("#", 126)),
+		"escaped-names": fill("/#41"),
+	}
+}
+
+// TestPDFHostile: the hostile shapes are read to the end without a false
+// finding, and a real object stream after a flood of stream keywords that
+// follow no dictionary is still read (they do not count against
+// maxPDFObjects).
+func TestPDFHostile(t *testing.T) {
+	for name, b := range hostilePDFs(1 << 20) {
+		p := ReadPDF(b)
+		if p.JavaScript || p.Launch || p.OpenAction || p.Encrypted || p.Streams != 0 {
+			t.Errorf("%s: %+v", name, p)
+		}
+	}
+	js := objStmPDF("<< /S /JavaScript /JS (app.alert(1)) >>")
+	for _, flood := range []string{"stream ", "endstream\n", "(stream)\n"} {
+		pdf := strings.Repeat(flood, 2*maxPDFObjects) + js
+		if p := ReadPDF([]byte(pdf)); !p.JavaScript || p.Streams != 1 {
+			t.Errorf("after %d × %q: %+v, want the object stream's /JS", 2*maxPDFObjects, flood, p)
+		}
+	}
+	// Names after a # that is in no name are still read: the scan skips
+	// to the next slash, not past it.
+	for _, s := range []string{"/a b#20c /J#61vaScript 1", "#### /J#61vaScript", "/ ###/J#53 1"} {
+		if p := ReadPDF([]byte(s)); !p.JavaScript {
+			t.Errorf("%q: no /JavaScript found", s)
+		}
+	}
+}
+
+// TestPDFEndstream: the remembered endstream search answers as
+// bytes.Index would, from any offset, in increasing order as streams
+// asks.
+func TestPDFEndstream(t *testing.T) {
+	b := []byte("a stream\nxendstream b stream\nendstream\nc stream\nno end")
+	var e pdfEnd
+	for d := 0; d <= len(b); d++ {
+		want := bytes.Index(b[d:], []byte("endstream"))
+		if want >= 0 {
+			want += d
+		}
+		if got := e.find(b, d); got != want {
+			t.Fatalf("find(%d) = %d, want %d", d, got, want)
+		}
+	}
+}
+
+// BenchmarkReadPDFHostile: 1 MiB of each hostile shape (a 16 MiB file
+// of "stream" took 14 s, of ">stream\n" 6 s and a # run 2 s before the
+// bounds of streams and names).
+func BenchmarkReadPDFHostile(b *testing.B) {
+	for name, pdf := range hostilePDFs(1 << 20) {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(pdf)))
+			for b.Loop() {
+				ReadPDF(pdf)
+			}
+		})
+	}
+}
