@@ -268,7 +268,7 @@ func (c *Headers) Symbols() []engine.SymbolDef {
 	for _, b := range rcvdBuckets {
 		defs = append(defs, engine.SymbolDef{Name: symRcvdCountPrefix + b.name, Weight: 0, Group: g, Description: b.desc})
 	}
-	return defs
+	return append(defs, muaSymbols...)
 }
 
 // addr is a parsed mailbox with the forms the rules compare.
@@ -464,6 +464,9 @@ func (c *Headers) Run(ctx context.Context, tx *engine.Transaction, deps engine.R
 	} else if !saneMsgIDRE.MatchString(mid) && !msgIDCommentRE.MatchString(mid) {
 		add(SymInvalidMsgID)
 	}
+
+	// The mail client, the Message-Id, the display name.
+	muaChecks(m, tx, from1, mimeRcpts, add)
 
 	// Date.
 	c.date(m, tx, add)

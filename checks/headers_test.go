@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/samplemail"
 	"github.com/hamlet-mail/hamlet/message"
 )
 
@@ -225,4 +226,30 @@ func FuzzHeaders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkHeadersMUA is what the client and Message-Id rules
+// (headers_mua.go) add to the header check, on the 10 KB newsletter's
+// header and on a header with 30 Received fields.
+func BenchmarkHeadersMUA(b *testing.B) {
+	var rcvd strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&rcvd, "Received: from relay%d.example.net (relay%d.example.net [192.0.2.%d]) by mx%d.example.org with ESMTPS id ABC%d; Fri, 20 Nov 2026 11:59:%02d +0000\r\n", i, i, i, i, i, i)
+	}
+	for name, raw := range map[string][]byte{
+		"10KB":        samplemail.News10KB(),
+		"30-received": []byte(rcvd.String() + "From: A <a@example.org>\r\nTo: b@example.net\r\nMessage-ID: <x1@example.org>\r\nX-Mailer: Microsoft Outlook 16.0\r\nSubject: s\r\n\r\nbody\r\n"),
+	} {
+		m := message.Parse(raw)
+		tx := &engine.Transaction{Message: m, Rcpts: []string{"b@example.net"}}
+		from, _ := parseAddrs(m, "From")
+		to, _ := parseAddrs(m, "To")
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				muaChecks(m, tx, &from[0], to, func(string, ...string) { n++ })
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package content
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -70,6 +71,9 @@ const (
 	SymPDFEncrypted       = "PDF_ENCRYPTED"
 	SymPDFJavaScript      = "PDF_JAVASCRIPT"
 	SymPDFSuspicious      = "PDF_SUSPICIOUS"
+	SymPDFLongTrailer     = "PDF_LONG_TRAILER"
+	SymPDFManyObjects     = "PDF_MANY_OBJECTS"
+	SymPDFTimeout         = "PDF_TIMEOUT"
 	SymObfuscatedArchive  = "MIME_OBFUSCATED_ARCHIVE"
 	SymSuspiciousImages   = "R_SUSPICIOUS_IMAGES"
 	SymURLInSubject       = "URL_IN_SUBJECT"
@@ -77,6 +81,7 @@ const (
 	SymDataURIObfu        = "DATA_URI_OBFU"
 	SymZeroWidthSpaceURL  = "ZERO_WIDTH_SPACE_URL"
 	SymContentLimit       = "CONTENT_LIMIT"
+	SymForgedOutlookHTML  = "FORGED_OUTLOOK_HTML"
 )
 
 // Options tune Analyze with what other checks know.
@@ -222,8 +227,11 @@ func (a *analysis) mime() {
 			a.add(SymBrokenContentType, 1)
 		}
 		if p.Declared && p.TypeProblem != "" && p.Type == "text/plain" && !strings.Contains(p.TypeProblem, "param") {
-			// A Content-Type that is no type at all.
+			// A Content-Type that is no type at all ("text plain",
+			// "BINARY"): read as text/plain (RFC 2045 §5.2), and broken,
+			// as rspamd's parser marks it.
 			a.add(SymMIMEUnknown, 1, "broken content type")
+			a.add(SymBrokenContentType, 1)
 		}
 		for _, f := range p.Fields {
 			if strings.EqualFold(f.Name, "Content-Transfer-Encoding") {
@@ -253,8 +261,14 @@ func (a *analysis) mime() {
 			}
 		}
 	}
-	if multipart {
-		if _, ok := root.Header("MIME-Version"); !ok {
+	// rspamd's CHECK_MIME: MIME fields (Content-Type or
+	// Content-Transfer-Encoding) in a message that does not say it is MIME
+	// (RFC 2045 §4 requires MIME-Version). A multipart body without its
+	// Content-Type field cannot be, so multipart counts as well.
+	if _, ok := root.Header("MIME-Version"); !ok {
+		_, ct := root.Header("Content-Type")
+		_, cte := root.Header("Content-Transfer-Encoding")
+		if multipart || ct || cte {
 			a.add(SymMissingMIMEVersion, 1)
 		}
 	}
@@ -304,6 +318,9 @@ func (a *analysis) texts() {
 	}
 	if nhtml > 0 && nplain == 0 {
 		a.add(SymMIMEHTMLOnly, 1)
+		if nhtml == 1 && a.forgedOutlookHTML() {
+			a.add(SymForgedOutlookHTML, 1)
+		}
 	}
 	if plain != nil && html != nil && plain.Part.Parent != nil && plain.Part.Parent == html.Part.Parent &&
 		plain.Part.Parent.Type == "multipart/alternative" {
@@ -326,6 +343,36 @@ func (a *analysis) texts() {
 	if mixed >= 2 && float64(mixed) > 0.1*float64(words) {
 		a.add(SymMixedCharset, 1, fmt.Sprintf("%d/%d words", mixed, words))
 	}
+}
+
+// outlookMailerRE and yahooGroupsRE are rspamd's FORGED_OUTLOOK_HTML
+// patterns (rules/regexp/headers.lua).
+var (
+	outlookMailerRE = regexp.MustCompile(`^Microsoft Outlook\b`)
+	yahooGroupsRE   = regexp.MustCompile(`from \[\S+\] by \S+\.(?:groups|scd|dcn)\.yahoo\.com with NNFMP`)
+)
+
+// forgedOutlookHTML: an X-Mailer of Outlook on a message whose one text
+// part is HTML, which Outlook never sends alone (it adds a plain-text
+// alternative), unless Yahoo Groups rewrote it.
+func (a *analysis) forgedOutlookHTML() bool {
+	m := a.c.Msg
+	if m == nil {
+		return false
+	}
+	outlook := false
+	for _, f := range m.Get("X-Mailer") {
+		outlook = outlook || outlookMailerRE.MatchString(strings.TrimSpace(f.Unfolded()))
+	}
+	if !outlook {
+		return false
+	}
+	for _, f := range m.Get("Received") {
+		if yahooGroupsRE.MatchString(f.Unfolded()) {
+			return false
+		}
+	}
+	return true
 }
 
 func has8bit(b []byte) bool {

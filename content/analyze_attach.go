@@ -31,7 +31,7 @@ var badExtensions = map[string]float64{
 
 // badArchiveExtensions: what should not be alone in an archive.
 var badArchiveExtensions = map[string]float64{
-	"chm": 4, "docx": 0.1, "exe": 0.1, "hta": 4, "iso": 4, "jar": 3, "js": 0.5, "lnk": 4, "pdf": 0.1,
+	"chm": 4, "docx": 0.1, "hta": 4, "iso": 4, "jar": 3, "js": 0.5, "lnk": 4, "pdf": 0.1,
 	"pptx": 0.1, "vbs": 4, "wsf": 4, "xlsx": 0.1,
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/hamlet-mail/hamlet/message"
 )
@@ -23,6 +24,9 @@ type Attachment struct {
 	// Archive is the listing of a zip, rar, 7z, gzip or tar attachment,
 	// nil for other files.
 	Archive *Archive
+	// PDF is what a PDF attachment (by its content) shows of itself,
+	// nil for other files.
+	PDF *PDFInfo
 }
 
 // Detected types (Detect).
@@ -125,6 +129,14 @@ func newAttachment(p *message.Part, lim Limits, inflate *int64, c *Message) *Att
 	if format := archiveFormat(a.Detected, a.Filename); format != "" && p.Body != nil {
 		o := &opener{lim: lim, inflate: inflate, c: c}
 		a.Archive = o.open(format, p.Body, 0)
+	}
+	if a.Detected == TypePDF {
+		r := pdfReader{budget: inflate, now: time.Now}
+		info := r.read(p.Body)
+		a.PDF = &info
+		if info.Exhausted {
+			c.exceed(ExceededInflate)
+		}
 	}
 	return a
 }

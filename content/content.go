@@ -40,8 +40,9 @@
 // It does not run JavaScript, fetch images or follow links, does not
 // inflate more than Limits.MaxInflate bytes from an archive, does not
 // decrypt anything (a 7z archive whose header is encrypted, or one coded
-// otherwise than with LZMA or Copy, keeps its names: Archive.NamesHidden
-// says so), and does not inflate PDF object streams.
+// otherwise than with LZMA, LZMA2, Copy, BCJ or Delta, keeps its names: Archive.NamesHidden
+// says so), and inflates a PDF's FlateDecode streams only within the same
+// budget (and 512 KiB a stream).
 package content
 
 import (

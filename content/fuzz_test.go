@@ -136,7 +136,8 @@ func fuzzLister(f *testing.F, format string, seeds ...[]byte) {
 func Fuzz7z(f *testing.F) {
 	h := header7z([]entry7z{{name: "d", dir: true}, {name: "d/a.exe"}, {name: "b.txt"}}, false)
 	fuzzLister(f, Type7z, archive7z(nil, h), aes7z(), lzma7z(f, h),
-		archive7z(h, encoded7z([]byte{1, 0x01, 0x00}, len(h), uint64(len(h)))), lzma7z(f, header7z([]entry7z{{name: "x"}}, true)))
+		archive7z(h, encoded7z([]byte{1, 0x01, 0x00}, len(h), uint64(len(h)))), lzma7z(f, header7z([]entry7z{{name: "x"}}, true)),
+		filtered7z(f, h, coder7zBCJ, coder7zLZMA2, "--x86", "--lzma2=preset=1"), filtered7z(f, h, coder7zDelta(3), coder7zLZMA2, "--delta=dist=3", "--lzma2=preset=1"))
 }
 
 func FuzzRar(f *testing.F) {

@@ -141,65 +141,99 @@ func (l *lzmaLen) init() {
 	fill(l.high[:])
 }
 
-// lzmaDecode decodes an LZMA stream with the 5-byte coder properties
-// (lc/lp/pb byte, dictionary size) to exactly size bytes (or up to an
-// end marker). size is the caller's bound.
-func lzmaDecode(props, data []byte, size int) ([]byte, error) {
-	if len(props) < 1 || props[0] >= 9*5*5 {
-		return nil, errLZMA
+// lzmaDec is the decoder's state: the probabilities and the last
+// distances, kept across the chunks of an LZMA2 stream.
+type lzmaDec struct {
+	lc, lp, pb                       int
+	lit                              []uint16
+	isMatch, isRep0Long              [lzmaStates << 4]uint16
+	isRep, isRepG0, isRepG1, isRepG2 [lzmaStates]uint16
+	posSlot                          [lzmaLenToState][1 << 6]uint16
+	posDec                           [1 + lzmaFullDist - lzmaEndPosIdx]uint16
+	align                            [1 << lzmaAlignBits]uint16
+	lenDec, repLen                   lzmaLen
+	state, rep0, rep1, rep2, rep3    uint32
+}
+
+// setProps takes the lc/lp/pb byte of the properties.
+func (d *lzmaDec) setProps(p byte) error {
+	if p >= 9*5*5 {
+		return errLZMA
 	}
-	d := int(props[0])
-	lc, lp, pb := d%9, d/9%5, d/45
+	lc, lp, pb := int(p%9), int(p/9%5), int(p/45)
 	if lc+lp > 4 {
 		// The literal tables grow as 0x300 << (lc+lp): refuse what
 		// LZMA2 refuses too (7-Zip writes lc=3, lp=0), so a hostile
 		// header cannot make us allocate 6 MB for each attempt.
+		return errLZMA
+	}
+	d.lc, d.lp, d.pb = lc, lp, pb
+	if n := 0x300 << (lc + lp); cap(d.lit) >= n {
+		d.lit = d.lit[:n]
+	} else {
+		d.lit = make([]uint16, n)
+	}
+	return nil
+}
+
+// reset sets the probabilities and the state to their start.
+func (d *lzmaDec) reset() {
+	fill(d.lit)
+	fill(d.isMatch[:])
+	fill(d.isRep0Long[:])
+	fill(d.isRep[:])
+	fill(d.isRepG0[:])
+	fill(d.isRepG1[:])
+	fill(d.isRepG2[:])
+	for i := range d.posSlot {
+		fill(d.posSlot[i][:])
+	}
+	fill(d.posDec[:])
+	fill(d.align[:])
+	d.lenDec.init()
+	d.repLen.init()
+	d.state, d.rep0, d.rep1, d.rep2, d.rep3 = 0, 0, 0, 0, 0
+}
+
+// lzmaDecode decodes an LZMA stream with the 5-byte coder properties
+// (lc/lp/pb byte, dictionary size) to exactly size bytes (or up to an
+// end marker). size is the caller's bound.
+func lzmaDecode(props, data []byte, size int) ([]byte, error) {
+	var d lzmaDec
+	if len(props) < 1 || d.setProps(props[0]) != nil {
 		return nil, errLZMA
 	}
-	lit := make([]uint16, 0x300<<(lc+lp))
-	fill(lit)
-	var (
-		isMatch, isRep0Long              [lzmaStates << 4]uint16
-		isRep, isRepG0, isRepG1, isRepG2 [lzmaStates]uint16
-		posSlot                          [lzmaLenToState][1 << 6]uint16
-		posDec                           [1 + lzmaFullDist - lzmaEndPosIdx]uint16
-		align                            [1 << lzmaAlignBits]uint16
-		lenDec, repLen                   lzmaLen
-	)
-	fill(isMatch[:])
-	fill(isRep0Long[:])
-	fill(isRep[:])
-	fill(isRepG0[:])
-	fill(isRepG1[:])
-	fill(isRepG2[:])
-	for i := range posSlot {
-		fill(posSlot[i][:])
-	}
-	fill(posDec[:])
-	fill(align[:])
-	lenDec.init()
-	repLen.init()
-
+	d.reset()
 	r := &rangeDec{b: data}
 	r.init()
 	// The output grows as it is decoded: a header that claims 4 MiB and
 	// is corrupt after 64 bytes costs what it decoded, not its claim.
 	out := make([]byte, 0, min(size, 4*len(data)+64))
-	var state, rep0, rep1, rep2, rep3 uint32
-	pbMask, lpMask := uint32(1)<<pb-1, uint32(1)<<lp-1
+	out, _, err := d.decode(r, out, size, 0)
+	return out, err
+}
+
+// decode appends to out up to size bytes (or an end marker: end true).
+// The dictionary is out[dict:]: no match reaches before it, and
+// positions count from it.
+func (d *lzmaDec) decode(r *rangeDec, out []byte, size, dict int) (_ []byte, end bool, _ error) {
+	lc := d.lc
+	pbMask, lpMask := uint32(1)<<d.pb-1, uint32(1)<<d.lp-1
+	state, rep0, rep1, rep2, rep3 := d.state, d.rep0, d.rep1, d.rep2, d.rep3
+	defer func() { d.state, d.rep0, d.rep1, d.rep2, d.rep3 = state, rep0, rep1, rep2, rep3 }()
 	for len(out) < size && !r.bad {
-		n := uint32(len(out))
+		n := uint32(len(out) - dict)
 		posState := n & pbMask
-		if r.bit(&isMatch[state<<4+posState]) == 0 {
+		if r.bit(&d.isMatch[state<<4+posState]) == 0 {
 			var prev uint32
 			if n > 0 {
-				prev = uint32(out[n-1])
+				prev = uint32(out[len(out)-1])
 			}
 			ls := (n&lpMask)<<lc + prev>>(8-lc)
-			probs := lit[0x300*ls : 0x300*(ls+1)]
+			probs := d.lit[0x300*ls : 0x300*(ls+1)]
 			sym := uint32(1)
 			if state >= 7 && rep0 < n {
-				match := uint32(out[n-rep0-1])
+				match := uint32(out[uint32(len(out))-rep0-1])
 				for sym < 0x100 {
 					mb := match >> 7 & 1
 					match <<= 1
@@ -225,29 +259,29 @@ func lzmaDecode(props, data []byte, size int) ([]byte, error) {
 			continue
 		}
 		var length uint32
-		if r.bit(&isRep[state]) != 0 {
+		if r.bit(&d.isRep[state]) != 0 {
 			if n == 0 {
-				return out, errLZMA
+				return out, false, errLZMA
 			}
-			if r.bit(&isRepG0[state]) == 0 {
-				if r.bit(&isRep0Long[state<<4+posState]) == 0 {
+			if r.bit(&d.isRepG0[state]) == 0 {
+				if r.bit(&d.isRep0Long[state<<4+posState]) == 0 {
 					if state < 7 {
 						state = 9
 					} else {
 						state = 11
 					}
 					if rep0 >= n {
-						return out, errLZMA
+						return out, false, errLZMA
 					}
-					out = append(out, out[n-rep0-1])
+					out = append(out, out[uint32(len(out))-rep0-1])
 					continue
 				}
 			} else {
 				var dist uint32
-				if r.bit(&isRepG1[state]) == 0 {
+				if r.bit(&d.isRepG1[state]) == 0 {
 					dist = rep1
 				} else {
-					if r.bit(&isRepG2[state]) == 0 {
+					if r.bit(&d.isRepG2[state]) == 0 {
 						dist = rep2
 					} else {
 						dist, rep3 = rep3, rep2
@@ -256,7 +290,7 @@ func lzmaDecode(props, data []byte, size int) ([]byte, error) {
 				}
 				rep1, rep0 = rep0, dist
 			}
-			length = repLen.decode(r, posState)
+			length = d.repLen.decode(r, posState)
 			if state < 7 {
 				state = 8
 			} else {
@@ -264,40 +298,109 @@ func lzmaDecode(props, data []byte, size int) ([]byte, error) {
 			}
 		} else {
 			rep3, rep2, rep1 = rep2, rep1, rep0
-			length = lenDec.decode(r, posState)
+			length = d.lenDec.decode(r, posState)
 			if state < 7 {
 				state = 7
 			} else {
 				state = 10
 			}
 			// The distance (LzmaSpec DecodeDistance).
-			slot := r.tree(posSlot[min(length, lzmaLenToState-1)][:], 6)
+			slot := r.tree(d.posSlot[min(length, lzmaLenToState-1)][:], 6)
 			if slot < 4 {
 				rep0 = slot
 			} else {
 				bits := int(slot>>1) - 1
 				dist := (2 | slot&1) << bits
 				if slot < lzmaEndPosIdx {
-					dist += r.reverse(posDec[dist-slot:], bits)
+					dist += r.reverse(d.posDec[dist-slot:], bits)
 				} else {
 					dist += r.direct(bits-lzmaAlignBits) << lzmaAlignBits
-					dist += r.reverse(align[:], lzmaAlignBits)
+					dist += r.reverse(d.align[:], lzmaAlignBits)
 				}
 				rep0 = dist
 			}
 			if rep0 == 0xffffffff { // end marker
-				return out, nil
+				return out, true, nil
 			}
 		}
-		if rep0 >= uint32(len(out)) {
-			return out, errLZMA
+		if rep0 >= n {
+			return out, false, errLZMA
 		}
 		for l := length + lzmaMatchMin; l > 0 && len(out) < size; l-- {
 			out = append(out, out[uint32(len(out))-rep0-1])
 		}
 	}
 	if r.bad {
-		return out, errLZMA
+		return out, false, errLZMA
 	}
-	return out, nil
+	return out, false, nil
+}
+
+// lzma2Decode decodes an LZMA2 stream (xz's and 7-Zip's coder 21): a
+// sequence of chunks, each uncompressed (control 1, 2) or LZMA (0x80 |
+// reset mode << 5 | bits 16–20 of the unpacked size − 1), ended by a 0.
+// An LZMA chunk gives its unpacked and packed sizes and starts a new
+// range coder; its reset mode keeps the state (0), resets it (1), with
+// new properties (2), and the dictionary too (3). Like lzmaDecode, the
+// whole output is the dictionary and is bounded by size.
+func lzma2Decode(data []byte, size int) ([]byte, error) {
+	var d lzmaDec
+	out := make([]byte, 0, min(size, 4*len(data)+64))
+	dict, started, props := 0, false, false
+	for pos := 0; pos < len(data); {
+		c := data[pos]
+		pos++
+		if c == 0 {
+			return out, nil
+		}
+		if c < 0x80 && c > 2 || pos+2 > len(data) {
+			return out, errLZMA
+		}
+		usize := (int(c&0x1f)<<16 | int(data[pos])<<8 | int(data[pos+1])) + 1
+		pos += 2
+		if c < 0x80 {
+			usize = (int(data[pos-2])<<8 | int(data[pos-1])) + 1 // 16 bits
+			if c == 1 {
+				dict, started = len(out), true
+			}
+			if !started || pos+usize > len(data) || len(out)+usize > size {
+				return out, errLZMA
+			}
+			out = append(out, data[pos:pos+usize]...)
+			pos += usize
+			continue
+		}
+		if pos+2 > len(data) {
+			return out, errLZMA
+		}
+		psize := (int(data[pos])<<8 | int(data[pos+1])) + 1
+		pos += 2
+		mode := c >> 5 & 3
+		if mode == 3 {
+			dict, started = len(out), true
+		}
+		if mode >= 2 {
+			if pos >= len(data) || d.setProps(data[pos]) != nil {
+				return out, errLZMA
+			}
+			pos++
+			props = true
+		}
+		if !started || !props || pos+psize > len(data) || len(out)+usize > size {
+			return out, errLZMA
+		}
+		if mode >= 1 {
+			d.reset()
+		}
+		r := &rangeDec{b: data[pos : pos+psize]}
+		r.init()
+		want := len(out) + usize
+		var end bool
+		var err error
+		if out, end, err = d.decode(r, out, want, dict); err != nil || end || len(out) != want {
+			return out, errLZMA
+		}
+		pos += psize
+	}
+	return out, errLZMA // no end byte
 }

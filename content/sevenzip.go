@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"unicode/utf16"
 )
 
 // The 7z reader lists the entries of a 7z archive from its header
 // (7-Zip's 7zFormat.txt): a plain header (kHeader) is read as it is; an
 // encoded header (kEncodedHeader, what 7-Zip writes by default) is
-// decompressed when its only coder is LZMA or Copy, within the message's
-// inflate budget and max7zHeader; a header coded with AES-256 (7z -mhe)
-// cannot be read: Encrypted and NamesHidden.
+// decompressed when its coders are LZMA, LZMA2 or Copy, with an x86
+// BCJ or Delta filter in front or not (up to 4 coders of one input and
+// output each), within the message's inflate budget and max7zHeader; a
+// header coded with AES-256 (7z -mhe) cannot be read: Encrypted and
+// NamesHidden.
 
 const (
 	max7zHeader = 4 << 20 // decoded header bytes
@@ -41,9 +44,12 @@ const (
 var err7z = errors.New("7z: bad header")
 
 var (
-	coderAES  = []byte{0x06, 0xf1, 0x07, 0x01}
-	coderLZMA = []byte{0x03, 0x01, 0x01}
-	coderCopy = []byte{0x00}
+	coderAES   = []byte{0x06, 0xf1, 0x07, 0x01}
+	coderLZMA  = []byte{0x03, 0x01, 0x01}
+	coderLZMA2 = []byte{0x21}
+	coderCopy  = []byte{0x00}
+	coderBCJ   = []byte{0x03, 0x03, 0x01, 0x03} // x86 branch converter
+	coderDelta = []byte{0x03}
 )
 
 // r7z reads the fields of a 7z header.
@@ -122,6 +128,9 @@ func (r *r7z) digests(n int) {
 type folder7z struct {
 	coders    [][]byte // ids
 	props     [][]byte
+	simple    bool        // every coder has one input and one output
+	bind      [][2]uint64 // bind pairs: in index, out index
+	packed    []uint64    // the in indices fed by packed streams
 	outs      int
 	unpack    []uint64
 	numUnpack int  // substreams
@@ -207,7 +216,7 @@ func (r *r7z) streams() *streams7z {
 }
 
 func (r *r7z) folder() folder7z {
-	var f folder7z
+	f := folder7z{simple: true}
 	n := r.count()
 	ins := 0
 	for i := 0; i < n && r.err == nil; i++ {
@@ -222,6 +231,7 @@ func (r *r7z) folder() folder7z {
 		in, out := 1, 1
 		if flags&0x10 != 0 {
 			in, out = r.count(), r.count()
+			f.simple = f.simple && in == 1 && out == 1
 		}
 		ins += in
 		f.outs += out
@@ -242,12 +252,19 @@ func (r *r7z) folder() folder7z {
 	}
 	bind := f.outs - 1
 	for range max(bind, 0) {
-		r.num()
-		r.num()
+		f.bind = append(f.bind, [2]uint64{r.num(), r.num()})
 	}
 	if packed := ins - bind; packed > 1 {
 		for range packed {
-			r.num()
+			f.packed = append(f.packed, r.num())
+		}
+	} else if packed == 1 {
+		// The one in index no bind pair feeds.
+		for i := range uint64(ins) {
+			if !slices.ContainsFunc(f.bind, func(p [2]uint64) bool { return p[0] == i }) {
+				f.packed = append(f.packed, i)
+				break
+			}
 		}
 	}
 	f.numUnpack = 1
@@ -359,7 +376,15 @@ func (o *opener) sevenZipDecode(a *Archive, data, h []byte) ([]byte, string) {
 		return nil, "packed header outside the data"
 	}
 	packed := data[start : start+psize]
+	// The header's size is that of the output no bind pair takes (the
+	// last, in the AES + LZMA folders 7-Zip writes).
 	usize := f.unpack[len(f.unpack)-1]
+	for i := range uint64(len(f.unpack)) {
+		if len(f.bind) > 0 && !slices.ContainsFunc(f.bind, func(p [2]uint64) bool { return p[1] == i }) {
+			usize = f.unpack[i]
+			break
+		}
+	}
 	if usize == 0 {
 		// 7-Zip never writes one; decoding it (an LZMA decoder's tables
 		// for nothing, and no budget taken) would only show an empty
@@ -369,19 +394,81 @@ func (o *opener) sevenZipDecode(a *Archive, data, h []byte) ([]byte, string) {
 	if usize > max7zHeader || !o.take(int64(usize)) {
 		return nil, "header too large"
 	}
-	if len(f.coders) != 1 {
+	if !f.simple || len(f.coders) > 4 || len(f.packed) != 1 || len(f.unpack) != len(f.coders) {
 		return nil, "unsupported header coders"
 	}
+	for _, p := range f.bind {
+		if p[0] >= uint64(len(f.coders)) || p[1] >= uint64(len(f.coders)) {
+			return nil, "bad header coders"
+		}
+	}
+	// Follow the data from the coder the packed stream feeds through the
+	// bind pairs (each a coder's output into the next one's input) to
+	// the output none takes: the header. With one in and one out each,
+	// coder i's in and out index are both i.
+	c := f.packed[0]
+	in := packed
+	for range len(f.coders) {
+		if c >= uint64(len(f.coders)) {
+			return nil, "bad header coders"
+		}
+		size := f.unpack[c]
+		// Each coder's output costs its size (the header's own was
+		// taken above).
+		if size > max7zHeader || len(f.coders) > 1 && !o.take(int64(size)) {
+			return nil, "header too large"
+		}
+		out, why := decode7zCoder(f.coders[c], f.props[c], in, int(size))
+		if out == nil {
+			return nil, why
+		}
+		next := slices.IndexFunc(f.bind, func(p [2]uint64) bool { return p[1] == c })
+		if next < 0 {
+			if uint64(len(out)) != usize {
+				return nil, "bad header coders"
+			}
+			return out, ""
+		}
+		c, in = f.bind[next][0], out
+	}
+	return nil, "bad header coders"
+}
+
+// decode7zCoder runs one coder of an encoded header to size bytes: nil
+// with the reason when it cannot.
+func decode7zCoder(id, props, in []byte, size int) ([]byte, string) {
 	switch {
-	case bytes.Equal(f.coders[0], coderCopy):
-		if uint64(len(packed)) < usize {
+	case bytes.Equal(id, coderCopy):
+		if len(in) < size {
 			return nil, "truncated header"
 		}
-		return packed[:usize], ""
-	case bytes.Equal(f.coders[0], coderLZMA):
-		out, err := lzmaDecode(f.props[0], packed, int(usize))
-		if err != nil || uint64(len(out)) != usize {
+		return in[:size], ""
+	case bytes.Equal(id, coderLZMA):
+		out, err := lzmaDecode(props, in, size)
+		if err != nil || len(out) != size {
 			return nil, "corrupt compressed header"
+		}
+		return out, ""
+	case bytes.Equal(id, coderLZMA2):
+		out, err := lzma2Decode(in, size)
+		if err != nil || len(out) != size {
+			return nil, "corrupt compressed header"
+		}
+		return out, ""
+	case bytes.Equal(id, coderBCJ), bytes.Equal(id, coderDelta):
+		// A filter keeps the size; it works in place on a copy (the
+		// input may be the message's bytes).
+		if len(in) != size {
+			return nil, "bad header filter"
+		}
+		out := slices.Clone(in)
+		if id[0] == coderDelta[0] && len(id) == 1 {
+			if len(props) != 1 {
+				return nil, "bad header filter"
+			}
+			deltaDecode(out, int(props[0])+1)
+		} else {
+			bcjX86Decode(out)
 		}
 		return out, ""
 	}

@@ -15,8 +15,11 @@ var mtas = []string{"postfix", "opensmtpd"}
 
 var idSeq atomic.Int64
 
+// newID is a unique Message-ID. Its right-hand side is a host of its own,
+// as a mail client writes, not the recipient domain e2e.test (that would
+// be MID_RHS_MATCH_TO, 1.0, on mail from elsewhere).
 func newID(mta, what string) string {
-	return fmt.Sprintf("<%s-%s-%d-%d@e2e.test>", what, mta, time.Now().UnixNano(), idSeq.Add(1))
+	return fmt.Sprintf("<%s-%s-%d-%d@mua.e2e.test>", what, mta, time.Now().UnixNano(), idSeq.Add(1))
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -65,8 +65,9 @@ func split(name string, samples []sample, sizes []int) curveCorpus {
 }
 
 // generatedMail is internal/mailgen's spam and ham (overlapping
-// vocabularies), received from the corpus relay like the fixtures: only
-// the words can tell them apart.
+// vocabularies), received from the corpus relay like the fixtures: the
+// words tell them apart, and the X-Mailer of the spam that names Outlook
+// Express (FORGED_MUA_OUTLOOK, OLD_X_MAILER).
 func generatedMail(n int) []sample {
 	g := mailgen.New(777)
 	var out []sample

@@ -212,6 +212,9 @@ func report(w io.Writer, columns []string, corpora []corpus, results map[string]
 		return
 	}
 	for _, c := range corpora {
+		symbolGap(w, c, results)
+	}
+	for _, c := range corpora {
 		fmt.Fprintf(w, "\n%s: the messages on which hamlet (after) and rspamd differ in action\n", c.name)
 		for i, s := range c.samples {
 			h, r := results["after"][c.name][i], results["rspamd"][c.name][i]
@@ -230,4 +233,57 @@ func label(s sample) string {
 		return "spam"
 	}
 	return "HAM"
+}
+
+// symbolGap prints, for the corpus, each scoring symbol that fires in one
+// scanner's verdicts and not in the other's on the same message, with the
+// spam and ham messages it does so on: where to look for a missing rule.
+func symbolGap(w io.Writer, c corpus, results map[string]map[string][]outcome) {
+	type count struct{ spam, ham int }
+	gaps := map[string]map[string]*count{"rspamd only": {}, "hamlet only": {}}
+	names := func(o outcome) map[string]bool {
+		m := map[string]bool{}
+		for _, f := range strings.Fields(o.symbols) {
+			if i := strings.IndexByte(f, '('); i > 0 {
+				m[f[:i]] = true
+			}
+		}
+		return m
+	}
+	for i, s := range c.samples {
+		h, r := names(results["after"][c.name][i]), names(results["rspamd"][c.name][i])
+		for _, side := range []struct {
+			name      string
+			has, lack map[string]bool
+		}{{"rspamd only", r, h}, {"hamlet only", h, r}} {
+			for sym := range side.has {
+				if side.lack[sym] {
+					continue
+				}
+				n := gaps[side.name][sym]
+				if n == nil {
+					n = &count{}
+					gaps[side.name][sym] = n
+				}
+				if s.spam {
+					n.spam++
+				} else {
+					n.ham++
+				}
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n%s: symbols one scanner gives a message and the other does not (spam, ham messages)\n", c.name)
+	for _, side := range []string{"rspamd only", "hamlet only"} {
+		var syms []string
+		for sym := range gaps[side] {
+			syms = append(syms, sym)
+		}
+		sort.Strings(syms)
+		fmt.Fprintf(w, "  %s:", side)
+		for _, sym := range syms {
+			fmt.Fprintf(w, " %s %d/%d", sym, gaps[side][sym].spam, gaps[side][sym].ham)
+		}
+		fmt.Fprintln(w)
+	}
 }

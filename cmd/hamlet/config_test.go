@@ -29,7 +29,7 @@ hostnames = ["co.uk"]
 	for _, want := range []string{
 		cfg + ":2: scan.timeout: must be positive",
 		cfg + ":3: scan.typo: unknown option",
-		cfg + ":4: greylist",
+		cfg + `:5: greylist.delay: bad duration "soon"`,
 		cfg + `:7: allowlist.hostnames: "co.uk" is a public suffix`,
 		"4 problem(s)",
 	} {
