@@ -3,10 +3,12 @@ package recorder
 import (
 	"context"
 	"maps"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/store"
 	"github.com/hamlet-mail/hamlet/store/bolt"
 )
@@ -104,24 +106,41 @@ func TestAggregates(t *testing.T) {
 	}
 }
 
-// A record packed while it waits is the record unpacked.
+// A record packed while it waits is, unpacked, the verdict's Record
+// (with Elapsed and hashed addresses as Observe sets them).
 func TestPack(t *testing.T) {
+	key := make([]byte, 32)
 	tx, v := realisticVerdict(3)
-	full := Record(tx, v, t0)
-	full.Elapsed, full.ForcedBy, full.Phase, full.Class, full.QueueID = 0.0031, "R_SPF_FAIL", "rcpt", "outbound", "4XyZ"
-	full.RcptList = []string{"a@example.com", "", "b@exämple.com"}
-	for _, r := range []store.HistoryRecord{
-		{Time: t0},
-		{Time: t0, Action: "reject", Symbols: []string{"A", "B"}, Hits: []store.HistoryHit{{Score: 1, Weight: 2, Options: []string{"x", ""}}, {Score: -0.5}}},
-		{Time: t0, ID: "0001", From: "\xff<a>", Rcpts: 3, Score: 1e300, Required: 15, Symbols: []string{""}, Hits: []store.HistoryHit{{Options: []string{"\u2028"}}}},
-		full,
+	many := *tx
+	many.Rcpts = []string{"a@example.com", "", "B@exämple.com", "c@x", "d@x", "e@x", "f@x", "g@x", "h@x", "i@x", "j@x", "k@x"}
+	many.QueueID, many.ClientPTR, many.Outbound = "4XyZ", "mail.example.net", true
+	v6 := many
+	v6.ClientIP, v6.Local, v6.Outbound = netip.MustParseAddr("2001:db8::1"), true, false
+	early := &engine.Verdict{Action: engine.Reject, Score: 1e300, RequiredScore: 15, Phase: engine.PhaseRcpt, ForcedBy: "R_SPF_FAIL",
+		Symbols: []engine.ScoredSymbol{{Name: "R_SPF_FAIL", Score: -0.5, Options: []string{"\xff<a>", "\u2028", ""}}, {Name: ""}, {Name: "X", Options: []string{}}}}
+	for _, c := range []struct {
+		tx  *engine.Transaction
+		v   *engine.Verdict
+		key []byte
+	}{
+		{&engine.Transaction{}, &engine.Verdict{}, nil},
+		{&engine.Transaction{Allowlisted: true}, &engine.Verdict{Final: true}, key},
+		{tx, v, nil}, {tx, v, key}, {&many, v, nil}, {&many, early, key}, {&v6, early, nil},
 	} {
-		p := pack(&r)
+		want := Record(c.tx, c.v, t0)
+		want.Elapsed = 0.0031
+		if c.key != nil {
+			want.From = HashAddress(c.key, want.From)
+			for i, a := range want.RcptList {
+				want.RcptList[i] = HashAddress(c.key, a)
+			}
+		}
+		p := packVerdict(c.tx, c.v, t0, 0.0031, c.key)
 		got := p.unpack()
-		want, _ := r.AppendJSON(nil)
-		have, _ := got.AppendJSON(nil)
-		if string(have) != string(want) || !got.Time.Equal(r.Time) || got.Time.Location() != r.Time.Location() {
-			t.Errorf("unpacked\n%s\nwant\n%s", have, want)
+		w, _ := want.AppendJSON(nil)
+		g, _ := got.AppendJSON(nil)
+		if string(g) != string(w) || !got.Time.Equal(want.Time) || got.Time.Location() != want.Time.Location() || got.Rcpts != want.Rcpts {
+			t.Errorf("unpacked\n%s\nwant\n%s", g, w)
 		}
 	}
 }

@@ -1,9 +1,10 @@
 package recorder
 
 import (
-	"strings"
+	"math"
 	"time"
 
+	"github.com/hamlet-mail/hamlet/engine"
 	"github.com/hamlet-mail/hamlet/store"
 )
 
@@ -11,15 +12,15 @@ import (
 // joined in one, their lengths and its numbers in two arrays without
 // pointers. The garbage collector marks every waiting record in each of
 // its cycles, and a record as built holds some forty objects (its
-// symbols, options and their arrays); packed, three. Under load a
+// symbols, options and their arrays); packed, two, without pointers. Under load a
 // thousand records wait (a linger's worth), and marking them cost more
 // than writing them.
 type packed struct {
 	time  time.Time
 	rcpts int
-	text  string    // the strings, in packedFields order, then symbols and options, then recipients
-	lens  []uint32  // their lengths; before a symbol's options and before the recipients, their number
-	nums  []float64 // Score, Required, Elapsed, then each hit's score and weight
+	nsym  int
+	text  string   // the strings, in packedFields order, then each symbol and its options, then the recipients
+	data  []uint64 // Score, Required, Elapsed and each hit's score and weight (float64 bits), then the strings' lengths (and, before a symbol's options and before the recipients, their number)
 }
 
 // packedFields are the record's single strings, in text's order.
@@ -27,65 +28,92 @@ func packedFields(r *store.HistoryRecord) [10]*string {
 	return [10]*string{&r.ID, &r.QueueID, &r.ClientIP, &r.From, &r.Action, &r.Helo, &r.ClientHost, &r.ForcedBy, &r.Phase, &r.Class}
 }
 
-// pack packs r.
-func pack(r *store.HistoryRecord) packed {
-	fields := packedFields(r)
-	size, nlens := 0, len(fields)+1+len(r.Symbols)+len(r.RcptList)
-	for _, f := range fields {
-		size += len(*f)
+// packVerdict packs the history record of a verdict: what Record
+// returns, with Elapsed and the addresses hashed with key (when not
+// nil), without building it.
+func packVerdict(tx *engine.Transaction, v *engine.Verdict, at time.Time, elapsed float64, key []byte) packed {
+	from := tx.MailFrom
+	if key != nil {
+		from = HashAddress(key, from)
 	}
-	for i, s := range r.Symbols {
-		size += len(s)
-		nlens++
-		if i < len(r.Hits) {
-			nlens += len(r.Hits[i].Options)
-			for _, o := range r.Hits[i].Options {
-				size += len(o)
-			}
+	rcpts := tx.Rcpts[:min(len(tx.Rcpts), store.MaxHistoryRcpts)]
+	phase, class := "", ""
+	if !v.Final {
+		phase = v.Phase.String()
+	}
+	switch {
+	case tx.Local:
+		class = "local"
+	case tx.Outbound:
+		class = "outbound"
+	case tx.Allowlisted:
+		class = "allowlisted"
+	}
+	action := v.Action.String()
+	size := len(tx.QueueID) + 45 + len(from) + len(action) + len(tx.Helo) + len(tx.ClientPTR) + len(v.ForcedBy) + len(phase) + len(class)
+	nopts := 0
+	for _, s := range v.Symbols {
+		size += len(s.Name)
+		nopts += len(s.Options)
+		for _, o := range s.Options {
+			size += len(o)
 		}
 	}
-	for _, a := range r.RcptList {
-		size += len(a)
+	for _, a := range rcpts {
+		size += len(a) + 30 // a hash is longer
 	}
-	var sb strings.Builder
-	sb.Grow(size)
-	p := packed{time: r.Time, rcpts: r.Rcpts, lens: make([]uint32, 0, nlens), nums: make([]float64, 0, 3+2*len(r.Symbols))}
+	n := len(v.Symbols)
+	p := packed{time: at, rcpts: len(tx.Rcpts), nsym: n}
+	p.data = make([]uint64, 3+2*n, 3+2*n+10+2*n+nopts+1+len(rcpts))
+	p.data[0], p.data[1], p.data[2] = math.Float64bits(v.Score), math.Float64bits(v.RequiredScore), math.Float64bits(elapsed)
+	text := make([]byte, 0, size)
 	str := func(s string) {
-		sb.WriteString(s)
-		p.lens = append(p.lens, uint32(len(s)))
+		text = append(text, s...)
+		p.data = append(p.data, uint64(len(s)))
 	}
-	for _, f := range fields {
-		str(*f)
+	str("") // ID: HistoryAdd's
+	str(tx.QueueID)
+	if tx.ClientIP.IsValid() {
+		start := len(text)
+		text = tx.ClientIP.AppendTo(text)
+		p.data = append(p.data, uint64(len(text)-start))
+	} else {
+		str("")
 	}
-	p.nums = append(p.nums, r.Score, r.Required, r.Elapsed)
-	for i, s := range r.Symbols {
-		str(s)
-		var h store.HistoryHit
-		if i < len(r.Hits) {
-			h = r.Hits[i]
-		}
-		p.nums = append(p.nums, h.Score, h.Weight)
-		p.lens = append(p.lens, uint32(len(h.Options)))
-		for _, o := range h.Options {
+	str(from)
+	str(action)
+	str(tx.Helo)
+	str(tx.ClientPTR)
+	str(v.ForcedBy)
+	str(phase)
+	str(class)
+	for i, s := range v.Symbols {
+		p.data[3+2*i], p.data[4+2*i] = math.Float64bits(s.Score), math.Float64bits(s.Weight)
+		str(s.Name)
+		p.data = append(p.data, uint64(len(s.Options)))
+		for _, o := range s.Options {
 			str(o)
 		}
 	}
-	p.lens = append(p.lens, uint32(len(r.RcptList)))
-	for _, a := range r.RcptList {
+	p.data = append(p.data, uint64(len(rcpts)))
+	for _, a := range rcpts {
+		if key != nil {
+			a = HashAddress(key, a)
+		}
 		str(a)
 	}
-	p.text = sb.String()
+	p.text = string(text)
 	return p
 }
 
 // unpack returns the record p packs (its strings are p.text's).
-// Records with more symbols than hits get a hit for each (zero, without
-// options), as they are written.
 func (p *packed) unpack() store.HistoryRecord {
 	r := store.HistoryRecord{Time: p.time, Rcpts: p.rcpts}
-	off, li := 0, 0
+	nsym := p.nsym
+	num := func(i int) float64 { return math.Float64frombits(p.data[i]) }
+	off, li := 0, 3+2*nsym
 	next := func() string {
-		n := int(p.lens[li])
+		n := int(p.data[li])
 		li++
 		s := p.text[off : off+n]
 		off += n
@@ -94,18 +122,17 @@ func (p *packed) unpack() store.HistoryRecord {
 	for _, f := range packedFields(&r) {
 		*f = next()
 	}
-	r.Score, r.Required, r.Elapsed = p.nums[0], p.nums[1], p.nums[2]
-	nsym := (len(p.nums) - 3) / 2
+	r.Score, r.Required, r.Elapsed = num(0), num(1), num(2)
 	if nsym > 0 {
 		r.Symbols = make([]string, nsym)
 		r.Hits = make([]store.HistoryHit, nsym)
 		// One array for every hit's options.
-		opts := make([]string, 0, len(p.lens)-li-2*nsym)
+		opts := make([]string, 0, len(p.data)-li-2*nsym)
 		for i := range nsym {
 			r.Symbols[i] = next()
 			h := &r.Hits[i]
-			h.Score, h.Weight = p.nums[3+2*i], p.nums[4+2*i]
-			n := int(p.lens[li])
+			h.Score, h.Weight = num(3+2*i), num(4+2*i)
+			n := int(p.data[li])
 			li++
 			if n > 0 {
 				start := len(opts)
@@ -116,7 +143,7 @@ func (p *packed) unpack() store.HistoryRecord {
 			}
 		}
 	}
-	if n := int(p.lens[li]); n > 0 {
+	if n := int(p.data[li]); n > 0 {
 		li++
 		r.RcptList = make([]string, n)
 		for i := range r.RcptList {

@@ -171,14 +171,7 @@ func Record(tx *engine.Transaction, v *engine.Verdict, at time.Time) store.Histo
 
 // Observe implements engine.Observer; it never blocks.
 func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, elapsed time.Duration) {
-	rec := Record(tx, v, r.now())
-	rec.Elapsed = float64(elapsed.Microseconds()) / 1e6
-	if r.hashKey != nil {
-		rec.From = HashAddress(r.hashKey, rec.From)
-		for i, a := range rec.RcptList {
-			rec.RcptList[i] = HashAddress(r.hashKey, a)
-		}
-	}
+	rec := packVerdict(tx, v, r.now(), float64(elapsed.Microseconds())/1e6, r.hashKey)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -192,7 +185,7 @@ func (r *Recorder) Observe(tx *engine.Transaction, v *engine.Verdict, elapsed ti
 		}
 		return
 	}
-	r.pending = append(r.pending, pack(&rec))
+	r.pending = append(r.pending, rec)
 	n := len(r.pending)
 	r.mu.Unlock()
 	if n == 1 || n == maxBatch {
