@@ -67,6 +67,9 @@ type Store struct {
 	replay replayCache
 	// tokens filters the Bayes token lookups (bayesfilter.go).
 	tokens tokenFilter
+	// histBuf is HistoryAdd's buffers, for the next batch (history.go).
+	histMu  sync.Mutex
+	histBuf historyBuf
 }
 
 var _ store.Store = (*Store)(nil)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -48,11 +47,19 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 	if len(rs) == 0 {
 		return nil
 	}
-	bufs := historyBufs.Get().(*historyBuf)
-	defer historyBufs.Put(bufs)
 	// One buffer holds the batch's values: bbolt keeps each value until
-	// the commit. The buffers are reused by the next batch (after this
-	// one's commit, bbolt holds none of them).
+	// the commit. The buffers are the store's, reused by the next batch
+	// (after this one's commit, bbolt holds none of them): a sync.Pool
+	// is emptied by the garbage collector's cycles, many between two
+	// batches, and a megabyte allocated per batch made the heap swing
+	// (the runtime returned the pages to the kernel and faulted them
+	// back in). A concurrent HistoryAdd gets buffers of its own.
+	bufs := &s.histBuf
+	if !s.histMu.TryLock() {
+		bufs = new(historyBuf)
+	} else {
+		defer s.histMu.Unlock()
+	}
 	buf := bufs.values[:0]
 	ends := bufs.ends[:0]
 	ix := newIndexer()
@@ -141,8 +148,6 @@ type historyBuf struct {
 	values, keys []byte
 	ends         []uint64 // each value's end in values << 1 | 1 if its ID is the key's
 }
-
-var historyBufs = sync.Pool{New: func() any { return new(historyBuf) }}
 
 // trimHistory deletes the oldest records while there are too many or they
 // are too old, at most max of them.

@@ -106,8 +106,43 @@ func packVerdict(tx *engine.Transaction, v *engine.Verdict, at time.Time, elapse
 	return p
 }
 
-// unpack returns the record p packs (its strings are p.text's).
-func (p *packed) unpack() store.HistoryRecord {
+// arena holds the arrays of a batch's unpacked records, for the next
+// batch: the records are garbage once written (the stores keep none of
+// their slices), and a batch's arrays allocated afresh each time made
+// the heap swing by a megabyte per batch.
+type arena struct {
+	strs []string // symbols, options and recipients
+	hits []store.HistoryHit
+}
+
+// reset empties a for the next batch (dropping what its arrays point to).
+func (a *arena) reset() {
+	clear(a.strs)
+	clear(a.hits)
+	a.strs, a.hits = a.strs[:0], a.hits[:0]
+}
+
+// take returns n of a's strings (or hits): the next ones of its array, or a
+// new array's when it is full (earlier records keep the old one).
+func (a *arena) take(n int) []string {
+	if len(a.strs)+n > cap(a.strs) {
+		a.strs = make([]string, 0, max(2*cap(a.strs), n, 4096))
+	}
+	a.strs = a.strs[:len(a.strs)+n]
+	return a.strs[len(a.strs)-n : len(a.strs) : len(a.strs)]
+}
+
+func (a *arena) takeHits(n int) []store.HistoryHit {
+	if len(a.hits)+n > cap(a.hits) {
+		a.hits = make([]store.HistoryHit, 0, max(2*cap(a.hits), n, 1024))
+	}
+	a.hits = a.hits[:len(a.hits)+n]
+	return a.hits[len(a.hits)-n : len(a.hits) : len(a.hits)]
+}
+
+// unpack returns the record p packs (its strings are p.text's, its
+// arrays a's).
+func (p *packed) unpack(a *arena) store.HistoryRecord {
 	r := store.HistoryRecord{Time: p.time, Rcpts: p.rcpts}
 	nsym := p.nsym
 	num := func(i int) float64 { return math.Float64frombits(p.data[i]) }
@@ -124,10 +159,8 @@ func (p *packed) unpack() store.HistoryRecord {
 	}
 	r.Score, r.Required, r.Elapsed = num(0), num(1), num(2)
 	if nsym > 0 {
-		r.Symbols = make([]string, nsym)
-		r.Hits = make([]store.HistoryHit, nsym)
-		// One array for every hit's options.
-		opts := make([]string, 0, len(p.data)-li-2*nsym)
+		r.Symbols = a.take(nsym)
+		r.Hits = a.takeHits(nsym)
 		for i := range nsym {
 			r.Symbols[i] = next()
 			h := &r.Hits[i]
@@ -135,17 +168,16 @@ func (p *packed) unpack() store.HistoryRecord {
 			n := int(p.data[li])
 			li++
 			if n > 0 {
-				start := len(opts)
-				for range n {
-					opts = append(opts, next())
+				h.Options = a.take(n)
+				for j := range h.Options {
+					h.Options[j] = next()
 				}
-				h.Options = opts[start:len(opts):len(opts)]
 			}
 		}
 	}
 	if n := int(p.data[li]); n > 0 {
 		li++
-		r.RcptList = make([]string, n)
+		r.RcptList = a.take(n)
 		for i := range r.RcptList {
 			r.RcptList[i] = next()
 		}

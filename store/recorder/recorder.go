@@ -223,6 +223,7 @@ func (r *Recorder) run() {
 		timer.Stop()
 	}
 	var recs []store.HistoryRecord // a batch unpacked, while it is written
+	var a arena                    // their arrays
 	for {
 		select {
 		case <-r.wake:
@@ -242,10 +243,11 @@ func (r *Recorder) run() {
 			n := min(len(rest), maxBatch)
 			recs = recs[:0]
 			for i := range rest[:n] {
-				recs = append(recs, rest[i].unpack())
+				recs = append(recs, rest[i].unpack(&a))
 			}
 			r.write(recs)
 			clear(recs)
+			a.reset()
 			rest = rest[n:]
 		}
 		r.mu.Lock()
