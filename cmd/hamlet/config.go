@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net/url"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hamlet-mail/hamlet/config"
 	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
@@ -64,6 +66,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if len(problems) > 0 {
+		sortProblems(problems, file)
 		for _, p := range problems {
 			fmt.Fprintf(stderr, "%v\n", p)
 		}
@@ -74,6 +77,33 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hamlet config check: %s: OK\n", name)
 	}
 	return exitOK
+}
+
+// sortProblems puts the problems in the order of the file, as an editor
+// shows it: those of file by line, then those of other files (rule files)
+// by name and line, then those that name no line, each group as found.
+func sortProblems(problems []error, file string) {
+	key := func(err error) (group int, name string, line int) {
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Line == 0 {
+			return 2, "", 0
+		}
+		if ce.File == file {
+			return 0, "", ce.Line
+		}
+		return 1, ce.File, ce.Line
+	}
+	sort.SliceStable(problems, func(i, j int) bool {
+		gi, ni, li := key(problems[i])
+		gj, nj, lj := key(problems[j])
+		if gi != gj {
+			return gi < gj
+		}
+		if ni != nj {
+			return ni < nj
+		}
+		return li < lj
+	})
 }
 
 // checkConfig loads the configuration as serve does and builds its engine

@@ -37,6 +37,15 @@ hostnames = ["co.uk"]
 			t.Errorf("missing %q in\n%s", want, errb.String())
 		}
 	}
+	// in the order of the file's lines, as an editor shows them
+	last := -1
+	for _, line := range []string{":2: ", ":3: ", ":5: ", ":7: "} {
+		i := strings.Index(errb.String(), cfg+line)
+		if i < last {
+			t.Errorf("problem at line %s printed before the one above it:\n%s", line, errb.String())
+		}
+		last = i
+	}
 	if out.Len() != 0 {
 		t.Errorf("-q printed the configuration:\n%s", out.String())
 	}
