@@ -14,7 +14,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -209,6 +211,12 @@ func parseAll(file, text string) (*Config, []error) {
 func (c *Config) Section(key string, v any) error {
 	if prim, ok := c.raw[key]; ok {
 		if err := c.meta.PrimitiveDecode(prim, v); err != nil {
+			// A value of the wrong type or syntax (max_size = "big",
+			// timeout = "20 s"): the decoder knows the option and its
+			// line; name those rather than the table's header.
+			if line, opt, msg, ok := decodeErrorAt(err); ok {
+				return &Error{File: c.file, Line: line, Option: opt, Err: errors.New(msg)}
+			}
 			return c.errorf(key, "%w", err)
 		}
 	}
@@ -222,6 +230,30 @@ func (c *Config) Section(key string, v any) error {
 		}
 	}
 	return nil
+}
+
+// decodeMismatch is how the TOML decoder words a value of the wrong type:
+// "toml: line 4 (last key \"scan.max_size\"): incompatible types: …".
+var decodeMismatch = regexp.MustCompile(`^toml: line ([0-9]+) \(last key "([^"]+)"\): (.+)$`)
+
+// decodeErrorAt returns the line, option and message of a decoding error
+// that the TOML decoder placed on an option: a toml.ParseError (a value
+// its type's UnmarshalText refused) or the decoder's plain error for a
+// type mismatch.
+func decodeErrorAt(err error) (line int, option, msg string, ok bool) {
+	var pe toml.ParseError
+	if errors.As(err, &pe) && pe.LastKey != "" && pe.Position.Line > 0 {
+		return pe.Position.Line, pe.LastKey, pe.Message, true
+	}
+	m := decodeMismatch.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0, "", "", false
+	}
+	line, aerr := strconv.Atoi(m[1])
+	if aerr != nil || line <= 0 {
+		return 0, "", "", false
+	}
+	return line, m[2], m[3], true
 }
 
 // Unknown returns an error naming the first option of the file that no
@@ -313,6 +345,15 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// CheckHostPort checks a TCP listen address "host:port" (listen.CheckPort).
+func CheckHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	return listen.CheckPort(port)
+}
+
 // Problems returns every problem of the core options, in order.
 func (c *Config) Problems() []error {
 	var errs []error
@@ -331,12 +372,12 @@ func (c *Config) Problems() []error {
 		errs = append(errs, c.errorf("log.format", "%q is not text or json", c.Log.Format))
 	}
 	for _, l := range c.Scan.Listen {
-		if _, _, err := net.SplitHostPort(l); err != nil {
+		if err := CheckHostPort(l); err != nil {
 			errs = append(errs, c.errorf("scan.listen", "%q: %w", l, err))
 		}
 	}
 	for _, l := range c.Controller.Listen {
-		if _, _, err := net.SplitHostPort(l); err != nil {
+		if err := CheckHostPort(l); err != nil {
 			errs = append(errs, c.errorf("controller.listen", "%q: %w", l, err))
 		}
 	}

@@ -82,7 +82,7 @@ func Explain(rec store.HistoryRecord, eng *engine.Engine) Explanation {
 		} else {
 			l.Weight = defs[name].Weight
 		}
-		l.Text = symbolText(l, scored)
+		l.Text = symbolText(l, scored, name == rec.ForcedBy)
 		ex.Symbols = append(ex.Symbols, l)
 	}
 	sort.SliceStable(ex.Symbols, func(i, j int) bool { return math.Abs(ex.Symbols[i].Score) > math.Abs(ex.Symbols[j].Score) })
@@ -174,8 +174,9 @@ func Explain(rec store.HistoryRecord, eng *engine.Engine) Explanation {
 
 // symbolText is l in words. A symbol of weight 0 only informs: it says
 // what it means ("GREYLIST: greylisted until …"), not that it counted
-// nothing. scored is false for an older record that kept no scores.
-func symbolText(l SymbolLine, scored bool) string {
+// nothing — unless it forced the action (GTUBE, CLAM_VIRUS), which is then
+// what it did. scored is false for an older record that kept no scores.
+func symbolText(l SymbolLine, scored, forced bool) string {
 	var b strings.Builder
 	opts := func() {
 		if len(l.Options) > 0 {
@@ -192,6 +193,13 @@ func symbolText(l SymbolLine, scored bool) string {
 		fmt.Fprintf(&b, "%s (its score was not recorded)", l.Name)
 	case l.Weight != 0:
 		fmt.Fprintf(&b, "%s added nothing (weight %s, times 0)", l.Name, fmtScore(l.Weight))
+	case forced:
+		b.WriteString(l.Name)
+		if desc != "" {
+			b.WriteString(": " + desc)
+		}
+		opts()
+		return b.String() + ". It adds nothing to the score, but it forced the action (see the decision)."
 	default:
 		if t := infoText(l.Name, l.Options); t != "" {
 			return l.Name + ": " + t + "."

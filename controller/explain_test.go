@@ -99,8 +99,24 @@ func TestSymbolText(t *testing.T) {
 			"GREYLIST_ERROR: Greylisting skipped: its store failed (mail accepted) [greylist: timeout]. For information only: it adds nothing to the score."},
 		{SymbolLine{Name: "ARC_NA"}, true, "ARC_NA: for information only, it adds nothing to the score."},
 	} {
-		if got := symbolText(tt.l, tt.scored); got != tt.want {
+		if got := symbolText(tt.l, tt.scored, false); got != tt.want {
 			t.Errorf("%s %v:\n got %q\nwant %q", tt.l.Name, tt.l.Options, got, tt.want)
+		}
+	}
+	// A symbol of weight 0 that forced the action (GTUBE, CLAM_VIRUS) did
+	// something: it is not "for information only".
+	for _, tt := range []struct {
+		l    SymbolLine
+		want string
+	}{
+		{SymbolLine{Name: "GTUBE", Description: "Test pattern (GTUBE) in a text part; forces reject, as in rspamd."},
+			"GTUBE: Test pattern (GTUBE) in a text part; forces reject, as in rspamd. It adds nothing to the score, but it forced the action (see the decision)."},
+		{SymbolLine{Name: "CLAM_VIRUS", Options: []string{"Eicar-Test-Signature"}},
+			"CLAM_VIRUS [Eicar-Test-Signature]. It adds nothing to the score, but it forced the action (see the decision)."},
+		{SymbolLine{Name: "TEST_SPAM", Score: 20, Weight: 20}, "TEST_SPAM added 20.00."},
+	} {
+		if got := symbolText(tt.l, true, true); got != tt.want {
+			t.Errorf("forced %s:\n got %q\nwant %q", tt.l.Name, got, tt.want)
 		}
 	}
 }

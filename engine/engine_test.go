@@ -345,3 +345,34 @@ func TestEarlyRejectObserved(t *testing.T) {
 		t.Fatalf("an early verdict without action was observed")
 	}
 }
+
+// The one log line per message names the symbol that forced the action,
+// so that "action=reject score=5.5" is not a riddle in the journal.
+func TestLogLineNamesForcedBy(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		force Action
+		want  string // "" : no forced_by at all
+	}{
+		{"forced", Reject, "action=reject score=0.5 forced_by=GTUBE symbols=GTUBE "},
+		{"not forced", NoAction, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			c := &fakeCheck{name: "gtube", phase: PhaseData, defs: []SymbolDef{sym("GTUBE", 0.5)},
+				emit: []Symbol{{Name: "GTUBE", Force: tt.force}}}
+			e, err := New(Options{Checks: []Check{c}, Policy: DefaultPolicy(), Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Scan(context.Background(), &Transaction{QueueID: "Q1"})
+			line := buf.String()
+			if !strings.Contains(line, "msg=scanned") {
+				t.Fatalf("no scanned line in %q", line)
+			}
+			if tt.want == "" && strings.Contains(line, "forced_by") || tt.want != "" && !strings.Contains(line, tt.want) {
+				t.Errorf("log line %q, want %q", line, tt.want)
+			}
+		})
+	}
+}

@@ -387,9 +387,15 @@ func (e *Engine) logVerdict(tx *Transaction, v *Verdict, elapsed time.Duration) 
 		"rcpts", len(tx.Rcpts),
 		"action", v.Action.String(),
 		"score", v.Score,
+	}
+	if v.ForcedBy != "" {
+		// Why the action does not follow the score (GTUBE rejects at 5.5).
+		args = append(args, "forced_by", v.ForcedBy)
+	}
+	args = append(args,
 		"symbols", strings.Join(names, ","),
 		"elapsed_ms", elapsed.Milliseconds(),
-	}
+	)
 	if len(v.Errors) > 0 {
 		// The checks the deadline cut off and the finishers that failed:
 		// why a verdict was late or incomplete.

@@ -148,9 +148,15 @@ var pow10 = [...]float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6}
 // fewest decimals d such that the decimal n/10^d reads back as f. (That
 // string is the shortest, and the only one of its length: the decimals
 // of that length lie 10^-d apart, far more than f's rounding interval.)
-// It reports false for any other f, zero included (-0 is "-0").
+// It reports false for any other f, and for -0 (which is "-0").
 func appendShortDecimal(b []byte, f float64) ([]byte, bool) {
-	if f == 0 || !(math.Abs(f) < 1e6) {
+	if f == 0 {
+		if math.Signbit(f) {
+			return b, false
+		}
+		return append(b, '0'), true
+	}
+	if !(math.Abs(f) < 1e6) {
 		return b, false
 	}
 	for d, p := range pow10 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"reflect"
 	"strings"
 
@@ -199,6 +200,12 @@ func redact(m map[string]any) {
 			l := strings.ToLower(k)
 			if x != "" && (strings.Contains(l, "password") || strings.Contains(l, "secret") || strings.Contains(l, "token")) {
 				m[k] = "(set, not shown)"
+			} else if u, err := url.Parse(x); err == nil && u.User != nil {
+				// store = "redis://:PASSWORD@host:6379/0": the password
+				// of a URL is a secret too (RFC 3986 §3.2.1).
+				if _, set := u.User.Password(); set {
+					m[k] = u.Redacted()
+				}
 			}
 		}
 	}

@@ -29,7 +29,7 @@ hostnames = ["co.uk"]
 	for _, want := range []string{
 		cfg + ":2: scan.timeout: must be positive",
 		cfg + ":3: scan.typo: unknown option",
-		cfg + ":4: greylist",
+		cfg + `:5: greylist.delay: bad duration "soon"`,
 		cfg + `:7: allowlist.hostnames: "co.uk" is a public suffix`,
 		"4 problem(s)",
 	} {
@@ -84,5 +84,15 @@ func TestConfigCheckPrintsEffective(t *testing.T) {
 	}
 	if strings.Contains(out.String(), hash) || !strings.Contains(out.String(), `password = "(set, not shown)"`) {
 		t.Errorf("password shown or not marked set:\n%s", out.String())
+	}
+	// nor the password of a Redis URL (the output goes into tickets)
+	cfg = writeConfig(t, "store = \"redis://:s3cret-Pa55@127.0.0.1:6379/0\"\n")
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"config", "check", "-c", cfg}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), `store = "redis://:xxxxx@127.0.0.1:6379/0"`) {
+		t.Errorf("store password shown or store missing:\n%s", out.String())
 	}
 }

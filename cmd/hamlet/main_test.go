@@ -217,7 +217,7 @@ func TestServeBadConfig(t *testing.T) {
 	if !ok || ee.ExitCode() != 2 {
 		t.Fatalf("exit = %v, want status 2; output %s", err, out)
 	}
-	if !strings.Contains(string(out), cfg+":4: scan") {
+	if !strings.Contains(string(out), cfg+`:5: scan.timeout: bad duration "soon"`) {
 		t.Fatalf("message does not name file, line and option: %s", out)
 	}
 	cfg = writeConfig(t, "[scan]\nlisten = [\"127.0.0.1:0\"]\ntypo_option = 1\n")

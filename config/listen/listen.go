@@ -10,7 +10,11 @@
 // configuration can use it.
 package listen
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Addrs is a list of listen addresses that TOML may give as one string.
 type Addrs []string
@@ -39,4 +43,20 @@ func (a *Addrs) UnmarshalTOML(v any) error {
 		return nil
 	}
 	return fmt.Errorf("listen: a %T, want a string \"host:port\" or a list of them", v)
+}
+
+// CheckPort checks the port of a TCP listen address: empty is refused, and
+// a number must fit in 16 bits (RFC 793 §3.1), so that "127.0.0.1:99999"
+// is a configuration problem rather than a start-up failure. A service
+// name ("smtp") is left to net.Listen.
+func CheckPort(port string) error {
+	if port == "" {
+		return fmt.Errorf("no port")
+	}
+	if strings.Trim(port, "0123456789") == "" {
+		if n, err := strconv.Atoi(port); err != nil || n > 65535 {
+			return fmt.Errorf("port %s is out of range (0-65535)", port)
+		}
+	}
+	return nil
 }

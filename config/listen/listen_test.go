@@ -39,3 +39,23 @@ func TestDecode(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPort(t *testing.T) {
+	for _, tt := range []struct {
+		port, want string // want: "" for no error, else a part of it
+	}{
+		{"11333", ""},
+		{"0", ""},
+		{"65535", ""},
+		{"smtp", ""},
+		{"65536", "out of range"},
+		{"99999", "port 99999 is out of range"},
+		{"123456789012345678901234567890", "out of range"},
+		{"", "no port"},
+	} {
+		err := CheckPort(tt.port)
+		if (tt.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckPort(%q) = %v, want %q", tt.port, err, tt.want)
+		}
+	}
+}

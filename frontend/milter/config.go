@@ -178,8 +178,8 @@ func ParseListen(a string) (network, addr string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("%q: %w", a, err)
 	}
-	if port == "" {
-		return "", "", fmt.Errorf("%q: no port", a)
+	if err := listen.CheckPort(port); err != nil {
+		return "", "", fmt.Errorf("%q: %w", a, err)
 	}
 	return "tcp", net.JoinHostPort(host, port), nil
 }

@@ -64,6 +64,8 @@ type Server struct {
 	// (Config.MaxInflightBytes).
 	inflight atomic.Int64
 	full     atomic.Bool // the connection limit was reached (logged once)
+	// negotiated is the last offer's answer (session.negotiate).
+	negotiated atomic.Pointer[negotiated]
 }
 
 // NewServer returns a server that scans with the engine eng returns at

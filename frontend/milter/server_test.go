@@ -601,6 +601,16 @@ func TestConfig(t *testing.T) {
 			t.Errorf("ParseListen(%q) = %q %q %v", in, n, a, err)
 		}
 	}
+	for in, want := range map[string]string{
+		"127.0.0.1:99999":      "port 99999 is out of range",
+		"inet:127.0.0.1:65536": "port 65536 is out of range",
+		"127.0.0.1:":           "no port",
+		"unix:":                "empty socket path",
+	} {
+		if _, _, err := ParseListen(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseListen(%q) error = %v, want %q", in, err, want)
+		}
+	}
 }
 
 func TestOversizeNotScanned(t *testing.T) {

@@ -372,7 +372,23 @@ func (m *session) negotiate(n Negotiation) []byte {
 	if m.srv.log.Enabled(context.Background(), slog.LevelDebug) {
 		m.log().Debug("milter negotiated", "version", reply.Version, "actions", fmt.Sprintf("%#x", m.actions), "protocol", fmt.Sprintf("%#x", m.proto))
 	}
-	return AppendPacket(nil, RespOptNeg, reply.Encode())
+	// Every connection from one MTA offers the same: its answer is
+	// encoded once.
+	key := [3]uint32{n.Version, n.Actions, n.Protocol}
+	if c := m.srv.negotiated.Load(); c != nil && c.offer == key {
+		return c.packet
+	}
+	pkt := AppendPacket(nil, RespOptNeg, reply.Encode())
+	m.srv.negotiated.Store(&negotiated{offer: key, packet: pkt})
+	return pkt
+}
+
+// negotiated is the answer packet to an offer (version, actions,
+// protocol), kept by the server for the next connection. It is never
+// modified.
+type negotiated struct {
+	offer  [3]uint32
+	packet []byte
 }
 
 // reply returns a one-byte reply unless the negotiation said the MTA

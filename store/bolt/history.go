@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -38,23 +39,53 @@ func keyTime(k []byte) time.Time {
 // stays short; Sweep removes the rest.
 const maxTrimPerWrite = 64
 
-// HistoryAdd implements store.Store.
+// HistoryAdd implements store.Store. The records are encoded and their
+// index terms collected before the transaction, so that the store's one
+// writer (greylisting waits for it) is held only for the puts and the
+// commit. A record without an ID gets its key's: its JSON is written
+// with a placeholder of the ID's length, filled in the transaction.
 func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	norm := make([]store.HistoryRecord, len(rs))
+	bufs := historyBufs.Get().(*historyBuf)
+	defer historyBufs.Put(bufs)
+	// One buffer holds the batch's values: bbolt keeps each value until
+	// the commit. The buffers are reused by the next batch (after this
+	// one's commit, bbolt holds none of them).
+	buf := bufs.values[:0]
+	ends := bufs.ends[:0]
+	ix := newIndexer()
 	latest := time.Time{}
 	for i, r := range rs {
 		r, err := r.Normalize()
 		if err != nil {
-			return err
+			return err // before the transaction: a batch is written whole or not at all
 		}
-		norm[i] = r
 		if r.Time.After(latest) {
 			latest = r.Time
 		}
+		keyID := r.ID == ""
+		if keyID {
+			r.ID = idPlaceholder
+		}
+		if buf, err = r.AppendJSON(buf); err != nil {
+			return err
+		}
+		if i == 0 {
+			// Room for the batch, from the first record's size.
+			buf = slices.Grow(buf, len(buf)*len(rs)*5/4)
+		}
+		flags := uint64(0)
+		if keyID {
+			flags = 1
+		}
+		ends = append(ends, uint64(len(buf))<<1|flags)
+		ix.add(&r)
 	}
+	bufs.values, bufs.ends = buf[:0], ends[:0]
+	keys := slices.Grow(bufs.keys[:0], 16*len(rs))
+	bufs.keys = keys
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bHistory)
 		// Keys only grow (time, then sequence), so a split leaf never
@@ -62,53 +93,56 @@ func (s *Store) HistoryAdd(ctx context.Context, rs ...store.HistoryRecord) error
 		// fills them, for random inserts), which cuts the pages a batch
 		// writes, and the file, by a third.
 		b.FillPercent = 1
-		ix := newIndexer(tx)
-		// One buffer holds the batch's values: bbolt keeps each value
-		// until the commit, and a value's bytes stay put when a later
-		// append moves the buffer.
-		var buf []byte
-		keys := make([]byte, 0, 16*len(norm))
-		for _, r := range norm {
+		keys := keys[:0]
+		start := 0
+		for i := range rs {
+			end, ownID := int(ends[i]>>1), ends[i]&1 == 0
+			v := buf[start:end:end]
+			start = end
 			seq, err := b.NextSequence()
 			if err != nil {
 				return err
 			}
 			// The batch's keys share one array (bbolt keeps them
 			// until the commit).
-			k := appendHistoryKey(keys[len(keys):], r.Time, seq)
+			k := appendHistoryKey(keys[len(keys):], store.FromMillis(store.Millis(rs[i].Time)), seq)
 			keys = keys[:len(keys)+len(k)]
 			k = k[:len(k):len(k)]
-			if r.ID == "" {
-				r.ID = hex.EncodeToString(k)
-			}
-			start := len(buf)
-			buf, err = r.AppendJSON(buf)
-			if err != nil {
-				return err
-			}
-			v := buf[start:len(buf):len(buf)]
-			if start == 0 {
-				// Room for the batch, from the first record's size.
-				buf = slices.Grow(buf, len(v)*len(norm)*5/4)
+			if !ownID {
+				hex.Encode(v[len(idPrefix):len(idPrefix)+len(idPlaceholder)], k)
 			}
 			// The key is new (the bucket's next sequence): the count
 			// grows by the batch once, below.
 			if err := b.Put(k, v); err != nil {
 				return err
 			}
-			ix.add(&r)
 		}
 		meta := tx.Bucket(bMeta)
-		if err := putU64(meta, countKey(bHistory), getU64(meta, countKey(bHistory))+uint64(len(norm))); err != nil {
+		if err := putU64(meta, countKey(bHistory), getU64(meta, countKey(bHistory))+uint64(len(rs))); err != nil {
 			return err
 		}
-		if err := ix.flush(); err != nil {
+		if err := ix.flush(tx); err != nil {
 			return err
 		}
-		_, err := s.trimHistory(tx, latest, maxTrimPerWrite+len(norm))
+		_, err := s.trimHistory(tx, store.FromMillis(store.Millis(latest)), maxTrimPerWrite+len(rs))
 		return err
 	})
 }
+
+// idPrefix is how a record's JSON starts (store.HistoryRecord.AppendJSON),
+// idPlaceholder an ID of the length of a key's in hexadecimal.
+const (
+	idPrefix      = `{"id":"`
+	idPlaceholder = "00000000000000000000000000000000"
+)
+
+// historyBuf is a HistoryAdd's values and keys, for the next one.
+type historyBuf struct {
+	values, keys []byte
+	ends         []uint64 // each value's end in values << 1 | 1 if its ID is the key's
+}
+
+var historyBufs = sync.Pool{New: func() any { return new(historyBuf) }}
 
 // trimHistory deletes the oldest records while there are too many or they
 // are too old, at most max of them.

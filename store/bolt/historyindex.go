@@ -51,7 +51,6 @@ func initIndex(tx *bbolt.Tx) error {
 // writes each new one once, in key order (a term most records share,
 // an action or a symbol, costs one lookup per batch, not one per record).
 type indexer struct {
-	idx    *bbolt.Bucket
 	blocks map[string]map[string]struct{}
 	// The last record's block (a batch's records are mostly in one).
 	lastStart time.Time
@@ -59,8 +58,8 @@ type indexer struct {
 	buf       []byte // terms' scratch
 }
 
-func newIndexer(tx *bbolt.Tx) *indexer {
-	return &indexer{idx: tx.Bucket(bHistIdx), blocks: map[string]map[string]struct{}{}}
+func newIndexer() *indexer {
+	return &indexer{blocks: map[string]map[string]struct{}{}}
 }
 
 func (ix *indexer) add(r *store.HistoryRecord) {
@@ -82,10 +81,13 @@ func (ix *indexer) add(r *store.HistoryRecord) {
 	})
 }
 
-func (ix *indexer) flush() error {
+// flush writes the terms collected (it may run again, for a retried
+// transaction: it only reads the sets).
+func (ix *indexer) flush(tx *bbolt.Tx) error {
+	idx := tx.Bucket(bHistIdx)
 	var scratch []byte
 	for name, terms := range ix.blocks {
-		b, err := ix.idx.CreateBucketIfNotExists([]byte(name))
+		b, err := idx.CreateBucketIfNotExists([]byte(name))
 		if err != nil {
 			return err
 		}

@@ -103,3 +103,25 @@ func TestAggregates(t *testing.T) {
 		}
 	}
 }
+
+// A record packed while it waits is the record unpacked.
+func TestPack(t *testing.T) {
+	tx, v := realisticVerdict(3)
+	full := Record(tx, v, t0)
+	full.Elapsed, full.ForcedBy, full.Phase, full.Class, full.QueueID = 0.0031, "R_SPF_FAIL", "rcpt", "outbound", "4XyZ"
+	full.RcptList = []string{"a@example.com", "", "b@exämple.com"}
+	for _, r := range []store.HistoryRecord{
+		{Time: t0},
+		{Time: t0, Action: "reject", Symbols: []string{"A", "B"}, Hits: []store.HistoryHit{{Score: 1, Weight: 2, Options: []string{"x", ""}}, {Score: -0.5}}},
+		{Time: t0, ID: "0001", From: "\xff<a>", Rcpts: 3, Score: 1e300, Required: 15, Symbols: []string{""}, Hits: []store.HistoryHit{{Options: []string{"\u2028"}}}},
+		full,
+	} {
+		p := pack(&r)
+		got := p.unpack()
+		want, _ := r.AppendJSON(nil)
+		have, _ := got.AppendJSON(nil)
+		if string(have) != string(want) || !got.Time.Equal(r.Time) || got.Time.Location() != r.Time.Location() {
+			t.Errorf("unpacked\n%s\nwant\n%s", have, want)
+		}
+	}
+}
