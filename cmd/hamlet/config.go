@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -145,6 +146,14 @@ func configWarnings(s *daemon.Settings) []string {
 	for _, a := range s.Milter.Listen {
 		if network, addr, err := milter.ParseListen(a); err == nil && daemon.Exposed(network, addr) {
 			out = append(out, fmt.Sprintf("milter.listen %q is not on loopback: firewall it", a))
+		}
+	}
+	// A clamd socket that is not there: every message would get
+	// CLAM_VIRUS_FAIL and pass unscanned by clamd. Only a warning (clamd
+	// may start after hamlet); a TCP clamd is not dialled here.
+	if p, ok := strings.CutPrefix(s.Antivirus.Clamd, "unix:"); ok {
+		if _, err := os.Stat(p); err != nil {
+			out = append(out, fmt.Sprintf("antivirus.clamd %q: no socket at %s (clamd not running?): until it is, messages are not virus-scanned (CLAM_VIRUS_FAIL)", s.Antivirus.Clamd, p))
 		}
 	}
 	return out
