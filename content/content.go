@@ -212,10 +212,15 @@ func (c *Message) text(p *message.Part, lim Limits, u *urlCollector) *Text {
 		for i := range t.HTML.Forms {
 			u.add(t.HTML.Forms[i].Action, SourceForm, "")
 		}
-		u.text(t.Text)
+		var links strings.Builder
+		for _, l := range t.HTML.Links {
+			links.WriteString(l.Text)
+			links.WriteByte('\n')
+		}
+		u.text(t.Text, links.String())
 		return t
 	}
 	t.Text = s
-	u.text(s)
+	u.text(s, "")
 	return t
 }

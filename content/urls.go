@@ -79,6 +79,9 @@ type URL struct {
 	// Count is how many times the URL appears (same text, same source);
 	// Message.URLs lists each once.
 	Count int
+	// Displayed is how many of Count were the visible text of an HTML
+	// link (rspamd's html_displayed URLs), for SourceText.
+	Displayed int
 }
 
 // Has reports whether all of f are set.
@@ -129,11 +132,17 @@ func (u *urlCollector) keep(p *URL) *URL {
 	return p
 }
 
-// text finds the URLs written in a text.
-func (u *urlCollector) text(s string) {
+// text finds the URLs written in a text; linkText, for an HTML part's
+// visible text, is the text of its links (a URL in it is Displayed).
+func (u *urlCollector) text(s, linkText string) {
 	for _, raw := range FindURLs(s, 4*u.max) {
+		d := 0
+		if linkText != "" && strings.Contains(linkText, raw) {
+			d = 1
+		}
 		if p := u.seen[urlKey{raw, SourceText}]; p != nil {
 			p.Count++
+			p.Displayed += d
 			continue
 		}
 		p := ParseURL(raw)
@@ -141,6 +150,7 @@ func (u *urlCollector) text(s string) {
 			continue
 		}
 		p.Source = SourceText
+		p.Displayed = d
 		if u.keep(p) == nil {
 			return
 		}

@@ -190,8 +190,10 @@ func (d *Daemon) configItems() []controller.ConfigItem {
 	st := s.Store
 	if st == "" {
 		st = "embedded (" + s.DataDir + ")"
-	} else if i := strings.Index(st, "@"); i >= 0 {
-		st = "redis://…" + st[i:] // no credentials on a page
+	} else if i := strings.LastIndex(st, "@"); i >= 0 {
+		// No credentials on a page. The last @ ends them, as url.Parse
+		// and the Redis client read the URL: a password may hold an @.
+		st = "redis://…" + st[i:]
 	}
 	items := []controller.ConfigItem{
 		{Section: "general", Key: "hostname", Value: s.AuthServID()},

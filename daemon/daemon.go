@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"reflect"
@@ -278,7 +279,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	d.log.Info("hamlet serving", "scan", d.Addrs("scan"), "controller", d.Addrs("controller"), "milter", d.Addrs("milter"), "data", s.DataDir)
+	d.log.Info("hamlet serving", "scan", d.Addrs("scan"), "controller", d.Addrs("controller"), "milter", d.Addrs("milter"), "data", s.DataDir,
+		"store", storeLabel(s.Store), "dns", d.resolver.Load().Servers())
 	if d.Ready != nil {
 		close(d.Ready)
 	}
@@ -367,6 +369,18 @@ func (d *Daemon) shutdown() {
 }
 
 // closeStore flushes the history and closes the store.
+// storeLabel names the store for the start-up line: "embedded" for the
+// default, a URL without its password (redis://:xxxxx@host:6379/0).
+func storeLabel(store string) string {
+	if store == "" {
+		return "embedded"
+	}
+	if u, err := url.Parse(store); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return store
+}
+
 func (d *Daemon) closeStore() {
 	d.learner.Close()
 	if d.recorder != nil {

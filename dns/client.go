@@ -148,6 +148,10 @@ func (c *Client) Stats() Stats {
 // CacheLen returns the number of cached entries.
 func (c *Client) CacheLen() int { return c.cache.len() }
 
+// Servers returns the servers the client asks, in order: the configured
+// ones or those of /etc/resolv.conf (for the start-up log line).
+func (c *Client) Servers() []string { return append([]string(nil), c.servers...) }
+
 // answer is the outcome of one query: records of the asked type (the
 // CNAME chain followed) or a failure kind.
 type answer struct {

@@ -223,3 +223,19 @@ func TestReverseName(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+// Servers reports the configured servers, a copy the caller may keep.
+func TestServers(t *testing.T) {
+	c, err := dns.NewClient(dns.Config{Servers: []string{"127.0.0.1:5353", "[::1]:53"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Servers()
+	if len(got) != 2 || got[0] != "127.0.0.1:5353" || got[1] != "[::1]:53" {
+		t.Fatalf("Servers() = %q", got)
+	}
+	got[0] = "changed"
+	if c.Servers()[0] != "127.0.0.1:5353" {
+		t.Error("Servers() shares the client's slice")
+	}
+}

@@ -80,6 +80,13 @@ func TestReadmeInstallSnippets(t *testing.T) {
 			}
 		}
 	}
+	// The packaged file's own hint names the socket the README does:
+	// Postfix's chrooted smtpd cannot reach /run/hamlet.
+	for _, want := range []string{`listen = ["unix:/var/spool/postfix/hamlet/milter.sock"]`, "smtpd_milters = unix:/hamlet/milter.sock"} {
+		if !strings.Contains(string(etc), want) {
+			t.Errorf("the packaged hamlet.toml does not suggest %s", want)
+		}
+	}
 	// The socket the Postfix snippet names is where the unit may write.
 	unit, err := os.ReadFile("hamlet.service")
 	if err != nil {

@@ -8,11 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hamlet-mail/hamlet/config"
 	"github.com/hamlet-mail/hamlet/daemon"
 	"github.com/hamlet-mail/hamlet/dns"
 	"github.com/hamlet-mail/hamlet/frontend/milter"
@@ -64,6 +67,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if len(problems) > 0 {
+		sortProblems(problems, file)
 		for _, p := range problems {
 			fmt.Fprintf(stderr, "%v\n", p)
 		}
@@ -74,6 +78,33 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hamlet config check: %s: OK\n", name)
 	}
 	return exitOK
+}
+
+// sortProblems puts the problems in the order of the file, as an editor
+// shows it: those of file by line, then those of other files (rule files)
+// by name and line, then those that name no line, each group as found.
+func sortProblems(problems []error, file string) {
+	key := func(err error) (group int, name string, line int) {
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Line == 0 {
+			return 2, "", 0
+		}
+		if ce.File == file {
+			return 0, "", ce.Line
+		}
+		return 1, ce.File, ce.Line
+	}
+	sort.SliceStable(problems, func(i, j int) bool {
+		gi, ni, li := key(problems[i])
+		gj, nj, lj := key(problems[j])
+		if gi != gj {
+			return gi < gj
+		}
+		if ni != nj {
+			return ni < nj
+		}
+		return li < lj
+	})
 }
 
 // checkConfig loads the configuration as serve does and builds its engine
@@ -115,6 +146,14 @@ func configWarnings(s *daemon.Settings) []string {
 	for _, a := range s.Milter.Listen {
 		if network, addr, err := milter.ParseListen(a); err == nil && daemon.Exposed(network, addr) {
 			out = append(out, fmt.Sprintf("milter.listen %q is not on loopback: firewall it", a))
+		}
+	}
+	// A clamd socket that is not there: every message would get
+	// CLAM_VIRUS_FAIL and pass unscanned by clamd. Only a warning (clamd
+	// may start after hamlet); a TCP clamd is not dialled here.
+	if p, ok := strings.CutPrefix(s.Antivirus.Clamd, "unix:"); ok {
+		if _, err := os.Stat(p); err != nil {
+			out = append(out, fmt.Sprintf("antivirus.clamd %q: no socket at %s (clamd not running?): until it is, messages are not virus-scanned (CLAM_VIRUS_FAIL)", s.Antivirus.Clamd, p))
 		}
 	}
 	return out

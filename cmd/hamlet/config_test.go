@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,15 @@ hostnames = ["co.uk"]
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("missing %q in\n%s", want, errb.String())
 		}
+	}
+	// in the order of the file's lines, as an editor shows them
+	last := -1
+	for _, line := range []string{":2: ", ":3: ", ":5: ", ":7: "} {
+		i := strings.Index(errb.String(), cfg+line)
+		if i < last {
+			t.Errorf("problem at line %s printed before the one above it:\n%s", line, errb.String())
+		}
+		last = i
 	}
 	if out.Len() != 0 {
 		t.Errorf("-q printed the configuration:\n%s", out.String())
@@ -94,5 +104,29 @@ func TestConfigCheckPrintsEffective(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), `store = "redis://:xxxxx@127.0.0.1:6379/0"`) {
 		t.Errorf("store password shown or store missing:\n%s", out.String())
+	}
+}
+
+// A clamd socket that does not exist is a warning of config check (which
+// the unit runs before every start), and not one when it exists.
+func TestConfigCheckWarnsMissingClamdSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "clamd.ctl")
+	cfg := writeConfig(t, "[antivirus]\nclamd = \"unix:"+sock+"\"\n")
+	var out, errb bytes.Buffer
+	if code := run([]string{"config", "check", "-q", "-c", cfg}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "warning: antivirus.clamd \"unix:"+sock+"\": no socket at "+sock) {
+		t.Errorf("no warning for the missing socket:\n%s", errb.String())
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	errb.Reset()
+	if code := run([]string{"config", "check", "-q", "-c", cfg}, nil, &out, &errb); code != exitOK || strings.Contains(errb.String(), "antivirus") {
+		t.Errorf("exit %d, warning with the socket there:\n%s", code, errb.String())
 	}
 }

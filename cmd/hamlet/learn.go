@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/signal"
 	"runtime"
 	"slices"
@@ -107,6 +108,11 @@ func cmdLearn(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		default:
 			defer st.Close()
+			if s.Store == "" {
+				// Say which store: without -c that is ./hamlet-data,
+				// not the one an installed daemon uses.
+				fmt.Fprintf(stderr, "hamlet learn: learning into the embedded store in %s%s\n", s.DataDir, noConfigHint(ctl.file))
+			}
 			bs, ok := st.(store.Bayes)
 			if !ok {
 				fmt.Fprintln(stderr, "hamlet learn: this store keeps no Bayes tokens")
@@ -410,4 +416,20 @@ func runLearn(ctx context.Context, paths []string, class store.BayesClass, lr le
 		return tally, readErr
 	}
 	return tally, ctx.Err()
+}
+
+// installedConfig is the Debian package's configuration file.
+var installedConfig = "/etc/hamlet/hamlet.toml"
+
+// noConfigHint points at the installed configuration when none was given
+// and one exists: a command run without -c uses the embedded defaults
+// (data_dir ./hamlet-data), not the installed daemon's settings.
+func noConfigHint(file string) string {
+	if file != "" {
+		return ""
+	}
+	if _, err := os.Stat(installedConfig); err != nil {
+		return ""
+	}
+	return " (no -c given: " + installedConfig + " was not read)"
 }

@@ -190,3 +190,26 @@ func TestCheckBayes(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.wait(t)
 }
+
+// Learning straight into an embedded store says which one, and points at
+// the installed configuration when -c was not given.
+func TestLearnSaysWhichStore(t *testing.T) {
+	dir := t.TempDir()
+	msg := filepath.Join(dir, "m.eml")
+	os.WriteFile(msg, mailgen.New(3).Spam(400), 0o600)
+	old := installedConfig
+	t.Cleanup(func() { installedConfig = old })
+
+	installedConfig = filepath.Join(dir, "absent.toml")
+	data := filepath.Join(dir, "data")
+	code, _, errs := runLearnCmd(t, "-q", "--data", data, "--spam", msg)
+	if code != 0 || !strings.Contains(errs, "learning into the embedded store in "+data+"\n") {
+		t.Fatalf("learn = %d, stderr %q", code, errs)
+	}
+	installedConfig = filepath.Join(dir, "hamlet.toml")
+	os.WriteFile(installedConfig, []byte("data_dir = \"/nonexistent\"\n"), 0o600)
+	code, _, errs = runLearnCmd(t, "-q", "--data", data, "--ham", msg)
+	if code != 0 || !strings.Contains(errs, "in "+data+" (no -c given: "+installedConfig+" was not read)") {
+		t.Fatalf("learn = %d, stderr %q", code, errs)
+	}
+}
