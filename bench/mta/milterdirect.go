@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/frontend/milter"
+	"github.com/hamlet-mail/hamlet/internal/mtaenv"
 )
 
 // The milter and milter-unix targets play Postfix's smtpd and cleanup
 // towards hamlet's milter listener, with no MTA in the way: one milter
 // connection per message (Postfix opens one per SMTP session), the
 // macros Postfix 3.7 sends for hamlet's macro lists (postfixMacros),
-// written as Postfix's milter8 writes (vstreamWriter, Nagle on), and
+// written as Postfix's milter8 writes (mtaenv.VStreamWriter, Nagle on), and
 // Postfix's two aborts and quit at the end. The same
 // messages and connection data as the checkv2 target, so that hamlet's
 // CPU per message on the two paths compares like for like.
@@ -72,7 +73,7 @@ func (w *world) milterOne(target string, j int, timeout time.Duration) error {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetNoDelay(false) // Postfix leaves Nagle on
 	}
-	c, err := milter.NewClientSession(vstreamWriter{conn}, milter.ClientOptions{Timeout: timeout})
+	c, err := milter.NewClientSession(mtaenv.VStreamWriter{Conn: conn}, milter.ClientOptions{Timeout: timeout})
 	if err != nil {
 		return err
 	}
@@ -121,23 +122,4 @@ func (w *world) milterOne(target string, j int, timeout time.Duration) error {
 	}
 	w.checked.Add(1)
 	return nil
-}
-
-// vstreamWriter writes what the client buffers in pieces of at most
-// 4096 bytes, one write(2) each: Postfix's milter client writes through a
-// VSTREAM of that size, flushed when full and before it waits for a
-// reply (the client flushes before each read).
-type vstreamWriter struct{ net.Conn }
-
-func (v vstreamWriter) Write(b []byte) (int, error) {
-	n := 0
-	for len(b) > 0 {
-		k, err := v.Conn.Write(b[:min(len(b), 4096)])
-		n += k
-		if err != nil {
-			return n, err
-		}
-		b = b[k:]
-	}
-	return n, nil
 }

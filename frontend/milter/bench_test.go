@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hamlet-mail/hamlet/engine"
+	"github.com/hamlet-mail/hamlet/internal/mtaenv"
 )
 
 // BenchmarkThroughput measures whole messages through the milter server
@@ -120,7 +121,7 @@ func BenchmarkNagleClient(b *testing.B) {
 			conn.(*net.TCPConn).SetNoDelay(false)
 			var w net.Conn = writePerPacket{conn}
 			if c.writes == "4KiB" {
-				w = write4KiB{conn}
+				w = mtaenv.VStreamWriter{Conn: conn}
 			}
 			c, err := NewClientSession(w, ClientOptions{})
 			if err != nil {
@@ -162,23 +163,6 @@ func (w writePerPacket) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		m, err := w.Conn.Write(p)
 		return n + m, err
-	}
-	return n, nil
-}
-
-// write4KiB splits what the client buffers into writes of at most 4 KiB,
-// as Postfix's VSTREAM does.
-type write4KiB struct{ net.Conn }
-
-func (w write4KiB) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		k, err := w.Conn.Write(p[:min(len(p), 4096)])
-		n += k
-		if err != nil {
-			return n, err
-		}
-		p = p[k:]
 	}
 	return n, nil
 }
