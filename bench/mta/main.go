@@ -79,12 +79,13 @@ func main() {
 // MTA in the way, at the rate the last hamlet run reached: the reference
 // for the milter path's CPU per message.
 // null-milter is Postfix with a milter that decides nothing (in this
-// process, counted in client+dns): what any milter costs Postfix.
+// process, counted in client+dns): what any milter costs Postfix;
+// null-milter-unix the same on a unix socket (the ceiling for hamlet-unix).
 // rspamd-unix is rspamd's milter proxy on a unix socket, as hamlet-unix.
 // milter and milter-unix scan the same messages over hamlet's milter
 // listener (TCP, unix socket) with a client playing Postfix, no MTA in the
 // way, paced as checkv2: the like-for-like comparison with checkv2.
-var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "opensmtpd", "opensmtpd-hamlet", "checkv2", "null-milter", "milter", "milter-unix"}
+var allTargets = []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "opensmtpd", "opensmtpd-hamlet", "checkv2", "null-milter", "null-milter-unix", "milter", "milter-unix"}
 
 // direct reports whether target talks to hamlet with no MTA in the way.
 func direct(target string) bool {
@@ -301,8 +302,9 @@ func (r *report) print(w *os.File) {
 	ratio("rspamd", "postfix")
 	ratio("rspamd-unix", "postfix")
 	ratio("null-milter", "postfix")
+	ratio("null-milter-unix", "postfix")
 	ratio("hamlet", "null-milter")
-	ratio("hamlet-unix", "null-milter")
+	ratio("hamlet-unix", "null-milter-unix")
 	ratio("opensmtpd-hamlet", "opensmtpd")
 	cpu := func(a string) {
 		if len(r.runs[a]) == 0 || len(r.runs["checkv2"]) == 0 {

@@ -21,7 +21,7 @@ func TestBriefRun(t *testing.T) {
 		t.Skip("-short: the benchmark run takes about a minute")
 	}
 	o := defaultOptions()
-	o.Targets = []string{"postfix", "hamlet", "hamlet-unix", "null-milter", "opensmtpd", "opensmtpd-hamlet"}
+	o.Targets = []string{"postfix", "hamlet", "hamlet-unix", "null-milter", "null-milter-unix", "opensmtpd", "opensmtpd-hamlet"}
 	if lack := missing(o); len(lack) > 0 {
 		msg := "mta benchmark needs " + strings.Join(lack, ", ") + " (run .ci/install and .ci/install-e2e)"
 		sharedtest.Missing(t, "%s", msg)

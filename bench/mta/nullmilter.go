@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"net"
+	"os"
 
 	"github.com/hamlet-mail/hamlet/frontend/milter"
 )
@@ -16,10 +17,17 @@ import (
 // Postfix: the ceiling for Postfix + hamlet.
 type nullMilter struct{ ln net.Listener }
 
-func startNullMilter(addr string) (*nullMilter, error) {
-	ln, err := net.Listen("tcp", addr)
+func startNullMilter(network, addr string) (*nullMilter, error) {
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return nil, err
+	}
+	if network == "unix" {
+		// Postfix's smtpd runs as postfix: it needs write permission.
+		if err := os.Chmod(addr, 0o666); err != nil {
+			ln.Close()
+			return nil, err
+		}
 	}
 	go func() {
 		for {

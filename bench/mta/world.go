@@ -40,7 +40,7 @@ const (
 )
 
 // Postfix smtpd ports, one per target, all on every address.
-var postfixPorts = map[string]int{"postfix": 25, "hamlet": 26, "hamlet-unix": 27, "rspamd": 28, "null-milter": 29, "rspamd-unix": 30}
+var postfixPorts = map[string]int{"postfix": 25, "hamlet": 26, "hamlet-unix": 27, "rspamd": 28, "null-milter": 29, "rspamd-unix": 30, "null-milter-unix": 31}
 
 // OpenSMTPD ports.
 var smtpdPorts = map[string]int{"opensmtpd": 2525, "opensmtpd-hamlet": 2526}
@@ -121,7 +121,14 @@ func newWorld(o Options, bin string, out io.Writer) (w *world, err error) {
 		}
 	}
 	if contains(o.Targets, "null-milter") {
-		nm, err := startNullMilter(nullAddr)
+		nm, err := startNullMilter("tcp", nullAddr)
+		if err != nil {
+			return w, fmt.Errorf("null milter: %w", err)
+		}
+		w.closers = append(w.closers, nm.close)
+	}
+	if contains(o.Targets, "null-milter-unix") {
+		nm, err := startNullMilter("unix", w.nullSocket())
 		if err != nil {
 			return w, fmt.Errorf("null milter: %w", err)
 		}
@@ -276,6 +283,8 @@ level = "warn"
 
 func (w *world) milterSocket() string { return filepath.Join(w.dir, "milter.sock") }
 
+func (w *world) nullSocket() string { return filepath.Join(w.dir, "null-milter.sock") }
+
 // rspamdSocket is rspamd's milter proxy socket, in its run directory
 // (owned by _rspamd; mode 0666 for Postfix's smtpd and cleanup).
 func (w *world) rspamdSocket() string { return filepath.Join(w.dir, "rspamd", "run", "milter.sock") }
@@ -403,18 +412,19 @@ maillog_file = %[1]s/maillog
 		}
 	}
 	milters := map[string]string{
-		"postfix":     "",
-		"hamlet":      "inet:" + hamletMilter,
-		"hamlet-unix": "unix:" + w.milterSocket(),
-		"rspamd":      "inet:" + rspamdMilter,
-		"rspamd-unix": "unix:" + w.rspamdSocket(),
-		"null-milter": "inet:" + nullAddr,
+		"postfix":          "",
+		"hamlet":           "inet:" + hamletMilter,
+		"hamlet-unix":      "unix:" + w.milterSocket(),
+		"rspamd":           "inet:" + rspamdMilter,
+		"rspamd-unix":      "unix:" + w.rspamdSocket(),
+		"null-milter":      "inet:" + nullAddr,
+		"null-milter-unix": "unix:" + w.nullSocket(),
 	}
 	var out []string
 	for _, l := range strings.Split(string(master), "\n") {
 		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
 			var svc []string
-			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "null-milter"} {
+			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "null-milter", "null-milter-unix"} {
 				svc = append(svc, fmt.Sprintf("%d inet n - n - - smtpd -o smtpd_milters=%s", postfixPorts[t], milters[t]))
 			}
 			l = strings.Join(svc, "\n")
