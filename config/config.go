@@ -43,6 +43,10 @@ type Config struct {
 	// LocalNetworks are the host's own and its LAN's addresses: they skip
 	// connection checks and greylisting (rspamd's local_addrs).
 	LocalNetworks []string `toml:"local_networks"`
+	// CPUs caps how many CPUs hamlet's Go code runs on at once
+	// (GOMAXPROCS); 0 leaves Go's default (every CPU, or the GOMAXPROCS
+	// environment variable).
+	CPUs int `toml:"cpus"`
 
 	Log        Log        `toml:"log"`
 	Scan       Scan       `toml:"scan"`
@@ -185,7 +189,8 @@ func parseAll(file, text string) (*Config, []error) {
 	acts := map[string]any{}
 	core := map[string]any{
 		"data_dir": &c.DataDir, "hostname": &c.Hostname, "store": &c.Store, "local_networks": &c.LocalNetworks,
-		"log": &c.Log, "scan": &c.Scan, "controller": &c.Controller, "dns": &c.DNS,
+		"cpus": &c.CPUs,
+		"log":  &c.Log, "scan": &c.Scan, "controller": &c.Controller, "dns": &c.DNS,
 		"actions": &acts, "symbols": &c.Symbols, "force": &c.Force,
 	}
 	keys := make([]string, 0, len(core))
@@ -362,6 +367,9 @@ func (c *Config) Problems() []error {
 	}
 	if _, err := c.Networks(); err != nil {
 		errs = append(errs, c.errorf("local_networks", "%w", err))
+	}
+	if c.CPUs < 0 {
+		errs = append(errs, c.errorf("cpus", "%d: must be 0 (Go's default) or a number of CPUs", c.CPUs))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "warning", "error":

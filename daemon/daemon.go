@@ -167,6 +167,7 @@ func (d *Daemon) apply(s *Settings) error {
 	d.settings.Store(s)
 	d.resolver.Store(res)
 	d.engine.Store(eng)
+	applyCPUs(s.CPUs, d.log)
 	return nil
 }
 

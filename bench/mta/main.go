@@ -52,6 +52,7 @@ func main() {
 	targets := flag.String("targets", strings.Join(o.Targets, ","), "comma-separated targets: "+strings.Join(allTargets, ", "))
 	flag.StringVar(&o.Driver, "driver", o.Driver, "load `generator`: go (built in, measures latency) or smtp-source")
 	flag.StringVar(&o.HamletBin, "hamlet", "", "hamlet `binary` to test (default: built from this tree)")
+	flag.IntVar(&o.HamletCPUs, "hamlet-cpus", 0, "hamlet's `cpus` option (GOMAXPROCS; 0: every CPU)")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write hamlet serve's CPU profile to `file`")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, configuration)")
 	flag.BoolVar(&o.QuickackRoute, "quickack-route", false, "set `quickack 1` on the namespace's 127.0.0.1 route (the kernel then acknowledges at once: no milter needs TCP_QUICKACK)")
@@ -101,6 +102,7 @@ type Options struct {
 	Targets     []string
 	Driver      string
 	HamletBin   string
+	HamletCPUs  int
 	CPUProfile  string
 	Keep        bool
 	Warmup      int

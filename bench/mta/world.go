@@ -267,6 +267,7 @@ func rewrite(b []byte) []byte {
 // hamletConfig: the scan API and controller on loopback (the controller
 // for /metrics), the milter over TCP and over a unix socket.
 const hamletConfig = `hostname = "mx.bench.test"
+cpus = %d
 
 [scan]
 listen = ["127.0.0.1:11333"]
@@ -291,7 +292,7 @@ func (w *world) rspamdSocket() string { return filepath.Join(w.dir, "rspamd", "r
 
 func (w *world) startHamlet() error {
 	conf := filepath.Join(w.dir, "hamlet.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(hamletConfig, hamletCtrl, hamletMilter, w.milterSocket())), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(hamletConfig, w.o.HamletCPUs, hamletCtrl, hamletMilter, w.milterSocket())), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(w.dir, "hamlet.log"))
