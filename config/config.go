@@ -188,9 +188,8 @@ func parseAll(file, text string) (*Config, []error) {
 	// [actions] replaces the defaults only for the actions it names.
 	acts := map[string]any{}
 	core := map[string]any{
-		"data_dir": &c.DataDir, "hostname": &c.Hostname, "store": &c.Store, "local_networks": &c.LocalNetworks,
-		"cpus": &c.CPUs,
-		"log":  &c.Log, "scan": &c.Scan, "controller": &c.Controller, "dns": &c.DNS,
+		"data_dir": &c.DataDir, "hostname": &c.Hostname, "store": &c.Store, "local_networks": &c.LocalNetworks, "cpus": &c.CPUs,
+		"log": &c.Log, "scan": &c.Scan, "controller": &c.Controller, "dns": &c.DNS,
 		"actions": &acts, "symbols": &c.Symbols, "force": &c.Force,
 	}
 	keys := make([]string, 0, len(core))

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,14 +23,16 @@ func TestCPUs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("cpus = 1\n")
+	// One more than the default: a change on any machine.
+	want := initial + 1
+	write(fmt.Sprintf("cpus = %d\n", want))
 	d, err := New(conf, Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.closeStore()
-	if got := runtime.GOMAXPROCS(0); got != 1 {
-		t.Errorf("cpus = 1: GOMAXPROCS %d", got)
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Errorf("cpus = %d: GOMAXPROCS %d", want, got)
 	}
 	write("")
 	if err := d.Reload(); err != nil {
