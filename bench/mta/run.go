@@ -177,12 +177,24 @@ func (w *world) run(ctx context.Context, target string) (runResult, error) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func (w *world) waitDelivered(target string, want int, d time.Duration) {
-	deadline := time.Now().Add(d)
-	for w.delivered(target) < want && time.Now().Before(deadline) {
+// waitDelivered waits until want messages were delivered, as long as
+// deliveries go on: it gives up after stall without a new delivery (or
+// maxDeliveryWait in all). OpenSMTPD's relay holds envelopes at its
+// high-water mark and releases them in batches, seconds apart, so a
+// fixed deadline cut off a long run's backlog that was still draining.
+func (w *world) waitDelivered(target string, want int, stall time.Duration) {
+	end := time.Now().Add(maxDeliveryWait)
+	last, lastAt := w.delivered(target), time.Now()
+	for last < want && time.Now().Before(end) && time.Since(lastAt) < stall {
 		time.Sleep(20 * time.Millisecond)
+		if n := w.delivered(target); n != last {
+			last, lastAt = n, time.Now()
+		}
 	}
 }
+
+// maxDeliveryWait bounds waitDelivered however deliveries go on.
+const maxDeliveryWait = 15 * time.Minute
 
 type driveResult struct {
 	accepted, errors int
