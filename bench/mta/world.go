@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -412,6 +413,7 @@ maillog_file = %[1]s/maillog
 			return err
 		}
 	}
+	// One smtpd per Postfix target (postfixPorts), with its milter.
 	milters := map[string]string{
 		"postfix":          "",
 		"hamlet":           "inet:" + hamletMilter,
@@ -425,9 +427,10 @@ maillog_file = %[1]s/maillog
 	for _, l := range strings.Split(string(master), "\n") {
 		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
 			var svc []string
-			for _, t := range []string{"postfix", "hamlet", "hamlet-unix", "rspamd", "rspamd-unix", "null-milter", "null-milter-unix"} {
-				svc = append(svc, fmt.Sprintf("%d inet n - n - - smtpd -o smtpd_milters=%s", postfixPorts[t], milters[t]))
+			for t, m := range milters {
+				svc = append(svc, fmt.Sprintf("%d inet n - n - - smtpd -o smtpd_milters=%s", postfixPorts[t], m))
 			}
+			sort.Strings(svc) // by port: the same master.cf every run
 			l = strings.Join(svc, "\n")
 		}
 		out = append(out, l)
